@@ -1,0 +1,81 @@
+"""Exporters, chosen by file extension, and the atomic write every one of them goes through."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mocap_cli.body.mesh import SkinnedMesh
+from mocap_cli.errors import MocapError
+from mocap_cli.motion import Motion
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to write: an optional skinned mesh (GLB/FBX) and the length unit (1 = metres, 100 = cm)."""
+
+    mesh: SkinnedMesh | None = None
+    unit_scale: float = 1.0
+
+
+def _write_npz(motion: Motion, path: Path, options: ExportOptions) -> None:
+    motion.save_npz(path)
+
+
+def _write_bvh(motion: Motion, path: Path, options: ExportOptions) -> None:
+    from mocap_cli.export.bvh import write_bvh
+
+    write_bvh(motion, path, scale=options.unit_scale)
+
+
+def _write_glb(motion: Motion, path: Path, options: ExportOptions) -> None:
+    from mocap_cli.export.gltf import write_glb
+
+    write_glb(motion, path, mesh=options.mesh)
+
+
+Writer = Callable[[Motion, Path, ExportOptions], None]
+WRITERS: dict[str, Writer] = {".npz": _write_npz, ".bvh": _write_bvh, ".glb": _write_glb}
+
+
+def supported_extensions() -> list[str]:
+    return sorted(WRITERS)
+
+
+def check_output_path(path: Path, *, overwrite: bool) -> None:
+    """Fail early (before any work) on an unknown extension, an unwritable folder or an existing file."""
+    if path.suffix.lower() not in WRITERS:
+        raise MocapError(
+            f"Cannot export to '{path.name}': unknown extension '{path.suffix or '(none)'}'; "
+            f"use one of {', '.join(supported_extensions())}."
+        )
+    if path.is_dir():
+        raise MocapError(f"Output path {path} is a folder; give a file name such as {path / 'motion.glb'}.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise MocapError(f"Output folder {folder} does not exist; create it or choose another path.")
+    if not os.access(folder, os.W_OK):
+        raise MocapError(f"Cannot write to {folder} (permission denied); choose another output folder.")
+    if path.exists() and not overwrite:
+        raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
+
+
+def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None) -> None:
+    """Write ``motion`` to ``path`` atomically: a temporary file in the same folder, renamed when complete,
+    so a failure or interruption never leaves a partial output behind."""
+    options = options or ExportOptions()
+    writer = WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise MocapError(f"Cannot export to '{path.name}'; use one of {', '.join(supported_extensions())}.")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or Path("."))
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer(motion, tmp, options)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
