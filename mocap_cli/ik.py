@@ -28,7 +28,7 @@ from mocap_cli.rotations import (
     quat_slerp,
     quat_apply,
 )
-from mocap_cli.skeleton import Skeleton
+from mocap_cli.skeleton import RIGID_GROUPS, Skeleton
 
 
 @dataclass(frozen=True)
@@ -120,13 +120,9 @@ def solve_ik(
         parent = skeleton.parents[j]
         parent_global = glob[:, parent] if parent >= 0 else np.broadcast_to(np.array([0, 0, 0, 1.0]), (num_frames, 4))
         children = skeleton.children(j)
-        if name == "pelvis" and {"spine1", "left_hip", "right_hip"} <= idx.keys():
-            glob[:, j] = _align(rest("pelvis", "spine1"), rest("right_hip", "left_hip"),
-                                bone("pelvis", "spine1"), bone("right_hip", "left_hip"))
-            continue
-        if name == "spine3" and {"neck", "left_collar", "right_collar"} <= idx.keys():
-            glob[:, j] = _align(rest("spine3", "neck"), rest("right_collar", "left_collar"),
-                                bone("spine3", "neck"), bone("right_collar", "left_collar"))
+        if name in RIGID_GROUPS and all(n in idx for pair in RIGID_GROUPS[name] for n in pair):
+            (a0, a1), (b0, b1) = RIGID_GROUPS[name]
+            glob[:, j] = _align(rest(a0, a1), rest(b0, b1), bone(a0, a1), bone(b0, b1))
             continue
         if not children:
             glob[:, j] = _leaf_rotation(name, parent_global, hint)

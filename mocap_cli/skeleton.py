@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap_cli.rotations import quat_apply, quat_mul
+from mocap_cli.rotations import frame_from_vectors, quat_apply, quat_mul
 
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
@@ -67,6 +67,14 @@ LEAF_TIPS: dict[str, tuple[float, float, float]] = {
     "right_foot": (0.0, 0.0, 0.06),
     "left_hand": (0.09, 0.0, 0.0),
     "right_hand": (-0.09, 0.0, 0.0),
+}
+
+# Joints with several children, posed as one rigid piece from two bone vectors (from, to): the first is
+# matched exactly, the second as closely as possible. IK and skeleton fitting use the same vectors.
+# The pelvis trusts the hip line first (the legs hang from it); the chest trusts the neck bone first.
+RIGID_GROUPS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "pelvis": (("right_hip", "left_hip"), ("pelvis", "spine1")),
+    "spine3": (("spine3", "neck"), ("right_collar", "left_collar")),
 }
 
 # Bones whose lengths are averaged between the body's two sides when fitting a subject.
@@ -141,7 +149,46 @@ class Skeleton:
             if left in self.names and right in self.names:
                 i, k = self.index(left), self.index(right)
                 lengths[i] = lengths[k] = 0.5 * (lengths[i] + lengths[k])
-        return self.with_bone_lengths(lengths)
+        fitted = self.with_bone_lengths(lengths)
+        return fitted._with_rigid_geometry(joints, confidence)
+
+    def _with_rigid_geometry(self, joints: np.ndarray, confidence: np.ndarray | None) -> "Skeleton":
+        """For joints with several children (pelvis, chest) bone lengths are not enough: the angles between
+        the child bones are the subject's too. Measure each child's offset in the frame IK uses for that
+        joint (main bone + left-right line), take the median over frames, make it left/right symmetric,
+        and express it in the rest frame."""
+        off = self.offsets.copy()
+        for parent, ((a0, a1), (b0, b1)) in RIGID_GROUPS.items():
+            if not {parent, a0, a1, b0, b1} <= set(self.names):
+                continue
+            p = self.index(parent)
+            used = [self.index(n) for n in (parent, a0, a1, b0, b1)]
+            kids = self.children(p)
+            ok = np.all(np.isfinite(joints[:, used]), axis=(1, 2))
+            if confidence is not None:
+                ok &= np.all(confidence[:, used] > 0.5, axis=1)
+            if ok.sum() < 1:
+                continue
+            j = joints[ok]
+            idx = self.index
+            frames = frame_from_vectors(j[:, idx(a1)] - j[:, idx(a0)], j[:, idx(b1)] - j[:, idx(b0)])
+            local = np.einsum("fij,fki->fkj", frames, j[:, kids] - j[:, p:p + 1])  # child offsets in frame
+            local = np.median(local, axis=0)
+            names = [self.names[k] for k in kids]
+            rest = self.rest_positions()
+            rest_frame = frame_from_vectors(rest[idx(a1)] - rest[idx(a0)], rest[idx(b1)] - rest[idx(b0)])
+            # Mirror partners share their offset but for the sign of the lateral (world X) component.
+            world = local @ rest_frame.T
+            for a, kid in enumerate(names):
+                if kid.startswith("left_") and kid.replace("left_", "right_") in names:
+                    b = names.index(kid.replace("left_", "right_"))
+                    avg = 0.5 * (world[a] + world[b] * np.array([-1.0, 1.0, 1.0]))
+                    world[a], world[b] = avg, avg * np.array([-1.0, 1.0, 1.0])
+                elif not kid.startswith("right_"):
+                    world[a][0] = 0.0  # centre-line children stay on the body's midline
+            for a, k in enumerate(kids):
+                off[k] = world[a]
+        return Skeleton(self.names, self.parents, off).with_bone_lengths(np.linalg.norm(off, axis=-1))
 
     def scaled(self, factor: float) -> "Skeleton":
         return Skeleton(self.names, self.parents, self.offsets * factor)

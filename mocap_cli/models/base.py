@@ -1,0 +1,61 @@
+"""What every model gets and gives: the clip (video + 2D track) in, a ``Motion`` out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+from mocap_cli.camera import DEFAULT_FOV_DEGREES
+from mocap_cli.detect import Track2D
+from mocap_cli.motion import Motion
+from mocap_cli.video import Frame, VideoInfo
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class Clip:
+    """One person's clip as the model stage sees it. ``frames()`` decodes the (trimmed) video again, for
+    models that need pixels (person crops); frames arrive one at a time so memory stays bounded."""
+
+    video: VideoInfo
+    track: Track2D
+    frames: Callable[[], Iterator[Frame]]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Options shared by all models (CLI flags)."""
+
+    device: str = "cpu"  # resolved: "cpu" or "cuda"
+    fov_degrees: float = DEFAULT_FOV_DEGREES
+    weights: Path | None = None  # --weights FILE or a registry variant name
+    smpl: Path | None = None  # --smpl PATH
+    batch_size: int = 32
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class MotionModel(Protocol):
+    name: str
+
+    def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
+        """Turn the clip into a Motion on the canonical skeleton (world frame, metres)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    detail: str  # what is used, or what is missing and how to get it
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registry row: how to build a model and how to tell whether it can run here."""
+
+    name: str
+    summary: str
+    kind: str  # "landmarks", "lifter" or "mesh"
+    build: Callable[[ModelSettings], MotionModel]
+    readiness: Callable[[ModelSettings], Readiness]

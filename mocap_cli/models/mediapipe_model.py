@@ -1,0 +1,122 @@
+"""The default model: MediaPipe's own 3D world landmarks, turned into joint rotations by IK.
+
+Needs nothing downloaded (the pose model ships inside the mediapipe wheel). World landmarks are metric but
+hip-centred, so the global path comes from the 2D image track: per frame, the translation that makes the
+3D landmarks project onto the detected 2D landmarks through a pinhole camera (``camera.solve_translation``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap_cli import __version__
+from mocap_cli.camera import Pinhole, interpolate_nans, solve_translation
+from mocap_cli.keypoints import MEDIAPIPE_INDEX as MP
+from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
+from mocap_cli.motion import Motion
+from mocap_cli.posing import motion_from_camera_joints
+from mocap_cli.skeleton import JOINT_NAMES
+
+# Body landmarks used to place the body in the camera (face points are too close together to help).
+_BODY = list(range(11, 33))
+# Fractions along the pelvis → neck line of the canonical skeleton's spine joints at rest.
+_SPINE_FRACTIONS = {"spine1": 0.216, "spine2": 0.47, "spine3": 0.578}
+# Canonical offsets used to place joints MediaPipe has no landmark for (metres, default skeleton).
+_PELVIS_ABOVE_HIPS = 0.065
+_NECK_ABOVE_SHOULDERS = 0.07
+_COLLAR_FRACTION = 0.37  # collar sits this far from the shoulder midpoint towards each shoulder
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def smpl_joints_from_mediapipe(points: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """MediaPipe's 33 landmarks (F, 33, 3) → the canonical 24 joints (F, 24, 3), their confidence (F, 24)
+    and IK twist hints (F, 3 each), all in the landmarks' own frame (camera axes: y down).
+
+    Joint definitions: hips/knees/ankles/shoulders/elbows/wrists are the landmarks; pelvis lies above the
+    hip midpoint along the trunk; the neck above the shoulder midpoint; spine1-3 on the pelvis-neck line at
+    the canonical rest fractions; collars between the neck base and the shoulders; the head is the ear
+    midpoint; "foot" (toes joint) is 3/4 of the way from heel to toe tip; "hand" the knuckle midpoint."""
+    p = points
+    mid_hip = 0.5 * (p[:, MP["left_hip"]] + p[:, MP["right_hip"]])
+    mid_sh = 0.5 * (p[:, MP["left_shoulder"]] + p[:, MP["right_shoulder"]])
+    up = _unit(mid_sh - mid_hip)
+    pelvis = mid_hip + _PELVIS_ABOVE_HIPS * up
+    neck = mid_sh + _NECK_ABOVE_SHOULDERS * up
+    joints: dict[str, np.ndarray] = {"pelvis": pelvis, "neck": neck}
+    for name, frac in _SPINE_FRACTIONS.items():
+        joints[name] = pelvis + frac * (neck - pelvis)
+    for side in ("left", "right"):
+        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
+            joints[f"{side}_{part}"] = p[:, MP[f"{side}_{part}"]]
+        heel, toe = p[:, MP[f"{side}_heel"]], p[:, MP[f"{side}_foot_index"]]
+        joints[f"{side}_foot"] = heel + 0.75 * (toe - heel)
+        joints[f"{side}_collar"] = mid_sh + _COLLAR_FRACTION * (p[:, MP[f"{side}_shoulder"]] - mid_sh)
+        joints[f"{side}_hand"] = 0.5 * (p[:, MP[f"{side}_index"]] + p[:, MP[f"{side}_pinky"]])
+    ears = 0.5 * (p[:, MP["left_ear"]] + p[:, MP["right_ear"]])
+    joints["head"] = ears
+    out = np.stack([joints[n] for n in JOINT_NAMES], axis=1)
+
+    v = visibility
+    source = {
+        "pelvis": ("left_hip", "right_hip"), "spine1": ("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
+        "spine2": ("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
+        "spine3": ("left_shoulder", "right_shoulder"), "neck": ("left_shoulder", "right_shoulder"),
+        "head": ("left_ear", "right_ear"),
+    }
+    for side in ("left", "right"):
+        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
+            source[f"{side}_{part}"] = (f"{side}_{part}",)
+        source[f"{side}_foot"] = (f"{side}_heel", f"{side}_foot_index")
+        source[f"{side}_collar"] = ("left_shoulder", "right_shoulder")
+        source[f"{side}_hand"] = (f"{side}_index", f"{side}_pinky")
+    conf = np.stack([np.min(v[:, [MP[s] for s in source[n]]], axis=1) for n in JOINT_NAMES], axis=1)
+
+    hints = {
+        "neck": p[:, MP["left_ear"]] - p[:, MP["right_ear"]],
+        "head_lateral": p[:, MP["left_ear"]] - p[:, MP["right_ear"]],
+        "head": p[:, MP["nose"]] - ears,
+    }
+    for side in ("left", "right"):
+        heel, toe, ankle = p[:, MP[f"{side}_heel"]], p[:, MP[f"{side}_foot_index"]], p[:, MP[f"{side}_ankle"]]
+        hints[f"{side}_ankle"] = np.cross(toe - heel, ankle - heel)
+        hints[f"{side}_wrist"] = p[:, MP[f"{side}_index"]] - p[:, MP[f"{side}_pinky"]]
+    return out, conf, hints
+
+
+class MediaPipeModel:
+    name = "mediapipe"
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+
+    def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
+        track = clip.track
+        # MediaPipe's world landmarks use the image's axes (x right, y down, z away from the camera).
+        world = interpolate_nans(track.world_landmarks)
+        camera = Pinhole.from_fov(track.image_size[0], track.image_size[1], self.settings.fov_degrees)
+        weights = np.where(track.detected[:, None], np.clip(track.visibility[:, _BODY], 0.0, 1.0), 0.0)
+        weights = np.where(weights > 0.5, weights, 0.0)
+        pixels = np.nan_to_num(track.landmarks[:, _BODY, :2])
+        offset = interpolate_nans(solve_translation(world[:, _BODY], pixels, weights, camera))
+        joints, conf, hints = smpl_joints_from_mediapipe(world + offset[:, None], np.nan_to_num(track.visibility))
+        conf = np.where(track.detected[:, None], conf, 0.0)
+        if progress:
+            progress(len(joints), len(joints))
+        provenance = {
+            "model": self.name,
+            "input": str(clip.video.path),
+            "mocap_version": __version__,
+            "fov_degrees": f"{self.settings.fov_degrees:g}",
+        }
+        return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance)
+
+
+def readiness(settings: ModelSettings) -> Readiness:
+    try:
+        import mediapipe  # noqa: F401
+    except ImportError:
+        return Readiness(False, "the mediapipe package is missing: pip install mediapipe==0.10.21")
+    return Readiness(True, "bundled with mediapipe (no download)")

@@ -1,0 +1,174 @@
+"""One clip through the whole pipeline: decode+detect → model → smoothing → export.
+
+The CLI (``mocap run``) and the batch runner share this; they differ only in how they report progress.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from mocap_cli.detect import Track2D, detect
+from mocap_cli.errors import MocapError
+from mocap_cli.export import ExportOptions, check_output_path, export_motion
+from mocap_cli.models import DEFAULT_MODEL, create_model
+from mocap_cli.models.base import Clip, ModelSettings
+from mocap_cli.motion import Motion
+from mocap_cli.resample import is_constant_rate, resample_motion
+from mocap_cli.smoothing import load_smoothing_preset, smooth_motion
+from mocap_cli.video import VideoInfo, iter_frames, probe
+
+# A clip whose person is found in fewer frames than this is still exported, with a warning.
+LOW_DETECTION_RATE = 0.6
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    exports: tuple[Path, ...]
+    model: str = DEFAULT_MODEL
+    start: float | None = None
+    end: float | None = None
+    fps: float | None = None
+    smooth: str = "light"
+    overwrite: bool = False
+    settings: ModelSettings = field(default_factory=ModelSettings)
+    export: ExportOptions = field(default_factory=ExportOptions)
+
+
+@dataclass
+class RunResult:
+    video: VideoInfo
+    motion: Motion
+    frames: int
+    detection_rate: float
+    files: list[Path]
+    seconds: dict[str, float]
+    warnings: list[str]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+
+class StageTicker(Protocol):
+    def __call__(self, done: int, total: int | None = None) -> None: ...
+
+
+class Reporter(Protocol):
+    """Receives progress; ``stage`` is a context manager yielding a ticker (frames done, total)."""
+
+    def stage(self, name: str, total: int | None) -> "contextmanager[StageTicker]": ...
+
+
+class SilentReporter:
+    @contextmanager
+    def stage(self, name: str, total: int | None) -> Iterator[StageTicker]:
+        yield lambda done, total=None: None
+
+
+def validate(video: Path, options: RunOptions) -> None:
+    """Checks that need no decoding, run before any work so bad input fails at once."""
+    if not options.exports:
+        raise MocapError("No output given; add --export FILE (e.g. --export out.glb).")
+    if len(set(p.resolve() for p in options.exports)) != len(options.exports):
+        raise MocapError("The same --export path is given twice; give each output once.")
+    for path in options.exports:
+        check_output_path(path, overwrite=options.overwrite)
+    if options.start is not None and options.start < 0:
+        raise MocapError("--start must be zero or positive (seconds).")
+    if options.start is not None and options.end is not None and options.end <= options.start:
+        raise MocapError("--end must be after --start.")
+    if options.fps is not None and not options.fps > 0:
+        raise MocapError("--fps must be a positive number of frames per second.")
+    load_smoothing_preset(options.smooth)
+
+
+def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
+    total = _expected_frames(info, options)
+    with reporter.stage("decode + detect", total) as tick:
+        frames = iter_frames(video, start=options.start, end=options.end)
+        track = detect(frames, info, progress=lambda done, _total=None: tick(done, total))
+    if track.num_frames == 0:
+        raise MocapError(f"{video.name} has no frames in the chosen time range; check --start/--end.")
+    if not np.any(track.detected):
+        raise MocapError(f"No person was found in {video.name}; use a clip where one person is fully visible.")
+    return track
+
+
+def _expected_frames(info: VideoInfo, options: RunOptions) -> int | None:
+    if not info.frame_count:
+        return None
+    start = options.start or 0.0
+    end = min(options.end, info.duration) if options.end is not None else info.duration
+    return max(1, int(round((end - start) * float(info.fps)))) if end and end > start else info.frame_count
+
+
+def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None) -> RunResult:
+    reporter = reporter or SilentReporter()
+    validate(video, options)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    info = probe(video)
+    model = create_model(options.model, options.settings)  # fails early if weights are missing
+    track = decode_and_detect(video, info, options, reporter)
+    seconds["decode + detect"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end))
+    with reporter.stage("model", track.num_frames) as tick:
+        motion = model.estimate(clip, progress=tick)
+    fps = float(track.fps)
+    if not is_constant_rate(track.frame_times, fps):
+        motion = resample_motion(motion, fps, track.frame_times)
+    seconds["model"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with reporter.stage("smoothing", motion.num_frames) as tick:
+        motion = smooth_motion(motion, load_smoothing_preset(options.smooth))
+        if options.fps is not None and abs(options.fps - motion.fps) > 1e-9:
+            motion = resample_motion(motion, options.fps)
+        tick(motion.num_frames)
+    seconds["smoothing"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    motion.provenance.setdefault("name", video.stem)
+    files = write_exports(motion, options, reporter)
+    seconds["export"] = time.perf_counter() - t0
+
+    rate = float(np.mean(track.detected))
+    warnings = []
+    if rate < LOW_DETECTION_RATE:
+        warnings.append(f"the person was detected in only {rate:.0%} of frames; gaps were interpolated")
+    return RunResult(info, motion, track.num_frames, rate, files, seconds, warnings)
+
+
+def write_exports(motion: Motion, options: RunOptions, reporter: Reporter) -> list[Path]:
+    files: list[Path] = []
+    with reporter.stage("export", len(options.exports)) as tick:
+        for i, path in enumerate(options.exports):
+            check_output_path(path, overwrite=options.overwrite)
+            export_motion(motion, path, options.export)
+            files.append(path)
+            tick(i + 1)
+    return files
+
+
+def export_existing(source: Path, options: RunOptions, reporter: Reporter | None = None) -> list[Path]:
+    """``mocap export``: re-export a saved .npz Motion (optionally resampled) without re-running."""
+    reporter = reporter or SilentReporter()
+    if not source.is_file():
+        raise MocapError(f"{source} does not exist; give the .npz written by `mocap run --export out.npz`.")
+    motion = Motion.load_npz(source)
+    if options.fps is not None:
+        motion = resample_motion(motion, options.fps)
+    for path in options.exports:
+        check_output_path(path, overwrite=options.overwrite)
+    return write_exports(motion, options, reporter)
+
+
+ProgressFactory = Callable[[str, int | None], StageTicker]
