@@ -72,20 +72,27 @@ def savgol_coefficients(window: int, polyorder: int) -> np.ndarray:
 
 
 def savgol(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
-    """Savitzky–Golay smoothing along axis 0 with mirrored (odd-reflection) edges, zero phase."""
-    window = min(window, len(x) - (1 - len(x) % 2))
+    """Savitzky–Golay smoothing along axis 0, zero phase. The first and last half-windows take the value
+    of the polynomial fitted to the first/last full window (like scipy's ``mode="interp"``), so the
+    clip's ends are neither pinned nor bent towards a mirror image."""
+    if len(x) % 2 == 0:
+        window = min(window, len(x) - 1)
+    else:
+        window = min(window, len(x))
     if window <= polyorder + 1 or window < 3:
-        return x.copy()
+        return np.array(x, dtype=np.float64, copy=True)
     half = window // 2
-    # Odd reflection about the end samples keeps the local slope at the clip's edges.
-    head = 2 * x[:1] - x[1 : half + 1][::-1]
-    tail = 2 * x[-1:] - x[-half - 1 : -1][::-1]
-    padded = np.concatenate([head, x, tail], axis=0)
     coeffs = savgol_coefficients(window, polyorder)
-    out = np.zeros_like(x, dtype=np.float64)
+    out = np.zeros((len(x) - 2 * half,) + x.shape[1:], dtype=np.float64)
     for i, c in enumerate(coeffs):
-        out += c * padded[i : i + len(x)]
-    return out
+        out += c * x[i : i + len(out)]
+    t = np.arange(window, dtype=np.float64)
+    fit = np.linalg.pinv(np.vander(t, polyorder + 1, increasing=True))  # (order+1, window)
+    flat = x.reshape(len(x), -1)
+    head = np.vander(t[:half], polyorder + 1, increasing=True) @ (fit @ flat[:window])
+    tail = np.vander(t[-half:], polyorder + 1, increasing=True) @ (fit @ flat[-window:])
+    shape = (half,) + x.shape[1:]
+    return np.concatenate([head.reshape(shape), out, tail.reshape(shape)], axis=0)
 
 
 def smooth_signal(x: np.ndarray, fps: float, median_seconds: float, window_seconds: float, polyorder: int) -> np.ndarray:

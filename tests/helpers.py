@@ -1,0 +1,74 @@
+"""Test helpers: real motion to export, and the real importers/validators run in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, require_shared
+from mocap_cli.ik import solve_ik
+from mocap_cli.motion import Motion
+from mocap_cli.skeleton import canonical_skeleton
+
+PROBE = Path(__file__).with_name("blender_probe.py")
+VALIDATOR = Path(__file__).parent / "js" / "validate_gltf.js"
+
+
+def real_motion(clip: str = "dance_05_02", frames: int | None = 60, fps: float = 30.0) -> Motion:
+    """CMU motion capture (as retargeted onto the rendered clips' body) through our fitting and IK."""
+    gt = np.load(require_shared("data", "synthetic", clip, "gt.npz"))
+    joints = gt["joints3d_world"][:frames, :24].astype(np.float64)
+    sk = canonical_skeleton().fitted_to(joints)
+    rotations, root = solve_ik(sk, joints)
+    return Motion.from_rotations(fps, sk, rotations, root, provenance={"input": clip, "model": "gt"})
+
+
+def to_blender(p: np.ndarray) -> np.ndarray:
+    """Our Y-up world → Blender's Z-up world (the importers' default axis conversion)."""
+    p = np.asarray(p)
+    return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
+
+
+def blender_probe(path: Path, fps: float, frames: list[int]) -> dict:
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        pytest.skip("bpy (Blender as a Python module) is not installed")
+    res = subprocess.run([sys.executable, str(PROBE), str(path), repr(fps), *map(str, frames)],
+                         capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("@@PROBE@@")]
+    assert lines, f"Blender failed to import {path.name}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return json.loads(lines[0][len("@@PROBE@@"):])
+
+
+def gltf_validate(path: Path) -> dict:
+    node = shutil.which("node")
+    if node is None or not (VALIDATOR.parent / "node_modules" / "gltf-validator").is_dir():
+        pytest.skip("gltf-validator not installed (run: npm install --prefix tests/js)")
+    res = subprocess.run([node, str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def assert_blender_matches(report: dict, motion: Motion, frames: list[int], names: list[str] | None = None,
+                           scale: float = 1.0, tol: float = 0.01) -> float:
+    """World positions of bone heads in Blender vs our forward kinematics; returns the worst error (m)."""
+    worst = 0.0
+    names = names or list(motion.skeleton.names)
+    for f in frames:
+        for name in names:
+            j = motion.skeleton.index(name)
+            got = np.array(report["positions"][str(f)][name]) / scale
+            want = to_blender(motion.joints[f, j])
+            worst = max(worst, float(np.linalg.norm(got - want)))
+    assert worst <= tol, f"Blender positions differ from our FK by {worst * 100:.2f} cm"
+    return worst
+
+
+__all__ = ["REPO", "real_motion", "to_blender", "blender_probe", "gltf_validate", "assert_blender_matches"]
