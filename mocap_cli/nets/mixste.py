@@ -34,6 +34,21 @@ class MixSTEConfig:
     qkv_bias: bool = True
     qk_scale: float | None = None
 
+    @classmethod
+    def from_official(cls, kwargs: dict) -> "MixSTEConfig":
+        """From the official ``MixSTE2`` constructor keyword arguments (training-only ones are ignored)."""
+        return cls(
+            num_frame=int(kwargs["num_frame"]),
+            num_joints=int(kwargs.get("num_joints", 17)),
+            in_chans=int(kwargs.get("in_chans", 2)),
+            embed_dim=int(kwargs["embed_dim_ratio"]),
+            depth=int(kwargs["depth"]),
+            num_heads=int(kwargs.get("num_heads", RELEASED_NUM_HEADS)),
+            mlp_ratio=float(kwargs.get("mlp_ratio", 2.0)),
+            qkv_bias=bool(kwargs.get("qkv_bias", True)),
+            qk_scale=kwargs.get("qk_scale"),
+        )
+
 
 class Attention(nn.Module):
     """Multi-head self-attention with a fused qkv projection (channels q | k | v, heads contiguous)."""

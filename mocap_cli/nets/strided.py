@@ -33,6 +33,19 @@ class StridedConfig:
     n_joints: int = 17
     out_joints: int = 17
 
+    @classmethod
+    def from_official(cls, attrs: dict) -> "StridedConfig":
+        """From the official constructor namespace attributes (as a dict)."""
+        return cls(
+            layers=int(attrs["layers"]),
+            channel=int(attrs["channel"]),
+            d_hid=int(attrs["d_hid"]),
+            frames=int(attrs["frames"]),
+            stride_num=tuple(int(s) for s in attrs["stride_num"]),
+            n_joints=int(attrs.get("n_joints", 17)),
+            out_joints=int(attrs.get("out_joints", 17)),
+        )
+
     @property
     def pad(self) -> int:
         return (self.frames - 1) // 2
