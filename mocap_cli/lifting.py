@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -85,7 +85,7 @@ def _batches(count: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, count))
 
 
-def _run_tta(fn, windows: torch.Tensor, flip: bool) -> torch.Tensor:
+def _run_tta(fn: Callable[[torch.Tensor], torch.Tensor], windows: torch.Tensor, flip: bool) -> torch.Tensor:
     """``fn`` on the windows, averaged with the un-mirrored prediction for the mirrored windows when ``flip``."""
     if not flip:
         return fn(windows).float()
