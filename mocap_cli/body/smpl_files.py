@@ -247,9 +247,9 @@ def _describe(raw: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
 def _check_smpl(raw: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> None:
     what = _describe(raw, arrays)
     if what is not None:
+        found = f"is {what}" if what.startswith("not ") else f"looks like {what}, not SMPL"
         raise MocapError(
-            f"{source} looks like {what}, not SMPL; import the SMPL for Python .pkl (6890 vertices, 24 joints) "
-            f"from {SMPL_SITE} instead."
+            f"{source} {found}; import the SMPL for Python .pkl (6890 vertices, 24 joints) from {SMPL_SITE} instead."
         )
     expected: dict[str, tuple[int | None, ...]] = {
         "v_template": (NUM_VERTICES, 3),
