@@ -104,13 +104,13 @@ class InstalledWeights:
 
 
 def registry_dir() -> Path:
-    """Folder holding ``*.toml``: ``$MOCAP_WEIGHTS_REGISTRY``, else the repository's ``weights/``, else the copy
-    installed as package data (``mocap_cli/_weights``)."""
+    """Folder holding ``*.toml``: ``$MOCAP_WEIGHTS_REGISTRY``, else the copy installed as package data
+    (``mocap_cli/_weights``, present only in a built wheel), else the repository's top-level ``weights/``."""
     env = os.environ.get(REGISTRY_ENV)
     if env:
         return Path(env)
     package_dir = Path(mocap_cli.__file__).resolve().parent
-    for candidate in (package_dir.parent / "weights", package_dir / "_weights"):
+    for candidate in (package_dir / "_weights", package_dir.parent / "weights"):
         if candidate.is_dir() and any(candidate.glob("*.toml")):
             return candidate
     return package_dir.parent / "weights"

@@ -102,6 +102,9 @@ def test_registry_matches_the_official_layouts():
 
 
 def test_registry_env_override_and_bad_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("MOCAP_WEIGHTS_REGISTRY", raising=False)
+    assert W.registry_dir() == REPO / "weights"  # a checkout: the top-level folder
+    assert set(W.load_registry()) == EXPECTED_NAMES
     (tmp_path / "one.toml").write_text(
         'family = "demo"\nlicence = "MIT"\n[variants.demo-1]\npage = "https://example.org"\n'
         'file_name = "demo.pth"\nlayout = "flat"\n')
