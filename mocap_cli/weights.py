@@ -392,7 +392,14 @@ def _fetch_resumable(spec: WeightSpec, part: Path, progress: Progress | None, ti
         response = urllib.request.urlopen(request, timeout=timeout_s)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
-            return  # the partial file already holds everything the server has; the hash check decides
+            total = re.match(r"\s*bytes\s+\*/(\d+)", exc.headers.get("Content-Range", "") if exc.headers else "")
+            if total is None or int(total.group(1)) == have:
+                return  # the partial file already holds everything the server has; the hash check decides
+            part.unlink(missing_ok=True)
+            raise MocapError(
+                f"The partial download of {spec.name} was longer than the file on the server and was deleted; run the "
+                "same command again."
+            ) from exc
         raise MocapError(f"Downloading {spec.name} failed (HTTP {exc.code}); try again later or get it from {spec.page}.") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise MocapError(f"Cannot reach {spec.direct_url} ({_reason(exc)}); check the network and run the command again.") from exc

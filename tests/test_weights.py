@@ -401,3 +401,24 @@ def test_unreachable_server_is_one_sentence(tmp_path, home):
     with pytest.raises(MocapError, match="Cannot reach") as err:
         W.download("demo-net", registry=reg, timeout_s=5)
     assert _one_sentence(str(err.value))
+
+
+def test_complete_part_file_is_finished_without_refetching(tmp_path, home, server, payload):
+    reg = _registry(tmp_path, server.url, hashlib.sha256(payload).hexdigest())
+    folder = home / "weights" / "demo-net"
+    folder.mkdir(parents=True)
+    (folder / "demo_net.pth.part").write_bytes(payload)
+    result = W.download("demo-net", registry=reg)
+    assert server.requests == [{"range": f"bytes={len(payload)}-", "status": 416, "sent": 0}]
+    assert result.verified and result.path.read_bytes() == payload
+
+
+def test_overlong_part_file_is_deleted(tmp_path, home, server, payload):
+    reg = _registry(tmp_path, server.url, "")
+    folder = home / "weights" / "demo-net"
+    folder.mkdir(parents=True)
+    (folder / "demo_net.pth.part").write_bytes(payload + b"junk")
+    with pytest.raises(MocapError, match="longer than the file on the server"):
+        W.download("demo-net", registry=reg)
+    assert list(folder.iterdir()) == []
+    assert W.download("demo-net", registry=reg).path.read_bytes() == payload
