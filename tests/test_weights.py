@@ -422,3 +422,16 @@ def test_overlong_part_file_is_deleted(tmp_path, home, server, payload):
         W.download("demo-net", registry=reg)
     assert list(folder.iterdir()) == []
     assert W.download("demo-net", registry=reg).path.read_bytes() == payload
+
+
+def test_importing_another_file_replaces_the_installed_one(tmp_path, home):
+    reg = W.load_registry(REPO / "weights")
+    spec = reg["strided-351-refine"]
+    first = W.import_weights(spec.name, _refine_checkpoint(tmp_path / "refine_1_5000.pth"),
+                             validate=LayoutValidator(spec), registry=reg)
+    second_source = tmp_path / "refine_9_4400.pth"
+    torch.save({k: v + 1 for k, v in torch.load(first.path).items()}, second_source)
+    second = W.import_weights(spec.name, second_source, validate=LayoutValidator(spec), registry=reg)
+    assert second.sha256 != first.sha256 and second.path.name == "refine_9_4400.pth"
+    assert sorted(p.name for p in second.path.parent.iterdir()) == ["manifest.json", "refine_9_4400.pth"]
+    assert W.installed(spec.name) == second
