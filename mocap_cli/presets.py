@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_PACKAGED = Path(__file__).resolve().parent / "_data" / "presets"
+_PACKAGED = Path(__file__).resolve().parent / "_presets"
 _REPO = Path(__file__).resolve().parents[1] / "presets"
 
 

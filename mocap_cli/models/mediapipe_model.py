@@ -11,7 +11,7 @@ import numpy as np
 
 from mocap_cli import __version__
 from mocap_cli.camera import Pinhole, interpolate_nans, solve_translation
-from mocap_cli.keypoints import MEDIAPIPE_INDEX as MP
+from mocap_cli.keypoints import MP
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.motion import Motion
 from mocap_cli.posing import motion_from_camera_joints
