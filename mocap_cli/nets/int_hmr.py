@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mocap_cli.checkpoints import load_checkpoint, strip_prefix, tensors_only
 from mocap_cli.errors import MocapError
+from mocap_cli.nets.released import read_state_dict
 from mocap_cli.nets.resnetv2 import ResNetV2
 from mocap_cli.nets.smpl_params import MeshNetOutput, rot6d_to_rotmat
 from mocap_cli.nets.vit import Block, HybridEmbed
@@ -166,14 +166,6 @@ def int_config_from_state_dict(
     )
 
 
-def int_state_dict_from_checkpoint(obj: object, where: Path) -> dict[str, torch.Tensor]:
-    """The network weights of a loaded checkpoint: ``state_dict`` entry, ``module.`` stripped, ``smpl.*`` dropped."""
-    if isinstance(obj, dict) and "state_dict" in obj:
-        obj = obj["state_dict"]
-    sd = strip_prefix(tensors_only(obj, where))
-    return {k: v for k, v in sd.items() if not k.startswith("smpl.")}
-
-
 def build_int(
     sd: dict[str, torch.Tensor], where: Path, num_heads: int | None = None, temporal_num_heads: int | None = None
 ) -> INT:
@@ -193,4 +185,5 @@ def build_int(
 def load_int(path: str | Path, num_heads: int | None = None, temporal_num_heads: int | None = None) -> INT:
     """Load a released INT checkpoint (Model-1 or Model-2) in eval mode; the temporal length comes from the file."""
     path = Path(path)
-    return build_int(int_state_dict_from_checkpoint(load_checkpoint(path), path), path, num_heads, temporal_num_heads)
+    sd = {k: v for k, v in read_state_dict(path, "INT").items() if not k.startswith("smpl.")}
+    return build_int(sd, path, num_heads, temporal_num_heads)

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mocap_cli.checkpoints import load_checkpoint, strip_prefix, tensors_only
 from mocap_cli.errors import MocapError
+from mocap_cli.nets.released import read_state_dict
 from mocap_cli.nets.resnetv2 import ResNetV2
 from mocap_cli.nets.smpl_params import MeshNetOutput, rot6d_to_rotmat
 from mocap_cli.nets.vit import Block, HybridEmbed, attend, merge_heads, split_heads
@@ -202,14 +202,6 @@ def maed_config_from_state_dict(sd: dict[str, torch.Tensor], num_heads: int | No
     )
 
 
-def maed_state_dict_from_checkpoint(obj: object, where: Path) -> dict[str, torch.Tensor]:
-    """The network weights of a loaded checkpoint: ``state_dict`` entry, ``module.`` stripped, SMPL buffers dropped."""
-    if isinstance(obj, dict) and "state_dict" in obj:
-        obj = obj["state_dict"]
-    sd = strip_prefix(tensors_only(obj, where))
-    return {k: v for k, v in sd.items() if "smpl" not in k}
-
-
 def build_maed(sd: dict[str, torch.Tensor], where: Path, num_heads: int | None = None) -> MAED:
     """Model with sizes inferred from ``sd`` and exactly these weights; a mismatch is a MocapError."""
     try:
@@ -227,4 +219,5 @@ def build_maed(sd: dict[str, torch.Tensor], where: Path, num_heads: int | None =
 def load_maed(path: str | Path, num_heads: int | None = None) -> MAED:
     """Load the released MAED checkpoint (``{'epoch','state_dict','performance','optimizer'}``) in eval mode."""
     path = Path(path)
-    return build_maed(maed_state_dict_from_checkpoint(load_checkpoint(path), path), path, num_heads)
+    sd = {k: v for k, v in read_state_dict(path, "MAED").items() if "smpl" not in k}  # official eval drops *smpl*
+    return build_maed(sd, path, num_heads)
