@@ -38,7 +38,8 @@ class ClipSchedule:
 
 
 MAED_SCHEDULE = ClipSchedule(seqlen=16)
-INT_SCHEDULE = ClipSchedule(seqlen=64)
+INT_SCHEDULE = ClipSchedule(seqlen=64)  # both released INT files are evaluated at T=64 (Model-1 resamples 16 -> 64)
+SCHEDULES: dict[str, ClipSchedule] = {"maed": MAED_SCHEDULE, "int": INT_SCHEDULE}
 
 
 @dataclass

@@ -27,7 +27,11 @@ NUM_JOINTS = 24
 
 @dataclass(frozen=True)
 class INTConfig:
-    """Defaults are the released Model-1 (Model-2 differs only by ``seq_length=64``)."""
+    """Defaults are the released Model-1 (Model-2 differs only by ``seq_length=64``).
+
+    ``img_size`` is nominal: the position embedding fixes the token grid (img_size // 16)², and any input whose
+    trunk output has that grid works (e.g. 56 px → 4×4 like 64 px).
+    """
 
     img_size: int = 224
     embed_dim: int = 768

@@ -8,7 +8,7 @@ Input (B, T, 3, S, S) ImageNet-normalised crops (T <= 16); output per frame, bat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,7 +35,10 @@ def smpl_ancestors(joint: int) -> list[int]:
 
 @dataclass(frozen=True)
 class MAEDConfig:
-    """Defaults are the released model (configs/config_stage2.yaml)."""
+    """Defaults are the released model (configs/config_stage2.yaml).
+
+    ``img_size`` is nominal: the position embedding fixes the token grid (img_size // 16)².
+    """
 
     img_size: int = 224
     embed_dim: int = 768
@@ -78,10 +81,12 @@ class STEAttention(nn.Module):
         q, k, v = split_heads(self.qkv(x), self.num_heads)  # (BT, h, N, d)
         spatial = merge_heads(attend(q, k, v))  # (BT, N, C)
 
-        def to_time(z: torch.Tensor) -> torch.Tensor:  # (BT,h,N,d) -> (B,h,N,T,d)
-            return z.reshape(b, t, *z.shape[1:]).permute(0, 2, 3, 1, 4)
+        h, d = q.shape[1], q.shape[-1]
 
-        temporal = attend(to_time(q), to_time(k), to_time(v))  # (B, h, N, T, d)
+        def to_time(z: torch.Tensor) -> torch.Tensor:  # (BT,h,N,d) -> (B,h,N,T,d) -> 4-D (B, h*N, T, d)
+            return z.reshape(b, t, h, n, d).permute(0, 2, 3, 1, 4).reshape(b, h * n, t, d)
+
+        temporal = attend(to_time(q), to_time(k), to_time(v)).reshape(b, h, n, t, d)
         temporal = temporal.permute(0, 3, 2, 1, 4).reshape(bt, n, c)  # (B,T,N,h,d) -> (BT,N,C)
 
         gate = self.ts_attn(torch.cat([spatial, temporal], dim=-1).mean(dim=1, keepdim=True))  # (BT,1,2C)
