@@ -15,7 +15,6 @@ from mocap_cli.checkpoints import load_checkpoint
 from mocap_cli.errors import MocapError
 from mocap_cli.mesh_inference import MAED_SCHEDULE, ClipSchedule, run_clip_model, window_clips
 from mocap_cli.nets.maed import MAED, MAEDConfig, load_maed, smpl_ancestors
-from mocap_cli.nets.smpl_params import rotmat_to_axis_angle
 
 OUTPUT_ATOL = 1e-5  # spec §12
 INTERMEDIATE_ATOL = 1e-4
@@ -62,10 +61,7 @@ def test_outputs_match_reference(case: tuple[dict, MAED]) -> None:
     with torch.no_grad():
         out = model(data["inputs"]["images"], return_intermediates=True)
     ref = data["outputs"]
-    b, t = data["inputs"]["images"].shape[:2]
-    theta = torch.cat(
-        [out.cam, rotmat_to_axis_angle(out.rotmats).reshape(b * t, 72), out.betas], dim=-1
-    )
+    theta = out.theta()
     errors = {
         "pose_6d": _max_err(out.pose_6d, ref["pose_6d"]),
         "pose_rotmat": _max_err(out.rotmats, ref["pose_rotmat"]),

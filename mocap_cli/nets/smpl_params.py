@@ -23,6 +23,14 @@ class MeshNetOutput:
     features: torch.Tensor | None = None  # (N, F) per-frame feature where the model has one (MAED)
     intermediates: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    def pose_axis_angle(self) -> torch.Tensor:
+        """(N, 72) axis-angle of the 24 rotations (the authors' ``theta[:, 3:75]``; angles in [0, pi])."""
+        return rotmat_to_axis_angle(self.rotmats).reshape(self.rotmats.shape[0], -1)
+
+    def theta(self) -> torch.Tensor:
+        """(N, 85) = [cam (3), axis-angle pose (72), betas (10)], the authors' ``theta`` layout."""
+        return torch.cat([self.cam, self.pose_axis_angle(), self.betas], dim=-1)
+
 
 def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
     """(..., 6) -> (..., 3, 3), the authors' interleaved layout.
