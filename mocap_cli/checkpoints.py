@@ -51,7 +51,7 @@ def load_checkpoint(path: Path) -> Any:
             f"{path} contains Python objects other than weights and was refused for safety; "
             "use the checkpoint file exactly as the authors published it."
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError) as exc:
         raise MocapError(f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__}); re-download it.") from exc
 
 
