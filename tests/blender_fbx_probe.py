@@ -2,7 +2,9 @@
 
 Usage: python blender_fbx_probe.py request.json result.json
 request: [{"path": str, "frames": [int, ...], "fps": float, "vertex_ids": [int, ...],
-           "automatic_bone_orientation": bool}, ...]
+           "automatic_bone_orientation": bool}, or {"parse": str}, ...]
+A "parse" item runs Blender's own low-level reader (io_scene_fbx.parse_fbx) and returns the node tree
+(name, property type codes, values) as JSON.
 For each requested source frame i it samples the scene at i / fps seconds (Blender keys land at
 1 + seconds * scene.render.fps, the importer's mapping) and reports world bone heads (metres, Blender's Z-up
 frame) and, for a skinned mesh, world positions of the evaluated (deformed) vertices listed in vertex_ids.
@@ -17,7 +19,33 @@ import sys
 import bpy
 
 
+def _jsonable(value: object, code: str) -> object:
+    if code == "C":  # Blender's reader keeps the raw byte
+        return value[0] != 0
+    if code == "S":
+        return value.decode("utf-8")
+    if code == "R":
+        return {"bytes": value.hex()}
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def parse_tree(path: str) -> dict:
+    from io_scene_fbx import parse_fbx
+
+    root, version = parse_fbx.parse(path)
+
+    def node(elem: object) -> dict:
+        return {"name": elem.id.decode(), "types": bytes(elem.props_type).decode(),
+                "props": [_jsonable(p, chr(t)) for p, t in zip(elem.props, elem.props_type)], "children": [node(e) for e in elem.elems]}
+
+    return {"version": version, "nodes": [node(e) for e in root.elems]}
+
+
 def probe(item: dict) -> dict:
+    if "parse" in item:
+        return parse_tree(item["parse"])
     bpy.ops.wm.read_factory_settings(use_empty=True)
     result = bpy.ops.import_scene.fbx(filepath=item["path"],
                                       automatic_bone_orientation=item.get("automatic_bone_orientation", False))
