@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap_cli import __version__
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.errors import MocapError
 from mocap_cli.export.fbx_binary import (
@@ -50,10 +51,11 @@ _AXES = {
     "Z": (np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]), ((2, 1), (1, -1), (0, 1))),
 }
 
-# KeyAttrFlags: linear interpolation with auto tangents (0x4 | 0x100 | 0x2000 | 0x4000), as the FBX
-# SDK writes them; KeyAttrDataFloat holds the default tangent weights/velocities bit pattern.
+# KeyAttrFlags: linear interpolation with auto tangents (0x4 | 0x100 | 0x2000 | 0x4000); KeyAttrDataFloat
+# holds default tangent weights/velocities, stored as the bit pattern FBX SDK files carry (0, 0, 255790911, 0
+# when printed as integers in ASCII files).
 _KEY_FLAGS = 0x4 | 0x100 | 0x2000 | 0x4000
-_KEY_DATA = np.array([0, 0, 218434821, 0], dtype=np.int32).view(np.float32)
+_KEY_DATA = np.array([0, 0, 255790911, 0], dtype=np.int32).view(np.float32)
 TAKE_NAME = "Take 001"
 
 
@@ -77,18 +79,17 @@ def euler_xyz_degrees(matrices: np.ndarray) -> np.ndarray:
     triples of each rotation, and their 360° shifts, each frame takes the one nearest the previous frame."""
     zyx = euler_from_matrix(matrices, "ZYX")  # R = Rz(a0) @ Ry(a1) @ Rx(a2)
     e = np.degrees(zyx[..., ::-1])
+    # (x, y, z) and (x + 180, 180 - y, z + 180) are the same rotation.
+    alt = np.stack([e[..., 0] + 180.0, 180.0 - e[..., 1], e[..., 2] + 180.0], axis=-1)
+    cands = np.stack([e, alt], axis=1)  # (F, 2, J, 3)
     out = np.empty_like(e)
     out[0] = e[0]
+    cols = np.arange(e.shape[1])
+    prev = e[0]
     for f in range(1, len(e)):
-        prev = out[f - 1]
-        alt = np.stack([e[f, :, 0] + 180.0, 180.0 - e[f, :, 1], e[f, :, 2] + 180.0], axis=-1)
-        cands = []
-        for c in (e[f], alt):
-            c = c + 360.0 * np.round((prev - c) / 360.0)
-            cands.append(c)
-        d0 = np.abs(cands[0] - prev).sum(-1, keepdims=True)
-        d1 = np.abs(cands[1] - prev).sum(-1, keepdims=True)
-        out[f] = np.where(d1 < d0, cands[1], cands[0])
+        c = cands[f] - 360.0 * np.round((cands[f] - prev) / 360.0)
+        pick = np.argmin(np.abs(c - prev).sum(-1), axis=0)
+        prev = out[f] = c[pick, cols]
     return out
 
 
@@ -131,6 +132,19 @@ def _header(creator: str) -> list[FbxNode]:
                        ("Minute", 0), ("Second", 0), ("Millisecond", 0)):
         stamp.add(key, value)
     ext.add("Creator", creator)
+    info = ext.add("SceneInfo", "GlobalInfo\x00\x01SceneInfo", "UserData")
+    info.add("Type", "UserData")
+    info.add("Version", 100)
+    meta = info.add("MetaData")
+    meta.add("Version", 100)
+    for key in ("Title", "Subject", "Author", "Keywords", "Revision", "Comment"):
+        meta.add(key, "")
+    props = _props70(info)
+    _p(props, "Original", "Compound", "", "")
+    _p(props, "Original|ApplicationVendor", "KString", "", "", "mocap")
+    _p(props, "Original|ApplicationName", "KString", "", "", "mocap")
+    _p(props, "Original|ApplicationVersion", "KString", "", "", __version__)
+    _p(props, "Original|DateTime_GMT", "DateTime", "", "", "01/01/1970 10:00:00.000")
     return [ext, FbxNode("FileId", [FILE_ID]), FbxNode("CreationTime", [CREATION_TIME]),
             FbxNode("Creator", [creator])]
 
@@ -274,7 +288,7 @@ def _check_mesh(mesh: SkinnedMesh, num_joints: int) -> None:
 
 
 def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: str = "m", up_axis: str = "Y",
-              creator: str = "mocap") -> list[FbxNode]:
+              creator: str = f"mocap {__version__}") -> list[FbxNode]:
     """The FBX node tree (top-level nodes) for a motion and an optional skinned mesh."""
     if unit not in _UNIT_SCALE:
         raise MocapError(f"Unknown FBX unit {unit!r}; use 'm' or 'cm'.")

@@ -100,7 +100,7 @@ def encode_property(value: Property) -> bytes:
             raise TypeError(f"FBX arrays must be float32/float64/int32/int64/bool, not {value.dtype}")
         raw = np.ascontiguousarray(value.reshape(-1), dtype=value.dtype.newbyteorder("<")).tobytes()
         if len(raw) > _COMPRESS_ABOVE:
-            payload = zlib.compress(raw, 6)
+            payload = zlib.compress(raw, 1)  # level 6 takes ~5x longer for ~1 % smaller files
             encoding = 1
         else:
             payload = raw
