@@ -219,9 +219,13 @@ def test_capsule_mesh_is_closed_skinned_and_outward() -> None:
 def test_write_fbx_rejects_bad_options(tmp_path: Path) -> None:
     motion = Motion.from_rotations(30.0, canonical_skeleton(), quat_identity((2, 24)), np.zeros((2, 3)))
     with pytest.raises(MocapError):
-        write_fbx(motion, tmp_path / "a.fbx", unit="mm")
+        write_fbx(motion, tmp_path / "a.fbx", unit="mm")  # type: ignore[arg-type]
     with pytest.raises(MocapError):
-        write_fbx(motion, tmp_path / "a.fbx", up_axis="X")
+        write_fbx(motion, tmp_path / "a.fbx", up_axis="X")  # type: ignore[arg-type]
+    bad = Motion.from_rotations(30.0, canonical_skeleton(), quat_identity((2, 24)), np.full((2, 3), np.nan))
+    with pytest.raises(MocapError):
+        write_fbx(bad, tmp_path / "a.fbx")
+    assert not (tmp_path / "a.fbx").exists()
 
 
 # -- ufbx (independent C reader) -------------------------------------------------------------------------

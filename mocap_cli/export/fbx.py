@@ -13,7 +13,9 @@ Units: FBX's base unit is the centimetre; ``unit="m"`` keeps metre values with U
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -31,6 +33,9 @@ from mocap_cli.export.fbx_binary import (
 from mocap_cli.motion import Motion
 from mocap_cli.rotations import euler_from_matrix, quat_to_matrix
 
+Unit = Literal["m", "cm"]
+UpAxis = Literal["Y", "Z"]
+
 KTIME_PER_SECOND = 46186158000  # FBX 7.x time unit ("ktime") ticks per second
 
 # FBX TimeMode enum for the standard rates (FbxTime::EMode); anything else is eCustom (14) + CustomFrameRate.
@@ -43,9 +48,10 @@ TIME_MODE_CUSTOM = 14
 _UNIT_SCALE = {"m": 100.0, "cm": 1.0}  # FBX UnitScaleFactor: centimetres per file unit
 _VALUE_SCALE = {"m": 1.0, "cm": 100.0}  # file units per metre
 
-# Basis change from the Motion's frame (Y up, +Z forward) to the file's frame, and the FBX axis triplets
-# ((axis, sign) for Up, Front, Coord) that declare that frame; the triplets are the ones importers map back
-# to "Y up, -Z forward" and "Z up, -Y forward" (right-handed), i.e. the body faces the viewer.
+# Basis change from the Motion's frame (Y up, body facing +Z) to the file's frame, and the FBX axis triplets
+# ((axis, sign) for Up, Front, Coord) declaring that frame. Both are the triplets Blender itself writes for
+# "Y up, -Z forward" and "Z up, -Y forward"; importers map either to Z up as (x, y, z)_Yup -> (x, -z, y), so
+# the body faces -Y (towards Blender's front view) and stands upright.
 _AXES = {
     "Y": (np.eye(3), ((1, 1), (2, 1), (0, 1))),
     "Z": (np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]), ((2, 1), (1, -1), (0, 1))),
@@ -68,8 +74,11 @@ def time_mode(fps: float) -> int:
 
 
 def key_times(num_frames: int, fps: float) -> np.ndarray:
-    """Exact FBX ktime of every frame (frame i at i / fps seconds), int64."""
-    return np.round(np.arange(num_frames, dtype=np.float64) * (KTIME_PER_SECOND / fps)).astype(np.int64)
+    """FBX ktime of every frame (frame i at i / fps seconds), int64, rounded to the nearest tick in exact
+    integer arithmetic (float products drift by a tick on long clips)."""
+    num, den = Fraction(fps).as_integer_ratio()
+    step = KTIME_PER_SECOND * den
+    return np.array([(2 * i * step + num) // (2 * num) for i in range(num_frames)], dtype=np.int64)
 
 
 def euler_xyz_degrees(matrices: np.ndarray) -> np.ndarray:
@@ -281,13 +290,15 @@ def _check_mesh(mesh: SkinnedMesh, num_joints: int) -> None:
         raise MocapError("The mesh to export is malformed (vertices must be (V, 3), faces (T, 3)).")
     if j.shape != (len(v), 4) or w.shape != (len(v), 4):
         raise MocapError("The mesh to export is malformed (joints and weights must be (V, 4)).")
+    if not (np.isfinite(v).all() and np.isfinite(w).all()):
+        raise MocapError("The mesh to export contains NaN or infinite values.")
     if len(f) and (f.min() < 0 or f.max() >= len(v)):
         raise MocapError("The mesh to export has faces pointing at missing vertices.")
     if (j[w > 0] < 0).any() or (j[w > 0] >= num_joints).any():
         raise MocapError("The mesh to export is skinned to joints the skeleton does not have.")
 
 
-def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: str = "m", up_axis: str = "Y",
+def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "m", up_axis: UpAxis = "Y",
               creator: str = f"mocap {__version__}") -> list[FbxNode]:
     """The FBX node tree (top-level nodes) for a motion and an optional skinned mesh."""
     if unit not in _UNIT_SCALE:
@@ -296,6 +307,8 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: str = "m
         raise MocapError(f"Unknown FBX up axis {up_axis!r}; use 'Y' or 'Z'.")
     if motion.num_frames < 1:
         raise MocapError("The motion has no frames, so there is nothing to export to FBX.")
+    if not (np.isfinite(motion.rotations).all() and np.isfinite(motion.root_translation).all()):
+        raise MocapError("The motion contains NaN or infinite values; re-run the estimate before exporting to FBX.")
     skel = motion.skeleton
     num_joints = skel.num_joints
     if mesh is not None:
@@ -454,8 +467,8 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: str = "m
             _definitions(counts), objects, conn, takes]
 
 
-def write_fbx(motion: Motion, path: Path, *, mesh: SkinnedMesh | None = None, unit: str = "m",
-              up_axis: str = "Y") -> None:
+def write_fbx(motion: Motion, path: Path, *, mesh: SkinnedMesh | None = None, unit: Unit = "m",
+              up_axis: UpAxis = "Y") -> None:
     """Write ``motion`` (and an optional skinned ``mesh``) as a binary FBX 7.4 file at ``path``.
 
     The caller handles atomic replacement (write to a temp path, then rename)."""
