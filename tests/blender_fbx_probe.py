@@ -61,6 +61,7 @@ def probe(item: dict) -> dict:
         return out
     arm = arms[0]
     out["bones"] = {b.name: (b.parent.name if b.parent else None) for b in arm.data.bones}
+    out["bone_axes"] = {b.name: list((arm.matrix_world.to_3x3() @ (b.tail_local - b.head_local)).normalized()) for b in arm.data.bones}
     action = arm.animation_data.action if arm.animation_data else None
     out["action_frame_range"] = list(action.frame_range) if action else None
     out["armature_scale"] = list(arm.matrix_world.to_scale())

@@ -260,8 +260,14 @@ def test_ufbx_reads_tree_settings_skin_and_curves(exported: dict[str, dict]) -> 
         rest = skel.rest_positions() * scale
         if case["up"] == "Z":
             rest = to_blender(rest)
-        got = np.array([np.asarray(nodes[n].node_to_world)[3, :3] for n in skel.names])
-        np.testing.assert_allclose(got, rest, atol=1e-5 * scale)
+        world = np.array([np.asarray(nodes[n].node_to_world) for n in skel.names])  # rows: X, Y, Z, origin
+        np.testing.assert_allclose(world[:, 3, :3], rest, atol=1e-5 * scale)
+        # Each joint's +Y axis runs along its bone (towards its only child).
+        for j in range(skel.num_joints):
+            kids = skel.children(j)
+            if len(kids) == 1:
+                bone = rest[kids[0]] - rest[j]
+                assert np.dot(world[j, 1, :3], bone / np.linalg.norm(bone)) > 0.9999
 
         # Animation: one stack spanning the clip, 3 curves per joint rotation + 3 for root translation,
         # one key per frame, the last at (F - 1) / fps seconds.
@@ -335,6 +341,16 @@ def test_blender_imports_skeleton_fps_and_animation(exported: dict[str, dict],
             assert err[named].max() < 0.01, (case_id, f, dict(zip(CHECK_JOINTS, err[named])))
             assert err.max() < 0.01, (case_id, f)
         report.append(f"{case_id}: max joint error {worst * 1000:.4f} mm")
+        if not case["auto_orient"]:
+            # Without Blender's bone-orientation guessing, bones follow the file's node +Y axes: they must run
+            # from each joint towards its (only) child, not all point up.
+            rest = to_blender(skel.rest_positions())
+            for j, name in enumerate(skel.names):
+                kids = skel.children(j)
+                if len(kids) == 1:
+                    want = rest[kids[0]] - rest[j]
+                    cos = np.dot(res["bone_axes"][name], want / np.linalg.norm(want))
+                    assert cos > 0.999, (case_id, name, cos)
     print("\n" + "\n".join(report))
 
 

@@ -1,9 +1,10 @@
 """Binary FBX 7.4 export of a ``Motion`` (skeleton + animation) and an optional skinned mesh.
 
 Scene layout: an armature root ``Model`` (Null) holding one ``LimbNode`` model per joint (rest offset as
-``Lcl Translation``, Euler XYZ degrees as ``Lcl Rotation``), the root joint's translation and every joint's
-rotation keyed once per frame at the exact source frame times, and optionally a mesh skinned by one
-``Cluster`` per joint with a ``BindPose``. The rest pose is the skeleton's T-pose (identity rotations).
+``Lcl Translation``, Euler XYZ degrees as ``Lcl Rotation``; each node's +Y runs along its bone), the root
+joint's translation and every joint's rotation keyed once per frame at the exact source frame times, and
+optionally a mesh skinned by one ``Cluster`` per joint with a ``BindPose``. The rest pose is the skeleton's
+T-pose (the Motion's identity rotations).
 
 Axes: the Motion is Y up, metres, facing +Z. ``up_axis="Y"`` writes it unchanged and declares Y up (front
 +Z); ``up_axis="Z"`` rotates everything to Z up, facing -Y (Blender's own frame) and declares that.
@@ -31,7 +32,8 @@ from mocap_cli.export.fbx_binary import (
     encode_fbx,
 )
 from mocap_cli.motion import Motion
-from mocap_cli.rotations import euler_from_matrix, quat_to_matrix
+from mocap_cli.rotations import euler_from_matrix, frame_from_vectors, quat_to_matrix
+from mocap_cli.skeleton import LEAF_TIPS, Skeleton
 
 Unit = Literal["m", "cm"]
 UpAxis = Literal["Y", "Z"]
@@ -100,6 +102,35 @@ def euler_xyz_degrees(matrices: np.ndarray) -> np.ndarray:
         pick = np.argmin(np.abs(c - prev).sum(-1), axis=0)
         prev = out[f] = c[pick, cols]
     return out
+
+
+def bone_frames(skel: Skeleton) -> np.ndarray:
+    """Rest orientation (J, 3, 3), world frame, of each joint's bone: +Y along the bone (towards the only
+    child, the spine/neck child at a branch, the leaf tip at an end), +Z as close to the body's forward
+    (+Z) as that allows (+Y up where the bone itself points forward). Importers that show bones along
+    the node's +Y (Blender's default) then draw a proper skeleton instead of bones all pointing up."""
+    rest = skel.rest_positions()
+    frames = np.zeros((skel.num_joints, 3, 3))
+    for j, name in enumerate(skel.names):
+        kids = skel.children(j)
+        central = [c for c in kids if not skel.names[c].startswith(("left_", "right_"))]
+        if len(kids) == 1:
+            d = skel.offsets[kids[0]]
+        elif central:
+            d = rest[central[0]] - rest[j]
+        elif kids:
+            d = rest[kids].mean(axis=0) - rest[j]
+        elif name in LEAF_TIPS:
+            d = np.asarray(LEAF_TIPS[name], dtype=np.float64)
+        else:
+            d = skel.offsets[j] if skel.parents[j] >= 0 else np.array([0.0, 1.0, 0.0])
+        if np.linalg.norm(d) < 1e-9:
+            d = np.array([0.0, 1.0, 0.0])
+        d = d / np.linalg.norm(d)
+        ref = np.array([0.0, 0.0, 1.0]) if abs(d[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
+        f = frame_from_vectors(d, ref)  # columns: bone axis, reference made orthogonal, their cross
+        frames[j] = f[:, [2, 0, 1]]  # X = Y x Z, Y = bone, Z = reference
+    return frames
 
 
 def _fbx_matrix(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
@@ -320,9 +351,15 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
     stop = int(times[-1])
 
     # Local rotations in the file's basis (conjugated by the basis change) as continuous Euler XYZ.
+    # Each joint's node frame is its bone frame (+Y along the bone, see bone_frames), so the Motion's
+    # local rotation L (in the parent joint's rest frame) becomes B_parent^T L B_joint in the file.
+    frames = basis @ bone_frames(skel)  # (J, 3, 3) rest bone orientations in the file's world
     local = basis @ quat_to_matrix(motion.rotations) @ basis.T
-    euler = euler_xyz_degrees(local)
-    offsets = scale * skel.offsets @ basis.T
+    parent_frames = np.stack([frames[p] if p >= 0 else np.eye(3) for p in skel.parents])
+    node_rot = np.swapaxes(parent_frames, -1, -2) @ local @ frames
+    euler = euler_xyz_degrees(node_rot)
+    rest_euler = euler_xyz_degrees((np.swapaxes(parent_frames, -1, -2) @ frames)[None])[0]
+    offsets = np.einsum("jba,jb->ja", parent_frames, scale * skel.offsets @ basis.T)
     root_path = scale * motion.root_translation @ basis.T
     rest_world = scale * skel.rest_positions() @ basis.T
 
@@ -353,7 +390,7 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
         attr = objects.add("NodeAttribute", attr_id, f"{name}\x00\x01NodeAttribute", "LimbNode")
         _p(_props70(attr), "Size", "double", "Number", "", 100.0)
         attr.add("TypeFlags", "Skeleton")
-        _model(objects, uid, name, "LimbNode", offsets[j], np.zeros(3))
+        _model(objects, uid, name, "LimbNode", offsets[j], rest_euler[j])
         connect(attr_id, uid)
         parent = skel.parents[j]
         connect(uid, armature_id if parent < 0 else joint_ids[parent])
@@ -408,10 +445,10 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
             cluster.add("UserData", "", "")
             cluster.add("Indexes", vidx.astype(np.int32))
             cluster.add("Weights", w.astype(np.float64))
-            # Transform maps mesh space to the bone's bind space, TransformLink is the bone's bind pose
-            # (both world matrices here: the mesh sits at the identity and rest rotations are identity).
-            cluster.add("Transform", _fbx_matrix(np.eye(3), -rest_world[j]))
-            cluster.add("TransformLink", _fbx_matrix(np.eye(3), rest_world[j]))
+            # TransformLink is the bone's world bind pose; Transform maps mesh space (the mesh sits at the
+            # armature's identity) into that bone's bind space.
+            cluster.add("Transform", _fbx_matrix(frames[j].T, -frames[j].T @ rest_world[j]))
+            cluster.add("TransformLink", _fbx_matrix(frames[j], rest_world[j]))
             connect(cluster_id, skin_id)
             connect(joint_ids[j], cluster_id)
             counts["Deformer"] += 1
@@ -420,11 +457,11 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
         pose.add("Type", "BindPose")
         pose.add("Version", 100)
         pose.add("NbPoseNodes", num_joints + 2)
-        for uid, position in ([(armature_id, np.zeros(3)), (mesh_id, np.zeros(3))]
-                              + list(zip(joint_ids, rest_world))):
+        for uid, rotation, position in ([(armature_id, np.eye(3), np.zeros(3)), (mesh_id, np.eye(3), np.zeros(3))]
+                                        + list(zip(joint_ids, frames, rest_world))):
             node = pose.add("PoseNode")
             node.add("Node", uid)
-            node.add("Matrix", _fbx_matrix(np.eye(3), position))
+            node.add("Matrix", _fbx_matrix(rotation, position))
         counts["Pose"] += 1
 
     # Animation: translation of the root joint, rotation of every joint, one key per frame.
