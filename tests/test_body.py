@@ -237,3 +237,11 @@ def test_skin_matches_smplx_lbs() -> None:
     # smplx leaves the root joint where the rest pose has it; ours puts it at ``root``.
     shift = (root - sk.offsets[0])[:, None, :]
     np.testing.assert_allclose(ours, verts.numpy() + shift, atol=1e-9)
+
+
+@needs_anny
+def test_anny_mesh_winds_outward(anny_default: tuple[SkinnedMesh, float]) -> None:
+    mesh, _ = anny_default
+    tri = mesh.vertices[mesh.faces]
+    volume = np.einsum("ti,ti->t", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0
+    assert 0.04 < volume < 0.1, volume  # m^3; positive = counter-clockwise seen from outside (glTF front)

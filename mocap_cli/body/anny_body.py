@@ -19,18 +19,22 @@ Steps (``_base_body``, cached per process with ``lru_cache``; ``anny_mesh`` then
    forearm, hand) is swung onto +-X and each leg bone (thigh, shank) onto -Y by the smallest rotation;
    feet, trunk, collars and head keep their rest orientation. Vertices follow by linear blend skinning
    with the full (untruncated) weights.
-5. Decimation by vertex clustering: vertices are grouped by (body part, cubic grid cell), each group
-   becomes one vertex at the members' mean position with their mean weights; triangles that collapse
-   are dropped. The body part is the vertex's dominant joint, with each finger its own part, so that
-   fingers, arms and torso never merge across gaps. The cell size is searched for ~4500 vertices.
+5. Decimation by vertex clustering (no mesh-simplification library is needed): vertices are grouped
+   by (body part, cubic grid cell, connected piece of the mesh inside that cell); each group becomes one
+   vertex at its members' mean position with their mean weights; collapsed and duplicate triangles are
+   dropped. The body part is the vertex's dominant joint, each finger being its own part, so fingers,
+   arms, lips and torso never merge across gaps; cells are 0.4x as large on fingers and 0.7x on the
+   hands, feet and head. The cell size (~2.4 cm) is searched for ~4500 vertices. The result keeps a
+   consistent outward winding but is not watertight (a few dozen boundary/non-manifold edges around
+   the eyes, fingertips and toes).
 6. Top-4 weights per vertex, renormalised.
 
 Fitting (``anny_mesh``): the body is scaled uniformly so that its ankle-to-head-joint height matches the
 skeleton's, then each vertex is displaced by the blend (its skinning weights) of per-bone displacements:
 for a vertex influenced by joint j whose bone runs to child c, the displacement interpolates the
 displacement of j's joint (mesh -> skeleton) and that of c's joint by where the vertex projects along the
-bone (clamped to [0, 1]); joints with no single child (pelvis, spine3 fan-out excepted, head, hands,
-feet) move their vertices by their own joint's displacement. So limbs stretch to the skeleton's bone
+bone (clamped to [0, 1]); joints without a single child bone (pelvis, spine3, head, hands, feet) move
+their vertices by their own joint's displacement. So limbs stretch to the skeleton's bone
 lengths and every joint of the mesh lands exactly on the skeleton's.
 """
 
@@ -51,6 +55,10 @@ from mocap_cli.rotations import quat_apply, quat_between, quat_identity
 from mocap_cli.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, Skeleton
 
 TARGET_VERTICES = 4500
+# Relative grid cell sizes for small features in the decimation: fingers, and hands, feet and head.
+_FINGER_CELL = 0.4
+_FINE_CELL = 0.7
+_FINE_JOINTS = ("head", "left_wrist", "right_wrist", "left_hand", "right_hand", "left_foot", "right_foot")
 
 # Our joint <- the MPFB default rig bone whose head is that joint.
 _JOINT_FROM_BONE_HEAD: dict[str, str] = {
@@ -186,24 +194,42 @@ def _fk_targets(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return glob, posed
 
 
-def _cluster(vertices: np.ndarray, part: np.ndarray, cell: float) -> tuple[np.ndarray, int]:
-    keys = np.column_stack([part, np.floor(vertices / cell).astype(np.int64)])
-    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+def _cluster(
+    vertices: np.ndarray, edges: np.ndarray, part: np.ndarray, scale: np.ndarray, cell: float
+) -> tuple[np.ndarray, int]:
+    """Cluster index per vertex: same body part, same grid cell (of size ``cell * scale``), and
+    connected through mesh edges inside that cell (so touching but separate surfaces never merge)."""
+    keys = np.column_stack([part, np.floor(vertices / (cell * scale[:, None])).astype(np.int64)])
+    _, key = np.unique(keys, axis=0, return_inverse=True)
+    key = key.reshape(-1)
+    inner = edges[key[edges[:, 0]] == key[edges[:, 1]]]
+    label = np.arange(len(vertices))
+    while True:  # label propagation to the smallest index of each connected piece (cells are small)
+        low = np.minimum(label[inner[:, 0]], label[inner[:, 1]])
+        new = label.copy()
+        np.minimum.at(new, inner[:, 0], low)
+        np.minimum.at(new, inner[:, 1], low)
+        new = new[new]
+        if np.array_equal(new, label):
+            break
+        label = new
+    _, inverse = np.unique(label, return_inverse=True)
     inverse = inverse.reshape(-1)
     return inverse, int(inverse.max()) + 1
 
 
 def _decimate(
-    vertices: np.ndarray, faces: np.ndarray, weights: np.ndarray, part: np.ndarray, target: int
+    vertices: np.ndarray, faces: np.ndarray, weights: np.ndarray, part: np.ndarray, scale: np.ndarray, target: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo, hi = 1e-4, 0.2
+    edges = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1), axis=0)
+    lo, hi = 1e-3, 0.3
     for _ in range(30):  # bisection on the grid cell size (metres)
         mid = np.sqrt(lo * hi)
-        _, count = _cluster(vertices, part, mid)
+        _, count = _cluster(vertices, edges, part, scale, mid)
         lo, hi = (mid, hi) if count > target else (lo, mid)
         if abs(count - target) <= 0.02 * target:
             break
-    inverse, count = _cluster(vertices, part, mid)
+    inverse, count = _cluster(vertices, edges, part, scale, mid)
     sizes = np.bincount(inverse, minlength=count).astype(np.float64)[:, None]
     new_vertices = np.zeros((count, 3))
     np.add.at(new_vertices, inverse, vertices)
@@ -274,7 +300,9 @@ def _base_body(target_vertices: int = TARGET_VERTICES) -> tuple[np.ndarray, np.n
     remap[used] = np.arange(len(used))
     quads = remap[faces_quads]
     tris = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
-    v, f, w = _decimate(posed[used], tris, weights[used], part[used], target_vertices)
+    scale = np.where(part >= 100, _FINGER_CELL, 1.0)
+    scale[np.isin(part, [JOINT_INDEX[n] for n in _FINE_JOINTS])] = _FINE_CELL
+    v, f, w = _decimate(posed[used], tris, weights[used], part[used], scale[used], target_vertices)
     for a in (v, f, w, posed_joints):
         a.setflags(write=False)
     return v, f, w, posed_joints
