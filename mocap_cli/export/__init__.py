@@ -37,8 +37,14 @@ def _write_glb(motion: Motion, path: Path, options: ExportOptions) -> None:
     write_glb(motion, path, mesh=options.mesh)
 
 
+def _write_fbx(motion: Motion, path: Path, options: ExportOptions) -> None:
+    from mocap_cli.export.fbx import write_fbx
+
+    write_fbx(motion, path, mesh=options.mesh, unit="cm" if options.unit_scale == 100.0 else "m")
+
+
 Writer = Callable[[Motion, Path, ExportOptions], None]
-WRITERS: dict[str, Writer] = {".npz": _write_npz, ".bvh": _write_bvh, ".glb": _write_glb}
+WRITERS: dict[str, Writer] = {".npz": _write_npz, ".bvh": _write_bvh, ".glb": _write_glb, ".fbx": _write_fbx}
 
 
 def supported_extensions() -> list[str]:
