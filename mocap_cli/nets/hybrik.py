@@ -686,3 +686,31 @@ def build_hybrik_from_state_dict(state_dict: dict[str, torch.Tensor]) -> tuple[H
     has_backbone = any(k.startswith("preact.") for k in state_dict)
     kept = load_official_into(model, state_dict, require_backbone=has_backbone)
     return model.eval(), kept
+
+
+def twist_from_rotations(
+    rot_mats: torch.Tensor, rest_joints: torch.Tensor, parents: torch.Tensor, children: torch.Tensor
+) -> torch.Tensor:
+    """Ground-truth twist (cos, sin) (B, 23, 2) of local rotations about each joint's template bone (spec §2.7).
+
+    ``R_sw = swing(t, R t)``, ``R_tw = R_sw^T R``, ``cos = (tr R_tw - 1)/2``, ``sin = t_hat . vee(R_tw - R_tw^T)/2``;
+    rows of joints without a child (and joint 23's pelvis "child" quirk aside) are (1, 0).
+    """
+    bsz = rot_mats.shape[0]
+    rel_rest = _rel_vectors(rest_joints, parents)
+    out = torch.zeros(bsz, 23, 2, dtype=rot_mats.dtype, device=rot_mats.device)
+    out[..., 0] = 1
+    for i in range(1, 24):
+        c = int(children[i])
+        if c < 0:
+            continue
+        t = rel_rest[:, c]
+        r = rot_mats[:, i]
+        r_tw = swing(t, r @ t).transpose(1, 2) @ r
+        cos = (r_tw.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2
+        a = r_tw - r_tw.transpose(1, 2)
+        vee = torch.stack([a[:, 2, 1], a[:, 0, 2], a[:, 1, 0]], dim=-1)
+        t_hat = t[..., 0] / torch.linalg.vector_norm(t[..., 0], dim=-1, keepdim=True)
+        out[:, i - 1, 0] = cos
+        out[:, i - 1, 1] = 0.5 * (t_hat * vee).sum(-1)
+    return out
