@@ -19,6 +19,7 @@ from mocap_cli.nets.hybrik import (
     hybrik_parents,
     quat_wxyz_to_rotmat,
     rigid_transform,
+    soft_argmax_3d,
     twist_from_rotations,
 )
 from mocap_cli.nets.unspat import (
@@ -93,6 +94,16 @@ def test_backbone_window_shape() -> None:
     model = UNSPAT(UnspatConfig(deconv=(8, 8, 8))).eval()
     f = model.features(torch.randn(1, 2, 3, 256, 256))
     assert f.shape == (1, 2, 512, 8, 8)
+
+
+def test_soft_argmax_of_a_one_hot_heatmap() -> None:
+    logits = torch.full((2, 3, 64, 64, 64), -1e4)
+    spots = [(5, 17, 40), (63, 0, 31), (0, 63, 0)]  # (z, y, x)
+    for j, (z, y, x) in enumerate(spots):
+        logits[:, j, z, y, x] = 0.0
+    uvd, _, peak = soft_argmax_3d(logits)
+    want = torch.tensor([[x / 64 - 0.5, y / 64 - 0.5, z / 64 - 0.5] for z, y, x in spots])
+    assert torch.equal(uvd[0], want) and torch.all(peak == 1)
 
 
 # ----------------------------------------------------------------------------------------- Space2Batch

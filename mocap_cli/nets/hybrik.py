@@ -391,6 +391,25 @@ def _normal_init(m: nn.Module, std: float) -> None:
         nn.init.zeros_(m.bias)
 
 
+def soft_argmax_3d(logits: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """(B, J, D, H, W) logits -> uvd (B, J, 3) in [-0.5, 0.5), marginals (x, y, z), peak probability (B, J).
+
+    Softmax over all voxels, divided by its sum once more as HybrIK does (A.4 step 3), then marginal
+    expectations ``sum_x x p(x) / size - 0.5``.
+    """
+    bsz, nj, d, hh, ww = logits.shape
+    hm = torch.softmax(logits.reshape(bsz, nj, -1), dim=2)
+    hm = hm / hm.sum(dim=2, keepdim=True)
+    maxvals = hm.max(dim=2).values
+    hm = hm.reshape(bsz, nj, d, hh, ww)
+    mx, my, mz = hm.sum((2, 3)), hm.sum((2, 4)), hm.sum((3, 4))
+
+    def coord(m: torch.Tensor, size: int) -> torch.Tensor:
+        return (m * torch.arange(m.shape[-1], dtype=m.dtype, device=m.device)).sum(-1, keepdim=True) / float(size) - 0.5
+
+    return torch.cat([coord(mx, ww), coord(my, hh), coord(mz, d)], dim=2), (mx, my, mz), maxvals
+
+
 class HybrIKHead(nn.Module):
     """Deconvolution heatmap head + pooled regression branch on a (B, 512, 8, 8) feature map."""
 
@@ -429,15 +448,9 @@ class HybrIKHead(nn.Module):
         h = x
         for i in range(3):
             h = F.relu(getattr(self, f"bn{i + 1}")(getattr(self, f"deconv{i + 1}")(h)))
-        logits = self.heatmap_conv(h).reshape(bsz, self.num_joints, -1)
-        hm = torch.softmax(logits, dim=2)
-        hm = hm / hm.sum(dim=2, keepdim=True)  # HybrIK normalises twice (A.4 step 3)
-        maxvals = hm.max(dim=2).values
-        d, hh, ww = self.depth_dim, h.shape[2], h.shape[3]
-        hm = hm.reshape(bsz, self.num_joints, d, hh, ww)
-        mx, my, mz = hm.sum((2, 3)), hm.sum((2, 4)), hm.sum((3, 4))
-        coord = lambda m, size: (m * torch.arange(m.shape[-1], dtype=m.dtype, device=m.device)).sum(-1, keepdim=True) / float(size) - 0.5  # noqa: E731
-        uvd = torch.cat([coord(mx, ww), coord(my, hh), coord(mz, d)], dim=2)
+        logits = self.heatmap_conv(h).reshape(bsz, self.num_joints, self.depth_dim, h.shape[2], h.shape[3])
+        uvd, marginals, maxvals = soft_argmax_3d(logits)
+        mx, my, mz = marginals
 
         g = x.mean(dim=(2, 3))
         g = self.drop2(self.fc2(self.drop1(self.fc1(g))))

@@ -413,6 +413,8 @@ def _read_ours(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     from safetensors.torch import load_file
 
     side = _sidecar(path)
+    if not path.is_file():
+        raise MocapError(f"Weights file {path} does not exist; check the path.")
     if not side.is_file():
         raise MocapError(f"{path} has no {side.name} next to it; keep the .json file that was saved with the weights.")
     try:
