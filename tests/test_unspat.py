@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from mocap_cli.nets.hybrik import (
     hybrik_children,
     hybrik_ik,
     hybrik_parents,
-    quat_wxyz_to_rotmat,
     rigid_transform,
     soft_argmax_3d,
     twist_from_rotations,
