@@ -22,10 +22,24 @@ def _mediapipe_ready(settings: ModelSettings) -> Readiness:
     return readiness(settings)
 
 
+def _unspat_build(settings: ModelSettings) -> MotionModel:
+    from mocap_cli.models.unspat_model import UnspatModel
+
+    return UnspatModel(settings)
+
+
+def _unspat_ready(settings: ModelSettings) -> Readiness:
+    from mocap_cli.models.unspat_model import readiness
+
+    return readiness(settings)
+
+
 def registry() -> dict[str, ModelEntry]:
     entries = [
         ModelEntry("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
                    _mediapipe_build, _mediapipe_ready),
+        ModelEntry("unspat", "UNSPAT video mesh model on HybrIK ResNet-34: person crops → SMPL pose (WACV 2023)", "mesh",
+                   _unspat_build, _unspat_ready),
     ]
     return {e.name: e for e in entries}
 
