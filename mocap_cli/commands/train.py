@@ -1,0 +1,100 @@
+"""``mocap train``: train models the tool can run. ``mocap train unspat`` trains UNSPAT's temporal modules
+(and head) on rendered clips with ground truth (``<data>/<clip>/{video.mp4, gt.npz}``), backbone frozen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from mocap_cli.errors import MocapError
+
+app = typer.Typer(help="Train a model's learnable parts on clips with ground truth.", no_args_is_help=True)
+_console = Console(stderr=True)
+
+
+@app.callback()
+def _train() -> None:
+    """Train a model's learnable parts on clips with ground truth."""
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    choice = choice.lower()
+    if choice not in ("auto", "cpu", "cuda"):
+        raise MocapError(f"Unknown device '{choice}'; use auto, cpu or cuda.")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise MocapError("--device cuda was asked for but no CUDA GPU is available; use --device cpu.")
+    return ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
+
+
+class _TrainLog:
+    """Feeds ``train_unspat``'s log lines to a progress bar (steps) and prints the others."""
+
+    def __init__(self, progress: Progress | None, task: int | None, console: Console) -> None:
+        self.progress, self.task, self.console = progress, task, console
+        self.last = ""
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("step ") and self.progress is not None and self.task is not None:
+            done = int(line.split()[1].split("/")[0])
+            terms = dict(kv.split("=", 1) for kv in line.split()[2:] if "=" in kv)
+            self.progress.update(self.task, completed=done, loss=f"loss {terms.get('total', '?')}")
+            self.last = line
+        elif not line.startswith("wrote "):  # the command reports the written files itself
+            self.console.print(line, highlight=False)
+
+
+@app.command("unspat")
+def unspat(
+    data: Path = typer.Option(..., "--data", help="Folder of clips: <clip>/video.mp4 + <clip>/gt.npz."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint to write (.safetensors; a .json is written beside it)."),
+    steps: int = typer.Option(1000, "--steps", min=1, help="Optimiser steps."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips per step."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="HybrIK ResNet-34 file (.pth) to start "
+                                                "from, as the paper does; without it everything starts random."),
+    img_size: int = typer.Option(256, "--img-size", min=32, help="Crop size (multiple of 32; HybrIK uses 256)."),
+    seq_len: int = typer.Option(16, "--seq-len", min=2, help="Frames per window (the paper: 16)."),
+    lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate."),
+    max_clips: Optional[int] = typer.Option(None, "--max-clips", min=1, help="Use only the first N clips."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=2, help="Use only the first N frames of each clip."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train UNSPAT (SAM, uncertainty network, transformer, head) and write a checkpoint for `--model unspat --weights`."""
+    try:
+        from mocap_cli.train_unspat import train_unspat
+
+        if init_weights is not None and not init_weights.is_file():
+            raise MocapError(f"{init_weights} does not exist; give the HybrIK ResNet-34 .pth file for --init-weights.")
+        if not data.is_dir():
+            raise MocapError(f"{data} is not a folder; give the folder holding <clip>/video.mp4 and gt.npz.")
+        if out.suffix not in ("", ".safetensors"):
+            raise MocapError(f"{out.name}: UNSPAT checkpoints are .safetensors files; use e.g. --out unspat.safetensors.")
+        dev = _device(device)
+        columns = [TextColumn("[bold]train unspat"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=_console, disable=quiet) as progress:
+            task = progress.add_task("train", total=steps, loss="")
+            log = _TrainLog(progress, task, _console)
+            result = train_unspat(
+                data, out, steps=steps, batch_size=batch_size, device=dev, init_weights=init_weights, log=log,
+                seq_len=seq_len, img_size=img_size, lr=lr, max_clips=max_clips, max_frames=max_frames, seed=seed,
+            )
+    except MocapError as exc:
+        _console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        _console.print("[yellow]interrupted; no checkpoint was written.[/]")
+        raise typer.Exit(130) from None
+    first, last = result.losses[0], result.losses[-1]
+    _console.print(f"loss {first:.4f} → {last:.4f} over {result.steps} steps", highlight=False)
+    if result.terms:
+        _console.print("final terms: " + ", ".join(f"{k} {v:.4f}" for k, v in result.terms[-1].items()), highlight=False)
+    _console.print(f"wrote {result.checkpoint} (+ {result.checkpoint.with_suffix('.json').name})", highlight=False)
