@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mocap_cli.errors import MocapError
 
 app = typer.Typer(help="Train a model's learnable parts on clips with ground truth.", no_args_is_help=True)
-_console = Console(stderr=True)
+_console = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()

@@ -431,6 +431,7 @@ class UnspatModel:
         self.weights = weights_path(settings)  # fails early, before decoding
         self.smpl = smpl_path(settings)
         self._loaded: tuple[object, object] | None = None
+        self.last_run: tuple[SquareBoxes, UnspatSequence] | None = None  # crop windows and raw results of the last clip
 
     def network(self) -> tuple["UNSPAT", "UnspatLoadInfo"]:  # noqa: F821
         from mocap_cli.nets.unspat import load_unspat
@@ -468,6 +469,7 @@ class UnspatModel:
         template, skeleton, arrays = self.template()
         windows = crop_windows(track)
         seq = self.run(clip, windows, template, progress)
+        self.last_run = (windows, seq)
         detected = np.asarray(track.detected, dtype=bool)
         betas = median_betas(seq.betas, detected.astype(float))
         if arrays is not None:
