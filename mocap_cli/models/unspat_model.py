@@ -58,6 +58,7 @@ DECODE_BATCH = 8  # frames cropped and run through the trunk together
 WINDOW_BATCH = 16  # windows through the temporal part together
 TRAINING_FPS = 30.0  # windows are spread to match the 25-30 fps training clips (§6.2)
 FEATURE_DTYPE = torch.float16
+CROP_WIDTH_RANGE_M = (0.2, 50.0)  # plausible metres spanned by a person crop; outside it the camera is ignored
 # 29-joint leaf tips (head top, left/right middle fingertip, left/right big toe) → the canonical leaf they end.
 _LEAF_TIP_JOINTS = ("head", "left_hand", "right_hand", "left_foot", "right_foot")
 _RIGHT_HAND = JOINT_NAMES.index("right_hand")
@@ -214,8 +215,9 @@ def stream_features(
     batch: int = DECODE_BATCH,
     progress: Progress | None = None,
     total: int | None = None,
+    dtype: torch.dtype = FEATURE_DTYPE,
 ) -> torch.Tensor:
-    """Trunk features of every frame, (F, C, h, w) float16 on the CPU, from one pass over ``frames``."""
+    """Trunk features of every frame, (F, C, h, w) on the CPU (float16 by default), from one pass over ``frames``."""
     device = torch.device(device)
     count = len(windows)
     out: torch.Tensor | None = None
@@ -226,8 +228,8 @@ def stream_features(
         with _autocast(device, autocast):
             feats = backbone(crops)
         if out is None:
-            out = torch.empty((count, *feats.shape[1:]), dtype=FEATURE_DTYPE)
-        out[done : done + n] = feats.to("cpu", FEATURE_DTYPE)
+            out = torch.empty((count, *feats.shape[1:]), dtype=dtype)
+        out[done : done + n] = feats.to("cpu", dtype)
         done += n
         if progress:
             progress(done, total or count)
@@ -270,9 +272,14 @@ def crop_camera(uvd_root: torch.Tensor, crop_width_m: torch.Tensor) -> torch.Ten
 def _crop_width(pred: "HybrIKPrediction") -> torch.Tensor:  # noqa: F821 - lazy import
     from mocap_cli.nets.hybrik import FOCAL_LENGTH, INPUT_SIZE
 
-    if pred.cam_root is not None:  # camera models (no-box path): root depth Zc + d_0·D
-        return INPUT_SIZE / FOCAL_LENGTH * pred.cam_root[:, 2]
-    return torch.full_like(pred.head.uvd[:, 0, 0], pred.depth_factor)
+    fallback = torch.full_like(pred.head.uvd[:, 0, 0], pred.depth_factor)
+    if pred.cam_root is None:
+        return fallback
+    # camera models: the crop spans 256/f · z_root metres at the pelvis depth z_root = Zc + d_0·D; a
+    # non-positive or absurd predicted scale (z outside CROP_WIDTH_RANGE_M) falls back to the cube size
+    width = INPUT_SIZE / FOCAL_LENGTH * pred.cam_root[:, 2].float()
+    lo, hi = CROP_WIDTH_RANGE_M
+    return torch.where(torch.isfinite(width) & (width > lo) & (width < hi), width, fallback)
 
 
 def solve_rotations(pred: "HybrIKPrediction", template: RestTemplate) -> torch.Tensor:  # noqa: F821
@@ -356,6 +363,7 @@ def run_unspat(
     autocast: bool = True,
     decode_batch: int = DECODE_BATCH,
     window_batch: int = WINDOW_BATCH,
+    feature_dtype: torch.dtype = FEATURE_DTYPE,
     progress: Progress | None = None,
 ) -> UnspatSequence:
     """Features in one streaming pass, then the windows; ``windows`` has one crop window per frame."""
@@ -363,7 +371,7 @@ def run_unspat(
     num = len(windows)
     t0 = time.perf_counter()
     feats = stream_features(model.backbone, frames, windows, model.cfg.img_size, device=device, autocast=autocast,
-                            batch=decode_batch, progress=progress, total=2 * num)
+                            batch=decode_batch, progress=progress, total=2 * num, dtype=feature_dtype)
     t1 = time.perf_counter()
     seq = run_windows(model, feats, template, step=frame_step(fps), device=device, autocast=autocast, batch=window_batch,
                       progress=progress, progress_offset=num, progress_total=2 * num, windows=windows, image_size=image_size)
@@ -449,6 +457,13 @@ class UnspatModel:
     def _autocast(self) -> bool:
         return self.settings.extra.get("autocast", "1").lower() not in ("0", "false", "no")
 
+    def _feature_dtype(self) -> torch.dtype:
+        """``extra["features"]``: "float16" (default, 64 KB per frame) or "float32" (exact per-frame features)."""
+        choice = self.settings.extra.get("features", "float16").lower()
+        if choice not in ("float16", "float32"):
+            raise MocapError(f"Unknown feature cache type {choice!r}; use float16 or float32.")
+        return torch.float16 if choice == "float16" else torch.float32
+
     def run(self, clip: Clip, windows: SquareBoxes, template: RestTemplate, progress: Progress | None = None) -> UnspatSequence:
         model, _ = self.network()
         frames = clip.frames()
@@ -456,7 +471,7 @@ class UnspatModel:
             return run_unspat(
                 model, frames, windows, float(clip.track.fps), template, image_size=clip.track.image_size, device=self.settings.device,
                 autocast=self._autocast(), window_batch=max(1, int(self.settings.extra.get("windows_per_batch", WINDOW_BATCH))),
-                progress=progress,
+                feature_dtype=self._feature_dtype(), progress=progress,
             )
         finally:
             close = getattr(frames, "close", None)
