@@ -147,17 +147,31 @@ def _snap_rate(pts: np.ndarray, tb: Fraction) -> tuple[Fraction, bool]:
     if diffs.max() - diffs.min() <= 1:
         # Jitter of one tick is rounding (e.g. 29.97 fps in a 1/1000 time base): find the simple rational rate
         # that reproduces every timestamp to within a tick.
-        candidate = mean_rate.limit_denominator(1001)
-        ideal = np.array([float((pts[0] * tb + Fraction(i) / candidate) / tb) for i in range(len(pts))])
-        if np.all(np.abs(ideal - pts) <= 1.0 + 1e-6):
-            return candidate, False
-        return mean_rate, False
+        def worst(candidate: Fraction) -> float:
+            return float(np.abs(pts[0] + np.arange(len(pts)) / float(candidate * tb) - pts).max())
+
+        best = min(_usual_rates(mean_rate), key=worst)
+        return (best if worst(best) <= 1.0 + 1e-6 else mean_rate), False
     # Variable rate: report the dominant rate when most intervals share it (a constant-rate clip with dropped
     # frames), else the mean rate.
     values, counts = np.unique(diffs, return_counts=True)
-    if counts.max() * 2 >= len(diffs):
-        return 1 / (int(values[np.argmax(counts)]) * tb), True
+    mode = values[np.argmax(counts)]
+    near = diffs[np.abs(diffs - mode) <= 1]  # within a tick of the most common interval
+    if len(near) * 2 >= len(diffs):
+        rate = Fraction(len(near)) / (int(near.sum()) * tb)
+        def miss(candidate: Fraction) -> float:
+            return abs(float(1 / (candidate * tb)) - float(near.mean()))
+
+        best = min(_usual_rates(rate), key=miss)
+        return (best if miss(best) < 0.5 else rate), True
     return mean_rate, True
+
+
+def _usual_rates(rate: Fraction) -> list[Fraction]:
+    """The integer and the NTSC (N * 1000/1001) rate nearest ``rate``: what cameras and encoders actually use."""
+    whole = Fraction(round(rate))
+    ntsc = Fraction(round(rate * Fraction(1001, 1000)) * 1000, 1001)
+    return [r for r in (whole, ntsc) if r > 0]
 
 
 def probe(path: Path | str) -> VideoInfo:
@@ -219,9 +233,14 @@ def probe(path: Path | str) -> VideoInfo:
     pts = np.sort(np.asarray(pts_list, dtype=np.int64))
     fps, variable = _snap_rate(pts, tb)
     if fps == 0:
-        stream_rate = re.search(r"Video:.*?, (\d+(?:\.\d+)?) (?:fps|tbr)", err)
-        last = durations[-1] if durations[-1] > 0 else 0
-        fps = (1 / (last * tb)) if last else Fraction(stream_rate.group(1)).limit_denominator(1001) if stream_rate else Fraction(25)
+        # A single frame (or unusable timestamps): fall back on the packet duration, then the stream's nominal rate.
+        nominal = re.search(r"Video:.*?, (\d+(?:\.\d+)?) (?:fps|tbr)", err)
+        if durations[0] > 0:
+            fps = 1 / (durations[0] * tb)
+        elif nominal:
+            fps = Fraction(nominal.group(1)).limit_denominator(1001)
+        else:
+            fps = Fraction(25)
     last_duration = max(durations[int(np.argmax(pts_list))], 0) * tb or 1 / fps
 
     rot_match = _ROTATION_RE.search(err)

@@ -259,3 +259,14 @@ def test_bad_inputs_raise_one_sentence(tmp_path: Path, kind: str, words: str) ->
 def test_bad_ranges(start: float, end: float | None, words: str) -> None:
     with pytest.raises(MocapError, match=words):
         iter_frames(video("juggle_park.mp4"), start=start, end=end)
+
+
+def test_ntsc_rate_in_millisecond_time_base(tmp_path: Path) -> None:
+    """Matroska stores times in ms: 29.97 fps frames are 33 or 34 ticks apart, which is rounding, not VFR."""
+    mkv = tmp_path / "clip.mkv"
+    _ffmpeg("-i", str(video("fitness_dance_white_bg.mp4")), "-c", "copy", str(mkv))
+    info = probe(mkv)
+    assert info.time_base == Fraction(1, 1000)
+    assert set(np.round(np.diff(info.frame_times) * 1000).astype(int)) == {33, 34}
+    assert info.fps == Fraction(30000, 1001) and not info.variable_frame_rate
+    assert info.frame_count == 300
