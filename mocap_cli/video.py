@@ -386,14 +386,25 @@ def iter_frames(
         raise MocapError(f"--start must be 0 or more seconds, got {start}.")
     if end is not None and start is not None and end <= start:
         raise MocapError(f"--end ({end} s) must be after --start ({start} s).")
-    lo = 0.0 if start is None else float(start)
-    hi = float("inf") if end is None else float(end)
-    tol = min(1e-3, 0.25 / float(info.fps)) if info.fps > 0 else 1e-3
-    in_range = (info.frame_times >= lo - tol) & (info.frame_times < hi - tol)
-    if not in_range.any():
+    lo, hi, tol = _window(info, start, end)
+    if count_frames(info, start, end) == 0:
         window = f"after {lo:g} s" if end is None else f"between {lo:g} s and {hi:g} s"
         raise MocapError(f"{path} has no frames {window} (it is {info.duration:.2f} s long); adjust --start/--end.")
     return _frame_generator(path, info, lo, hi, tol)
+
+
+def _window(info: VideoInfo, start: float | None, end: float | None) -> tuple[float, float, float]:
+    lo = 0.0 if start is None else float(start)
+    hi = float("inf") if end is None else float(end)
+    # Times are compared with a tolerance far below a frame interval: --end 2.0 excludes a frame at 2.0 s.
+    tol = min(1e-3, 0.25 / float(info.fps)) if info.fps > 0 else 1e-3
+    return lo, hi, tol
+
+
+def count_frames(info: VideoInfo, start: float | None = None, end: float | None = None) -> int:
+    """How many frames ``iter_frames(..., start=start, end=end)`` will yield (for progress bars)."""
+    lo, hi, tol = _window(info, start, end)
+    return int(np.count_nonzero((info.frame_times >= lo - tol) & (info.frame_times < hi - tol)))
 
 
 def _frame_generator(path: Path, info: VideoInfo, lo: float, hi: float, tol: float) -> Iterator[Frame]:
@@ -444,8 +455,9 @@ def _frame_generator(path: Path, info: VideoInfo, lo: float, hi: float, tol: flo
             reader.join(timeout=5)
             if rc != 0:
                 raise MocapError(f"Decoding {path} failed after {yielded} frames ({_last_error(chr(10).join(tail))}).")
-            if yielded == 0:
-                raise MocapError(f"{path} has no decodable frames between {lo:g} s and {hi:g} s; adjust --start/--end.")
+        if yielded == 0:
+            window = f"after {lo:g} s" if hi == float("inf") else f"between {lo:g} s and {hi:g} s"
+            raise MocapError(f"{path} has no decodable frames {window}; adjust --start/--end.")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import require_shared, video
 from mocap_cli.errors import MocapError
-from mocap_cli.video import constant_rate_indices, ffmpeg_executable, iter_frames, probe
+from mocap_cli.video import constant_rate_indices, count_frames, ffmpeg_executable, iter_frames, probe
 
 
 def _ffmpeg(*args: str) -> None:
@@ -123,6 +123,7 @@ def test_start_end_slice_is_exact() -> None:
     expected = [i for i, t in enumerate(info.frame_times) if 1.5 <= t < 2.5]
     assert [f.index for f in sliced] == expected  # frames 36..59 at 24000/1001 fps
     assert expected[0] == 36 and expected[-1] == 59
+    assert count_frames(info, 1.5, 2.5) == 24 and count_frames(info) == 412
     for f in sliced:
         assert f.time == info.frame_times[f.index]
         assert np.array_equal(f.image, full[f.index])
