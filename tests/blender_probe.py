@@ -77,7 +77,9 @@ def probe(item: dict) -> dict:
     out["fps_base"] = scene.render.fps_base
     out["scene_range"] = [scene.frame_start, scene.frame_end]
     arms = [o for o in scene.objects if o.type == "ARMATURE"]
-    meshes = [o for o in scene.objects if o.type == "MESH"]
+    # Bone display shapes (the glTF importer adds an icosphere for them) are not part of the file's content.
+    shapes = {pb.custom_shape.name for a in arms for pb in a.pose.bones if pb.custom_shape}
+    meshes = [o for o in scene.objects if o.type == "MESH" and o.name not in shapes]
     out["armatures"] = [a.name for a in arms]
     out["meshes"] = [m.name for m in meshes]
     if not arms:
