@@ -288,3 +288,35 @@ def test_real_video_exports_agree_across_formats(tmp_path: Path) -> None:
     worst = max(float(np.linalg.norm(got[a] - got[b], axis=-1).max()) for a in FORMATS for b in FORMATS if a < b)
     print(f"\nreal video ({raw.num_frames} frames @ {raw.fps:g} fps): max cross-format difference {worst * 1000:.3f} mm")
     assert worst < 0.01
+
+
+def test_smpl_mesh_from_the_users_file(tmp_path: Path, motion: Motion) -> None:
+    """--mesh smpl: the user's SMPL file (here the shared synthetic SMPL-format body) shaped and fitted onto the
+    motion's skeleton; as is when the skeleton is the SMPL body's own; then exported for UE5."""
+    from conftest import require_shared
+    from mocap_cli.body.select import mesh_for
+    from mocap_cli.body.smpl_body import smpl_rest
+    from mocap_cli.body.smpl_files import load_smpl
+
+    path = require_shared("reference", "hybrik", "synthetic_smpl.npz")
+    model = load_smpl(path)
+    regressor = model["J_regressor"].astype(np.float64)
+    own_skeleton, own_mesh = smpl_rest(model, np.zeros(10))
+    rest = motion.skeleton.rest_positions()
+    before = np.linalg.norm(regressor @ own_mesh.vertices - rest, axis=-1)
+    fitted = mesh_for(motion, "smpl", path)
+    after = np.linalg.norm(regressor @ fitted.vertices - rest, axis=-1)
+    assert before.max() > 0.1  # the SMPL body's joints are not the motion's ...
+    assert after.max() < 0.04 and after.mean() < 0.015  # ... until the body is fitted onto its skeleton
+    same = Motion.from_rotations(FPS, own_skeleton, motion.rotations[:2], motion.root_translation[:2])
+    np.testing.assert_array_equal(mesh_for(same, "smpl", path).vertices, own_mesh.vertices)
+
+    rigged, options = prepare_export(motion, preset="ue5", mesh="smpl", smpl=path)
+    assert options.mesh is not None and options.mesh.name == "smpl"
+    glb, fbx = tmp_path / "smpl.glb", tmp_path / "smpl.fbx"
+    export_motion(rigged, glb, options)
+    export_motion(rigged, fbx, options)
+    issues = gltf_validate(glb)["issues"]
+    assert issues["numErrors"] == 0 and issues["numWarnings"] == 0, issues["messages"]
+    res = run_blender([{"path": str(fbx), "fps": FPS, "frames": [0]}], tmp_path)[0]
+    assert res["mesh_info"][0]["parent"] == "root" and 1.4 < res["mesh_info"][0]["first_frame_height"] < 2.1
