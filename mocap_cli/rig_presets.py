@@ -96,8 +96,8 @@ def load_rig_preset(name: str) -> RigPreset:
 
 def _check_topology(skeleton: Skeleton) -> None:
     if tuple(skeleton.names) != JOINT_NAMES or tuple(skeleton.parents) != PARENTS:
-        raise MocapError("Rig presets apply to motions on the canonical 24-joint skeleton; export this one "
-                         "with --preset blender.")
+        raise MocapError(f"Rig presets need a motion on mocap's own 24-joint skeleton, but this one starts with "
+                         f"'{skeleton.names[0]}'; re-export from the .npz that `mocap run` wrote.")
 
 
 def rest_change(skeleton: Skeleton, preset: RigPreset) -> np.ndarray:

@@ -86,6 +86,7 @@ def probe(item: dict) -> dict:
         return out
     arm = arms[0]
     out["bones"] = {b.name: (b.parent.name if b.parent else None) for b in arm.data.bones}
+    out["rest_heads"] = {b.name: list(arm.matrix_world @ b.head_local) for b in arm.data.bones}
     out["bone_axes"] = {b.name: list((arm.matrix_world.to_3x3() @ (b.tail_local - b.head_local)).normalized())
                         for b in arm.data.bones}
     action = arm.animation_data.action if arm.animation_data else None

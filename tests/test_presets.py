@@ -25,6 +25,7 @@ FORMATS = ["bvh", "glb", "fbx"]
 FRAMES = [0, 23, 59]
 KEY_JOINTS = ["pelvis", "head", "left_wrist", "right_wrist", "left_ankle", "right_ankle"]
 FPS = 30.0
+VERTEX_STEP = 9  # every 9th body vertex is compared with our own skinning
 
 # Written out here (not read from the preset files) so a wrong or incomplete preset file fails.
 UE5_NAMES = ["pelvis", "thigh_l", "thigh_r", "spine_01", "calf_l", "calf_r", "spine_03", "foot_l", "foot_r",
@@ -125,6 +126,9 @@ def test_prepare_export_errors_are_one_sentence(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("MOCAP_SMPL_DIR", raising=False)
     with pytest.raises(MocapError, match=r"^--mesh smpl needs the SMPL body model"):
         prepare_export(motion, preset="ue5", mesh="smpl")
+    renamed = apply_rig_preset(motion, load_rig_preset("vrm"))
+    with pytest.raises(MocapError, match="starts with 'hips'; re-export from the .npz"):
+        prepare_export(renamed, preset="ue5", mesh="none")
     moved, options = prepare_export(motion, preset="mixamo", root="in-place", mesh="none")
     assert options.mesh is None and options.unit_scale == 100.0 and options.up_axis == "Y"
     assert np.abs(moved.root_translation[:, [0, 2]]).max() == 0.0
@@ -156,7 +160,8 @@ def exported(motion: Motion, tmp_path_factory: pytest.TempPathFactory) -> dict[t
 def blender(exported: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
     """ONE Blender subprocess imports all 15 files."""
     keys = list(exported)
-    request = [{"path": str(exported[k]["path"]), "fps": FPS, "frames": FRAMES} for k in keys]
+    request = [{"path": str(exported[k]["path"]), "fps": FPS, "frames": FRAMES,
+                "vertex_ids": list(range(0, len(exported[k]["options"].mesh.vertices), VERTEX_STEP))} for k in keys]
     results = run_blender(request, tmp_path_factory.mktemp("probe"))
     return dict(zip(keys, results))
 
@@ -181,6 +186,11 @@ def test_blender_imports_every_format_and_preset(exported: dict, blender: dict) 
         lo, hi = res["action_frame_range"]
         assert hi - lo == pytest.approx(59.0, abs=1e-3), (fmt, preset)
         scale = blender_units(fmt, case["options"].unit_scale)
+        # Blender's rest pose (edit bones) is the preset's: for UE5 the arms hang 45 degrees down. Relative to
+        # the root: BVH writes a zero root OFFSET (the root's place is in its position channels).
+        rest = np.array([res["rest_heads"][n] for n in sk.names]) / scale
+        want = to_blender(sk.rest_positions())
+        np.testing.assert_allclose(rest - rest[0], want - want[0], atol=1e-4, err_msg=f"{fmt} {preset}")
         worst = 0.0
         for f in FRAMES:
             for name in KEY_JOINTS:
@@ -198,7 +208,16 @@ def test_blender_imports_every_format_and_preset(exported: dict, blender: dict) 
         assert mesh["parent"] == arm and ["ARMATURE", arm] in [list(m) for m in mesh["modifiers"]], (fmt, preset)
         assert set(mesh["vertex_groups"]) >= set(sk.names[j] for j in range(24) if j not in (10, 11))
         assert 1.4 < mesh["first_frame_height"] < 2.1, (fmt, preset, mesh["first_frame_height"])
-        table.append(f"          mesh height at frame 0 {mesh['first_frame_height']:.3f} m, rest {mesh['rest_height']:.3f}")
+        # Blender's deformed body = our linear blend skinning of the same (preset rest pose) mesh.
+        body = case["options"].mesh
+        ids = list(range(0, len(body.vertices), VERTEX_STEP))
+        ours = skin(body, sk, rigged.rotations[FRAMES], rigged.root_translation[FRAMES])[:, ids]
+        theirs = np.array([res["frames"][str(f)]["vertices"] for f in FRAMES])
+        verr = float(np.linalg.norm(theirs - to_blender(ours), axis=-1).max())
+        assert verr < 0.01, (fmt, preset, verr)
+        table.append(f"          mesh height at frame 0 {mesh['first_frame_height']:.3f} m, rest "
+                     f"{mesh['rest_height']:.3f} m; max skinned vertex error {verr * 1000:.3f} mm "
+                     f"({len(ids)} vertices x {len(FRAMES)} frames)")
     print("\n" + "\n".join(table))
 
 
