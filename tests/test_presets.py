@@ -339,3 +339,22 @@ def test_smpl_mesh_from_the_users_file(tmp_path: Path, motion: Motion) -> None:
     assert issues["numErrors"] == 0 and issues["numWarnings"] == 0, issues["messages"]
     res = run_blender([{"path": str(fbx), "fps": FPS, "frames": [0]}], tmp_path)[0]
     assert res["mesh_info"][0]["parent"] == "root" and 1.4 < res["mesh_info"][0]["first_frame_height"] < 2.1
+
+
+def test_renamed_skeletons_keep_leaf_tips_and_bone_axes(tmp_path: Path) -> None:
+    """Leaf tips and FBX bone frames are found by joint role, not by our names: a renamed (T-pose) rig gets the
+    same End Sites and bone axes; the A-pose rig's hand tips turn down with the arms."""
+    from mocap_cli.export.fbx import bone_frames
+    from mocap_cli.skeleton import leaf_tip
+
+    motion = random_motion(3, frames=2)
+    mixamo = apply_rig_preset(motion, load_rig_preset("mixamo"))
+    np.testing.assert_allclose(bone_frames(mixamo.skeleton), bone_frames(motion.skeleton), atol=1e-12)
+    export_motion(motion, tmp_path / "ours.bvh")
+    export_motion(mixamo, tmp_path / "mixamo.bvh")
+    ours = [ln for ln in (tmp_path / "ours.bvh").read_text().splitlines() if "OFFSET" in ln]
+    theirs = [ln for ln in (tmp_path / "mixamo.bvh").read_text().splitlines() if "OFFSET" in ln]
+    assert ours == theirs
+    ue5 = apply_rig_preset(motion, load_rig_preset("ue5")).skeleton
+    tip = leaf_tip(ue5, ue5.index("middle_01_l"))
+    assert tip[0] > 0 and tip[1] == pytest.approx(-tip[0]) and abs(tip[2]) < 1e-12
