@@ -60,7 +60,7 @@ class RichReporter:
 
 
 def _fail(exc: MocapError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -201,7 +201,7 @@ def main() -> None:
     try:
         app()
     except MocapError as exc:  # a command that forgot to catch still gets one sentence, no traceback
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 
