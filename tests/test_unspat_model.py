@@ -270,3 +270,25 @@ def test_train_command_errors_are_one_sentence(tmp_path: Path) -> None:
     empty.mkdir()
     res = CliRunner().invoke(app, ["unspat", "--data", str(empty), "--out", str(tmp_path / "x.safetensors"), "--quiet"])
     assert res.exit_code == 1 and "No training clips" in res.output
+
+
+def test_head_only_shortcut_is_exact_for_untrained_temporal_modules() -> None:
+    from mocap_cli.models.unspat_model import run_windows, temporal_is_identity
+    from mocap_cli.nets.unspat import UNSPAT, UnspatConfig
+
+    torch.manual_seed(3)
+    model = UNSPAT(UnspatConfig(deconv=(8, 8, 8))).eval()
+    nn.init.normal_(model.head.heatmap_conv.weight, std=0.5)  # heatmaps that are not flat
+    for i in (1, 2, 3):
+        nn.init.kaiming_normal_(getattr(model.head, f"deconv{i}").weight)
+    feats = (torch.randn(11, 512, 8, 8) * 2).half()
+    tpl = canonical_template()
+    assert temporal_is_identity(model)
+    fast = run_windows(model, feats, tpl, step=2, batch=4)
+    full = run_windows(model, feats, tpl, step=2, batch=4, skip_identity=False)
+    for name in ("rotmats", "betas", "cam", "uvd", "sigma"):
+        assert np.array_equal(getattr(fast, name), getattr(full, name)), name
+    nn.init.normal_(model.transformer.blocks[2].mlp.fc2.weight, std=0.02)  # "trained": windows matter now
+    assert not temporal_is_identity(model)
+    moved = run_windows(model, feats, tpl, step=2, batch=4)
+    assert np.abs(moved.uvd - full.uvd).max() > 1e-4 and np.abs(full.uvd[:, 1:] - full.uvd[:, :1]).max() > 1e-2

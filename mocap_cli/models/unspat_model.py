@@ -296,6 +296,18 @@ def solve_rotations(pred: "HybrIKPrediction", template: RestTemplate) -> torch.T
     return rot
 
 
+def temporal_is_identity(model: "UNSPAT") -> bool:  # noqa: F821
+    """True when every transformer block's residual branches end in all-zero layers (attention output
+    projection and MLP ``fc2``, weights and biases), i.e. the transformer returns its input exactly; SAM
+    never changes the centre frame, so the centre feature is then the frame's own feature."""
+    blocks = getattr(model.transformer, "blocks", [])
+    return all(
+        not torch.any(lin.weight) and (lin.bias is None or not torch.any(lin.bias))
+        for blk in blocks
+        for lin in (blk.attn.proj, blk.mlp.fc2)
+    )
+
+
 def _box_geometry(windows: SquareBoxes, image_size: tuple[int, int], device: torch.device) -> dict[str, torch.Tensor]:
     half = windows.sides[:, None] / 2
     boxes = np.concatenate([windows.centers - half, windows.centers + half], axis=1)
@@ -321,25 +333,38 @@ def run_windows(
     progress_total: int | None = None,
     windows: SquareBoxes | None = None,
     image_size: tuple[int, int] | None = None,
+    skip_identity: bool = True,
 ) -> UnspatSequence:
     """The temporal part over every frame's window (features (F, C, h, w) from :func:`stream_features`).
+
+    When the temporal modules are exactly the identity (HybrIK weights only: zero-initialised residual
+    branches, see :func:`temporal_is_identity`) the centre feature equals the frame's own feature bit for bit,
+    so with ``skip_identity`` the windows are not built and only the head runs (same result, about half the
+    work per frame).
 
     Camera models (``cam29``) get the centre frame's crop box and the image centre when ``windows`` and
     ``image_size`` are given, as HybrIK's demo does (A.6 box path); the paper model needs neither.
     """
     from mocap_cli.nets.unspat import sliding_window_indices
 
+    from mocap_cli.nets.hybrik import predict_from_head
+
     device = torch.device(device)
     cfg = model.cfg
     num = features.shape[0]
     index = sliding_window_indices(num, cfg.seq_len, cfg.center_index, step)
+    per_frame = skip_identity and temporal_is_identity(model)
     rot, betas, cam, uvd, sigma = [], [], [], [], []
     for first in range(0, num, batch):
         idx = index[first : first + batch]
-        window = features[idx].to(device).float()  # (B, T, C, h, w)
         geometry = _box_geometry(windows[first : first + len(idx)], image_size, device) if cfg.variant == "cam29" and windows is not None and image_size else {}
         with _autocast(device, autocast):
-            pred = model(features=window, with_smpl=False, **geometry).pred
+            if per_frame:  # exactly the centre frame's own features: run the head only
+                out = model.head(features[first : first + len(idx)].to(device).float())
+                pred = predict_from_head(out, cfg.variant, None, **geometry)
+            else:
+                window = features[idx].to(device).float()  # (B, T, C, h, w)
+                pred = model(features=window, with_smpl=False, **geometry).pred
         rot.append(solve_rotations(pred, template).cpu())
         cam.append(crop_camera(pred.head.uvd[:, 0].float(), _crop_width(pred).float()).cpu())
         betas.append(pred.head.betas.float().cpu())

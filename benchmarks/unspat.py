@@ -1,0 +1,108 @@
+"""UNSPAT inference speed as ``mocap run --model unspat`` runs it: frames/s of the two stages.
+
+1. features: uint8 frames → HybrIK crops (256²) → ResNet-34 trunk, once per frame (kept as float16);
+2. windows: one 16-frame window per output frame, gathered from the feature cache → SAM → uncertainty →
+   transformer → HybrIK head → IK (float32) on the canonical rest template ("windows", a trained model);
+   with HybrIK weights only the temporal part is exactly the identity and only the head runs ("head-only").
+
+Full-size network with fresh (random) weights, the released HybrIK ResNet-34 sizes; synthetic 1280×720
+frames. Runs on the CPU, and on CUDA when present, with fp32 and with autocast (float16 on CUDA; on the CPU
+``mocap run`` uses fp32 and autocast is a no-op, so the CPU autocast row is left out). Reports frames/s per
+stage, overall, and the fp32-vs-autocast difference of the rotation matrices.
+
+usage: python benchmarks/unspat.py [--quick] [--frames N] [--device cpu|cuda|all] [--window-batch N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from mocap_cli.crops import SquareBoxes
+from mocap_cli.models.unspat_model import canonical_template, run_windows, stream_features
+from mocap_cli.nets.unspat import UNSPAT, UnspatConfig
+from mocap_cli.video import Frame
+
+
+def _frames(n: int, seed: int = 0) -> list[Frame]:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    return [Frame(i, i / 30.0, np.roll(base, 3 * i, axis=1)) for i in range(n)]
+
+
+def _windows(n: int) -> SquareBoxes:
+    t = np.arange(n)
+    centers = np.stack([640 + 50 * np.sin(t / 10), 360 + 10 * np.cos(t / 7)], -1)
+    return SquareBoxes(centers, np.full(n, 600.0))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench(model: UNSPAT, frames: list[Frame], device: torch.device, autocast: bool, window_batch: int) -> dict:
+    windows = _windows(len(frames))
+    tpl = canonical_template()
+    model = model.to(device).eval()
+    if device.type == "cuda":  # warm-up: cudnn autotune, allocator
+        f = stream_features(model.backbone, iter(frames[:8]), windows[:8], 256, device=device, autocast=autocast)
+        run_windows(model, f, tpl, device=device, autocast=autocast, batch=window_batch)
+        _sync(device)
+    it: Iterator[Frame] = iter(frames)
+    t0 = time.perf_counter()
+    feats = stream_features(model.backbone, it, windows, 256, device=device, autocast=autocast)
+    _sync(device)
+    t1 = time.perf_counter()
+    seq = run_windows(model, feats, tpl, device=device, autocast=autocast, batch=window_batch, skip_identity=False)
+    _sync(device)
+    t2 = time.perf_counter()
+    run_windows(model, feats, tpl, device=device, autocast=autocast, batch=window_batch, skip_identity=True)
+    _sync(device)
+    t3 = time.perf_counter()
+    n = len(frames)
+    return {"features_fps": n / (t1 - t0), "windows_fps": n / (t2 - t1), "total_fps": n / (t2 - t0),
+            "head_only_fps": n / (t3 - t2), "untrained_total_fps": n / (t1 - t0 + t3 - t2), "rotmats": seq.rotmats}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="16 frames, CPU fp32 (+ CUDA when present)")
+    ap.add_argument("--frames", type=int, default=64)
+    ap.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
+    ap.add_argument("--window-batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n = 16 if args.quick else args.frames
+    torch.manual_seed(0)
+    model = UNSPAT(UnspatConfig())
+    frames = _frames(n)
+    devices = []
+    if args.device in ("cpu", "all"):
+        devices.append(torch.device("cpu"))
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    print(f"UNSPAT inference, {n} frames 1280x720, window batch {args.window_batch}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")
+    print("| device | precision | features fps | windows fps | total fps | head-only fps (untrained) | total fps (untrained) | max abs rot diff vs fp32 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for device in devices:
+        modes = [False] if device.type == "cpu" else [False, True]
+        ref = None
+        for amp in modes:
+            r = bench(model, frames, device, amp, args.window_batch)
+            diff = "-" if ref is None else f"{np.abs(r['rotmats'] - ref).max():.2e}"
+            ref = r["rotmats"] if ref is None else ref
+            name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+            print(f"| {name} | {'autocast fp16' if amp else 'fp32'} | {r['features_fps']:.2f} | {r['windows_fps']:.2f} | "
+                  f"{r['total_fps']:.2f} | {r['head_only_fps']:.2f} | {r['untrained_total_fps']:.2f} | {diff} |")
+
+
+if __name__ == "__main__":
+    main()
