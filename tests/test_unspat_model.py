@@ -211,6 +211,12 @@ def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
     assert seq.rotmats.shape == (5, 24, 3, 3)
     assert np.abs(seq.rotmats - want).max() < 1e-5
     assert np.abs(seq.betas - ref.head.betas.numpy()).max() < 1e-5
+    # the same through real 16-frame windows (SAM, uncertainty, transformer all run: exact identities untrained)
+    from mocap_cli.models.unspat_model import run_windows, stream_features
+
+    net, _ = made[0].network()
+    windowed = run_windows(net, stream_features(net.backbone, iter_frames(clip), windows, 256), made[0].template()[0], skip_identity=False)
+    assert np.abs(windowed.rotmats - want).max() < 1e-5
     # the float16 feature cache moves the heatmap keypoints by far less than a voxel (1/64)
     assert (ref32.head.uvd - ref.head.uvd).abs().max() < 2e-3
 
