@@ -298,3 +298,19 @@ def test_head_only_shortcut_is_exact_for_untrained_temporal_modules() -> None:
     assert not temporal_is_identity(model)
     moved = run_windows(model, feats, tpl, step=2, batch=4)
     assert np.abs(moved.uvd - full.uvd).max() > 1e-4 and np.abs(full.uvd[:, 1:] - full.uvd[:, :1]).max() > 1e-2
+
+
+def test_windows_follow_the_spec_and_stay_inside_track_segments() -> None:
+    from mocap_cli.models.unspat_model import track_segments, window_indices
+    from mocap_cli.nets.unspat import sliding_window_indices
+
+    one = window_indices(np.zeros(40), 16, 8, 2)
+    assert torch.equal(one, sliding_window_indices(40, 16, 8, 2))
+    assert torch.equal(one[20], torch.arange(4, 36, 2))  # frame n at position 8, neighbours 2 apart
+    tracked = np.array([True] * 10 + [False] * 3 + [True] * 7)
+    seg = track_segments(tracked)
+    assert seg.tolist() == [0] * 10 + [1] * 3 + [2] * 7
+    idx = window_indices(seg, 16, 8)
+    assert torch.equal(idx[:, 8], torch.arange(20))
+    assert idx[:10].max() == 9 and idx[10:13].min() == 10 and idx[10:13].max() == 12 and idx[13:].min() == 13
+    assert idx[9, 15] == 9 and idx[13, 0] == 13  # edge replication at the break

@@ -258,6 +258,31 @@ def frame_step(fps: float) -> int:
     return max(1, int(round(float(fps) / TRAINING_FPS)))
 
 
+def track_segments(tracked: np.ndarray) -> np.ndarray:
+    """(F,) bool (person tracked: detected or gap-filled) → (F,) segment id: runs of equal values, so
+    windows never reach across a track break (spec §6.2); untracked runs are their own segments."""
+    tracked = np.asarray(tracked, dtype=bool)
+    if len(tracked) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(tracked[1:] != tracked[:-1])]).astype(np.int64)
+
+
+def window_indices(segments: np.ndarray, seq_len: int, center: int, step: int = 1) -> torch.Tensor:
+    """(F, T) source frames of every output frame's window: frame ``n + step·(i − center)``, clamped to the
+    first/last frame of ``n``'s segment (edge replication)."""
+    segments = np.asarray(segments)
+    num = len(segments)
+    frames = np.arange(num)
+    starts = np.zeros(num, dtype=np.int64)
+    ends = np.full(num, num - 1, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(segments) != 0) + 1
+    bounds = np.concatenate([[0], breaks, [num]])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        starts[a:b], ends[a:b] = a, b - 1
+    idx = frames[:, None] + step * (np.arange(seq_len)[None, :] - center)
+    return torch.from_numpy(np.clip(idx, starts[:, None], ends[:, None]))
+
+
 def crop_camera(uvd_root: torch.Tensor, crop_width_m: torch.Tensor) -> torch.Tensor:
     """[s, tx, ty] (B, 3) in the VIBE convention (``s·(X_xy + t)`` lands in [−1, 1] crop coordinates).
 
@@ -334,25 +359,24 @@ def run_windows(
     windows: SquareBoxes | None = None,
     image_size: tuple[int, int] | None = None,
     skip_identity: bool = True,
+    segments: np.ndarray | None = None,
 ) -> UnspatSequence:
     """The temporal part over every frame's window (features (F, C, h, w) from :func:`stream_features`).
 
     When the temporal modules are exactly the identity (HybrIK weights only: zero-initialised residual
     branches, see :func:`temporal_is_identity`) the centre feature equals the frame's own feature bit for bit,
     so with ``skip_identity`` the windows are not built and only the head runs (same result, about half the
-    work per frame).
+    work per frame). ``segments`` (F,) (see :func:`track_segments`): windows stay inside their segment.
 
     Camera models (``cam29``) get the centre frame's crop box and the image centre when ``windows`` and
     ``image_size`` are given, as HybrIK's demo does (A.6 box path); the paper model needs neither.
     """
-    from mocap_cli.nets.unspat import sliding_window_indices
-
     from mocap_cli.nets.hybrik import predict_from_head
 
     device = torch.device(device)
     cfg = model.cfg
     num = features.shape[0]
-    index = sliding_window_indices(num, cfg.seq_len, cfg.center_index, step)
+    index = window_indices(np.zeros(num) if segments is None else segments, cfg.seq_len, cfg.center_index, step)
     per_frame = skip_identity and temporal_is_identity(model)
     rot, betas, cam, uvd, sigma = [], [], [], [], []
     for first in range(0, num, batch):
@@ -384,6 +408,7 @@ def run_unspat(
     template: RestTemplate,
     *,
     image_size: tuple[int, int] | None = None,
+    segments: np.ndarray | None = None,
     device: torch.device | str = "cpu",
     autocast: bool = True,
     decode_batch: int = DECODE_BATCH,
@@ -399,7 +424,8 @@ def run_unspat(
                             batch=decode_batch, progress=progress, total=2 * num, dtype=feature_dtype)
     t1 = time.perf_counter()
     seq = run_windows(model, feats, template, step=frame_step(fps), device=device, autocast=autocast, batch=window_batch,
-                      progress=progress, progress_offset=num, progress_total=2 * num, windows=windows, image_size=image_size)
+                      progress=progress, progress_offset=num, progress_total=2 * num, windows=windows, image_size=image_size,
+                      segments=segments)
     seq.seconds = {"features": t1 - t0, "windows": time.perf_counter() - t1}
     return seq
 
@@ -494,7 +520,8 @@ class UnspatModel:
         frames = clip.frames()
         try:
             return run_unspat(
-                model, frames, windows, float(clip.track.fps), template, image_size=clip.track.image_size, device=self.settings.device,
+                model, frames, windows, float(clip.track.fps), template, image_size=clip.track.image_size,
+                segments=track_segments(np.asarray(clip.track.detected) | np.asarray(clip.track.filled)), device=self.settings.device,
                 autocast=self._autocast(), window_batch=max(1, int(self.settings.extra.get("windows_per_batch", WINDOW_BATCH))),
                 feature_dtype=self._feature_dtype(), progress=progress,
             )
