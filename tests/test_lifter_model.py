@@ -19,6 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from conftest import video
+from lifter_checkpoints import WINDOW, write_mixste, write_strided
 from mocap_cli.cli import app as cli_app
 from mocap_cli.commands.weights import app as weights_app
 from mocap_cli.detect import detect
@@ -28,47 +29,12 @@ from mocap_cli.models import create_model, model_entry
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.models.lifter_model import LifterModel, smpl_joints_from_h36m
 from mocap_cli.models.mediapipe_model import smpl_joints_from_mediapipe
-from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig
-from mocap_cli.nets.strided import StridedConfig, StridedTransformer
 from mocap_cli.pipeline import RunOptions, run_clip
 from mocap_cli.skeleton import JOINT_INDEX, JOINT_NAMES, RIGID_GROUPS, forward_kinematics
 from mocap_cli.video import iter_frames, probe
 
 SHORT = "street_walk_5frames.mp4"  # 5 frames: shorter than the 27-frame windows (padding / clamping)
 LONGER = "3dpw_courtyard_basketball_portrait.mp4"  # 40 frames: several windows, last one aligned to the end
-WINDOW = 27
-
-
-def write_mixste(path: Path, seed: int = 0) -> Path:
-    """A MixSTE checkpoint as run.py saves it: {epoch, lr, random_state, optimizer, model_pos: module.*}."""
-    torch.manual_seed(seed)
-    net = MixSTE2(MixSTEConfig(num_frame=WINDOW, embed_dim=32, depth=2))
-    params = list(net.state_dict().values())
-    optimizer = {"state": {i: {"step": torch.tensor(5.0), "exp_avg": p, "exp_avg_sq": p} for i, p in enumerate(params)},
-                 "param_groups": [{"lr": 4e-5, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1,
-                                   "params": list(range(len(params)))}]}  # fmt: skip
-    rng = np.random.RandomState(seed)
-    rng.permutation(10)
-    torch.save({"epoch": 80, "lr": 1e-5, "random_state": rng, "optimizer": optimizer,
-                "model_pos": {f"module.{k}": v for k, v in net.state_dict().items()}}, path)  # fmt: skip
-    return path
-
-
-def write_strided(path: Path, seed: int = 0) -> Path:
-    """A Strided Transformer lifter as the authors save it: the flat state dict (BatchNorm stats included)."""
-    torch.manual_seed(seed)
-    net = StridedTransformer(StridedConfig(layers=2, channel=32, d_hid=64, frames=WINDOW, stride_num=(3, 3, 3)))
-    for m in net.modules():  # non-trivial running statistics, as a trained file has
-        if isinstance(m, torch.nn.BatchNorm1d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    torch.save(net.state_dict(), path)
-    return path
-
-
-WRITERS = {"mixste": write_mixste, "strided": write_strided}
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("ckpt")
@@ -125,6 +91,11 @@ def test_ik_puts_every_bone_along_the_lifted_bone(model, checkpoints, clip):
     """Each bone of a single-child joint points exactly along the lifted target bone, up to the one global
     rotation (camera → world, gravity) that the whole clip shares."""
     lifter = LifterModel(model, ModelSettings(weights=checkpoints[model]))
+    cfg = lifter.net.config  # read from the file's tensor shapes, nothing passed
+    if model == "mixste":
+        assert (cfg.num_frame, cfg.embed_dim, cfg.depth, cfg.mlp_ratio) == (WINDOW, 32, 2, 2.0)
+    else:
+        assert (cfg.frames, cfg.channel, cfg.d_hid, cfg.layers, cfg.stride_num) == (WINDOW, 32, 64, 2, (3, 3, 3))
     lifted = lifter.lift(clip)
     motion = lifter.estimate(clip)
     assert lifted.pose_3d.shape == (clip.track.num_frames, 17, 3) and np.isfinite(lifted.joints_cam).all()
