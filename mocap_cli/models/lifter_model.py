@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,10 @@ from mocap_cli.models.smpl_joints import LIMB_PARTS, mediapipe_extremities, medi
 from mocap_cli.motion import Motion
 from mocap_cli.posing import motion_from_camera_joints
 from mocap_cli.skeleton import JOINT_INDEX, JOINT_NAMES, canonical_skeleton
+
+if TYPE_CHECKING:
+    from mocap_cli.nets.mixste import MixSTE2
+    from mocap_cli.nets.strided import StridedTransformer
 
 LIFTERS = ("mixste", "strided")
 # Below this MediaPipe visibility a keypoint is replaced by interpolation before lifting and is not used to
@@ -94,7 +99,7 @@ def readiness(model: str, settings: ModelSettings) -> Readiness:
     return Readiness(True, f"{what}: {found.path}")
 
 
-def load_lifter(model: str, path: Path):
+def load_lifter(model: str, path: Path) -> tuple[MixSTE2 | StridedTransformer, int]:
     """(network, window length) of a ``model`` checkpoint in the authors' layout (strict, weights_only)."""
     from mocap_cli.lifter_loading import load_mixste, load_strided
 
