@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from mocap_cli import weights as W
 from mocap_cli.commands.weights import app
+from conftest import require_shared
 from lifter_checkpoints import write_mixste, write_strided
 
 runner = CliRunner()
@@ -94,20 +95,31 @@ def test_import_refuses_wrong_and_malicious_files(tmp_path, home):
     assert result.exit_code == 1 and "does not exist" in result.stderr
 
 
-def test_import_without_a_loader_checks_the_checkpoint_and_says_so(tmp_path, home):
-    spec = W.get_spec("hybrik-res34-paper")
-    assert spec.num_tensors == 247
-    good = {f"w{i}": torch.zeros(2) for i in range(spec.num_tensors)} | {f"smpl.b{i}": torch.zeros(1) for i in range(9)}
-    torch.save(good, tmp_path / "pretrained_res34.pth")
-    torch.save({f"w{i}": torch.zeros(2) for i in range(10)}, tmp_path / "short.pth")
-    result = runner.invoke(app, ["import", spec.name, str(tmp_path / "short.pth")])
-    assert result.exit_code == 1 and "holds 10 weight tensors but hybrik-res34-paper has 247" in _flat(result.stderr)
-    result = runner.invoke(app, ["import", spec.name, str(tmp_path / "pretrained_res34.pth")])
+def test_import_hybrik_uses_its_loader(tmp_path, home):
+    path = require_shared("reference", "hybrik", "case_head_smpl24_b2_seed102.pt")
+    torch.save(torch.load(path, map_location="cpu", weights_only=False)["state_dict"], tmp_path / "pretrained_res34.pth")
+    torch.save({f"w{i}": torch.zeros(2) for i in range(247)}, tmp_path / "other.pth")
+    result = runner.invoke(app, ["import", "hybrik-res34-paper", str(tmp_path / "other.pth")])
+    assert result.exit_code == 1 and "no HybrIK heatmap layer" in _flat(result.stderr)
+    result = runner.invoke(app, ["import", "hybrik-res34-paper", str(tmp_path / "pretrained_res34.pth")])
     assert result.exit_code == 0, result.output
-    try:
-        import mocap_cli.nets.hybrik  # noqa: F401  (once a HybrIK loader exists it validates instead)
-    except ImportError:
-        assert "only the checkpoint format and tensor count were checked" in _flat(result.stderr)
+    assert "note:" not in result.stderr and W.installed("hybrik-res34-paper").validated
+
+
+def test_family_without_a_loader_gets_the_checkpoint_check_and_a_note(tmp_path, monkeypatch, home):
+    folder = tmp_path / "registry"
+    folder.mkdir()
+    (folder / "demo.toml").write_text('family = "demo"\nlicence = "test data"\n[variants.demo-net]\n'
+                                      'page = "https://example.org/demo"\nfile_name = "demo.pth"\nlayout = "flat"\n'
+                                      'num_tensors = 3\n')  # fmt: skip
+    monkeypatch.setenv("MOCAP_WEIGHTS_REGISTRY", str(folder))
+    torch.save({f"w{i}": torch.zeros(2) for i in range(10)}, tmp_path / "ten.pth")
+    torch.save({f"w{i}": torch.zeros(2) for i in range(3)}, tmp_path / "three.pth")
+    result = runner.invoke(app, ["import", "demo-net", str(tmp_path / "ten.pth")])
+    assert result.exit_code == 1 and "holds 10 weight tensors but demo-net has 3" in _flat(result.stderr)
+    result = runner.invoke(app, ["import", "demo-net", str(tmp_path / "three.pth")])
+    assert result.exit_code == 0, result.output
+    assert "only the checkpoint format and tensor count were checked" in _flat(result.stderr)
 
 
 class _Server:

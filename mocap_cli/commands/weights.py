@@ -73,11 +73,13 @@ def _int(spec: W.WeightSpec, path: Path) -> None:
 
 def _hybrik(spec: W.WeightSpec, path: Path) -> None:
     try:
-        from mocap_cli.nets.hybrik import load_hybrik  # type: ignore[import-not-found]
-    except ImportError:
+        from mocap_cli.nets.hybrik import build_hybrik_from_state_dict, unwrap_official
+    except ImportError:  # an installation without the HybrIK network
         readable_checkpoint(spec, path)
         return
-    load_hybrik(path)
+    from mocap_cli.checkpoints import load_checkpoint
+
+    build_hybrik_from_state_dict(unwrap_official(load_checkpoint(path), path))
 
 
 # Loaders by registry family: each opens the file exactly as the model will (strict, weights_only).
@@ -112,10 +114,9 @@ def has_loader(spec: W.WeightSpec) -> bool:
     """Whether the family's own loader validates the file (otherwise only ``readable_checkpoint`` does)."""
     if spec.family == "hybrik":
         try:
-            from mocap_cli.nets.hybrik import load_hybrik  # type: ignore[import-not-found]  # noqa: F401
+            from mocap_cli.nets.hybrik import build_hybrik_from_state_dict  # noqa: F401
         except ImportError:
             return False
-        return True
     return spec.family in VALIDATORS
 
 
