@@ -6,7 +6,7 @@ The CLI (``mocap run``) and the batch runner share this; they differ only in how
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -62,7 +62,7 @@ class StageTicker(Protocol):
 class Reporter(Protocol):
     """Receives progress; ``stage`` is a context manager yielding a ticker (frames done, total)."""
 
-    def stage(self, name: str, total: int | None) -> "contextmanager[StageTicker]": ...
+    def stage(self, name: str, total: int | None) -> AbstractContextManager[StageTicker]: ...
 
 
 class SilentReporter:

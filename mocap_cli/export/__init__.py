@@ -15,10 +15,15 @@ from mocap_cli.motion import Motion
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to write: an optional skinned mesh (GLB/FBX) and the length unit (1 = metres, 100 = cm)."""
+    """How to write: an optional skinned mesh (GLB/FBX), the length unit of BVH/FBX (1 = metres, 100 = cm;
+    glTF is always metres), the FBX up axis ("Y" or "Z") and the FBX armature node's name (``root`` for
+    Unreal, where it becomes the single root bone). ``export.prepare.prepare_export`` fills these from a
+    rig preset."""
 
     mesh: SkinnedMesh | None = None
     unit_scale: float = 1.0
+    up_axis: str = "Y"
+    armature_name: str = "Armature"
 
 
 def _write_npz(motion: Motion, path: Path, options: ExportOptions) -> None:
@@ -40,7 +45,8 @@ def _write_glb(motion: Motion, path: Path, options: ExportOptions) -> None:
 def _write_fbx(motion: Motion, path: Path, options: ExportOptions) -> None:
     from mocap_cli.export.fbx import write_fbx
 
-    write_fbx(motion, path, mesh=options.mesh, unit="cm" if options.unit_scale == 100.0 else "m")
+    write_fbx(motion, path, mesh=options.mesh, unit="cm" if options.unit_scale == 100.0 else "m",
+              up_axis=options.up_axis, armature_name=options.armature_name)  # type: ignore[arg-type]
 
 
 Writer = Callable[[Motion, Path, ExportOptions], None]
