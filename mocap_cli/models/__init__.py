@@ -24,10 +24,32 @@ def _mediapipe_ready(settings: ModelSettings) -> Readiness:
     return readiness(settings)
 
 
+def _lifter_build(name: str):
+    def build(settings: ModelSettings) -> MotionModel:
+        from mocap_cli.models.lifter_model import LifterModel
+
+        return LifterModel(name, settings)
+
+    return build
+
+
+def _lifter_ready(name: str):
+    def ready(settings: ModelSettings) -> Readiness:
+        from mocap_cli.models.lifter_model import readiness
+
+        return readiness(name, settings)
+
+    return ready
+
+
 def registry() -> dict[str, ModelEntry]:
     entries = [
         ModelEntry("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
                    _mediapipe_build, _mediapipe_ready),
+        ModelEntry("mixste", "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (needs the authors' weights)", "lifter",
+                   _lifter_build("mixste"), _lifter_ready("mixste")),
+        ModelEntry("strided", "Strided Transformer 2D->3D keypoint lifter on MediaPipe 2D + IK (needs the authors' weights)",
+                   "lifter", _lifter_build("strided"), _lifter_ready("strided")),
     ]
     return {e.name: e for e in entries}
 
