@@ -198,6 +198,15 @@ def _route_native_stderr_away() -> None:
     console.file = terminal
 
 
+def _mount_subcommands() -> None:
+    from mocap_cli.commands import weights as weights_cmd
+
+    app.add_typer(weights_cmd.app, name="weights", help="List, import and download model weights.")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     _route_native_stderr_away()
     try:
