@@ -15,6 +15,7 @@ from rich.table import Table
 
 from mocap_cli import __version__
 from mocap_cli import cli_options as opt
+from mocap_cli.commands import print_error, user_errors
 from mocap_cli.errors import MocapError
 
 app = typer.Typer(
@@ -59,11 +60,6 @@ class RichReporter:
                 progress.update(task, total=max(t.completed, 1), completed=max(t.completed, 1))
 
 
-def _fail(exc: MocapError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mocap {__version__}")
@@ -78,6 +74,7 @@ def _root(
 
 
 @app.command()
+@user_errors
 def run(
     video: Path = typer.Argument(..., help="Input video (mp4, mov, avi, mkv, ...).", show_default=False),
     export: list[Path] = typer.Option([], "--export", "-e", help="Output file; format from the extension "
@@ -99,26 +96,18 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Turn VIDEO into animation files."""
-    try:
-        from mocap_cli.models.base import ModelSettings
-        from mocap_cli.pipeline import RunOptions, run_clip
+    from mocap_cli.models.base import ModelSettings
+    from mocap_cli.pipeline import RunOptions, run_clip
 
-        if not video.exists():
-            raise MocapError(f"{video} does not exist; check the path.")
-        options = RunOptions(
-            exports=tuple(export), model=model, start=start, end=end, fps=fps, smooth=smooth, overwrite=overwrite,
-            preset=preset, root=root, mesh=mesh,
-            settings=ModelSettings(device=opt.check_device(device), fov_degrees=fov,
-                                   weights=opt.weights_path(weights), smpl=smpl, batch_size=batch_size),
-        )
-        result = run_clip(video, options, RichReporter(quiet))
-    except MocapError as exc:
-        _fail(exc)
-        return
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; no partial output was left.[/]")
-        raise typer.Exit(130)
-    _summary(video, result)
+    if not video.exists():
+        raise MocapError(f"{video} does not exist; check the path.")
+    options = RunOptions(
+        exports=tuple(export), model=model, start=start, end=end, fps=fps, smooth=smooth, overwrite=overwrite,
+        preset=preset, root=root, mesh=mesh,
+        settings=ModelSettings(device=opt.check_device(device), fov_degrees=fov,
+                               weights=opt.weights_path(weights), smpl=smpl, batch_size=batch_size),
+    )
+    _summary(video, run_clip(video, options, RichReporter(quiet)))
 
 
 def _summary(video: Path, result) -> None:
@@ -137,6 +126,7 @@ def _summary(video: Path, result) -> None:
 
 
 @app.command("export")
+@user_errors
 def export_cmd(
     source: Path = typer.Argument(..., help="A .npz written by `mocap run --export out.npz`."),
     export: list[Path] = typer.Option([], "--export", "-e", help="Output file(s): .glb .fbx .bvh .npz."),
@@ -148,19 +138,12 @@ def export_cmd(
     overwrite: opt.Overwrite = False,
 ) -> None:
     """Re-export a saved motion without running the model again."""
-    try:
-        from mocap_cli.pipeline import RunOptions, export_existing
+    from mocap_cli.models.base import ModelSettings
+    from mocap_cli.pipeline import RunOptions, export_existing
 
-        if not export:
-            raise MocapError("No output given; add --export FILE (e.g. --export out.bvh).")
-        from mocap_cli.models.base import ModelSettings
-
-        options = RunOptions(exports=tuple(export), fps=fps, overwrite=overwrite, preset=preset, root=root,
-                             mesh=mesh, settings=ModelSettings(smpl=smpl))
-        files = export_existing(source, options, RichReporter(quiet=True))
-    except MocapError as exc:
-        _fail(exc)
-        return
+    options = RunOptions(exports=tuple(export), fps=fps, overwrite=overwrite, preset=preset, root=root,
+                         mesh=mesh, settings=ModelSettings(smpl=smpl))
+    files = export_existing(source, options, RichReporter(quiet=True))
     for f in files:
         console.print(f"wrote {f}")
 
@@ -212,8 +195,11 @@ def main() -> None:
     try:
         app()
     except MocapError as exc:  # a command that forgot to catch still gets one sentence, no traceback
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; outputs are written whole or not at all.[/]")
+        sys.exit(130)
 
 
 if __name__ == "__main__":
