@@ -15,11 +15,15 @@ import numpy as np
 
 from mocap_cli.detect import Track2D, detect
 from mocap_cli.errors import MocapError
+from mocap_cli.body.select import check_mesh_choice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
-from mocap_cli.models import DEFAULT_MODEL, create_model
+from mocap_cli.export.prepare import prepare_export
+from mocap_cli.models import DEFAULT_MODEL, create_model, model_entry
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.motion import Motion
 from mocap_cli.resample import is_constant_rate, resample_motion
+from mocap_cli.rig_presets import DEFAULT_RIG, load_rig_preset
+from mocap_cli.root_motion import check_root_mode
 from mocap_cli.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.video import VideoInfo, count_frames, iter_frames, probe
 
@@ -37,7 +41,9 @@ class RunOptions:
     smooth: str = "light"
     overwrite: bool = False
     settings: ModelSettings = field(default_factory=ModelSettings)
-    export: ExportOptions = field(default_factory=ExportOptions)
+    preset: str = DEFAULT_RIG  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
+    root: str = "world"  # world | in-place | none
+    mesh: str = "auto"  # auto | anny | smpl | none (GLB/FBX only)
 
 
 @dataclass
@@ -85,7 +91,11 @@ def validate(video: Path, options: RunOptions) -> None:
         raise MocapError("--end must be after --start.")
     if options.fps is not None and not options.fps > 0:
         raise MocapError("--fps must be a positive number of frames per second.")
+    model_entry(options.model)
     load_smoothing_preset(options.smooth)
+    load_rig_preset(options.preset)
+    check_root_mode(options.root)
+    check_mesh_choice(options.mesh)
 
 
 def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
@@ -144,11 +154,22 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
 
 
 def write_exports(motion: Motion, options: RunOptions, reporter: Reporter) -> list[Path]:
+    """Write every requested file. The raw Motion goes to .npz (re-exportable); the other formats get the
+    motion prepared once (root mode, rig preset, body mesh), so they all describe the same animation."""
     files: list[Path] = []
+    needs_mesh = any(p.suffix.lower() in (".glb", ".fbx") for p in options.exports)
+    prepared: tuple[Motion, ExportOptions] | None = None
     with reporter.stage("export", len(options.exports)) as tick:
         for i, path in enumerate(options.exports):
             check_output_path(path, overwrite=options.overwrite)
-            export_motion(motion, path, options.export)
+            if path.suffix.lower() == ".npz":
+                export_motion(motion, path)
+            else:
+                if prepared is None:
+                    prepared = prepare_export(motion, preset=options.preset, root=options.root,
+                                              mesh=options.mesh if needs_mesh else "none",
+                                              smpl=options.settings.smpl)
+                export_motion(prepared[0], path, prepared[1])
             files.append(path)
             tick(i + 1)
     return files
@@ -159,10 +180,8 @@ def export_existing(source: Path, options: RunOptions, reporter: Reporter | None
     reporter = reporter or SilentReporter()
     if not source.is_file():
         raise MocapError(f"{source} does not exist; give the .npz written by `mocap run --export out.npz`.")
+    validate(source, options)
     motion = Motion.load_npz(source)
     if options.fps is not None:
         motion = resample_motion(motion, options.fps)
-    for path in options.exports:
-        check_output_path(path, overwrite=options.overwrite)
     return write_exports(motion, options, reporter)
-

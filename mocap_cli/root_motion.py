@@ -22,10 +22,14 @@ RootMode = Literal["world", "in-place", "none"]
 ROOT_MODES: tuple[str, ...] = ("world", "in-place", "none")
 
 
-def apply_root_mode(motion: Motion, mode: str) -> Motion:
-    """``motion`` with its root path changed according to ``mode`` (see the module notes)."""
+def check_root_mode(mode: str) -> None:
     if mode not in ROOT_MODES:
         raise MocapError(f"Unknown root motion mode '{mode}'; choose one of {', '.join(ROOT_MODES)}.")
+
+
+def apply_root_mode(motion: Motion, mode: str) -> Motion:
+    """``motion`` with its root path changed according to ``mode`` (see the module notes)."""
+    check_root_mode(mode)
     if mode == "world":
         return motion
     root = motion.root_translation.copy()
@@ -39,4 +43,4 @@ def apply_root_mode(motion: Motion, mode: str) -> Motion:
     return out
 
 
-__all__ = ["RootMode", "ROOT_MODES", "apply_root_mode"]
+__all__ = ["RootMode", "ROOT_MODES", "apply_root_mode", "check_root_mode"]

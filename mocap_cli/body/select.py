@@ -22,6 +22,11 @@ def default_mesh_choice() -> str:
     return "anny" if anny_available() else "none"
 
 
+def check_mesh_choice(choice: str | None) -> None:
+    if choice not in (None, *MESH_CHOICES):
+        raise MocapError(f"Unknown body mesh '{choice}'; choose one of {', '.join(MESH_CHOICES)}.")
+
+
 def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) -> SkinnedMesh | None:
     """The skinned body for ``motion``'s skeleton (canonical 24 joints, T-pose rest, i.e. before a rig
     preset is applied), or None for ``none``. ``auto``/None picks ``default_mesh_choice()``.
@@ -30,9 +35,8 @@ def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) 
     by the motion's betas; when the motion's skeleton is not that body's own (a model without SMPL shape),
     the body is fitted onto the skeleton the same way as the anny body (uniform scale, then per-bone
     stretch)."""
+    check_mesh_choice(choice)
     choice = default_mesh_choice() if choice in (None, "auto") else choice
-    if choice not in MESH_CHOICES:
-        raise MocapError(f"Unknown body mesh '{choice}'; choose one of {', '.join(MESH_CHOICES)}.")
     if choice == "none":
         return None
     skeleton = _canonical(motion.skeleton)

@@ -75,6 +75,12 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None) -> None:
     """Write ``motion`` to ``path`` atomically: a temporary file in the same folder, renamed when complete,
     so a failure or interruption never leaves a partial output behind."""
@@ -87,6 +93,7 @@ def export_motion(motion: Motion, path: Path, options: ExportOptions | None = No
     tmp = Path(tmp_name)
     try:
         writer(motion, tmp, options)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
