@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from mocap_cli.commands import user_errors
 from mocap_cli.errors import MocapError
 
 app = typer.Typer(help="Train a model's learnable parts on clips with ground truth.", no_args_is_help=True)
@@ -20,17 +21,6 @@ _console = Console(stderr=True, soft_wrap=True)
 @app.callback()
 def _train() -> None:
     """Train a model's learnable parts on clips with ground truth."""
-
-
-def _device(choice: str) -> str:
-    import torch
-
-    choice = choice.lower()
-    if choice not in ("auto", "cpu", "cuda"):
-        raise MocapError(f"Unknown device '{choice}'; use auto, cpu or cuda.")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise MocapError("--device cuda was asked for but no CUDA GPU is available; use --device cpu.")
-    return ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
 
 
 class _TrainLog:
@@ -51,6 +41,7 @@ class _TrainLog:
 
 
 @app.command("unspat")
+@user_errors
 def unspat(
     data: Path = typer.Option(..., "--data", help="Folder of clips: <clip>/video.mp4 + <clip>/gt.npz."),
     out: Path = typer.Option(..., "--out", help="Checkpoint to write (.safetensors; a .json is written beside it)."),
@@ -69,6 +60,8 @@ def unspat(
 ) -> None:
     """Train UNSPAT (SAM, uncertainty network, transformer, head) and write a checkpoint for `--model unspat --weights`."""
     try:
+        from mocap_cli.cli_options import check_device
+        from mocap_cli.models.base import resolve_device
         from mocap_cli.train_unspat import train_unspat
 
         if init_weights is not None and not init_weights.is_file():
@@ -77,7 +70,7 @@ def unspat(
             raise MocapError(f"{data} is not a folder; give the folder holding <clip>/video.mp4 and gt.npz.")
         if out.suffix not in ("", ".safetensors"):
             raise MocapError(f"{out.name}: UNSPAT checkpoints are .safetensors files; use e.g. --out unspat.safetensors.")
-        dev = _device(device)
+        dev = resolve_device(check_device(device))
         columns = [TextColumn("[bold]train unspat"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=_console, disable=quiet) as progress:
@@ -87,9 +80,6 @@ def unspat(
                 data, out, steps=steps, batch_size=batch_size, device=dev, init_weights=init_weights, log=log,
                 seq_len=seq_len, img_size=img_size, lr=lr, max_clips=max_clips, max_frames=max_frames, seed=seed,
             )
-    except MocapError as exc:
-        _console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _console.print("[yellow]interrupted; no checkpoint was written.[/]")
         raise typer.Exit(130) from None

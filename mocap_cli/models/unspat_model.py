@@ -55,7 +55,7 @@ MODEL_NAME = "unspat"
 BOX_EXTENT_SCALE = 1.1  # person box = 1.1 × larger side of the visible-landmark extent (a detector-like box)
 CROP_SCALE = 1.25  # HybrIK's scale_mult (A.3)
 DECODE_BATCH = 8  # frames cropped and run through the trunk together
-WINDOW_BATCH = 16  # windows through the temporal part together
+WINDOW_BATCH = 8  # windows through the temporal part together (CPU cap, see UnspatModel._window_batch)
 TRAINING_FPS = 30.0  # windows are spread to match the 25-30 fps training clips (§6.2)
 FEATURE_DTYPE = torch.float16
 CROP_WIDTH_RANGE_M = (0.2, 50.0)  # plausible metres spanned by a person crop; outside it the camera is ignored
@@ -508,6 +508,12 @@ class UnspatModel:
     def _autocast(self) -> bool:
         return self.settings.extra.get("autocast", "1").lower() not in ("0", "false", "no")
 
+    def _window_batch(self) -> int:
+        """``--batch-size`` windows per forward; at most ``WINDOW_BATCH`` on the CPU, where the 64³ heatmaps of
+        the head (≈100 MB of temporaries per window) dominate memory."""
+        size = max(1, int(self.settings.batch_size))
+        return size if torch.device(self.settings.device).type == "cuda" else min(size, WINDOW_BATCH)
+
     def _feature_dtype(self) -> torch.dtype:
         """``extra["features"]``: "float16" (default, 64 KB per frame) or "float32" (exact per-frame features)."""
         choice = self.settings.extra.get("features", "float16").lower()
@@ -522,7 +528,7 @@ class UnspatModel:
             return run_unspat(
                 model, frames, windows, float(clip.track.fps), template, image_size=clip.track.image_size,
                 segments=track_segments(np.asarray(clip.track.detected) | np.asarray(clip.track.filled)), device=self.settings.device,
-                autocast=self._autocast(), window_batch=max(1, int(self.settings.extra.get("windows_per_batch", WINDOW_BATCH))),
+                autocast=self._autocast(), window_batch=self._window_batch(),
                 feature_dtype=self._feature_dtype(), progress=progress,
             )
         finally:
