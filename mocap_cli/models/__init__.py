@@ -22,10 +22,32 @@ def _mediapipe_ready(settings: ModelSettings) -> Readiness:
     return readiness(settings)
 
 
+def _mesh_build(name: str):  # type: ignore[no-untyped-def]
+    def build(settings: ModelSettings) -> MotionModel:
+        from mocap_cli.models.mesh_model import MeshModel
+
+        return MeshModel(name, settings)
+
+    return build
+
+
+def _mesh_ready(name: str):  # type: ignore[no-untyped-def]
+    def ready(settings: ModelSettings) -> Readiness:
+        from mocap_cli.models.mesh_model import readiness
+
+        return readiness(name, settings)
+
+    return ready
+
+
 def registry() -> dict[str, ModelEntry]:
     entries = [
         ModelEntry("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
                    _mediapipe_build, _mediapipe_ready),
+        ModelEntry("maed", "MAED video mesh network: person crops → SMPL pose and shape (ICCV 2021)", "mesh",
+                   _mesh_build("maed"), _mesh_ready("maed")),
+        ModelEntry("int", "INT video mesh network: person crops → SMPL pose and shape (ICLR 2023)", "mesh",
+                   _mesh_build("int"), _mesh_ready("int")),
     ]
     return {e.name: e for e in entries}
 
