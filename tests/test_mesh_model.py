@@ -209,6 +209,22 @@ def test_wrong_smpl_file_is_one_sentence(home, tmp_path, kind):
     assert "\n" not in str(err.value) and str(err.value).endswith(".")
 
 
+def test_missing_smpl_for_the_mesh_is_one_sentence(home):
+    from mocap_cli.body.smpl_mesh import require_smpl
+
+    with pytest.raises(MocapError) as err:
+        require_smpl(None)
+    assert "mocap smpl import" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_wrong_smpl_file_fails_before_decoding(home, checkpoints, tmp_path):
+    bad = tmp_path / "SMPLX_NEUTRAL.pkl"
+    write_synthetic_smpl_pkl(bad, seed=3, num_vertices=10475, num_faces=20908, parents=[-1] + [0] * 54)
+    with pytest.raises(MocapError) as err:
+        create_model("maed", ModelSettings(weights=checkpoints["maed"], smpl=bad))
+    assert "\n" not in str(err.value)
+
+
 def test_smpl_mesh_needs_a_motion_on_the_smpl_skeleton(home, smpl_pkl):
     from mocap_cli.body.smpl_mesh import smpl_mesh_for
 
@@ -265,28 +281,36 @@ def test_end_to_end_without_smpl(name, home, checkpoints, tmp_path):
 
 
 @pytest.mark.blender
-def test_end_to_end_with_smpl_mesh_glb(home, checkpoints, smpl_pkl, tmp_path):
+@pytest.mark.parametrize("name", ["int", "maed"])
+def test_end_to_end_with_smpl_mesh_glb(name, home, checkpoints, smpl_pkl, tmp_path):
     from mocap_cli.body.smpl_body import smpl_rest
     from mocap_cli.body.smpl_files import import_smpl, load_smpl
-    from mocap_cli.body.smpl_mesh import smpl_mesh_for
+    from mocap_cli.body.smpl_mesh import require_smpl, smpl_mesh_for
 
-    imported = import_smpl(smpl_pkl)  # found through the cache, as after `mocap smpl import`
-    result, seconds = _run("int", "3dpw_courtyard_basketball_portrait.mp4", checkpoints["int"], tmp_path, end=1.0)
+    if name == "int":  # found through the cache, as after `mocap smpl import`
+        imported = import_smpl(smpl_pkl)
+        result, seconds = _run(name, "3dpw_courtyard_basketball_portrait.mp4", checkpoints[name], tmp_path, end=1.0)
+        expected_frames = round(1.0 * float(result.video.fps))
+    else:  # given as --smpl FILE
+        imported = require_smpl(smpl_pkl)
+        result, seconds = _run(name, "street_walk_5frames.mp4", checkpoints[name], tmp_path, smpl=smpl_pkl)
+        expected_frames = 5
     motion = result.motion
-    expected_frames = round(1.0 * float(result.video.fps))
     assert abs(motion.num_frames - expected_frames) <= 1 and result.frames == motion.num_frames
+    assert abs(motion.fps - float(result.video.fps)) < 1e-9
     assert motion.provenance["skeleton"] == f"smpl:{imported}"
     skeleton, _ = smpl_rest(load_smpl(imported), motion.betas)
     assert np.allclose(motion.skeleton.offsets, skeleton.offsets)
 
     mesh = smpl_mesh_for(motion, imported)
     assert mesh.vertices.shape == (6890, 3) and mesh.joints.shape == (6890, 4)
-    path = tmp_path / "int_smpl.glb"
+    path = tmp_path / f"{name}_smpl.glb"
     export_motion(motion, path, ExportOptions(mesh=mesh))
     report = gltf_validate(path)
     assert report["issues"]["numErrors"] == 0, report["issues"]["messages"]
     probe = blender_probe(path, motion.fps, [0, motion.num_frames - 1])
-    assert len(probe["meshes"]) == 1
-    body = probe["meshes"][0]
-    assert body["armature_modifiers"] and body["vertex_groups"] >= 20
-    print(f"int + SMPL: {motion.num_frames} frames end to end in {seconds:.1f} s")
+    # (Blender's glTF importer adds an "Icosphere" bone-display shape of its own)
+    bodies = [m for m in probe["meshes"] if m["name"] == "smpl"]
+    assert len(bodies) == 1
+    assert bodies[0]["armature_modifiers"] == ["skeleton"] and bodies[0]["vertex_groups"] == 24
+    print(f"{name} + SMPL: {motion.num_frames} frames end to end in {seconds:.1f} s")

@@ -8,12 +8,21 @@ import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.body.smpl_body import smpl_rest
-from mocap_cli.body.smpl_files import load_smpl
+from mocap_cli.body.smpl_files import find_smpl, load_smpl, missing_smpl_message
 from mocap_cli.errors import MocapError
 from mocap_cli.motion import Motion
 
 # Rest joints that differ by more than this are a different body (another SMPL file or no SMPL at all).
 _SKELETON_TOLERANCE_M = 1e-4
+
+
+def require_smpl(explicit: Path | None = None) -> Path:
+    """The SMPL file for ``--mesh smpl`` (``--smpl``, ``$MOCAP_SMPL_DIR``, the imported cache), or a one-sentence
+    ``MocapError`` telling the user how to provide it."""
+    found = find_smpl(explicit)
+    if found is None:
+        raise MocapError(missing_smpl_message())
+    return found
 
 
 def smpl_mesh_for(motion: Motion, smpl_path: Path) -> SkinnedMesh:

@@ -259,6 +259,11 @@ class MeshModel:
         self.settings = settings
         self.weights = weights_path(self.spec, settings)  # fails early, before decoding
         self.smpl = smpl_path(settings)
+        self._smpl_model = None
+        if self.smpl is not None:  # a wrong SMPL file fails now, not after decoding
+            from mocap_cli.body.smpl_files import load_smpl
+
+            self._smpl_model = load_smpl(self.smpl)
         self._net: nn.Module | None = None
 
     def network(self) -> nn.Module:
@@ -291,11 +296,10 @@ class MeshModel:
         detected = np.asarray(track.detected, dtype=bool)
         betas = median_betas(seq.betas, detected.astype(float))
         skeleton = None
-        if self.smpl is not None:
+        if self._smpl_model is not None:
             from mocap_cli.body.smpl_body import smpl_rest
-            from mocap_cli.body.smpl_files import load_smpl
 
-            skeleton, _ = smpl_rest(load_smpl(self.smpl), betas)
+            skeleton, _ = smpl_rest(self._smpl_model, betas)
         confidence = np.repeat(detected.astype(np.float64)[:, None], 24, axis=1)
         camera = Pinhole.from_fov(track.image_size[0], track.image_size[1], self.settings.fov_degrees)
         provenance = {
