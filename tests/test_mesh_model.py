@@ -267,6 +267,7 @@ def _run(name: str, clip: str, weights: Path, tmp_path: Path, smpl: Path | None 
     return result, time.perf_counter() - t0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["maed", "int"])
 def test_end_to_end_without_smpl(name, home, checkpoints, tmp_path):
     result, seconds = _run(name, "street_walk_5frames.mp4", checkpoints[name], tmp_path)
@@ -280,6 +281,7 @@ def test_end_to_end_without_smpl(name, home, checkpoints, tmp_path):
     print(f"{name}: 5 frames end to end in {seconds:.1f} s")
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 @pytest.mark.parametrize("name", ["int", "maed"])
 def test_end_to_end_with_smpl_mesh_glb(name, home, checkpoints, smpl_pkl, tmp_path):
