@@ -70,10 +70,12 @@ def _sync(device: torch.device) -> None:
 
 @torch.no_grad()
 def _time(net: nn.Module, x: torch.Tensor, device: torch.device, autocast: bool, repeats: int):  # type: ignore[no-untyped-def]
-    with _amp(device, autocast):
-        out = net(x)  # warm-up (cudnn autotune, allocator)
-    _sync(device)
+    if device.type == "cuda":
+        with _amp(device, autocast):
+            net(x)  # warm-up (cudnn autotune, allocator)
+        _sync(device)
     t0 = time.perf_counter()
+    out = None
     for _ in range(repeats):
         with _amp(device, autocast):
             out = net(x)

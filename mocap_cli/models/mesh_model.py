@@ -156,26 +156,31 @@ class StreamingCrops:
         self._size = size
         self._device = torch.device(device)
         self._progress = progress
-        self._first = 0  # clip frame index of self._crops[0]
-        self._crops = torch.zeros((0, 3, size, size), device=self._device)
+        self._first = 0  # clip frame index of the first held crop
+        self._chunks: list[torch.Tensor] = []  # held crops, in order, joined once per request
+        self._held = 0
         self._last_image: np.ndarray | None = None
         self.held_max = 0  # most crops held at once (for tests / the memory bound)
 
     @property
     def produced(self) -> int:
-        return self._first + len(self._crops)
+        return self._first + self._held
 
     def __call__(self, start: int, stop: int) -> torch.Tensor:
         if start < self._first:
             raise RuntimeError(f"crops {start}.. were already released (first held: {self._first})")
-        if start > self._first:
-            drop = min(start - self._first, len(self._crops))
-            self._crops = self._crops[drop:].clone()  # the clone frees the dropped rows
+        if start > self._first and self._chunks:
+            drop = min(start - self._first, self._held)
+            held = torch.cat(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+            self._chunks = [held[drop:].clone()]  # the clone frees the dropped rows
             self._first += drop
+            self._held -= drop
         while self.produced < stop:
             self._decode_more(stop)
-        self.held_max = max(self.held_max, len(self._crops))
-        return self._crops[start - self._first : stop - self._first]
+        if len(self._chunks) > 1:
+            self._chunks = [torch.cat(self._chunks)]
+        self.held_max = max(self.held_max, self._held)
+        return self._chunks[0][start - self._first : stop - self._first]
 
     def _decode_more(self, stop: int) -> None:
         begin = self.produced
@@ -192,8 +197,8 @@ class StreamingCrops:
             # A second decode that ends a frame early (rare container quirks) repeats the last frame.
             images.append(self._last_image)
         batch = torch.from_numpy(np.stack(images)).to(self._device)
-        crops = warp_crops(batch, self._windows[begin : begin + count], self._size, device=self._device)
-        self._crops = torch.cat([self._crops, crops]) if len(self._crops) else crops
+        self._chunks.append(warp_crops(batch, self._windows[begin : begin + count], self._size, device=self._device))
+        self._held += count
         if self._progress:
             self._progress(self.produced, len(self._windows))
 
