@@ -29,16 +29,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from mocap_cli.errors import MocapError
+from mocap_cli.keypoints import MEDIAPIPE_NAMES
 from mocap_cli.video import Frame, VideoInfo
 
-# MediaPipe Pose's 33 landmarks, in its order.
-LANDMARK_NAMES: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
+LANDMARK_NAMES = MEDIAPIPE_NAMES
 NUM_LANDMARKS = len(LANDMARK_NAMES)
 DEFAULT_MAX_GAP_S = 0.5
 

@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.motion import Motion
 from mocap_cli.resample import is_constant_rate, resample_motion
 from mocap_cli.smoothing import load_smoothing_preset, smooth_motion
-from mocap_cli.video import VideoInfo, iter_frames, probe
+from mocap_cli.video import VideoInfo, count_frames, iter_frames, probe
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
 LOW_DETECTION_RATE = 0.6
@@ -89,23 +89,19 @@ def validate(video: Path, options: RunOptions) -> None:
 
 
 def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
-    total = _expected_frames(info, options)
+    total = count_frames(info, options.start, options.end)
+    if total == 0:
+        raise MocapError(
+            f"{video.name} has no frames between {options.start or 0:g} s and "
+            f"{'the end' if options.end is None else f'{options.end:g} s'} (it is {info.duration:.2f} s long); "
+            "adjust --start/--end."
+        )
     with reporter.stage("decode + detect", total) as tick:
-        frames = iter_frames(video, start=options.start, end=options.end)
-        track = detect(frames, info, progress=lambda done, _total=None: tick(done, total))
-    if track.num_frames == 0:
-        raise MocapError(f"{video.name} has no frames in the chosen time range; check --start/--end.")
+        frames = iter_frames(video, start=options.start, end=options.end, info=info)
+        track = detect(frames, info, progress=lambda done: tick(done, total))
     if not np.any(track.detected):
         raise MocapError(f"No person was found in {video.name}; use a clip where one person is fully visible.")
     return track
-
-
-def _expected_frames(info: VideoInfo, options: RunOptions) -> int | None:
-    if not info.frame_count:
-        return None
-    start = options.start or 0.0
-    end = min(options.end, info.duration) if options.end is not None else info.duration
-    return max(1, int(round((end - start) * float(info.fps)))) if end and end > start else info.frame_count
 
 
 def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None) -> RunResult:
@@ -119,7 +115,7 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     seconds["decode + detect"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end))
+    clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end, info=info))
     with reporter.stage("model", track.num_frames) as tick:
         motion = model.estimate(clip, progress=tick)
     fps = float(track.fps)
@@ -170,5 +166,3 @@ def export_existing(source: Path, options: RunOptions, reporter: Reporter | None
         check_output_path(path, overwrite=options.overwrite)
     return write_exports(motion, options, reporter)
 
-
-ProgressFactory = Callable[[str, int | None], StageTicker]

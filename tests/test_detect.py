@@ -147,7 +147,7 @@ def test_two_people_one_track() -> None:
     assert all(_iou(track.boxes[a], track.boxes[b]) > 0.3 for a, b in zip(d[:-1], d[1:]) if b == a + 1)
 
 
-def test_no_person_raises(tmp_path: Path) -> None:
+def test_no_person_raises() -> None:
     path = video("street_walk_5frames.mp4")
     info = probe(path)
     with pytest.raises(MocapError, match="No person was detected"):
