@@ -1,12 +1,12 @@
 """Mesh-network speed: clips/s and frames/s of the full-size networks (random weights, the released sizes),
 on the CPU and on CUDA when present, fp32 and autocast, with the autocast-vs-fp32 output difference.
 
-usage: python benchmarks/mesh.py [--quick] [--device cpu|cuda|all] [--repeats N]
+usage: python benchmarks/mesh.py [--quick] [--device cpu|cuda|all] [--repeats N] [--only MAED,INT] [--cpu-autocast]
 
 One "batch" is one 128-frame window of the authors' evaluation schedule (MAED: 8 clips × 16 frames; INT:
 2 clips × 64 frames), i.e. what ``run_clip_model`` feeds per forward. ``--quick`` runs one 16-frame clip per
 model (INT then runs T=16 instead of its evaluation T=64), one timed repeat, CPU fp32 only (plus CUDA when
-present). Autocast is float16 on CUDA (what ``mocap run`` uses) and bfloat16 on the CPU (reported for the
+present; ``--cpu-autocast`` adds the CPU bf16 row). Autocast is float16 on CUDA (what ``mocap run`` uses) and bfloat16 on the CPU (reported for the
 record; ``mocap run`` runs fp32 on the CPU). Parity: max |Δ| of rotation matrices, betas and camera
 between autocast and fp32 on the same input and weights. Prints a markdown table.
 
@@ -87,13 +87,13 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).abs().max())
 
 
-def bench(bn: BenchNet, device: torch.device, quick: bool, repeats: int) -> list[dict[str, str]]:
+def bench(bn: BenchNet, device: torch.device, quick: bool, repeats: int, cpu_autocast: bool = False) -> list[dict[str, str]]:
     torch.manual_seed(0)
     net = bn.net.to(device).eval()
     clips, length = (1, 16) if quick else (bn.clips_per_window, bn.clip_length)
     x = torch.randn(clips, length, 3, 224, 224, device=device)
     rows = []
-    modes = [False] if quick and device.type == "cpu" else [False, True]
+    modes = [False] if quick and device.type == "cpu" and not cpu_autocast else [False, True]
     reference = None
     for autocast in modes:
         seconds, out = _time(net, x, device, autocast, repeats)
@@ -119,6 +119,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--only", default="", help="comma-separated model names (default: all)")
+    ap.add_argument("--cpu-autocast", action="store_true", help="also time CPU bf16 autocast in --quick")
     args = ap.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     devices = []
@@ -131,13 +133,16 @@ def main() -> None:
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
+    only = {n.strip().upper() for n in args.only.split(",") if n.strip()}
     for name, factory in FACTORIES.items():
+        if only and name not in only:
+            continue
         bn = factory()
         if bn is None:
             print(f"| {name} | – | – | – | – | – | – | not available yet |")
             continue
         for device in devices:
-            for row in bench(bn, device, args.quick, repeats):
+            for row in bench(bn, device, args.quick, repeats, args.cpu_autocast):
                 print("| " + " | ".join(row[c] for c in columns) + " |", flush=True)
 
 
