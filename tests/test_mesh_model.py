@@ -316,3 +316,20 @@ def test_end_to_end_with_smpl_mesh_glb(name, home, checkpoints, smpl_pkl, tmp_pa
     assert len(bodies) == 1
     assert bodies[0]["armature_modifiers"] == ["skeleton"] and bodies[0]["vertex_groups"] == 24
     print(f"{name} + SMPL: {motion.num_frames} frames end to end in {seconds:.1f} s")
+
+
+def test_an_installed_other_variant_is_used_when_the_default_is_missing(home, checkpoints):
+    import json
+    import shutil
+
+    from mocap_cli.weights import MANIFEST_NAME, sha256_of
+
+    folder = home / "weights" / "int-64"
+    folder.mkdir(parents=True)
+    target = folder / "model_best.pth.tar"
+    shutil.copy(checkpoints["int"], target)
+    manifest = {"file": target.name, "size": target.stat().st_size, "sha256": sha256_of(target)}
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    model = create_model("int", ModelSettings())
+    assert model.weights == target
+    assert registry()["int"].readiness(ModelSettings()).detail.startswith(f"weights {target}")
