@@ -20,7 +20,7 @@ from mocap_cli.errors import MocapError
 
 app = typer.Typer(
     name="mocap",
-    help="Turn a video of a person into character animation (BVH, glTF/GLB, NPZ).",
+    help="Turn a video of a person into character animation (GLB, FBX, BVH, NPZ).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
