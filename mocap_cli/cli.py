@@ -20,7 +20,7 @@ from mocap_cli.errors import MocapError
 
 app = typer.Typer(
     name="mocap",
-    help="Turn a video of a person into character animation (BVH, glTF/GLB, NPZ).",
+    help="Turn a video of a person into character animation (GLB, FBX, BVH, NPZ).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -182,9 +182,11 @@ def _route_native_stderr_away() -> None:
 
 
 def _mount_subcommands() -> None:
+    from mocap_cli.commands import smpl as smpl_cmd
     from mocap_cli.commands import weights as weights_cmd
 
     app.add_typer(weights_cmd.app, name="weights", help="List, import and download model weights.")
+    app.add_typer(smpl_cmd.app, name="smpl", help="Import your SMPL body model file; show where it is found.")
 
 
 _mount_subcommands()

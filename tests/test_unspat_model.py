@@ -166,7 +166,7 @@ def test_hybrik_crop_normalisation_is_hybriks_not_imagenet() -> None:
 def test_registered_and_missing_weights_is_one_sentence(no_installed_weights: None) -> None:
     entry = registry()["unspat"]
     assert entry.kind == "mesh"
-    ready = entry.readiness(ModelSettings())
+    ready = entry.readiness("unspat", ModelSettings())
     assert not ready.ready and "hybrik-res34-paper" in ready.detail and "mocap weights import" in ready.detail
     with pytest.raises(MocapError) as err:
         create_model("unspat", ModelSettings())
@@ -175,9 +175,9 @@ def test_registered_and_missing_weights_is_one_sentence(no_installed_weights: No
 
 
 def test_readiness_says_untrained_and_which_rest_joints(paper_ckpt: Path, smpl_file: Path, no_installed_weights: None) -> None:
-    r = readiness(ModelSettings(weights=paper_ckpt))
+    r = readiness("unspat", ModelSettings(weights=paper_ckpt))
     assert r.ready and "temporal modules untrained" in r.detail and "canonical T-pose" in r.detail
-    r = readiness(ModelSettings(weights=paper_ckpt, smpl=smpl_file))
+    r = readiness("unspat", ModelSettings(weights=paper_ckpt, smpl=smpl_file))
     assert r.ready and str(smpl_file) in r.detail
 
 
@@ -231,7 +231,7 @@ def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
     net, _ = made[0].network()
     cache = stream_features(net.backbone, iter_frames(clip), windows, 256)
     assert cache.dtype == torch.float16 and cache.shape == (5, 512, 8, 8)
-    windowed = run_windows(net, cache, made[0].template()[0], skip_identity=False, windows=windows, image_size=(images.shape[2], images.shape[1]))
+    windowed = run_windows(net, cache, made[0].template(), skip_identity=False, windows=windows, image_size=(images.shape[2], images.shape[1]))
     assert np.abs(windowed.rotmats - want).max() < 1e-5 and np.abs(windowed.cam - seq.cam).max() == 0
     # the float16 feature cache moves the heatmap keypoints by far less than a voxel (1/64)
     assert (ref32.head.uvd - ref.head.uvd).abs().max() < 2e-3
@@ -281,7 +281,7 @@ def test_train_command_then_run_with_the_checkpoint(tmp_path: Path, paper_ckpt: 
     assert result.motion.provenance["temporal"] == "temporal modules trained"
     assert "4 frames, centre 2" in result.motion.provenance["window"]
     assert _bvh_frames(out)[0] == 5 and np.isfinite(result.motion.joints).all()
-    assert "temporal modules trained" in readiness(ModelSettings(weights=ckpt)).detail
+    assert "temporal modules trained" in readiness("unspat", ModelSettings(weights=ckpt)).detail
 
 
 def test_train_command_errors_are_one_sentence(tmp_path: Path) -> None:

@@ -58,11 +58,9 @@ def _canonical(skeleton: Skeleton) -> Skeleton:
 def _smpl_mesh(motion: Motion, skeleton: Skeleton, smpl_path: Path | None) -> SkinnedMesh:
     from mocap_cli.body.anny_body import _fit
     from mocap_cli.body.smpl_body import smpl_rest
-    from mocap_cli.body.smpl_files import find_smpl, load_smpl, missing_smpl_message
+    from mocap_cli.body.smpl_files import load_smpl, require_smpl
 
-    path = find_smpl(smpl_path)
-    if path is None:
-        raise MocapError(missing_smpl_message().replace("This model needs", "--mesh smpl needs", 1))
+    path = require_smpl(smpl_path)
     betas = motion.betas if motion.betas is not None else np.zeros(10)
     smpl_skeleton, mesh = smpl_rest(load_smpl(path), betas)
     own = smpl_skeleton.rest_positions()

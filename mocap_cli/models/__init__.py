@@ -6,66 +6,45 @@ only when a model is built, so ``mocap models`` and ``mocap --help`` stay fast.
 
 from __future__ import annotations
 
-from mocap_cli.errors import MocapError
 from dataclasses import replace
+from importlib import import_module
+from typing import Callable
 
+from mocap_cli.errors import MocapError
 from mocap_cli.models.base import ModelEntry, ModelSettings, MotionModel, Readiness, resolve_device
 
 
-def _mediapipe_build(settings: ModelSettings) -> MotionModel:
-    from mocap_cli.models.mediapipe_model import MediaPipeModel
+def _adapter(module: str, cls: str, name: str) -> tuple[
+        Callable[[ModelSettings], MotionModel], Callable[[ModelSettings], Readiness]]:
+    """Build/readiness functions that import the adapter module only when called."""
 
-    return MediaPipeModel(settings)
-
-
-def _mediapipe_ready(settings: ModelSettings) -> Readiness:
-    from mocap_cli.models.mediapipe_model import readiness
-
-    return readiness(settings)
-
-
-def _lifter_build(name: str):
     def build(settings: ModelSettings) -> MotionModel:
-        from mocap_cli.models.lifter_model import LifterModel
+        model_cls = getattr(import_module(f"mocap_cli.models.{module}"), cls)
+        return model_cls(name, settings)
 
-        return LifterModel(name, settings)
-
-    return build
-
-
-def _lifter_ready(name: str):
     def ready(settings: ModelSettings) -> Readiness:
-        from mocap_cli.models.lifter_model import readiness
+        check = getattr(import_module(f"mocap_cli.models.{module}"), "readiness")
+        return check(name, settings)
 
-        return readiness(name, settings)
-
-    return ready
-
-
-def _unspat_build(settings: ModelSettings) -> MotionModel:
-    from mocap_cli.models.unspat_model import UnspatModel
-
-    return UnspatModel(settings)
-
-
-def _unspat_ready(settings: ModelSettings) -> Readiness:
-    from mocap_cli.models.unspat_model import readiness
-
-    return readiness(settings)
+    return build, ready
 
 
 def registry() -> dict[str, ModelEntry]:
-    entries = [
-        ModelEntry("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
-                   _mediapipe_build, _mediapipe_ready),
-        ModelEntry("mixste", "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (needs the authors' weights)", "lifter",
-                   _lifter_build("mixste"), _lifter_ready("mixste")),
-        ModelEntry("strided", "Strided Transformer 2D->3D keypoint lifter on MediaPipe 2D + IK (needs the authors' weights)",
-                   "lifter", _lifter_build("strided"), _lifter_ready("strided")),
-        ModelEntry("unspat", "UNSPAT video mesh model on HybrIK ResNet-34: person crops → SMPL pose (WACV 2023)", "mesh",
-                   _unspat_build, _unspat_ready),
+    rows = [
+        ("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
+         _adapter("mediapipe_model", "MediaPipeModel", "mediapipe")),
+        ("mixste", "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (CVPR 2022; the authors' weights)", "lifter",
+         _adapter("lifter_model", "LifterModel", "mixste")),
+        ("strided", "Strided Transformer 2D->3D lifter on MediaPipe 2D + IK (TMM 2022; the authors' weights)",
+         "lifter", _adapter("lifter_model", "LifterModel", "strided")),
+        ("maed", "MAED video mesh network: person crops -> SMPL pose and shape (ICCV 2021)", "mesh",
+         _adapter("mesh_model", "MeshModel", "maed")),
+        ("int", "INT video mesh network: person crops -> SMPL pose and shape (ICLR 2023)", "mesh",
+         _adapter("mesh_model", "MeshModel", "int")),
+        ("unspat", "UNSPAT video mesh model on HybrIK ResNet-34: person crops -> SMPL pose (WACV 2023)", "mesh",
+         _adapter("unspat_model", "UnspatModel", "unspat")),
     ]
-    return {e.name: e for e in entries}
+    return {name: ModelEntry(name, summary, kind, build, ready) for name, summary, kind, (build, ready) in rows}
 
 
 DEFAULT_MODEL = "mediapipe"

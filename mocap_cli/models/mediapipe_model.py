@@ -53,9 +53,8 @@ def smpl_joints_from_mediapipe(points: np.ndarray, visibility: np.ndarray) -> tu
 
 
 class MediaPipeModel:
-    name = "mediapipe"
-
-    def __init__(self, settings: ModelSettings) -> None:
+    def __init__(self, name: str, settings: ModelSettings) -> None:
+        self.name = name
         self.settings = settings
 
     def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
@@ -80,7 +79,7 @@ class MediaPipeModel:
         return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance)
 
 
-def readiness(settings: ModelSettings) -> Readiness:
+def readiness(name: str, settings: ModelSettings) -> Readiness:
     try:
         import mediapipe  # noqa: F401
     except ImportError:

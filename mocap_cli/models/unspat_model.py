@@ -12,9 +12,10 @@ Stages (spec specs/unspat.md §6, appendix A.3):
 3. The temporal part over windows: output frame ``n`` sees frames ``n + k·(i − c)``, ``i = 0..T−1``, clamped at
    the clip ends, ``k = max(1, round(fps/30))`` (§6.2); windows are gathered from the feature cache and run in
    batches (SAM → uncertainty → transformer → HybrIK head), then HybrIK's inference IK in float32.
-4. Rotations go 1:1 onto the skeleton (SMPL joint order); the root orientation from the camera frame (y down)
-   to our Y-up world; the root path from the head's own crop camera (see :func:`crop_camera`), then gravity
-   alignment and grounding as for the other models.
+4. Rotations go 1:1 onto the skeleton (SMPL joint order) and the pelvis path from the head's own crop camera
+   (see :func:`crop_camera`), both through the MAED/INT adapter's conversion
+   (``mesh_model.motion_from_mesh_sequence``: y-down camera → Y-up world, pinhole root path from ``--fov``,
+   gravity alignment, grounding).
 
 IK rest template: HybrIK's IK needs SMPL rest joints. With the user's SMPL model (``--smpl`` / imported) they
 come from its ``J_regressor · (v_template + shapedirs · β)`` with the predicted β, and the Motion skeleton is
@@ -40,14 +41,14 @@ import numpy as np
 import torch
 
 from mocap_cli import __version__
-from mocap_cli.camera import CAMERA_TO_WORLD, Pinhole, gravity_alignment, rotate_points
-from mocap_cli.crops import SquareBoxes, boxes_from_landmarks, crop_cam_to_translation, smooth_boxes, warp_crops
+from mocap_cli.camera import Pinhole
+from mocap_cli.crops import SquareBoxes, boxes_from_landmarks, smooth_boxes, warp_crops
 from mocap_cli.detect import Track2D
 from mocap_cli.errors import MocapError
+from mocap_cli.mesh_inference import MeshSequence
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
+from mocap_cli.models.mesh_model import median_betas, motion_from_mesh_sequence, smpl_path
 from mocap_cli.motion import Motion
-from mocap_cli.posing import body_up, ground_motion, tilt_rotations
-from mocap_cli.rotations import quat_continuous, quat_from_matrix
 from mocap_cli.skeleton import JOINT_NAMES, LEAF_TIPS, Skeleton, canonical_skeleton
 from mocap_cli.video import Frame
 
@@ -128,11 +129,8 @@ def canonical_template() -> RestTemplate:
     return RestTemplate("canonical T-pose skeleton (no SMPL model; shape β ignored)", fixed=fixed)
 
 
-def smpl_template(path: Path) -> tuple[RestTemplate, dict[str, np.ndarray]]:
-    """The user's SMPL model as an IK template (and its arrays, for the Motion skeleton)."""
-    from mocap_cli.body.smpl_files import load_smpl
-
-    arrays = load_smpl(path)
+def smpl_template(arrays: dict[str, np.ndarray], source: Path) -> RestTemplate:
+    """The user's SMPL model (arrays of ``body.smpl_files.load_smpl``) as an IK template."""
 
     def dense(a: object) -> np.ndarray:
         return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=np.float32)
@@ -142,16 +140,10 @@ def smpl_template(path: Path) -> tuple[RestTemplate, dict[str, np.ndarray]]:
         "shapedirs": torch.from_numpy(dense(arrays["shapedirs"])),
         "j_regressor": torch.from_numpy(dense(arrays["J_regressor"])),
     }
-    return RestTemplate(f"SMPL model {path}", smpl=smpl), arrays
+    return RestTemplate(f"SMPL model {source}", smpl=smpl)
 
 
-def smpl_path(settings: ModelSettings) -> Path | None:
-    from mocap_cli.body.smpl_files import find_smpl
-
-    return find_smpl(settings.smpl)
-
-
-def readiness(settings: ModelSettings) -> Readiness:
+def readiness(name: str, settings: ModelSettings) -> Readiness:
     try:
         path = weights_path(settings)
         smpl = smpl_path(settings)
@@ -430,65 +422,22 @@ def run_unspat(
     return seq
 
 
-# --------------------------------------------------------------------------------------------- to a Motion
-# (the same conversion as the MAED/INT adapter; kept here with the same boundaries until the two are folded)
-
-
-def camera_root_to_world(root_rotmats: np.ndarray) -> np.ndarray:
-    """Root rotations (F, 3, 3) in the camera frame (x right, y down, z away) → our Y-up world (faces +Z
-    towards the camera): ``diag(1, −1, −1) @ R``."""
-    return np.einsum("ab,fbc->fac", CAMERA_TO_WORLD, root_rotmats)
-
-
-def median_betas(betas: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """(10,) per-component median over the frames (only the detected ones when ``weights`` says which)."""
-    use = betas if weights is None or not np.any(weights > 0) else betas[weights > 0]
-    return np.median(use, axis=0)
-
-
-def motion_from_rotations(
-    rotmats: np.ndarray,
-    cam: np.ndarray,
-    windows: SquareBoxes,
-    image_size: tuple[int, int],
-    fps: float,
-    *,
-    focal: float,
-    skeleton: Skeleton,
-    confidence: np.ndarray | None = None,
-    betas: np.ndarray | None = None,
-    provenance: dict[str, str] | None = None,
-) -> Motion:
-    """Per-frame local rotations (F, 24, 3, 3) (root in camera axes) + pelvis crop cameras → a grounded Motion.
-
-    The pelvis path is the camera-frame translation that puts the pelvis where the crop camera does, for a
-    full-image pinhole of ``focal`` pixels (``crops.crop_cam_to_translation``), turned to Y up.
-    """
-    num_frames = len(rotmats)
-    rot = np.asarray(rotmats, dtype=np.float64).copy()
-    rot[:, 0] = camera_root_to_world(rot[:, 0])
-    rotations = quat_continuous(quat_from_matrix(rot), axis=0)
-    root = crop_cam_to_translation(np.asarray(cam, dtype=np.float64), windows, image_size, focal) @ CAMERA_TO_WORLD.T
-    conf = np.ones((num_frames, skeleton.num_joints)) if confidence is None else confidence
-    motion = Motion.from_rotations(fps, skeleton, rotations, root, conf, provenance, betas)
-    tilt = gravity_alignment(body_up(motion.joints))
-    tilted = quat_continuous(tilt_rotations(rotations, tilt), axis=0)
-    motion = motion.with_rotations(tilted, rotate_points(tilt, root))
-    return ground_motion(motion)
-
-
 # --------------------------------------------------------------------------------------------- the adapter
 
 
 class UnspatModel:
     """``MotionModel`` for ``--model unspat``."""
 
-    name = MODEL_NAME
-
-    def __init__(self, settings: ModelSettings) -> None:
+    def __init__(self, name: str, settings: ModelSettings) -> None:
+        self.name = name
         self.settings = settings
         self.weights = weights_path(settings)  # fails early, before decoding
         self.smpl = smpl_path(settings)
+        self._smpl_model: dict[str, np.ndarray] | None = None
+        if self.smpl is not None:  # a wrong SMPL file fails now, not after decoding
+            from mocap_cli.body.smpl_files import load_smpl
+
+            self._smpl_model = load_smpl(self.smpl)
         self._loaded: tuple[object, object] | None = None
         self.last_run: tuple[SquareBoxes, UnspatSequence] | None = None  # crop windows and raw results of the last clip
 
@@ -499,11 +448,11 @@ class UnspatModel:
             self._loaded = load_unspat(self.weights)
         return self._loaded  # type: ignore[return-value]
 
-    def template(self) -> tuple[RestTemplate, Skeleton | None, dict[str, np.ndarray] | None]:
-        if self.smpl is None:
-            return canonical_template(), canonical_skeleton(), None
-        template, arrays = smpl_template(self.smpl)
-        return template, None, arrays
+    def template(self) -> RestTemplate:
+        """IK rest joints: the user's SMPL, else the canonical T-pose stand-in."""
+        if self._smpl_model is None or self.smpl is None:
+            return canonical_template()
+        return smpl_template(self._smpl_model, self.smpl)
 
     def _autocast(self) -> bool:
         return self.settings.extra.get("autocast", "1").lower() not in ("0", "false", "no")
@@ -539,17 +488,18 @@ class UnspatModel:
     def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
         track = clip.track
         model, info = self.network()
-        template, skeleton, arrays = self.template()
+        template = self.template()
         windows = crop_windows(track)
         seq = self.run(clip, windows, template, progress)
         self.last_run = (windows, seq)
         detected = np.asarray(track.detected, dtype=bool)
         betas = median_betas(seq.betas, detected.astype(float))
-        if arrays is not None:
+        # the IK solved against the canonical T-pose without SMPL, so that skeleton is exact for the rotations
+        skeleton: Skeleton = canonical_skeleton()
+        if self._smpl_model is not None:
             from mocap_cli.body.smpl_body import smpl_rest
 
-            skeleton, _ = smpl_rest(arrays, betas)
-        assert skeleton is not None
+            skeleton, _ = smpl_rest(self._smpl_model, betas)
         rotmats = seq.rotmats.copy()
         if model.cfg.variant == "paper24":
             rotmats[:, _RIGHT_HAND] = np.eye(3)  # HybrIK's 24-joint right-hand rotation is meaningless (A.7)
@@ -568,7 +518,8 @@ class UnspatModel:
             "skeleton": f"smpl:{self.smpl}" if self.smpl else "canonical",
             "window": f"{cfg.seq_len} frames, centre {cfg.center_index}, frame step {seq.frame_step}, stride 1",
         }
-        return motion_from_rotations(
-            rotmats, seq.cam, windows, track.image_size, float(track.fps), focal=camera.focal, skeleton=skeleton,
-            confidence=confidence, betas=betas.astype(np.float32) if arrays is not None else None, provenance=provenance,
+        return motion_from_mesh_sequence(
+            MeshSequence(rotmats, seq.betas, seq.cam), windows, track.image_size, float(track.fps), focal=camera.focal,
+            skeleton=skeleton, confidence=confidence,
+            betas=betas.astype(np.float32) if self._smpl_model is not None else None, provenance=provenance,
         )
