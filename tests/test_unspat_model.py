@@ -166,7 +166,7 @@ def test_hybrik_crop_normalisation_is_hybriks_not_imagenet() -> None:
 def test_registered_and_missing_weights_is_one_sentence(no_installed_weights: None) -> None:
     entry = registry()["unspat"]
     assert entry.kind == "mesh"
-    ready = entry.readiness("unspat", ModelSettings())
+    ready = entry.readiness(ModelSettings())
     assert not ready.ready and "hybrik-res34-paper" in ready.detail and "mocap weights import" in ready.detail
     with pytest.raises(MocapError) as err:
         create_model("unspat", ModelSettings())
