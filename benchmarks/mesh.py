@@ -10,7 +10,7 @@ present; ``--cpu-autocast`` adds the CPU bf16 row). Autocast is float16 on CUDA 
 record; ``mocap run`` runs fp32 on the CPU). Parity: max |Δ| of rotation matrices, betas and camera
 between autocast and fp32 on the same input and weights. Prints a markdown table.
 
-UNSPAT's row comes from ``unspat_factory`` (a hook: return ``(network, clip_length)`` once it exists).
+UNSPAT's rows come from ``unspat_factory`` (``benchmarks/unspat.py`` has the per-stage UNSPAT benchmark).
 """
 
 from __future__ import annotations
@@ -49,12 +49,19 @@ def int_factory() -> BenchNet:
     return BenchNet("INT", INT(), s.seqlen, s.stride)
 
 
-def unspat_factory() -> BenchNet | None:
-    """Hook for the UNSPAT helper: build the full-size network here (None: not available yet)."""
-    return None
+def unspat_factory(trained: bool = True) -> BenchNet | None:
+    """UNSPAT as ``mocap run`` runs it (``benchmarks/unspat.py``: trunk once per frame, one 16-frame window per
+    output frame); ``trained=False``: HybrIK-only weights, where only the head runs. 8 clips × 16 frames."""
+    from unspat import StreamingUnspat  # benchmarks/unspat.py, beside this script
+
+    from mocap_cli.nets.unspat import UNSPAT
+
+    return BenchNet("UNSPAT" if trained else "UNSPAT (HybrIK only)", StreamingUnspat(UNSPAT(), trained), 16, 8)
 
 
-FACTORIES: dict[str, Callable[[], BenchNet | None]] = {"MAED": maed_factory, "INT": int_factory, "UNSPAT": unspat_factory}
+FACTORIES: dict[str, Callable[[], BenchNet | None]] = {
+    "MAED": maed_factory, "INT": int_factory, "UNSPAT": unspat_factory, "UNSPAT-HYBRIK": lambda: unspat_factory(False),
+}
 
 
 def _amp(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:

@@ -21,11 +21,43 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from mocap_cli.crops import SquareBoxes
-from mocap_cli.models.unspat_model import canonical_template, run_windows, stream_features
+from mocap_cli.models.unspat_model import FEATURE_DTYPE, canonical_template, run_windows, stream_features
 from mocap_cli.nets.unspat import UNSPAT, UnspatConfig
 from mocap_cli.video import Frame
+
+
+class StreamingUnspat(nn.Module):
+    """For ``benchmarks/mesh.py``: (clips, T, 3, S, S) crops, each clip read as T consecutive video frames, →
+    per-frame rotmats/betas/cam the way ``mocap run --model unspat`` computes them (trunk once per frame into a
+    float16 feature cache on the CPU, then one window per output frame). Crops of another size are resized to
+    the network's 256²; ``trained=False`` takes the exact head-only path of HybrIK-only weights."""
+
+    def __init__(self, model: UNSPAT, trained: bool = True) -> None:
+        super().__init__()
+        self.model, self.trained, self.template = model, trained, canonical_template()
+
+    def forward(self, x: torch.Tensor):  # type: ignore[no-untyped-def]
+        clips, length = x.shape[:2]
+        size = self.model.cfg.img_size
+        images = x.reshape(clips * length, *x.shape[2:])
+        if images.shape[-1] != size:
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        f = self.model.backbone(images)
+        feats = f.to("cpu", FEATURE_DTYPE).reshape(clips, length, *f.shape[1:])
+        device = x.device
+        amp = torch.is_autocast_enabled(device.type)
+        seqs = [run_windows(self.model, f, self.template, device=device, autocast=amp, skip_identity=not self.trained) for f in feats]
+
+        class Out:
+            rotmats = torch.from_numpy(np.stack([s.rotmats for s in seqs])).reshape(-1, 24, 3, 3)
+            betas = torch.from_numpy(np.stack([s.betas for s in seqs])).reshape(-1, 10)
+            cam = torch.from_numpy(np.stack([s.cam for s in seqs])).reshape(-1, 3)
+
+        return Out()
 
 
 def _frames(n: int, seed: int = 0) -> list[Frame]:

@@ -309,7 +309,8 @@ def solve_rotations(pred: "HybrIKPrediction", template: RestTemplate) -> torch.T
     leaf_rot = quat_wxyz_to_rotmat(leaf.float()) if leaf is not None else None
     rest = template.joints(pred.head.betas.float(), n)
     parents = hybrik_parents(n).to(skel.device)
-    rot, _ = hybrik_ik(skel, pred.head.phis.float(), rest, parents, hybrik_children(parents), leaf_rot, adaptive=True)
+    with torch.autocast(skel.device.type, enabled=False):  # float32 even inside a caller's autocast region
+        rot, _ = hybrik_ik(skel, pred.head.phis.float(), rest, parents, hybrik_children(parents), leaf_rot, adaptive=True)
     return rot
 
 
