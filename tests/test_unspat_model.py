@@ -174,6 +174,15 @@ def test_registered_and_missing_weights_is_one_sentence(no_installed_weights: No
     assert message.count(". ") == 0 and "pretrained_res34.pth" in message
 
 
+def test_a_wrong_weights_file_fails_when_the_model_is_built(tmp_path: Path, no_installed_weights: None) -> None:
+    wrong = tmp_path / "other.pth"
+    torch.save({"encoder.weight": torch.zeros(3, 3)}, wrong)
+    with pytest.raises(MocapError, match="no HybrIK heatmap layer"):
+        create_model("unspat", ModelSettings(weights=wrong))
+    with pytest.raises(MocapError, match="feature cache"):
+        create_model("unspat", ModelSettings(weights=wrong, extra={"features": "int8"}))
+
+
 def test_readiness_says_untrained_and_which_rest_joints(paper_ckpt: Path, smpl_file: Path, no_installed_weights: None) -> None:
     r = readiness("unspat", ModelSettings(weights=paper_ckpt))
     assert r.ready and "temporal modules untrained" in r.detail and "canonical T-pose" in r.detail

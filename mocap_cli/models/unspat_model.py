@@ -440,6 +440,8 @@ class UnspatModel:
 
             self._smpl_model = load_smpl(self.smpl)
         self._loaded: tuple[object, object] | None = None
+        self._feature_dtype()  # a bad option fails now
+        self.network()  # so does an unreadable or incompatible weights file (before the clip is decoded)
         self.last_run: tuple[SquareBoxes, UnspatSequence] | None = None  # crop windows and raw results of the last clip
 
     def network(self) -> tuple["UNSPAT", "UnspatLoadInfo"]:  # noqa: F821
