@@ -342,3 +342,19 @@ def test_windows_follow_the_spec_and_stay_inside_track_segments() -> None:
     assert torch.equal(idx[:, 8], torch.arange(20))
     assert idx[:10].max() == 9 and idx[10:13].min() == 10 and idx[10:13].max() == 12 and idx[13:].min() == 13
     assert idx[9, 15] == 9 and idx[13, 0] == 13  # edge replication at the break
+
+
+@pytest.mark.slow
+def test_mocap_run_cli_on_a_portrait_clip(tmp_path: Path, paper_ckpt: Path, smpl_file: Path, no_installed_weights: None) -> None:
+    from typer.testing import CliRunner
+
+    from mocap_cli.cli import app
+
+    glb, bvh = tmp_path / "out.glb", tmp_path / "out.bvh"
+    args = ["run", str(video("3dpw_courtyard_basketball_portrait.mp4")), "--end", "1", "--model", "unspat",
+            "--weights", str(paper_ckpt), "--smpl", str(smpl_file), "--export", str(glb), "--export", str(bvh), "--quiet"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert _bvh_frames(bvh) == (12, pytest.approx(1 / 12))  # 12 fps, first second
+    times = _glb_times(glb)
+    assert len(times) == 12 and times[-1] == pytest.approx(11 / 12, abs=1e-5)
