@@ -97,8 +97,9 @@ def rotate_points(q: np.ndarray, points: np.ndarray) -> np.ndarray:
     return quat_apply(np.broadcast_to(q, points.shape[:-1] + (4,)), points)
 
 
-def floor_height(sole_heights: np.ndarray, percentile: float = 5.0) -> float:
-    """Height of the floor from the per-frame lowest sole point (F,): a low percentile, robust to a few
-    frames where a foot is estimated below the ground."""
+def floor_height(sole_heights: np.ndarray, percentile: float = 25.0) -> float:
+    """Height of the floor from the per-frame lowest sole point (F,). Some foot is on the ground in most
+    frames (even jumps spend most of their time in contact), so a lower quartile finds the floor while
+    ignoring frames where a noisy estimate pushes a foot far below it."""
     ok = np.isfinite(sole_heights)
     return float(np.percentile(sole_heights[ok], percentile)) if ok.any() else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -176,7 +177,27 @@ def models() -> None:
     Console().print(table)
 
 
+def _route_native_stderr_away() -> None:
+    """MediaPipe's C++ side prints start-up notices straight to file descriptor 2. Keep Python's stderr (our
+    progress, errors, click's usage messages) on the terminal and send fd 2 itself to /dev/null, unless
+    MOCAP_VERBOSE is set."""
+    if os.environ.get("MOCAP_VERBOSE"):
+        return
+    try:
+        sys.stderr.flush()
+        terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                             errors="replace")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        return
+    sys.stderr = terminal
+    console.file = terminal
+
+
 def main() -> None:
+    _route_native_stderr_away()
     try:
         app()
     except MocapError as exc:  # a command that forgot to catch still gets one sentence, no traceback

@@ -147,17 +147,31 @@ def _snap_rate(pts: np.ndarray, tb: Fraction) -> tuple[Fraction, bool]:
     if diffs.max() - diffs.min() <= 1:
         # Jitter of one tick is rounding (e.g. 29.97 fps in a 1/1000 time base): find the simple rational rate
         # that reproduces every timestamp to within a tick.
-        candidate = mean_rate.limit_denominator(1001)
-        ideal = np.array([float((pts[0] * tb + Fraction(i) / candidate) / tb) for i in range(len(pts))])
-        if np.all(np.abs(ideal - pts) <= 1.0 + 1e-6):
-            return candidate, False
-        return mean_rate, False
+        def worst(candidate: Fraction) -> float:
+            return float(np.abs(pts[0] + np.arange(len(pts)) / float(candidate * tb) - pts).max())
+
+        best = min(_usual_rates(mean_rate), key=worst)
+        return (best if worst(best) <= 1.0 + 1e-6 else mean_rate), False
     # Variable rate: report the dominant rate when most intervals share it (a constant-rate clip with dropped
     # frames), else the mean rate.
     values, counts = np.unique(diffs, return_counts=True)
-    if counts.max() * 2 >= len(diffs):
-        return 1 / (int(values[np.argmax(counts)]) * tb), True
+    mode = values[np.argmax(counts)]
+    near = diffs[np.abs(diffs - mode) <= 1]  # within a tick of the most common interval
+    if len(near) * 2 >= len(diffs):
+        rate = Fraction(len(near)) / (int(near.sum()) * tb)
+        def miss(candidate: Fraction) -> float:
+            return abs(float(1 / (candidate * tb)) - float(near.mean()))
+
+        best = min(_usual_rates(rate), key=miss)
+        return (best if miss(best) < 0.5 else rate), True
     return mean_rate, True
+
+
+def _usual_rates(rate: Fraction) -> list[Fraction]:
+    """The integer and the NTSC (N * 1000/1001) rate nearest ``rate``: what cameras and encoders actually use."""
+    whole = Fraction(round(rate))
+    ntsc = Fraction(round(rate * Fraction(1001, 1000)) * 1000, 1001)
+    return [r for r in (whole, ntsc) if r > 0]
 
 
 def probe(path: Path | str) -> VideoInfo:
@@ -219,9 +233,14 @@ def probe(path: Path | str) -> VideoInfo:
     pts = np.sort(np.asarray(pts_list, dtype=np.int64))
     fps, variable = _snap_rate(pts, tb)
     if fps == 0:
-        stream_rate = re.search(r"Video:.*?, (\d+(?:\.\d+)?) (?:fps|tbr)", err)
-        last = durations[-1] if durations[-1] > 0 else 0
-        fps = (1 / (last * tb)) if last else Fraction(stream_rate.group(1)).limit_denominator(1001) if stream_rate else Fraction(25)
+        # A single frame (or unusable timestamps): fall back on the packet duration, then the stream's nominal rate.
+        nominal = re.search(r"Video:.*?, (\d+(?:\.\d+)?) (?:fps|tbr)", err)
+        if durations[0] > 0:
+            fps = 1 / (durations[0] * tb)
+        elif nominal:
+            fps = Fraction(nominal.group(1)).limit_denominator(1001)
+        else:
+            fps = Fraction(25)
     last_duration = max(durations[int(np.argmax(pts_list))], 0) * tb or 1 / fps
 
     rot_match = _ROTATION_RE.search(err)
@@ -367,14 +386,25 @@ def iter_frames(
         raise MocapError(f"--start must be 0 or more seconds, got {start}.")
     if end is not None and start is not None and end <= start:
         raise MocapError(f"--end ({end} s) must be after --start ({start} s).")
-    lo = 0.0 if start is None else float(start)
-    hi = float("inf") if end is None else float(end)
-    tol = min(1e-3, 0.25 / float(info.fps)) if info.fps > 0 else 1e-3
-    in_range = (info.frame_times >= lo - tol) & (info.frame_times < hi - tol)
-    if not in_range.any():
+    lo, hi, tol = _window(info, start, end)
+    if count_frames(info, start, end) == 0:
         window = f"after {lo:g} s" if end is None else f"between {lo:g} s and {hi:g} s"
         raise MocapError(f"{path} has no frames {window} (it is {info.duration:.2f} s long); adjust --start/--end.")
     return _frame_generator(path, info, lo, hi, tol)
+
+
+def _window(info: VideoInfo, start: float | None, end: float | None) -> tuple[float, float, float]:
+    lo = 0.0 if start is None else float(start)
+    hi = float("inf") if end is None else float(end)
+    # Times are compared with a tolerance far below a frame interval: --end 2.0 excludes a frame at 2.0 s.
+    tol = min(1e-3, 0.25 / float(info.fps)) if info.fps > 0 else 1e-3
+    return lo, hi, tol
+
+
+def count_frames(info: VideoInfo, start: float | None = None, end: float | None = None) -> int:
+    """How many frames ``iter_frames(..., start=start, end=end)`` will yield (for progress bars)."""
+    lo, hi, tol = _window(info, start, end)
+    return int(np.count_nonzero((info.frame_times >= lo - tol) & (info.frame_times < hi - tol)))
 
 
 def _frame_generator(path: Path, info: VideoInfo, lo: float, hi: float, tol: float) -> Iterator[Frame]:
@@ -425,8 +455,9 @@ def _frame_generator(path: Path, info: VideoInfo, lo: float, hi: float, tol: flo
             reader.join(timeout=5)
             if rc != 0:
                 raise MocapError(f"Decoding {path} failed after {yielded} frames ({_last_error(chr(10).join(tail))}).")
-            if yielded == 0:
-                raise MocapError(f"{path} has no decodable frames between {lo:g} s and {hi:g} s; adjust --start/--end.")
+        if yielded == 0:
+            window = f"after {lo:g} s" if hi == float("inf") else f"between {lo:g} s and {hi:g} s"
+            raise MocapError(f"{path} has no decodable frames {window}; adjust --start/--end.")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import require_shared, video
 from mocap_cli.errors import MocapError
-from mocap_cli.video import constant_rate_indices, ffmpeg_executable, iter_frames, probe
+from mocap_cli.video import constant_rate_indices, count_frames, ffmpeg_executable, iter_frames, probe
 
 
 def _ffmpeg(*args: str) -> None:
@@ -123,6 +123,7 @@ def test_start_end_slice_is_exact() -> None:
     expected = [i for i, t in enumerate(info.frame_times) if 1.5 <= t < 2.5]
     assert [f.index for f in sliced] == expected  # frames 36..59 at 24000/1001 fps
     assert expected[0] == 36 and expected[-1] == 59
+    assert count_frames(info, 1.5, 2.5) == 24 and count_frames(info) == 412
     for f in sliced:
         assert f.time == info.frame_times[f.index]
         assert np.array_equal(f.image, full[f.index])
@@ -259,3 +260,14 @@ def test_bad_inputs_raise_one_sentence(tmp_path: Path, kind: str, words: str) ->
 def test_bad_ranges(start: float, end: float | None, words: str) -> None:
     with pytest.raises(MocapError, match=words):
         iter_frames(video("juggle_park.mp4"), start=start, end=end)
+
+
+def test_ntsc_rate_in_millisecond_time_base(tmp_path: Path) -> None:
+    """Matroska stores times in ms: 29.97 fps frames are 33 or 34 ticks apart, which is rounding, not VFR."""
+    mkv = tmp_path / "clip.mkv"
+    _ffmpeg("-i", str(video("fitness_dance_white_bg.mp4")), "-c", "copy", str(mkv))
+    info = probe(mkv)
+    assert info.time_base == Fraction(1, 1000)
+    assert set(np.round(np.diff(info.frame_times) * 1000).astype(int)) == {33, 34}
+    assert info.fps == Fraction(30000, 1001) and not info.variable_frame_rate
+    assert info.frame_count == 300
