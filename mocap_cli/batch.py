@@ -192,7 +192,7 @@ def settings_record(settings: ClipSettings) -> dict[str, Any]:
         "formats": sorted(settings.formats),
         "smooth": dataclasses.asdict(load_smoothing_preset(settings.smooth)),
         "fps": settings.fps,
-        "fov": settings.fov,
+        "fov": _model_settings(settings).fov_degrees,
         "preset": settings.preset,
     }
 
@@ -483,7 +483,16 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _init_worker(events: Any, gpu_lock: Any, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us with SIGTERM
+    # Ctrl-C is the parent's to handle: it stops us with SIGTERM. Our own process group keeps the terminal's
+    # SIGINT away from us and from our ffmpeg children (which would otherwise die and fail the clip).
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not os.environ.get("MOCAP_VERBOSE"):
+        # Native libraries (MediaPipe's C++ logging) write start-up notices straight to fd 2; a worker reports
+        # everything through its result and batch.log, so its fd 2 goes to /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     signal.signal(signal.SIGTERM, _on_sigterm)
     _worker["events"] = events
     _worker["gpu_lock"] = gpu_lock
@@ -749,7 +758,6 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
                 _run_pool(todo, run_opts, options, clip_fn, started, finished, display, log)
     except KeyboardInterrupt:
         interrupted = True
-        sweep_partials(out_dir)
         for job in todo:
             if rows[job.index].status == "pending":
                 remove_outputs(job.outputs)  # stale (a redo) or possibly incomplete: none is kept
@@ -757,6 +765,7 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
         log.write("interrupted", detail="Ctrl-C; unfinished clips are pending")
     finally:
         display.end()
+    sweep_partials(out_dir)  # temp files of workers that died during this run (all workers are gone now)
     report.header["finished"] = _now()
     report.save()
     counts = report.counts()
