@@ -232,7 +232,7 @@ def find_clips(in_dir: Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS, recur
             rel = (here / name).relative_to(in_dir).as_posix()
             if any(fnmatch.fnmatch((rel if "/" in p else name).lower(), p.lower()) for p in patterns):
                 found.append(here / name)
-    return found
+    return sorted(found, key=lambda p: p.relative_to(in_dir).as_posix())
 
 
 @dataclass
@@ -823,7 +823,7 @@ def _run_pool(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: B
                             finished(job, ClipOutcome("failed", reason="The worker process died twice while "
                                      "processing this clip (killed, out of memory or a crash in native code)."))
                             continue
-                        log.write("worker died", job.rel, "retrying once")
+                        log.write("worker-died", job.rel, "retrying once in a fresh worker")
                     retry.append(job)
                 remaining = retry
         except BaseException:
