@@ -17,7 +17,8 @@ Design (why, not what):
   not preserve mtimes is redone (safe side). Settings = model, weights (name or file size+mtime), formats,
   smoothing preset (name and values), output fps, field of view, rig preset, mocap version. Anything
   else is redone. The sidecar is written only after all outputs of a clip exist.
-* **Progress** from workers through a multiprocessing queue: (clip, stage, frames done, total).
+* **Progress** from workers through a multiprocessing queue: (clip, stage, frames done, total); a clip's
+  "start" message also tells the parent which clips a dead worker was running.
 * **GPU**: with ``--device cuda`` and several jobs, the "model" stage of each clip takes a lock shared by
   all workers, so one process at a time computes on the GPU while the others decode and detect (CPU).
   Each worker still holds its own CUDA context and copy of the weights. The better design, batching the
@@ -37,7 +38,6 @@ import hashlib
 import io
 import json
 import os
-import queue as queue_mod
 import signal
 import tempfile
 import time
@@ -511,7 +511,7 @@ class WorkerReporter:
     def _send(self, *message: Any) -> None:
         if self.events is not None:
             try:
-                self.events.put_nowait((self.clip, *message))
+                self.events.put((self.clip, *message))
             except Exception:  # progress is best effort; never fail a clip over it
                 pass
 
@@ -787,7 +787,9 @@ def _run_pool(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: B
     remaining = list(todo)
     deaths: dict[int, int] = {}
     while remaining:
-        events = ctx.Queue()
+        # A SimpleQueue writes synchronously (no feeder thread), so a clip's "start" is in the pipe before the
+        # clip runs, even if its worker is killed a moment later: the parent always knows who was running.
+        events = ctx.SimpleQueue()
         gpu_lock = ctx.Lock() if options.settings.device == "cuda" and n_jobs > 1 else None
         executor = ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker,
                                        initargs=(events, gpu_lock, threads))
@@ -838,8 +840,10 @@ def _drain(events: Any, by_index: dict[int, ClipJob], running: set[int], started
            display: BatchDisplay) -> None:
     while True:
         try:
-            message = events.get_nowait()
-        except (queue_mod.Empty, OSError, ValueError):
+            if events.empty():
+                return
+            message = events.get()
+        except (OSError, ValueError, EOFError):
             return
         index, kind, *rest = message
         job = by_index.get(index)

@@ -192,6 +192,29 @@ def test_lower_body_warning_from_joint_confidence() -> None:
     assert lower_body_warning(conf, JOINT_NAMES) is None
 
 
+def test_model_stage_holds_the_gpu_lock_and_reports_progress() -> None:
+    import multiprocessing
+    import queue
+
+    from mocap_cli.batch import WorkerReporter
+
+    lock = multiprocessing.get_context("spawn").Lock()
+    events: queue.Queue = queue.Queue()
+    reporter = WorkerReporter(3, events, lock)
+    with reporter.stage("decode + detect", 10) as tick:
+        assert lock.acquire(block=False)
+        lock.release()
+        tick(10)
+    with reporter.stage("model", 10) as tick:
+        assert not lock.acquire(block=False)  # held for the whole model stage
+        tick(10)
+    assert lock.acquire(block=False)
+    lock.release()
+    messages = [events.get_nowait() for _ in range(events.qsize())]
+    assert (3, "stage", "decode + detect", 10, 10) in messages and (3, "stage", "model", 10, 10) in messages
+    assert messages.index((3, "stage", "model (waiting for GPU)", 0, 10)) < messages.index((3, "stage", "model", 0, 10))
+
+
 # -- real clips --------------------------------------------------------------------------------------
 
 
@@ -274,6 +297,7 @@ def _workers(parent: int) -> list[int]:
 
 
 THREE = {"a.mp4": (BASKET, 40), "b/b.mp4": (BASKET, 40), "b/c.mp4": (WALK, 5)}
+TWO_CLIPS = {"a.mp4": (BASKET, 40), "b/c.mp4": (WALK, 5)}
 
 
 @pytest.mark.slow
@@ -303,23 +327,31 @@ def test_ctrl_c_then_resume_finishes_each_clip_exactly_once(tmp_path: Path) -> N
     assert parts(out) == []
 
 
+def crash_on_purpose(clip: Path, options, reporter):
+    """The real per-clip function, except that it SIGKILLs its own worker (as an OOM kill would) on every
+    clip named crash* and on the first try of a clip named flaky*."""
+    marker = clip.parent / f".{clip.name}.died"
+    if clip.name.startswith("crash") or (clip.name.startswith("flaky") and not marker.exists()):
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    from mocap_cli.pipeline import run_clip
+
+    return run_clip(clip, options, reporter)
+
+
 @pytest.mark.slow
-def test_a_killed_worker_costs_a_retry_not_the_batch(tmp_path: Path) -> None:
-    src = make_folder(tmp_path, good=THREE, bad=False)
+def test_a_killed_worker_costs_one_retry_and_never_the_batch(tmp_path: Path) -> None:
+    walk = GOOD["walk.mp4"]
+    src = make_folder(tmp_path, good={"crash.mp4": walk, "flaky.mp4": walk, "walk.mp4": walk}, bad=False)
     out = tmp_path / "out"
-    proc = _batch_process(src, out, "--recursive", "--jobs", "1")
-    _wait_for(lambda: (out / "batch.log").exists() and len(log_events(out, "start")) >= 1 and _workers(proc.pid))
-    time.sleep(1.0)
-    victim = log_events(out, "start")[-1]
-    for pid in _workers(proc.pid):
-        os.kill(pid, signal.SIGKILL)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, output
+    result = run_batch(opts(src, out, jobs=1), clip_fn=crash_on_purpose)
     rows = read_report(out)
-    assert all(r["status"] == "done" for r in rows.values()), rows
-    assert victim in log_events(out, "worker-died")
-    assert sorted(log_events(out, "done")) == sorted(THREE)
-    assert parts(out) == []
+    assert result.exit_code == 1
+    assert rows["walk.mp4"]["status"] == "done" and rows["flaky.mp4"]["status"] == "done"
+    assert rows["crash.mp4"]["status"] == "failed" and "worker process died twice" in rows["crash.mp4"]["reason"]
+    assert log_events(out, "worker-died") == ["crash.mp4", "flaky.mp4"]
+    assert sorted(log_events(out, "done")) == ["flaky.mp4", "walk.mp4"]
+    assert not list(out.glob("crash.*")) and parts(tmp_path) == []
 
 
 @pytest.mark.slow
