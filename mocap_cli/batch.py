@@ -690,8 +690,11 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
     rows: list[ClipRow] = []
     todo: list[ClipJob] = []
     for job in jobs:
-        job.input = input_record(job.source)
         row = ClipRow(job.rel)
+        try:
+            job.input = input_record(job.source)
+        except OSError as exc:  # a broken link, no permission: this clip fails, the others go on
+            clashes[job.index] = f"Cannot read {job.rel} ({exc.strerror or type(exc).__name__}); check the file."
         if job.index in clashes:
             row.status, row.reason = "failed", clashes[job.index]
         elif options.resume and (done := up_to_date(job, record)) is not None:
