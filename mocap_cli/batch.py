@@ -40,6 +40,7 @@ import json
 import os
 import signal
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -482,7 +483,15 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     os._exit(0)
 
 
-def _init_worker(events: Any, gpu_lock: Any, threads: int) -> None:
+def _watch_parent(parent: int) -> None:
+    """Stop this worker (as the parent's Ctrl-C would) once the parent is gone: a killed batch must not leave
+    workers behind, and idle pool workers would otherwise wait for work forever."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _init_worker(events: Any, gpu_lock: Any, threads: int, parent: int) -> None:
     # Ctrl-C is the parent's to handle: it stops us with SIGTERM. Our own process group keeps the terminal's
     # SIGINT away from us and from our ffmpeg children (which would otherwise die and fail the clip).
     os.setpgrp()
@@ -494,6 +503,7 @@ def _init_worker(events: Any, gpu_lock: Any, threads: int) -> None:
         os.dup2(devnull, 2)
         os.close(devnull)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="mocap-parent-watch").start()
     _worker["events"] = events
     _worker["gpu_lock"] = gpu_lock
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -795,7 +805,7 @@ def _run_pool(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: B
         events = ctx.SimpleQueue()
         gpu_lock = ctx.Lock() if options.settings.device == "cuda" and n_jobs > 1 else None
         executor = ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker,
-                                       initargs=(events, gpu_lock, threads))
+                                       initargs=(events, gpu_lock, threads, os.getpid()))
         futures: dict[Future, ClipJob] = {}
         running: set[int] = set()
         try:

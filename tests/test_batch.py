@@ -296,6 +296,7 @@ def _workers(parent: int) -> list[int]:
     return pids
 
 
+STATE = ".mocap"
 THREE = {"a.mp4": (BASKET, 40), "b/b.mp4": (BASKET, 40), "b/c.mp4": (WALK, 5)}
 TWO_CLIPS = {"a.mp4": (BASKET, 40), "b/c.mp4": (WALK, 5)}
 
@@ -318,13 +319,34 @@ def test_ctrl_c_then_resume_finishes_each_clip_exactly_once(tmp_path: Path) -> N
         stem = out / Path(clip).with_suffix("")
         assert all(stem.with_suffix(s).exists() == (row["status"] == "done") for s in (".glb", ".bvh", ".npz"))
 
+    # The batch itself is killed (no chance to clean up): its workers stop too, removing their temp files.
+    starts = len(log_events(out, "start"))
+    proc = _batch_process(src, out, "--recursive", "--jobs", "2", "--resume")
+    _wait_for(lambda: len(log_events(out, "start")) > starts and _workers(proc.pid))
+    workers = _workers(proc.pid)
+    time.sleep(1.0)
+    proc.kill()
+    proc.communicate(timeout=30)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=30)
+    # Only the killed parent's own report/sidecar temp files may remain (the next run sweeps them).
+    assert [p for p in parts(out) if STATE not in p.parts and not p.name.startswith(".report.")] == []
+
     proc = _batch_process(src, out, "--recursive", "--jobs", "2", "--resume")
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output
     rows = read_report(out)
-    assert {c: r["status"] for c, r in rows.items()} == {c: "skipped" if c in first else "done" for c in THREE}
+    assert all(rows[c]["status"] == "skipped" for c in first)
+    assert all(r["status"] in ("done", "skipped") for r in rows.values())
     assert sorted(log_events(out, "done")) == sorted(THREE)
     assert parts(out) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def crash_on_purpose(clip: Path, options, reporter):
