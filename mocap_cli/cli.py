@@ -6,7 +6,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import typer
 from rich.console import Console
@@ -14,12 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mocap_cli import __version__
-from mocap_cli.camera import DEFAULT_FOV_DEGREES
+from mocap_cli import cli_options as opt
+from mocap_cli.commands import print_error, user_errors
 from mocap_cli.errors import MocapError
 
 app = typer.Typer(
     name="mocap",
-    help="Turn a video of a person into character animation (BVH, glTF/GLB, NPZ).",
+    help="Turn a video of a person into character animation (GLB, FBX, BVH, NPZ).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -59,11 +60,6 @@ class RichReporter:
                 progress.update(task, total=max(t.completed, 1), completed=max(t.completed, 1))
 
 
-def _fail(exc: MocapError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    raise typer.Exit(exc.exit_code)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mocap {__version__}")
@@ -77,53 +73,41 @@ def _root(
     """mocap: video → 2D detection → 3D model → smoothing → export."""
 
 
-def _device(choice: str) -> str:
-    import torch
-
-    choice = choice.lower()
-    if choice not in ("auto", "cpu", "cuda"):
-        raise MocapError(f"Unknown device '{choice}'; use auto, cpu or cuda.")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise MocapError("--device cuda was asked for but no CUDA GPU is available; use --device cpu.")
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
-
-
 @app.command()
+@user_errors
 def run(
     video: Path = typer.Argument(..., help="Input video (mp4, mov, avi, mkv, ...).", show_default=False),
     export: list[Path] = typer.Option([], "--export", "-e", help="Output file; format from the extension "
-                                      "(.glb .bvh .npz). Repeat for several outputs."),
-    model: str = typer.Option("mediapipe", "--model", "-m", help="3D model (see `mocap models`)."),
-    start: Optional[float] = typer.Option(None, help="Start time in seconds."),
-    end: Optional[float] = typer.Option(None, help="End time in seconds."),
-    fps: Optional[float] = typer.Option(None, help="Resample the output to this frame rate (default: the video's)."),
-    smooth: str = typer.Option("light", help="Smoothing preset: none, light, strong."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    fov: float = typer.Option(DEFAULT_FOV_DEGREES, help="Assumed camera field of view (degrees, longer side)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+                                      "(.glb .fbx .bvh .npz). Repeat for several outputs."),
+    model: opt.Model = opt.DEFAULTS["model"],
+    weights: opt.Weights = None,
+    smpl: opt.Smpl = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    fps: opt.Fps = None,
+    smooth: opt.Smooth = opt.DEFAULTS["smooth"],
+    preset: opt.Preset = opt.DEFAULTS["preset"],
+    root: opt.Root = opt.DEFAULTS["root"],
+    mesh: opt.Mesh = opt.DEFAULTS["mesh"],
+    device: opt.Device = opt.DEFAULTS["device"],
+    fov: opt.Fov = opt.DEFAULTS["fov"],
+    batch_size: opt.BatchSize = opt.DEFAULTS["batch_size"],
+    overwrite: opt.Overwrite = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Turn VIDEO into animation files."""
-    try:
-        from mocap_cli.models.base import ModelSettings
-        from mocap_cli.pipeline import RunOptions, run_clip
+    from mocap_cli.models.base import ModelSettings
+    from mocap_cli.pipeline import RunOptions, run_clip
 
-        if not video.exists():
-            raise MocapError(f"{video} does not exist; check the path.")
-        options = RunOptions(
-            exports=tuple(export), model=model, start=start, end=end, fps=fps, smooth=smooth,
-            overwrite=overwrite, settings=ModelSettings(device=_device(device), fov_degrees=fov),
-        )
-        result = run_clip(video, options, RichReporter(quiet))
-    except MocapError as exc:
-        _fail(exc)
-        return
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; no partial output was left.[/]")
-        raise typer.Exit(130)
-    _summary(video, result)
+    if not video.exists():
+        raise MocapError(f"{video} does not exist; check the path.")
+    options = RunOptions(
+        exports=tuple(export), model=model, start=start, end=end, fps=fps, smooth=smooth, overwrite=overwrite,
+        preset=preset, root=root, mesh=mesh,
+        settings=ModelSettings(device=opt.check_device(device), fov_degrees=fov,
+                               weights=opt.weights_path(weights), smpl=smpl, batch_size=batch_size),
+    )
+    _summary(video, run_clip(video, options, RichReporter(quiet)))
 
 
 def _summary(video: Path, result) -> None:
@@ -142,23 +126,24 @@ def _summary(video: Path, result) -> None:
 
 
 @app.command("export")
+@user_errors
 def export_cmd(
     source: Path = typer.Argument(..., help="A .npz written by `mocap run --export out.npz`."),
-    export: list[Path] = typer.Option([], "--export", "-e", help="Output file(s): .glb .bvh .npz."),
-    fps: Optional[float] = typer.Option(None, help="Resample to this frame rate."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    export: list[Path] = typer.Option([], "--export", "-e", help="Output file(s): .glb .fbx .bvh .npz."),
+    fps: opt.Fps = None,
+    preset: opt.Preset = opt.DEFAULTS["preset"],
+    root: opt.Root = opt.DEFAULTS["root"],
+    mesh: opt.Mesh = opt.DEFAULTS["mesh"],
+    smpl: opt.Smpl = None,
+    overwrite: opt.Overwrite = False,
 ) -> None:
     """Re-export a saved motion without running the model again."""
-    try:
-        from mocap_cli.pipeline import RunOptions, export_existing
+    from mocap_cli.models.base import ModelSettings
+    from mocap_cli.pipeline import RunOptions, export_existing
 
-        if not export:
-            raise MocapError("No output given; add --export FILE (e.g. --export out.bvh).")
-        files = export_existing(source, RunOptions(exports=tuple(export), fps=fps, overwrite=overwrite),
-                                RichReporter(quiet=True))
-    except MocapError as exc:
-        _fail(exc)
-        return
+    options = RunOptions(exports=tuple(export), fps=fps, overwrite=overwrite, preset=preset, root=root,
+                         mesh=mesh, settings=ModelSettings(smpl=smpl))
+    files = export_existing(source, options, RichReporter(quiet=True))
     for f in files:
         console.print(f"wrote {f}")
 
@@ -196,13 +181,27 @@ def _route_native_stderr_away() -> None:
     console.file = terminal
 
 
+def _mount_subcommands() -> None:
+    from mocap_cli.commands import smpl as smpl_cmd
+    from mocap_cli.commands import weights as weights_cmd
+
+    app.add_typer(weights_cmd.app, name="weights", help="List, import and download model weights.")
+    app.add_typer(smpl_cmd.app, name="smpl", help="Import your SMPL body model file; show where it is found.")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     _route_native_stderr_away()
     try:
         app()
     except MocapError as exc:  # a command that forgot to catch still gets one sentence, no traceback
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(exc)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; outputs are written whole or not at all.[/]")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -6,22 +6,26 @@ The CLI (``mocap run``) and the batch runner share this; they differ only in how
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
 from mocap_cli.detect import Track2D, detect
 from mocap_cli.errors import MocapError
+from mocap_cli.body.select import check_mesh_choice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
-from mocap_cli.models import DEFAULT_MODEL, create_model
+from mocap_cli.export.prepare import prepare_export
+from mocap_cli.models import DEFAULT_MODEL, create_model, model_entry
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.motion import Motion
 from mocap_cli.resample import is_constant_rate, resample_motion
+from mocap_cli.rig_presets import DEFAULT_RIG, load_rig_preset
+from mocap_cli.root_motion import check_root_mode
 from mocap_cli.smoothing import load_smoothing_preset, smooth_motion
-from mocap_cli.video import VideoInfo, iter_frames, probe
+from mocap_cli.video import VideoInfo, count_frames, iter_frames, probe
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
 LOW_DETECTION_RATE = 0.6
@@ -37,7 +41,9 @@ class RunOptions:
     smooth: str = "light"
     overwrite: bool = False
     settings: ModelSettings = field(default_factory=ModelSettings)
-    export: ExportOptions = field(default_factory=ExportOptions)
+    preset: str = DEFAULT_RIG  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
+    root: str = "world"  # world | in-place | none
+    mesh: str = "auto"  # auto | anny | smpl | none (GLB/FBX only)
 
 
 @dataclass
@@ -62,7 +68,7 @@ class StageTicker(Protocol):
 class Reporter(Protocol):
     """Receives progress; ``stage`` is a context manager yielding a ticker (frames done, total)."""
 
-    def stage(self, name: str, total: int | None) -> "contextmanager[StageTicker]": ...
+    def stage(self, name: str, total: int | None) -> AbstractContextManager[StageTicker]: ...
 
 
 class SilentReporter:
@@ -85,27 +91,27 @@ def validate(video: Path, options: RunOptions) -> None:
         raise MocapError("--end must be after --start.")
     if options.fps is not None and not options.fps > 0:
         raise MocapError("--fps must be a positive number of frames per second.")
+    model_entry(options.model)
     load_smoothing_preset(options.smooth)
+    load_rig_preset(options.preset)
+    check_root_mode(options.root)
+    check_mesh_choice(options.mesh)
 
 
 def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
-    total = _expected_frames(info, options)
+    total = count_frames(info, options.start, options.end)
+    if total == 0:
+        raise MocapError(
+            f"{video.name} has no frames between {options.start or 0:g} s and "
+            f"{'the end' if options.end is None else f'{options.end:g} s'} (it is {info.duration:.2f} s long); "
+            "adjust --start/--end."
+        )
     with reporter.stage("decode + detect", total) as tick:
-        frames = iter_frames(video, start=options.start, end=options.end)
-        track = detect(frames, info, progress=lambda done, _total=None: tick(done, total))
-    if track.num_frames == 0:
-        raise MocapError(f"{video.name} has no frames in the chosen time range; check --start/--end.")
+        frames = iter_frames(video, start=options.start, end=options.end, info=info)
+        track = detect(frames, info, progress=lambda done: tick(done, total))
     if not np.any(track.detected):
         raise MocapError(f"No person was found in {video.name}; use a clip where one person is fully visible.")
     return track
-
-
-def _expected_frames(info: VideoInfo, options: RunOptions) -> int | None:
-    if not info.frame_count:
-        return None
-    start = options.start or 0.0
-    end = min(options.end, info.duration) if options.end is not None else info.duration
-    return max(1, int(round((end - start) * float(info.fps)))) if end and end > start else info.frame_count
 
 
 def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None) -> RunResult:
@@ -119,7 +125,7 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     seconds["decode + detect"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end))
+    clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end, info=info))
     with reporter.stage("model", track.num_frames) as tick:
         motion = model.estimate(clip, progress=tick)
     fps = float(track.fps)
@@ -148,11 +154,22 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
 
 
 def write_exports(motion: Motion, options: RunOptions, reporter: Reporter) -> list[Path]:
+    """Write every requested file. The raw Motion goes to .npz (re-exportable); the other formats get the
+    motion prepared once (root mode, rig preset, body mesh), so they all describe the same animation."""
     files: list[Path] = []
+    needs_mesh = any(p.suffix.lower() in (".glb", ".fbx") for p in options.exports)
+    prepared: tuple[Motion, ExportOptions] | None = None
     with reporter.stage("export", len(options.exports)) as tick:
         for i, path in enumerate(options.exports):
             check_output_path(path, overwrite=options.overwrite)
-            export_motion(motion, path, options.export)
+            if path.suffix.lower() == ".npz":
+                export_motion(motion, path)
+            else:
+                if prepared is None:
+                    prepared = prepare_export(motion, preset=options.preset, root=options.root,
+                                              mesh=options.mesh if needs_mesh else "none",
+                                              smpl=options.settings.smpl)
+                export_motion(prepared[0], path, prepared[1])
             files.append(path)
             tick(i + 1)
     return files
@@ -163,12 +180,8 @@ def export_existing(source: Path, options: RunOptions, reporter: Reporter | None
     reporter = reporter or SilentReporter()
     if not source.is_file():
         raise MocapError(f"{source} does not exist; give the .npz written by `mocap run --export out.npz`.")
+    validate(source, options)
     motion = Motion.load_npz(source)
     if options.fps is not None:
         motion = resample_motion(motion, options.fps)
-    for path in options.exports:
-        check_output_path(path, overwrite=options.overwrite)
     return write_exports(motion, options, reporter)
-
-
-ProgressFactory = Callable[[str, int | None], StageTicker]

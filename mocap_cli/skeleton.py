@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap_cli.rotations import frame_from_vectors, quat_apply, quat_mul
+from mocap_cli.rotations import frame_from_vectors, quat_apply, quat_between, quat_mul
 
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
@@ -216,3 +216,30 @@ def forward_kinematics(
             glob[:, j] = quat_mul(glob[:, p], rotations[:, j])
             pos[:, j] = pos[:, p] + quat_apply(glob[:, p], np.broadcast_to(skeleton.offsets[j], (num_frames, 3)))
     return pos, glob
+
+
+def canonical_name(skeleton: Skeleton, j: int) -> str | None:
+    """The canonical joint name of joint ``j``: its own name, or for a renamed skeleton with the canonical
+    topology (a rig preset keeps SMPL's joint order) the canonical name at that index; else None."""
+    name = skeleton.names[j]
+    if name in JOINT_INDEX:
+        return name
+    if tuple(skeleton.parents) == PARENTS:
+        return JOINT_NAMES[j]
+    return None
+
+
+def leaf_tip(skeleton: Skeleton, j: int) -> np.ndarray | None:
+    """Where leaf joint ``j``'s bone ends (offset from the joint, rest pose), or None if unknown.
+
+    ``LEAF_TIPS`` holds the canonical T-pose tips; when the skeleton's bone into ``j`` points elsewhere than
+    the canonical one (an A-pose rest, a SMPL body) the tip turns with it by the smallest rotation."""
+    name = canonical_name(skeleton, j)
+    if name not in LEAF_TIPS:
+        return None
+    tip = np.asarray(LEAF_TIPS[name], dtype=np.float64)
+    ref = np.asarray(_OFFSETS_RIGHT_HANDED_T_POSE[name], dtype=np.float64)
+    own = skeleton.offsets[j]
+    if np.linalg.norm(own) < 1e-9 or skeleton.parents[j] < 0:
+        return tip
+    return quat_apply(quat_between(ref, own), tip)

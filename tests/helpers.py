@@ -35,16 +35,33 @@ def to_blender(p: np.ndarray) -> np.ndarray:
     return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
 
 
-def blender_probe(path: Path, fps: float, frames: list[int]) -> dict:
+def run_blender(request: list[dict], tmp: Path) -> list[dict]:
+    """Import several files in ONE Blender subprocess (see blender_probe.py for the request items)."""
     try:
         import bpy  # noqa: F401
     except ImportError:
         pytest.skip("bpy (Blender as a Python module) is not installed")
-    res = subprocess.run([sys.executable, str(PROBE), str(path), repr(fps), *map(str, frames)],
-                         capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("@@PROBE@@")]
-    assert lines, f"Blender failed to import {path.name}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return json.loads(lines[0][len("@@PROBE@@"):])
+    req, res = Path(tmp) / "probe_request.json", Path(tmp) / "probe_result.json"
+    req.write_text(json.dumps(request))
+    proc = subprocess.run([sys.executable, str(PROBE), str(req), str(res)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"Blender probe failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(res.read_text())
+
+
+def blender_probe(path: Path, fps: float, frames: list[int]) -> dict:
+    """One file through the probe, as {bones, parents, fps, frame_range, positions, meshes}."""
+    res = run_blender([{"path": str(path), "fps": fps, "frames": frames}], Path(path).parent)[0]
+    assert res["import_result"] == ["FINISHED"] and res["armatures"], f"Blender failed to import {path.name}"
+    return {
+        "bones": list(res["bones"]),
+        "parents": res["bones"],
+        "fps": res["fps"] / res["fps_base"],
+        "frame_range": res["action_frame_range"],
+        "scene_range": res["scene_range"],
+        "positions": {k: v["heads"] for k, v in res["frames"].items()},
+        "meshes": res["mesh_info"],
+    }
 
 
 def gltf_validate(path: Path) -> dict:
@@ -71,4 +88,4 @@ def assert_blender_matches(report: dict, motion: Motion, frames: list[int], name
     return worst
 
 
-__all__ = ["REPO", "real_motion", "to_blender", "blender_probe", "gltf_validate", "assert_blender_matches"]
+__all__ = ["REPO", "real_motion", "to_blender", "run_blender", "blender_probe", "gltf_validate", "assert_blender_matches"]

@@ -21,9 +21,11 @@ def assert_one_sentence(res: subprocess.CompletedProcess, *needles: str) -> None
     err = res.stderr.strip()
     assert "Traceback" not in err and "Traceback" not in res.stdout
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    # Progress bars of stages that ran may precede it; the error itself is one line, the last.
+    assert lines and lines[-1].startswith("error: "), err
+    assert all("━" in ln for ln in lines[:-1]), err
     for n in needles:
-        assert n in lines[0], lines[0]
+        assert n in lines[-1], lines[-1]
 
 
 @pytest.fixture()

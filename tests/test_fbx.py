@@ -33,7 +33,7 @@ from mocap_cli.rotations import (
 )
 from mocap_cli.skeleton import Skeleton, canonical_skeleton, forward_kinematics
 
-PROBE = Path(__file__).with_name("blender_fbx_probe.py")
+PROBE = Path(__file__).with_name("blender_probe.py")
 CHECK_JOINTS = ("pelvis", "head", "left_wrist", "right_wrist", "left_ankle", "right_ankle")
 
 # (case id, clip, fps, unit, up axis, with mesh, Blender automatic_bone_orientation)

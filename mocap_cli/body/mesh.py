@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap_cli.rotations import quat_between, quat_apply
-from mocap_cli.skeleton import LEAF_TIPS, Skeleton
+from mocap_cli.skeleton import Skeleton, leaf_tip
 
 
 @dataclass
@@ -73,9 +73,10 @@ def capsule_mesh(skeleton: Skeleton, name: str = "capsule_body", around: int = 1
     for j, p in enumerate(skeleton.parents):
         if p >= 0:
             segments.append((p, j, rest[j]))
-    for j, n in enumerate(skeleton.names):
-        if n in LEAF_TIPS:
-            segments.append((j, -1, rest[j] + np.asarray(LEAF_TIPS[n])))
+    for j in range(skeleton.num_joints):
+        tip = leaf_tip(skeleton, j) if not skeleton.children(j) else None
+        if tip is not None:
+            segments.append((j, -1, rest[j] + tip))
     for drive, child, end in segments:
         start = rest[drive]
         length = float(np.linalg.norm(end - start))

@@ -453,3 +453,12 @@ def _atomic_write(target: Path, write: Callable[[Any], None]) -> None:
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def require_smpl(explicit: Path | None = None) -> Path:
+    """The SMPL file (``--smpl``, ``$MOCAP_SMPL_DIR``, the imported cache), or a one-sentence ``MocapError``
+    telling the user how to provide it."""
+    found = find_smpl(explicit)
+    if found is None:
+        raise MocapError(missing_smpl_message())
+    return found

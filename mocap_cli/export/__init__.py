@@ -15,10 +15,15 @@ from mocap_cli.motion import Motion
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to write: an optional skinned mesh (GLB/FBX) and the length unit (1 = metres, 100 = cm)."""
+    """How to write: an optional skinned mesh (GLB/FBX), the length unit of BVH/FBX (1 = metres, 100 = cm;
+    glTF is always metres), the FBX up axis ("Y" or "Z") and the FBX armature node's name (``root`` for
+    Unreal, where it becomes the single root bone). ``export.prepare.prepare_export`` fills these from a
+    rig preset."""
 
     mesh: SkinnedMesh | None = None
     unit_scale: float = 1.0
+    up_axis: str = "Y"
+    armature_name: str = "Armature"
 
 
 def _write_npz(motion: Motion, path: Path, options: ExportOptions) -> None:
@@ -40,7 +45,8 @@ def _write_glb(motion: Motion, path: Path, options: ExportOptions) -> None:
 def _write_fbx(motion: Motion, path: Path, options: ExportOptions) -> None:
     from mocap_cli.export.fbx import write_fbx
 
-    write_fbx(motion, path, mesh=options.mesh, unit="cm" if options.unit_scale == 100.0 else "m")
+    write_fbx(motion, path, mesh=options.mesh, unit="cm" if options.unit_scale == 100.0 else "m",
+              up_axis=options.up_axis, armature_name=options.armature_name)  # type: ignore[arg-type]
 
 
 Writer = Callable[[Motion, Path, ExportOptions], None]
@@ -69,6 +75,12 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None) -> None:
     """Write ``motion`` to ``path`` atomically: a temporary file in the same folder, renamed when complete,
     so a failure or interruption never leaves a partial output behind."""
@@ -81,6 +93,7 @@ def export_motion(motion: Motion, path: Path, options: ExportOptions | None = No
     tmp = Path(tmp_name)
     try:
         writer(motion, tmp, options)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from mocap_cli.motion import Motion
 from mocap_cli.rotations import euler_from_matrix, quat_to_matrix
-from mocap_cli.skeleton import LEAF_TIPS, Skeleton
+from mocap_cli.skeleton import Skeleton, leaf_tip
 
 ROTATION_ORDER = "ZXY"
 _CHANNEL = {"X": "Xrotation", "Y": "Yrotation", "Z": "Zrotation"}
@@ -80,6 +80,7 @@ def _write_joint(fh: TextIO, motion: Motion, j: int, depth: int, scale: float) -
     for c in children:
         _write_joint(fh, motion, c, depth + 1, scale)
     if not children:
-        tip = np.array(LEAF_TIPS.get(sk.names[j], (0.0, 0.05, 0.0))) * scale
+        known = leaf_tip(sk, j)
+        tip = (np.array([0.0, 0.05, 0.0]) if known is None else known) * scale
         fh.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {tip[0]:.6f} {tip[1]:.6f} {tip[2]:.6f}\n{pad}  }}\n")
     fh.write(f"{pad}}}\n")

@@ -33,7 +33,7 @@ from mocap_cli.export.fbx_binary import (
 )
 from mocap_cli.motion import Motion
 from mocap_cli.rotations import euler_from_matrix, frame_from_vectors, quat_to_matrix
-from mocap_cli.skeleton import LEAF_TIPS, Skeleton
+from mocap_cli.skeleton import Skeleton, canonical_name, leaf_tip
 
 Unit = Literal["m", "cm"]
 UpAxis = Literal["Y", "Z"]
@@ -111,17 +111,20 @@ def bone_frames(skel: Skeleton) -> np.ndarray:
     the node's +Y (Blender's default) then draw a proper skeleton instead of bones all pointing up."""
     rest = skel.rest_positions()
     frames = np.zeros((skel.num_joints, 3, 3))
-    for j, name in enumerate(skel.names):
+    for j in range(skel.num_joints):
         kids = skel.children(j)
-        central = [c for c in kids if not skel.names[c].startswith(("left_", "right_"))]
+        # Sides by canonical name, so renamed (rig preset) skeletons get the same bone frames.
+        sides = [canonical_name(skel, c) or skel.names[c] for c in kids]
+        central = [c for c, n in zip(kids, sides) if not n.startswith(("left_", "right_"))]
+        tip = leaf_tip(skel, j) if not kids else None
         if len(kids) == 1:
             d = skel.offsets[kids[0]]
         elif central:
             d = rest[central[0]] - rest[j]
         elif kids:
             d = rest[kids].mean(axis=0) - rest[j]
-        elif name in LEAF_TIPS:
-            d = np.asarray(LEAF_TIPS[name], dtype=np.float64)
+        elif tip is not None:
+            d = tip
         else:
             d = skel.offsets[j] if skel.parents[j] >= 0 else np.array([0.0, 1.0, 0.0])
         if np.linalg.norm(d) < 1e-9:
@@ -330,7 +333,7 @@ def _check_mesh(mesh: SkinnedMesh, num_joints: int) -> None:
 
 
 def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "m", up_axis: UpAxis = "Y",
-              creator: str = f"mocap {__version__}") -> list[FbxNode]:
+              creator: str = f"mocap {__version__}", armature_name: str = "Armature") -> list[FbxNode]:
     """The FBX node tree (top-level nodes) for a motion and an optional skinned mesh."""
     if unit not in _UNIT_SCALE:
         raise MocapError(f"Unknown FBX unit {unit!r}; use 'm' or 'cm'.")
@@ -375,9 +378,9 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
 
     # Armature root (Null) and one LimbNode per joint.
     armature_id, armature_attr = ids.new(), ids.new()
-    attr = objects.add("NodeAttribute", armature_attr, "Armature\x00\x01NodeAttribute", "Null")
+    attr = objects.add("NodeAttribute", armature_attr, f"{armature_name}\x00\x01NodeAttribute", "Null")
     attr.add("TypeFlags", "Null")
-    _model(objects, armature_id, "Armature", "Null", np.zeros(3), np.zeros(3))
+    _model(objects, armature_id, armature_name, "Null", np.zeros(3), np.zeros(3))
     connect(armature_attr, armature_id)
     connect(armature_id, 0)
     counts["Model"] += 1
@@ -505,11 +508,11 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
 
 
 def write_fbx(motion: Motion, path: Path, *, mesh: SkinnedMesh | None = None, unit: Unit = "m",
-              up_axis: UpAxis = "Y") -> None:
+              up_axis: UpAxis = "Y", armature_name: str = "Armature") -> None:
     """Write ``motion`` (and an optional skinned ``mesh``) as a binary FBX 7.4 file at ``path``.
 
     The caller handles atomic replacement (write to a temp path, then rename)."""
-    data = encode_fbx(build_fbx(motion, mesh=mesh, unit=unit, up_axis=up_axis))
+    data = encode_fbx(build_fbx(motion, mesh=mesh, unit=unit, up_axis=up_axis, armature_name=armature_name))
     try:
         Path(path).write_bytes(data)
     except OSError as exc:

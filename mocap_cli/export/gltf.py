@@ -100,10 +100,12 @@ def _skinned_primitive(buf: _Buffer, mesh: SkinnedMesh) -> gl.Primitive:
     normals = _vertex_normals(mesh.vertices, mesh.faces).astype(np.float32)
     weights = mesh.weights.astype(np.float32)
     weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    # glTF: an influence with zero weight must name joint 0 (the validator warns otherwise).
+    joints = np.where(weights > 0, mesh.joints, 0).astype(np.uint16)
     attrs = gl.Attributes(
         POSITION=buf.add(verts, "VEC3", gl.FLOAT, target=gl.ARRAY_BUFFER, minmax=True),
         NORMAL=buf.add(normals, "VEC3", gl.FLOAT, target=gl.ARRAY_BUFFER),
-        JOINTS_0=buf.add(mesh.joints.astype(np.uint16), "VEC4", gl.UNSIGNED_SHORT, target=gl.ARRAY_BUFFER),
+        JOINTS_0=buf.add(joints, "VEC4", gl.UNSIGNED_SHORT, target=gl.ARRAY_BUFFER),
         WEIGHTS_0=buf.add(weights, "VEC4", gl.FLOAT, target=gl.ARRAY_BUFFER),
     )
     indices = buf.add(mesh.faces.astype(np.uint32).reshape(-1), "SCALAR", gl.UNSIGNED_INT,

@@ -6,28 +6,43 @@ only when a model is built, so ``mocap models`` and ``mocap --help`` stay fast.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from importlib import import_module
+from typing import Callable
+
 from mocap_cli.errors import MocapError
-from mocap_cli.models.base import ModelEntry, ModelSettings, MotionModel, Readiness
+from mocap_cli.models.base import ModelEntry, ModelSettings, MotionModel, Readiness, resolve_device
 
 
-def _mediapipe_build(settings: ModelSettings) -> MotionModel:
-    from mocap_cli.models.mediapipe_model import MediaPipeModel
+def _adapter(module: str, cls: str, name: str) -> tuple[
+        Callable[[ModelSettings], MotionModel], Callable[[ModelSettings], Readiness]]:
+    """Build/readiness functions that import the adapter module only when called."""
 
-    return MediaPipeModel(settings)
+    def build(settings: ModelSettings) -> MotionModel:
+        model_cls = getattr(import_module(f"mocap_cli.models.{module}"), cls)
+        return model_cls(name, settings)
 
+    def ready(settings: ModelSettings) -> Readiness:
+        check = getattr(import_module(f"mocap_cli.models.{module}"), "readiness")
+        return check(name, settings)
 
-def _mediapipe_ready(settings: ModelSettings) -> Readiness:
-    from mocap_cli.models.mediapipe_model import readiness
-
-    return readiness(settings)
+    return build, ready
 
 
 def registry() -> dict[str, ModelEntry]:
-    entries = [
-        ModelEntry("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
-                   _mediapipe_build, _mediapipe_ready),
+    rows = [
+        ("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
+         _adapter("mediapipe_model", "MediaPipeModel", "mediapipe")),
+        ("mixste", "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (CVPR 2022; the authors' weights)", "lifter",
+         _adapter("lifter_model", "LifterModel", "mixste")),
+        ("strided", "Strided Transformer 2D->3D lifter on MediaPipe 2D + IK (TMM 2022; the authors' weights)",
+         "lifter", _adapter("lifter_model", "LifterModel", "strided")),
+        ("maed", "MAED video mesh network: person crops -> SMPL pose and shape (ICCV 2021)", "mesh",
+         _adapter("mesh_model", "MeshModel", "maed")),
+        ("int", "INT video mesh network: person crops -> SMPL pose and shape (ICLR 2023)", "mesh",
+         _adapter("mesh_model", "MeshModel", "int")),
     ]
-    return {e.name: e for e in entries}
+    return {name: ModelEntry(name, summary, kind, build, ready) for name, summary, kind, (build, ready) in rows}
 
 
 DEFAULT_MODEL = "mediapipe"
@@ -44,6 +59,8 @@ def model_entry(name: str) -> ModelEntry:
 def create_model(name: str, settings: ModelSettings) -> MotionModel:
     """Build a model by name, or fail with one sentence saying what is missing."""
     entry = model_entry(name)
+    if entry.kind != "landmarks":  # torch models run on a concrete device
+        settings = replace(settings, device=resolve_device(settings.device))
     ready = entry.readiness(settings)
     if not ready.ready:
         raise MocapError(f"Model '{entry.name}' cannot run: {ready.detail}.")

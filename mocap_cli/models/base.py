@@ -28,12 +28,25 @@ class Clip:
 class ModelSettings:
     """Options shared by all models (CLI flags)."""
 
-    device: str = "cpu"  # resolved: "cpu" or "cuda"
+    device: str = "auto"  # auto | cpu | cuda; torch models get it resolved by ``create_model``
     fov_degrees: float = DEFAULT_FOV_DEGREES
     weights: Path | None = None  # --weights FILE or a registry variant name
     smpl: Path | None = None  # --smpl PATH
     batch_size: int = 32
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_device(choice: str) -> str:
+    """``auto`` → cuda when a CUDA GPU is usable, else cpu; an explicit cuda without one is an error."""
+    import torch
+
+    from mocap_cli.errors import MocapError
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise MocapError("--device cuda was asked for but no CUDA GPU is available; use --device cpu.")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
 
 
 class MotionModel(Protocol):

@@ -13,50 +13,26 @@ from mocap_cli import __version__
 from mocap_cli.camera import Pinhole, interpolate_nans, solve_translation
 from mocap_cli.keypoints import MP
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
+from mocap_cli.models.smpl_joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs
 from mocap_cli.motion import Motion
 from mocap_cli.posing import motion_from_camera_joints
 from mocap_cli.skeleton import JOINT_NAMES
 
 # Body landmarks used to place the body in the camera (face points are too close together to help).
 _BODY = list(range(11, 33))
-# Fractions along the pelvis → neck line of the canonical skeleton's spine joints at rest.
-_SPINE_FRACTIONS = {"spine1": 0.216, "spine2": 0.47, "spine3": 0.578}
-# Canonical offsets used to place joints MediaPipe has no landmark for (metres, default skeleton).
-_PELVIS_ABOVE_HIPS = 0.065
-_NECK_ABOVE_SHOULDERS = 0.07
-_COLLAR_FRACTION = 0.37  # collar sits this far from the shoulder midpoint towards each shoulder
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
 def smpl_joints_from_mediapipe(points: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """MediaPipe's 33 landmarks (F, 33, 3) → the canonical 24 joints (F, 24, 3), their confidence (F, 24)
     and IK twist hints (F, 3 each), all in the landmarks' own frame (camera axes: y down).
 
-    Joint definitions: hips/knees/ankles/shoulders/elbows/wrists are the landmarks; pelvis lies above the
-    hip midpoint along the trunk; the neck above the shoulder midpoint; spine1-3 on the pelvis-neck line at
-    the canonical rest fractions; collars between the neck base and the shoulders; the head is the ear
-    midpoint; "foot" (toes joint) is 3/4 of the way from heel to toe tip; "hand" the knuckle midpoint."""
+    Joint definitions: hips/knees/ankles/shoulders/elbows/wrists are the landmarks; the trunk joints follow
+    ``smpl_joints.trunk_and_limbs``; the head is the ear midpoint; "foot" (toes joint) is 3/4 of the way from
+    heel to toe tip; "hand" the knuckle midpoint (``smpl_joints.mediapipe_extremities``)."""
     p = points
-    mid_hip = 0.5 * (p[:, MP["left_hip"]] + p[:, MP["right_hip"]])
-    mid_sh = 0.5 * (p[:, MP["left_shoulder"]] + p[:, MP["right_shoulder"]])
-    up = _unit(mid_sh - mid_hip)
-    pelvis = mid_hip + _PELVIS_ABOVE_HIPS * up
-    neck = mid_sh + _NECK_ABOVE_SHOULDERS * up
-    joints: dict[str, np.ndarray] = {"pelvis": pelvis, "neck": neck}
-    for name, frac in _SPINE_FRACTIONS.items():
-        joints[name] = pelvis + frac * (neck - pelvis)
-    for side in ("left", "right"):
-        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
-            joints[f"{side}_{part}"] = p[:, MP[f"{side}_{part}"]]
-        heel, toe = p[:, MP[f"{side}_heel"]], p[:, MP[f"{side}_foot_index"]]
-        joints[f"{side}_foot"] = heel + 0.75 * (toe - heel)
-        joints[f"{side}_collar"] = mid_sh + _COLLAR_FRACTION * (p[:, MP[f"{side}_shoulder"]] - mid_sh)
-        joints[f"{side}_hand"] = 0.5 * (p[:, MP[f"{side}_index"]] + p[:, MP[f"{side}_pinky"]])
+    limbs = {f"{side}_{part}": p[:, MP[f"{side}_{part}"]] for side in ("left", "right") for part in LIMB_PARTS}
     ears = 0.5 * (p[:, MP["left_ear"]] + p[:, MP["right_ear"]])
-    joints["head"] = ears
+    joints = trunk_and_limbs(limbs, ears) | mediapipe_extremities(p)
     out = np.stack([joints[n] for n in JOINT_NAMES], axis=1)
 
     v = visibility
@@ -67,29 +43,18 @@ def smpl_joints_from_mediapipe(points: np.ndarray, visibility: np.ndarray) -> tu
         "head": ("left_ear", "right_ear"),
     }
     for side in ("left", "right"):
-        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
+        for part in LIMB_PARTS:
             source[f"{side}_{part}"] = (f"{side}_{part}",)
         source[f"{side}_foot"] = (f"{side}_heel", f"{side}_foot_index")
         source[f"{side}_collar"] = ("left_shoulder", "right_shoulder")
         source[f"{side}_hand"] = (f"{side}_index", f"{side}_pinky")
     conf = np.stack([np.min(v[:, [MP[s] for s in source[n]]], axis=1) for n in JOINT_NAMES], axis=1)
-
-    hints = {
-        "neck": p[:, MP["left_ear"]] - p[:, MP["right_ear"]],
-        "head_lateral": p[:, MP["left_ear"]] - p[:, MP["right_ear"]],
-        "head": p[:, MP["nose"]] - ears,
-    }
-    for side in ("left", "right"):
-        heel, toe, ankle = p[:, MP[f"{side}_heel"]], p[:, MP[f"{side}_foot_index"]], p[:, MP[f"{side}_ankle"]]
-        hints[f"{side}_ankle"] = np.cross(toe - heel, ankle - heel)
-        hints[f"{side}_wrist"] = p[:, MP[f"{side}_index"]] - p[:, MP[f"{side}_pinky"]]
-    return out, conf, hints
+    return out, conf, mediapipe_twist_hints(p)
 
 
 class MediaPipeModel:
-    name = "mediapipe"
-
-    def __init__(self, settings: ModelSettings) -> None:
+    def __init__(self, name: str, settings: ModelSettings) -> None:
+        self.name = name
         self.settings = settings
 
     def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
@@ -114,7 +79,7 @@ class MediaPipeModel:
         return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance)
 
 
-def readiness(settings: ModelSettings) -> Readiness:
+def readiness(name: str, settings: ModelSettings) -> Readiness:
     try:
         import mediapipe  # noqa: F401
     except ImportError:
