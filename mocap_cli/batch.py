@@ -78,62 +78,39 @@ ClipFn = Callable[..., "RunResult"]  # (video, RunOptions, reporter) -> RunResul
 
 @dataclass(frozen=True)
 class ClipSettings:
-    """Everything that decides a clip's outputs (the ``mocap run`` flags a batch shares)."""
+    """Everything that decides a clip's outputs: the ``mocap run`` flags a batch shares (same defaults)."""
 
     formats: tuple[str, ...] = ("glb",)
     model: str = "mediapipe"
     smooth: str = "light"
     fps: float | None = None
     fov: float | None = None  # None: the camera module's default
-    device: str = "cpu"  # resolved: cpu or cuda
+    device: str = "auto"  # auto | cpu | cuda (torch models resolve auto when built, as in `mocap run`)
     weights: str | None = None
-    preset: str | None = None
+    smpl: Path | None = None
+    preset: str = "blender"  # rig preset
+    root: str = "world"
+    mesh: str = "auto"
+    batch_size: int = 32
 
 
-def resolve_device(choice: str) -> str:
-    """``auto`` → cuda when a GPU is visible, else cpu; an unavailable cuda is a one-sentence error."""
-    choice = choice.lower()
-    if choice not in ("auto", "cpu", "cuda"):
-        raise MocapError(f"Unknown device '{choice}'; use auto, cpu or cuda.")
-    if choice == "cpu":
-        return "cpu"
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise MocapError("--device cuda was asked for but no CUDA GPU is available; use --device cpu.")
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def build_run_options(
-    exports: tuple[Path, ...],
-    *,
-    model: str,
-    smooth: str = "light",
-    fps: float | None = None,
-    fov: float | None = None,
-    device: str = "cpu",
-    weights: str | Path | None = None,
-    preset: str | None = None,
-    start: float | None = None,
-    end: float | None = None,
-    overwrite: bool = False,
-) -> "RunOptions":
-    """The one place that turns ``mocap run``/``mocap batch`` flags into ``RunOptions`` (device resolved)."""
+def build_run_options(exports: tuple[Path, ...], settings: ClipSettings, *, start: float | None = None,
+                      end: float | None = None, overwrite: bool = False) -> "RunOptions":
+    """``RunOptions`` from the shared flags, exactly as ``mocap run`` builds them."""
+    from mocap_cli import cli_options as opt
     from mocap_cli.camera import DEFAULT_FOV_DEGREES
     from mocap_cli.models.base import ModelSettings
     from mocap_cli.pipeline import RunOptions
 
-    settings = ModelSettings(
-        device=device, fov_degrees=DEFAULT_FOV_DEGREES if fov is None else fov,
-        weights=Path(weights) if weights is not None else None,
+    return RunOptions(
+        exports=tuple(exports), model=settings.model, start=start, end=end, fps=settings.fps,
+        smooth=settings.smooth, overwrite=overwrite, preset=settings.preset, root=settings.root, mesh=settings.mesh,
+        settings=ModelSettings(
+            device=opt.check_device(settings.device),
+            fov_degrees=DEFAULT_FOV_DEGREES if settings.fov is None else settings.fov,
+            weights=opt.weights_path(settings.weights), smpl=settings.smpl, batch_size=settings.batch_size,
+        ),
     )
-    kwargs: dict[str, Any] = dict(exports=tuple(exports), model=model, start=start, end=end, fps=fps,
-                                  smooth=smooth, overwrite=overwrite, settings=settings)
-    if preset is not None:
-        if "preset" not in {f.name for f in dataclasses.fields(RunOptions)}:
-            raise MocapError("--preset is not supported yet by this version of mocap; leave it out.")
-        kwargs["preset"] = preset
-    return RunOptions(**kwargs)
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -155,46 +132,72 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return tuple(formats)
 
 
-def check_settings(settings: ClipSettings) -> None:
-    """Everything about the settings that can fail, checked before any clip starts."""
+def check_settings(settings: ClipSettings, local: bool = True) -> bool:
+    """Everything about the settings that can fail, checked before any clip starts (the same checks as
+    ``pipeline.validate`` plus the model's readiness). Returns whether the model will compute on a GPU.
+    ``local=False`` (Ray): the GPUs are on the cluster, so ``--device cuda`` is not checked here."""
+    from mocap_cli.body.select import check_mesh_choice
     from mocap_cli.models import model_entry
+    from mocap_cli.models.base import resolve_device
+    from mocap_cli.rig_presets import load_rig_preset
+    from mocap_cli.root_motion import check_root_mode
     from mocap_cli.smoothing import load_smoothing_preset
 
     parse_formats(",".join(settings.formats))
+    entry = model_entry(settings.model)
     load_smoothing_preset(settings.smooth)
+    load_rig_preset(settings.preset)
+    check_root_mode(settings.root)
+    check_mesh_choice(settings.mesh)
     if settings.fps is not None and not settings.fps > 0:
         raise MocapError("--fps must be a positive number of frames per second.")
     if settings.fov is not None and not 1.0 <= settings.fov <= 179.0:
         raise MocapError("--fov must be between 1 and 179 degrees.")
-    build_run_options((), model=settings.model, preset=settings.preset)  # preset support
-    entry = model_entry(settings.model)
-    ready = entry.readiness(_model_settings(settings))
+    model_settings = build_run_options((), settings).settings
+    gpu = False
+    if entry.kind != "landmarks":  # torch models run on a concrete device (as create_model decides)
+        if local:
+            model_settings = dataclasses.replace(model_settings, device=resolve_device(model_settings.device))
+            gpu = model_settings.device == "cuda"
+        else:
+            gpu = model_settings.device == "cuda"
+            model_settings = dataclasses.replace(model_settings, device="cpu")
+    ready = entry.readiness(model_settings)
     if not ready.ready:
         raise MocapError(f"Model '{entry.name}' cannot run: {ready.detail}.")
+    return gpu
 
 
-def _model_settings(settings: ClipSettings) -> Any:
-    return build_run_options((), model=settings.model, fov=settings.fov, device=settings.device,
-                             weights=settings.weights).settings
+def _file_record(path: Path | str | None) -> Any:
+    """A path as given, plus size and mtime when it names a file or folder here (so a replaced file counts)."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.exists():
+        return str(path)  # e.g. a registry variant name
+    st = p.stat()
+    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def settings_record(settings: ClipSettings) -> dict[str, Any]:
-    """What a sidecar stores about the settings; two runs with equal records give the same outputs."""
+    """What a sidecar stores about the settings; two runs with equal records give the same outputs.
+    Presets are recorded by content, so editing a preset file redoes the clips that used it."""
+    from mocap_cli.presets import preset_dir
     from mocap_cli.smoothing import load_smoothing_preset
 
-    weights: Any = settings.weights
-    if settings.weights is not None and Path(settings.weights).is_file():
-        st = Path(settings.weights).stat()
-        weights = {"path": str(Path(settings.weights).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    rig = preset_dir("rig") / f"{settings.preset}.toml"
     return {
         "mocap_version": __version__,
         "model": settings.model.lower(),
-        "weights": weights,
+        "weights": _file_record(settings.weights),
+        "smpl": _file_record(settings.smpl),
         "formats": sorted(settings.formats),
         "smooth": dataclasses.asdict(load_smoothing_preset(settings.smooth)),
+        "preset": {"name": settings.preset, "sha256": hashlib.sha256(rig.read_bytes()).hexdigest()},
+        "root": settings.root,
+        "mesh": settings.mesh,
         "fps": settings.fps,
-        "fov": _model_settings(settings).fov_degrees,
-        "preset": settings.preset,
+        "fov": build_run_options((), settings).settings.fov_degrees,
     }
 
 
@@ -678,7 +681,7 @@ def run_batch(options: BatchOptions, display: BatchDisplay | None = None, clip_f
     ``MocapError`` before any work; failing clips do not (see the report)."""
     display = display or NullDisplay()
     settings = options.settings
-    check_settings(settings)
+    gpu = check_settings(settings, local=not options.ray_address)
     if options.jobs is not None and options.jobs < 1:
         raise MocapError("--jobs must be at least 1.")
     out_dir = options.out_dir.resolve()
@@ -687,11 +690,11 @@ def run_batch(options: BatchOptions, display: BatchDisplay | None = None, clip_f
     jobs, clashes = plan(options)
     out_dir.mkdir(parents=True, exist_ok=True)
     with output_lock(out_dir):
-        return _run_locked(options, out_dir, jobs, clashes, display, clip_fn)
+        return _run_locked(options, out_dir, jobs, clashes, display, clip_fn, gpu)
 
 
 def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clashes: dict[int, str],
-                display: BatchDisplay, clip_fn: ClipFn | None) -> BatchResult:
+                display: BatchDisplay, clip_fn: ClipFn | None, gpu: bool) -> BatchResult:
     settings = options.settings
     run_id = uuid.uuid4().hex[:8]
     log = BatchLog(out_dir / LOG_NAME, run_id)
@@ -723,6 +726,7 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
         "mocap_version": __version__, "run_id": run_id, "started": _now(),
         "input": str(options.in_dir.resolve()), "output": str(out_dir), "settings": record,
         "jobs": options.jobs or default_jobs(), "backend": "ray" if options.ray_address else "processes",
+        "gpu": gpu,
     }
     report = Report(out_dir, header, rows)
     report.save()
@@ -734,10 +738,7 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
         elif rows[job.index].status == "skipped":
             log.write("skipped", job.rel, "up to date")
 
-    run_opts = {job.index: build_run_options(
-        job.outputs, model=settings.model, smooth=settings.smooth, fps=settings.fps, fov=settings.fov,
-        device=settings.device, weights=settings.weights, preset=settings.preset, overwrite=True,
-    ) for job in todo}
+    run_opts = {job.index: build_run_options(job.outputs, settings, overwrite=True) for job in todo}
 
     def finished(job: ClipJob, outcome: ClipOutcome) -> None:
         row = row_from_outcome(job, out_dir, outcome)
@@ -766,9 +767,9 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
     try:
         if todo:
             if options.ray_address:
-                _run_ray(todo, run_opts, options, clip_fn, started, finished, display)
+                _run_ray(todo, run_opts, options, clip_fn, started, finished, gpu)
             else:
-                _run_pool(todo, run_opts, options, clip_fn, started, finished, display, log)
+                _run_pool(todo, run_opts, options, clip_fn, started, finished, display, log, gpu)
     except KeyboardInterrupt:
         interrupted = True
         for job in todo:
@@ -788,7 +789,7 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
 
 def _run_pool(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: BatchOptions, clip_fn: ClipFn | None,
               started: Callable[[ClipJob], None], finished: Callable[[ClipJob, ClipOutcome], None],
-              display: BatchDisplay, log: BatchLog) -> None:
+              display: BatchDisplay, log: BatchLog, gpu: bool) -> None:
     """Process pool (spawn). A worker that dies breaks the pool: the clips it was running get one retry in a
     fresh pool, a clip running twice when a worker died fails; clips not yet started are simply resubmitted."""
     import multiprocessing
@@ -803,7 +804,7 @@ def _run_pool(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: B
         # A SimpleQueue writes synchronously (no feeder thread), so a clip's "start" is in the pipe before the
         # clip runs, even if its worker is killed a moment later: the parent always knows who was running.
         events = ctx.SimpleQueue()
-        gpu_lock = ctx.Lock() if options.settings.device == "cuda" and n_jobs > 1 else None
+        gpu_lock = ctx.Lock() if gpu and n_jobs > 1 else None
         executor = ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker,
                                        initargs=(events, gpu_lock, threads, os.getpid()))
         futures: dict[Future, ClipJob] = {}
@@ -885,7 +886,7 @@ def _stop_workers(executor: ProcessPoolExecutor, grace_s: float = 10.0) -> None:
 
 def _run_ray(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: BatchOptions, clip_fn: ClipFn | None,
              started: Callable[[ClipJob], None], finished: Callable[[ClipJob, ClipOutcome], None],
-             display: BatchDisplay) -> None:
+             gpu: bool) -> None:
     """Ray tasks running ``run_job``; at most ``--jobs`` in flight when given, else all (Ray schedules)."""
     try:
         import ray
@@ -897,7 +898,7 @@ def _run_ray(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: Ba
         except Exception as exc:  # noqa: BLE001 - connection errors come in many types
             raise MocapError(f"Could not connect to Ray at '{options.ray_address}' ({type(exc).__name__}); "
                              "check the address or use --ray auto on a cluster node.") from exc
-    gpus = 1 if options.settings.device == "cuda" else 0
+    gpus = 1 if gpu else 0
     task = ray.remote(run_job).options(num_cpus=1, num_gpus=gpus, max_retries=1)
     limit = options.jobs or len(todo)
     queue_jobs = list(todo)

@@ -100,7 +100,11 @@ def opts(src: Path, out: Path, **kw) -> BatchOptions:
 @pytest.mark.parametrize("settings, message", [
     (ClipSettings(formats=("glb", "obj")), "Unknown export format 'obj'"),
     (ClipSettings(smooth="silky"), "Unknown smoothing preset 'silky'"),
+    (ClipSettings(preset="maya2"), "Unknown rig preset 'maya2'"),
+    (ClipSettings(root="sideways"), "Unknown root motion mode 'sideways'"),
+    (ClipSettings(mesh="cube"), "Unknown body mesh 'cube'"),
     (ClipSettings(model="nope"), "Unknown model 'nope'"),
+    (ClipSettings(device="tpu"), "Unknown device 'tpu'"),
     (ClipSettings(fps=-3.0), "--fps must be a positive"),
 ])
 def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: ClipSettings, message: str) -> None:
@@ -111,18 +115,17 @@ def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: ClipSetting
     assert not out.exists()
 
 
-def test_preset_is_passed_through_or_refused(tmp_path: Path) -> None:
-    from dataclasses import fields
-
+def test_run_options_are_built_like_mocap_run() -> None:
     from mocap_cli.batch import build_run_options
-    from mocap_cli.pipeline import RunOptions
+    from mocap_cli.camera import DEFAULT_FOV_DEGREES
 
-    if "preset" in {f.name for f in fields(RunOptions)}:
-        assert build_run_options((), model="mediapipe", preset="mixamo").preset == "mixamo"  # type: ignore[attr-defined]
-    else:
-        src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
-        with pytest.raises(MocapError, match="--preset is not supported yet"):
-            run_batch(BatchOptions(src, tmp_path / "out", ClipSettings(preset="mixamo")))
+    settings = ClipSettings(formats=("fbx",), model="mediapipe", smooth="strong", fps=24.0, preset="mixamo",
+                            root="in-place", mesh="none", weights="variant-x", batch_size=8)
+    run = build_run_options((Path("a.fbx"),), settings, overwrite=True)
+    assert (run.exports, run.model, run.smooth, run.fps, run.preset, run.root, run.mesh, run.overwrite) == (
+        (Path("a.fbx"),), "mediapipe", "strong", 24.0, "mixamo", "in-place", "none", True)
+    assert (run.settings.device, run.settings.fov_degrees, run.settings.weights, run.settings.batch_size) == (
+        "auto", DEFAULT_FOV_DEGREES, Path("variant-x"), 8)
 
 
 def test_command_rejects_unknown_format_with_one_sentence(tmp_path: Path) -> None:

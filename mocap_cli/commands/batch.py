@@ -21,9 +21,9 @@ from mocap_cli.batch import (
     ClipRow,
     ClipSettings,
     parse_formats,
-    resolve_device,
     run_batch,
 )
+from mocap_cli import cli_options as opt
 from mocap_cli.commands import user_errors
 
 console = Console(stderr=True)
@@ -112,19 +112,24 @@ def print_summary(result: BatchResult, out_dir: Path) -> None:
     console.print(f"report: {out_dir / REPORT_JSON} and {REPORT_CSV}; log: {out_dir / LOG_NAME}", highlight=False)
 
 
+@user_errors
 def batch(
     in_dir: Path = typer.Argument(..., help="Folder of clips.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors IN_DIR's sub-folders.",
                              show_default=False),
-    model: str = typer.Option("mediapipe", "--model", "-m", help="3D model (see `mocap models`)."),
     export_format: str = typer.Option("glb", "--export-format", "-f",
-                                      help="Comma-separated output formats: glb, bvh, fbx, npz."),
-    preset: Optional[str] = typer.Option(None, help="Rig preset for the exported skeleton."),
-    smooth: str = typer.Option("light", help="Smoothing preset: none, light, strong."),
-    fps: Optional[float] = typer.Option(None, help="Resample outputs to this frame rate (default: each video's)."),
-    fov: Optional[float] = typer.Option(None, help="Assumed camera field of view (degrees, longer side)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    weights: Optional[str] = typer.Option(None, help="Weights file or registry variant for the model."),
+                                      help="Comma-separated output formats: glb, fbx, bvh, npz."),
+    model: opt.Model = opt.DEFAULTS["model"],
+    weights: opt.Weights = None,
+    smpl: opt.Smpl = None,
+    fps: opt.Fps = None,
+    smooth: opt.Smooth = opt.DEFAULTS["smooth"],
+    preset: opt.Preset = opt.DEFAULTS["preset"],
+    root: opt.Root = opt.DEFAULTS["root"],
+    mesh: opt.Mesh = opt.DEFAULTS["mesh"],
+    device: opt.Device = opt.DEFAULTS["device"],
+    fov: opt.Fov = opt.DEFAULTS["fov"],
+    batch_size: opt.BatchSize = opt.DEFAULTS["batch_size"],
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include clips in sub-folders."),
     pattern: Optional[str] = typer.Option(None, help="Comma-separated file name globs "
                                           f"(default: {','.join(DEFAULT_PATTERNS)})."),
@@ -133,19 +138,19 @@ def batch(
                                 "settings; redo the rest."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo every clip, replacing existing outputs."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run clips as Ray tasks: 'auto' or a cluster address "
-                                      "(needs the ray extra and a shared filesystem)."),
+                                      "(needs the ray extra; IN_DIR and OUT on a shared filesystem)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display (the summary is still shown)."),
 ) -> None:
-    """Turn every clip in IN_DIR into animation files in OUT; failures are reported, the batch goes on."""
-    with user_errors():
-        patterns = tuple(p.strip() for p in pattern.split(",") if p.strip()) if pattern else DEFAULT_PATTERNS
-        settings = ClipSettings(
-            formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
-            device=resolve_device(device), weights=weights, preset=preset,
-        )
-        options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
-                               recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)
-        result = run_batch(options, RichBatchDisplay(quiet))
+    """Turn every clip in IN_DIR into animation files in OUT; a failing clip is reported, the batch goes on."""
+    patterns = tuple(p.strip() for p in pattern.split(",") if p.strip()) if pattern else DEFAULT_PATTERNS
+    settings = ClipSettings(
+        formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
+        device=opt.check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
+        batch_size=batch_size,
+    )
+    options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
+                           recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)
+    result = run_batch(options, RichBatchDisplay(quiet))
     print_summary(result, out.resolve())
     if result.interrupted:
         console.print("[yellow]interrupted; finished clips are kept, no partial file was left. "
