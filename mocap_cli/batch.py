@@ -25,8 +25,11 @@ Design (why, not what):
   model stage of several clips in one GPU process fed with the workers' 2D tracks (workers: decode +
   detect, parent: batched inference, workers again: smoothing + export), needs ``run_clip`` split into a
   detect half and a model half; until then the lock keeps GPU work to one process at a time.
-* **Ray** (optional, ``--ray ADDRESS|auto``): the same per-clip function as Ray tasks (``num_gpus=1``
-  on cuda); IN_DIR and OUT_DIR must be visible at the same paths on every node (shared filesystem).
+* **Ray** (optional, ``--ray ADDRESS|auto|local``): the same per-clip function (``run_job`` → ``run_clip``) as
+  Ray tasks, one CPU each and ``num_gpus=1`` with ``--device cuda`` (a torch model); a task whose worker
+  dies is retried once by Ray. The parent writes the same report, sidecars and log. IN_DIR and OUT_DIR must
+  be visible at the same paths on every node (shared filesystem); ``local`` starts Ray on this machine.
+  Stage progress is not forwarded from Ray tasks (the overall bar counts clips).
 """
 
 from __future__ import annotations
@@ -624,7 +627,7 @@ class BatchOptions:
     jobs: int | None = None  # None: one per CPU core
     resume: bool = False
     overwrite: bool = False
-    ray_address: str | None = None  # None: local process pool; "auto" or an address: Ray
+    ray_address: str | None = None  # None: local process pool; "auto", "local" or an address: Ray
 
 
 @dataclass
@@ -894,7 +897,8 @@ def _run_ray(todo: list[ClipJob], run_opts: dict[int, "RunOptions"], options: Ba
         raise MocapError("--ray needs Ray; install it with `pip install 'mocap-cli[ray]'`.") from exc
     if not ray.is_initialized():
         try:
-            ray.init(address=options.ray_address, log_to_driver=False)
+            address = None if options.ray_address == "local" else options.ray_address  # None: start one here
+            ray.init(address=address, log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - connection errors come in many types
             raise MocapError(f"Could not connect to Ray at '{options.ray_address}' ({type(exc).__name__}); "
                              "check the address or use --ray auto on a cluster node.") from exc

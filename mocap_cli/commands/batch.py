@@ -137,7 +137,7 @@ def batch(
     resume: bool = typer.Option(False, "--resume", help="Skip clips already done with the same input and "
                                 "settings; redo the rest."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo every clip, replacing existing outputs."),
-    ray: Optional[str] = typer.Option(None, "--ray", help="Run clips as Ray tasks: 'auto' or a cluster address "
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run clips as Ray tasks: 'auto', a cluster address or 'local' "
                                       "(needs the ray extra; IN_DIR and OUT on a shared filesystem)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display (the summary is still shown)."),
 ) -> None:
