@@ -168,6 +168,17 @@ def test_clips_sharing_an_output_name_fail_alone(tmp_path: Path) -> None:
     assert list(clashes) == [1] and "would overwrite that of take.mov" in clashes[1]
 
 
+def test_two_batches_never_share_an_output_folder(tmp_path: Path) -> None:
+    from mocap_cli.batch import output_lock
+
+    src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
+    out = tmp_path / "out"
+    with output_lock(out):
+        with pytest.raises(MocapError, match="Another mocap batch is writing to"):
+            run_batch(BatchOptions(src, out, ClipSettings()))
+    assert not (out / "report.json").exists()
+
+
 def test_input_identity_changes_with_content_or_mtime(tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
     data = bytearray(video(TWO).read_bytes())
