@@ -495,6 +495,10 @@ def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)
+    # The SIGTERM handler normally ends the process; if the exception it raises is swallowed (it can land in a
+    # finaliser, where Python only prints it), end the worker anyway; the next run sweeps any temp file.
+    time.sleep(10.0)
+    os._exit(1)
 
 
 def _init_worker(events: Any, gpu_lock: Any, threads: int, parent: int) -> None:
