@@ -96,17 +96,13 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Turn VIDEO into animation files."""
-    from mocap_cli.models.base import ModelSettings
-    from mocap_cli.pipeline import RunOptions, run_clip
+    from mocap_cli.pipeline import run_clip
 
     if not video.exists():
         raise MocapError(f"{video} does not exist; check the path.")
-    options = RunOptions(
-        exports=tuple(export), model=model, start=start, end=end, fps=fps, smooth=smooth, overwrite=overwrite,
-        preset=preset, root=root, mesh=mesh,
-        settings=ModelSettings(device=opt.check_device(device), fov_degrees=fov,
-                               weights=opt.weights_path(weights), smpl=smpl, batch_size=batch_size),
-    )
+    flags = opt.ClipSettings(model=model, smooth=smooth, fps=fps, fov=fov, device=device, weights=weights, smpl=smpl,
+                             preset=preset, root=root, mesh=mesh, batch_size=batch_size)
+    options = opt.build_run_options(tuple(export), flags, start=start, end=end, overwrite=overwrite)
     _summary(video, run_clip(video, options, RichReporter(quiet)))
 
 
@@ -182,9 +178,12 @@ def _route_native_stderr_away() -> None:
 
 
 def _mount_subcommands() -> None:
+    from mocap_cli.commands import batch as batch_cmd
     from mocap_cli.commands import smpl as smpl_cmd
     from mocap_cli.commands import weights as weights_cmd
 
+    app.command("batch", help="Run every clip of a folder: mirrored outputs, a report, resume, parallel jobs.")(
+        batch_cmd.batch)
     app.add_typer(weights_cmd.app, name="weights", help="List, import and download model weights.")
     app.add_typer(smpl_cmd.app, name="smpl", help="Import your SMPL body model file; show where it is found.")
 

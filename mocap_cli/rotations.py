@@ -116,10 +116,6 @@ def quat_to_rotvec(q: np.ndarray) -> np.ndarray:
     return q[..., :3] * scale
 
 
-def matrix_from_rotvec(v: np.ndarray) -> np.ndarray:
-    return quat_to_matrix(quat_from_rotvec(v))
-
-
 def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Smallest rotation taking direction ``u`` onto direction ``v`` (both ``(..., 3)``, any length)."""
     u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), _EPS)

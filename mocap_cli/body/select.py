@@ -60,7 +60,7 @@ def _smpl_mesh(motion: Motion, skeleton: Skeleton, smpl_path: Path | None) -> Sk
     from mocap_cli.body.smpl_body import smpl_rest
     from mocap_cli.body.smpl_files import load_smpl, require_smpl
 
-    path = require_smpl(smpl_path)
+    path = require_smpl(smpl_path, who="--mesh smpl")
     betas = motion.betas if motion.betas is not None else np.zeros(10)
     smpl_skeleton, mesh = smpl_rest(load_smpl(path), betas)
     own = smpl_skeleton.rest_positions()

@@ -52,10 +52,10 @@ def smpl_cache_dir() -> Path:
     return mocap_home() / "smpl"
 
 
-def missing_smpl_message(gender: str = "neutral") -> str:
+def missing_smpl_message(gender: str = "neutral", who: str = "This model") -> str:
     """One sentence telling the user how to provide the SMPL model."""
     return (
-        f"This model needs the SMPL body model, which cannot be shipped with mocap: register at {SMPL_SITE}, download "
+        f"{who} needs the SMPL body model, which cannot be shipped with mocap: register at {SMPL_SITE}, download "
         f"'SMPL for Python' and run `mocap smpl import basicModel_{_short(gender)}_lbs_10_207_0_v1.0.0.pkl` "
         f"(or pass --smpl PATH, or set {SMPL_DIR_ENV})."
     )
@@ -455,10 +455,10 @@ def _atomic_write(target: Path, write: Callable[[Any], None]) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def require_smpl(explicit: Path | None = None) -> Path:
+def require_smpl(explicit: Path | None = None, who: str = "This model") -> Path:
     """The SMPL file (``--smpl``, ``$MOCAP_SMPL_DIR``, the imported cache), or a one-sentence ``MocapError``
     telling the user how to provide it."""
     found = find_smpl(explicit)
     if found is None:
-        raise MocapError(missing_smpl_message())
+        raise MocapError(missing_smpl_message(who=who))
     return found

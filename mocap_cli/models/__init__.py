@@ -6,12 +6,11 @@ only when a model is built, so ``mocap models`` and ``mocap --help`` stay fast.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from importlib import import_module
 from typing import Callable
 
 from mocap_cli.errors import MocapError
-from mocap_cli.models.base import ModelEntry, ModelSettings, MotionModel, Readiness, resolve_device
+from mocap_cli.models.base import ModelEntry, ModelSettings, MotionModel, Readiness
 
 
 def _adapter(module: str, cls: str, name: str) -> tuple[
@@ -61,8 +60,6 @@ def model_entry(name: str) -> ModelEntry:
 def create_model(name: str, settings: ModelSettings) -> MotionModel:
     """Build a model by name, or fail with one sentence saying what is missing."""
     entry = model_entry(name)
-    if entry.kind != "landmarks":  # torch models run on a concrete device
-        settings = replace(settings, device=resolve_device(settings.device))
     ready = entry.readiness(settings)
     if not ready.ready:
         raise MocapError(f"Model '{entry.name}' cannot run: {ready.detail}.")

@@ -35,6 +35,11 @@ class ModelSettings:
     batch_size: int = 32
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def torch_device(self) -> str:
+        """The concrete torch device ("cpu" or "cuda"); ``auto`` picks CUDA when a GPU is usable."""
+        return resolve_device(self.device)
+
 
 def resolve_device(choice: str) -> str:
     """``auto`` → cuda when a CUDA GPU is usable, else cpu; an explicit cuda without one is an error."""

@@ -208,7 +208,7 @@ class LifterModel:
         kp = fill_low_confidence(kp, np.where(np.isfinite(kp).all(axis=-1), 1.0, 0.0), 0.5)
         kp = fill_low_confidence(kp, conf, VISIBILITY_THRESHOLD)
 
-        device = self.settings.device
+        device = self.settings.torch_device
         pose = lift_clip(
             self.net, normalize_screen(kp, width, height), flip=self.flip, batch_size=self.settings.batch_size,
             device=device, autocast=device.startswith("cuda"),

@@ -280,7 +280,7 @@ class MeshModel:
         return self.settings.extra.get("autocast", "1") not in ("0", "false", "no")
 
     def run_network(self, clip: Clip, windows: SquareBoxes, progress: Progress | None = None) -> MeshSequence:
-        device = torch.device(self.settings.device)
+        device = torch.device(self.settings.torch_device)
         frames = clip.frames()
         try:
             crops = StreamingCrops(frames, windows, self.spec.crop_size, device, progress)

@@ -1,0 +1,169 @@
+"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mocap_cli.batch import (
+    DEFAULT_PATTERNS,
+    LOG_NAME,
+    REPORT_CSV,
+    REPORT_JSON,
+    BatchOptions,
+    BatchResult,
+    ClipJob,
+    ClipRow,
+    ClipSettings,
+    parse_formats,
+    run_batch,
+)
+from mocap_cli import cli_options as opt
+from mocap_cli.commands import user_errors
+
+console = Console(stderr=True)
+
+
+class RichBatchDisplay:
+    """An overall bar (clips) plus one line per running clip with its stage and frames."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(), console=console, transient=True,
+        )
+        self.overall: TaskID | None = None
+        self.lines: dict[int, TaskID] = {}
+
+    def begin(self, total: int, already: int) -> None:
+        if self.quiet:
+            return
+        self.progress.start()
+        note = f"{already} up to date" if already else ""
+        self.overall = self.progress.add_task("[bold]clips", total=total, completed=already, note=note)
+
+    def clip_started(self, job: ClipJob) -> None:
+        if self.quiet or job.index in self.lines:
+            return
+        self.lines[job.index] = self.progress.add_task(f"  {_short(job.rel)}", total=None, note="starting")
+
+    def clip_stage(self, job: ClipJob, stage: str, done: int, total: int | None) -> None:
+        if self.quiet:
+            return
+        if job.index not in self.lines:
+            self.clip_started(job)
+        self.progress.update(self.lines[job.index], completed=done, total=total, note=stage)
+
+    def clip_finished(self, job: ClipJob, row: ClipRow) -> None:
+        if self.quiet:
+            return
+        task = self.lines.pop(job.index, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        if self.overall is not None:
+            self.progress.advance(self.overall)
+        if row.status == "done":
+            extra = f" [yellow]({'; '.join(row.warnings)})[/]" if row.warnings else ""
+            self.progress.console.print(f"[green]done[/]   {job.rel}: {row.frames} frames, {row.seconds:.1f} s{extra}",
+                                        highlight=False)
+        else:
+            self.progress.console.print(f"[red]failed[/] {job.rel}: {row.reason}", highlight=False)
+
+    def end(self) -> None:
+        if not self.quiet:
+            self.progress.stop()
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def summary_table(result: BatchResult, out_dir: Path) -> Table:
+    counts = result.report.counts()
+    title = (f"mocap batch: {counts['done']} done, {counts['skipped']} up to date, {counts['failed']} failed"
+             + (f", {counts['pending']} not finished" if counts["pending"] else ""))
+    table = Table("clip", "status", "frames", "det.", "time", "frames/s", "notes", title=title, title_justify="left")
+    style = {"done": "green", "skipped": "cyan", "failed": "red", "pending": "yellow"}
+    for row in result.rows:
+        fresh = row.status == "done"
+        notes = "; ".join(row.warnings) if row.status in ("done", "skipped") else "see below"
+        table.add_row(
+            row.clip, f"[{style.get(row.status, 'white')}]{row.status}[/]",
+            "" if row.frames is None else str(row.frames),
+            "" if row.detection_rate is None else f"{row.detection_rate:.0%}",
+            f"{row.seconds:.1f} s" if fresh and row.seconds is not None else "",
+            f"{row.frames_per_second:.1f}" if fresh and row.frames_per_second is not None else "",
+            notes,
+        )
+    return table
+
+
+def print_summary(result: BatchResult, out_dir: Path) -> None:
+    console.print(summary_table(result, out_dir))
+    for row in result.rows:
+        if row.status in ("failed", "pending"):
+            console.print(f"[red]{row.status}[/] {row.clip}: {row.reason}", highlight=False)
+    console.print(f"report: {out_dir / REPORT_JSON} and {REPORT_CSV}; log: {out_dir / LOG_NAME}", highlight=False)
+
+
+@user_errors
+def batch(
+    in_dir: Path = typer.Argument(..., help="Folder of clips.", show_default=False),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors IN_DIR's sub-folders.",
+                             show_default=False),
+    export_format: str = typer.Option("glb", "--export-format", "-f",
+                                      help="Comma-separated output formats: glb, fbx, bvh, npz."),
+    model: opt.Model = opt.DEFAULTS["model"],
+    weights: opt.Weights = None,
+    smpl: opt.Smpl = None,
+    fps: opt.Fps = None,
+    smooth: opt.Smooth = opt.DEFAULTS["smooth"],
+    preset: opt.Preset = opt.DEFAULTS["preset"],
+    root: opt.Root = opt.DEFAULTS["root"],
+    mesh: opt.Mesh = opt.DEFAULTS["mesh"],
+    device: opt.Device = opt.DEFAULTS["device"],
+    fov: opt.Fov = opt.DEFAULTS["fov"],
+    batch_size: opt.BatchSize = opt.DEFAULTS["batch_size"],
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Include clips in sub-folders."),
+    pattern: Optional[str] = typer.Option(None, help="Comma-separated file name globs "
+                                          f"(default: {','.join(DEFAULT_PATTERNS)})."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Clips processed at once (default: CPU cores)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip clips already done with the same input and "
+                                "settings; redo the rest."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo every clip, replacing existing outputs."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run clips as Ray tasks: 'auto', a cluster address or 'local' "
+                                      "(needs the ray extra; IN_DIR and OUT on a shared filesystem)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display (the summary is still shown)."),
+) -> None:
+    """Turn every clip in IN_DIR into animation files in OUT; a failing clip is reported, the batch goes on."""
+    patterns = tuple(p.strip() for p in pattern.split(",") if p.strip()) if pattern else DEFAULT_PATTERNS
+    settings = ClipSettings(
+        formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
+        device=opt.check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
+        batch_size=batch_size,
+    )
+    options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
+                           recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)
+    result = run_batch(options, RichBatchDisplay(quiet))
+    print_summary(result, out.resolve())
+    if result.interrupted:
+        console.print("[yellow]interrupted; finished clips are kept, no partial file was left. "
+                      "Rerun with --resume to finish the rest.[/]")
+    raise typer.Exit(result.exit_code)
+
+
+def main() -> None:
+    """``python -m mocap_cli.commands.batch``: the command on its own (until the CLI mounts it)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(batch)
+    app()
+
+
+if __name__ == "__main__":
+    main()
