@@ -432,6 +432,7 @@ class UnspatModel:
     def __init__(self, name: str, settings: ModelSettings) -> None:
         self.name = name
         self.settings = settings
+        self.device = settings.torch_device  # "auto" resolved; cuda without a GPU fails here
         self.weights = weights_path(settings)  # fails early, before decoding
         self.smpl = smpl_path(settings)
         self._smpl_model: dict[str, np.ndarray] | None = None
@@ -464,7 +465,7 @@ class UnspatModel:
         """``--batch-size`` windows per forward; at most ``WINDOW_BATCH`` on the CPU, where the 64³ heatmaps of
         the head (≈100 MB of temporaries per window) dominate memory."""
         size = max(1, int(self.settings.batch_size))
-        return size if torch.device(self.settings.device).type == "cuda" else min(size, WINDOW_BATCH)
+        return size if torch.device(self.device).type == "cuda" else min(size, WINDOW_BATCH)
 
     def _feature_dtype(self) -> torch.dtype:
         """``extra["features"]``: "float16" (default, 64 KB per frame) or "float32" (exact per-frame features)."""
@@ -479,7 +480,7 @@ class UnspatModel:
         try:
             return run_unspat(
                 model, frames, windows, float(clip.track.fps), template, image_size=clip.track.image_size,
-                segments=track_segments(np.asarray(clip.track.detected) | np.asarray(clip.track.filled)), device=self.settings.device,
+                segments=track_segments(np.asarray(clip.track.detected) | np.asarray(clip.track.filled)), device=self.device,
                 autocast=self._autocast(), window_batch=self._window_batch(),
                 feature_dtype=self._feature_dtype(), progress=progress,
             )
