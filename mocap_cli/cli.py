@@ -180,12 +180,14 @@ def _route_native_stderr_away() -> None:
 def _mount_subcommands() -> None:
     from mocap_cli.commands import batch as batch_cmd
     from mocap_cli.commands import smpl as smpl_cmd
+    from mocap_cli.commands import train as train_cmd
     from mocap_cli.commands import weights as weights_cmd
 
     app.command("batch", help="Run every clip of a folder: mirrored outputs, a report, resume, parallel jobs.")(
         batch_cmd.batch)
     app.add_typer(weights_cmd.app, name="weights", help="List, import and download model weights.")
     app.add_typer(smpl_cmd.app, name="smpl", help="Import your SMPL body model file; show where it is found.")
+    app.add_typer(train_cmd.app, name="train", help="Train a model on clips with 3D ground truth (UNSPAT).")
 
 
 _mount_subcommands()
