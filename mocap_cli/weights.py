@@ -519,6 +519,38 @@ def resolve(name_or_path: str | Path, *, registry: Mapping[str, WeightSpec] | No
     return found.path
 
 
+@dataclass(frozen=True)
+class ChosenWeights:
+    """The checkpoint a model runs with."""
+
+    path: Path
+    variant: str | None  # registry variant name, None for a file given directly
+    sha256: str  # "" when not recorded
+
+
+def choose_weights(model: str, explicit: str | Path | None = None, *,
+                   accept: Callable[[WeightSpec], bool] = lambda spec: True) -> ChosenWeights:
+    """``--weights`` (a file or a registry name), else the first installed variant of ``model`` that
+    ``accept`` takes, the registry default first. MocapError (where to get them, the import command) when
+    nothing is found."""
+    registry = load_registry()
+    if explicit is not None:
+        given = Path(explicit).expanduser()
+        if given.is_file():
+            return ChosenWeights(given, None, "")
+        path = resolve(str(explicit), registry=registry)
+        spec = get_spec(str(explicit), registry)
+        found = installed(spec.name)
+        return ChosenWeights(path, spec.name, found.sha256 if found else "")
+    default = get_spec(model, registry)
+    specs = [s for s in registry.values() if s.model == default.model and accept(s)]
+    for spec in sorted(specs, key=lambda s: (s.name != default.name, not s.is_default, s.name)):
+        found = installed(spec.name)
+        if found is not None:
+            return ChosenWeights(found.path, spec.name, found.sha256)
+    raise MocapError(missing_message(default.name, registry=registry))
+
+
 def missing_message(model: str, *, registry: Mapping[str, WeightSpec] | None = None, downloadable: bool | None = None) -> str:
     """One sentence: where to get the weights of ``model`` (a variant or model name) and how to import them."""
     spec = get_spec(model, registry)

@@ -54,39 +54,9 @@ HEAD_FROM_SHOULDERS = 0.75
 _SCALE_RANGE = (0.6, 1.4)
 
 
-@dataclass(frozen=True)
-class LifterWeights:
-    """The checkpoint a lifter runs with."""
-
-    path: Path
-    variant: str | None  # registry variant name, None for a file given directly
-    sha256: str  # "" when unknown
-
-
-def _keypoint_specs(model: str, registry: dict[str, W.WeightSpec]) -> list[W.WeightSpec]:
-    """The model's 2D-keypoint lifter variants, the registry default first (refine files excluded)."""
-    specs = [s for s in registry.values() if s.model == model and s.input == "keypoints2d"]
-    return sorted(specs, key=lambda s: (not s.is_default, s.name))
-
-
-def resolve_lifter_weights(model: str, settings: ModelSettings) -> LifterWeights:
-    """``settings.weights`` (a file or a registry name), else the first installed variant of ``model``.
-    MocapError (one sentence: where to get them and the import command) when nothing is found."""
-    if settings.weights is not None:
-        given = Path(settings.weights).expanduser()
-        if given.is_file():
-            return LifterWeights(given, None, "")
-        registry = W.load_registry()
-        path = W.resolve(str(settings.weights), registry=registry)
-        spec = W.get_spec(str(settings.weights), registry)
-        found = W.installed(spec.name)
-        return LifterWeights(path, spec.name, found.sha256 if found else "")
-    registry = W.load_registry()
-    for spec in _keypoint_specs(model, registry):
-        found = W.installed(spec.name)
-        if found is not None:
-            return LifterWeights(found.path, spec.name, found.sha256)
-    raise MocapError(W.missing_message(model, registry=registry))
+def resolve_lifter_weights(model: str, settings: ModelSettings) -> W.ChosenWeights:
+    """``--weights``, else an installed 2D-keypoint variant of ``model`` (refine files excluded)."""
+    return W.choose_weights(model, settings.weights, accept=lambda spec: spec.input == "keypoints2d")
 
 
 def readiness(model: str, settings: ModelSettings) -> Readiness:
@@ -192,7 +162,7 @@ class LifterModel:
         self.weights = resolve_lifter_weights(name, settings)
         self.net, self.window = load_lifter(name, self.weights.path)
         if not self.weights.sha256:
-            self.weights = LifterWeights(self.weights.path, self.weights.variant, W.sha256_of(self.weights.path))
+            self.weights = W.ChosenWeights(self.weights.path, self.weights.variant, W.sha256_of(self.weights.path))
 
     def lift(self, clip: Clip) -> LiftedClip:
         from mocap_cli.lifting import lift_clip

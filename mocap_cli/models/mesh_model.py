@@ -92,17 +92,7 @@ def weights_path(spec: MeshNetSpec, settings: ModelSettings) -> Path:
     """``--weights`` (file or registry name), else an installed variant of the model (its default first)."""
     from mocap_cli import weights
 
-    if settings.weights is not None:
-        return weights.resolve(settings.weights)
-    family = spec.weights_family or spec.name
-    registry = weights.load_registry()
-    default = weights.get_spec(family, registry)
-    others = sorted(s.name for s in registry.values() if s.model == default.model and s.name != default.name)
-    for name in [default.name, *others]:
-        found = weights.installed(name)
-        if found is not None:
-            return found.path
-    raise MocapError(weights.missing_message(default.name, registry=registry))
+    return weights.choose_weights(spec.weights_family or spec.name, settings.weights).path
 
 
 def smpl_path(settings: ModelSettings) -> Path | None:

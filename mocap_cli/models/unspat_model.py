@@ -73,16 +73,7 @@ def weights_path(settings: ModelSettings) -> Path:
     HybrIK ResNet-34 variant (the registry default first)."""
     from mocap_cli import weights
 
-    if settings.weights is not None:
-        return weights.resolve(settings.weights)
-    registry = weights.load_registry()
-    default = weights.get_spec(MODEL_NAME, registry)
-    others = sorted(s.name for s in registry.values() if s.model == default.model and s.name != default.name)
-    for name in [default.name, *others]:
-        found = weights.installed(name)
-        if found is not None:
-            return found.path
-    raise MocapError(weights.missing_message(MODEL_NAME, registry=registry))
+    return weights.choose_weights(MODEL_NAME, settings.weights).path
 
 
 def temporal_status(path: Path) -> str:
