@@ -30,7 +30,7 @@ import numpy as np
 
 from mocap_cli.errors import MocapError
 from mocap_cli.keypoints import MEDIAPIPE_NAMES
-from mocap_cli.video import Frame, VideoInfo
+from mocap_cli.video import Frame, VideoInfo, close_frames
 
 LANDMARK_NAMES = MEDIAPIPE_NAMES
 NUM_LANDMARKS = len(LANDMARK_NAMES)
@@ -153,9 +153,7 @@ def detect(
                 progress(len(times))
     finally:
         pose.close()  # type: ignore[attr-defined]
-        close = getattr(frames, "close", None)
-        if callable(close):
-            close()
+        close_frames(frames)
 
     if size is None:
         raise MocapError(f"{info.path} yielded no frames to analyse; check --start/--end.")

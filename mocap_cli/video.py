@@ -401,6 +401,13 @@ def _window(info: VideoInfo, start: float | None, end: float | None) -> tuple[fl
     return lo, hi, tol
 
 
+def close_frames(frames: object) -> None:
+    """Stop a frame stream early: an ``iter_frames`` generator kills its ffmpeg; other iterables are left alone."""
+    close = getattr(frames, "close", None)
+    if callable(close):
+        close()
+
+
 def count_frames(info: VideoInfo, start: float | None = None, end: float | None = None) -> int:
     """How many frames ``iter_frames(..., start=start, end=end)`` will yield (for progress bars)."""
     lo, hi, tol = _window(info, start, end)

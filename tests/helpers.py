@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,15 @@ def real_motion(clip: str = "dance_05_02", frames: int | None = 60, fps: float =
     sk = canonical_skeleton().fitted_to(joints)
     rotations, root = solve_ik(sk, joints)
     return Motion.from_rotations(fps, sk, rotations, root, provenance={"input": clip, "model": "gt"})
+
+
+def child_processes() -> set[int]:
+    """Child processes of this test process (all threads), from /proc."""
+    found: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as fh:
+            found.update(int(p) for p in fh.read().split())
+    return found
 
 
 def to_blender(p: np.ndarray) -> np.ndarray:
@@ -88,4 +98,4 @@ def assert_blender_matches(report: dict, motion: Motion, frames: list[int], name
     return worst
 
 
-__all__ = ["REPO", "real_motion", "to_blender", "run_blender", "blender_probe", "gltf_validate", "assert_blender_matches"]
+__all__ = ["REPO", "child_processes", "real_motion", "to_blender", "run_blender", "blender_probe", "gltf_validate", "assert_blender_matches"]

@@ -45,3 +45,16 @@ def save(obj: dict, path: Path) -> Path:
 
 def performance() -> np.float64:
     return np.float64(45.7)
+
+
+def max_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
+    return (ours.reshape(ref.shape) - ref).abs().max().item()
+
+
+def assert_intermediates_match(model: torch.nn.Module, data: dict, atol: float) -> None:
+    """Every intermediate stored in a reference case, recomputed by ``model``, within ``atol``."""
+    with torch.no_grad():
+        out = model(data["inputs"]["images"], return_intermediates=True)
+    errors = {k: max_err(out.intermediates[k], v) for k, v in data["intermediates"].items()}
+    print("intermediates max abs error", errors)
+    assert max(errors.values()) <= atol, errors

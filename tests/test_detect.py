@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Iterator
@@ -10,20 +9,13 @@ from typing import Iterator
 import numpy as np
 import pytest
 
+from helpers import child_processes
 from conftest import require_shared, video
 from mocap_cli.detect import LANDMARK_NAMES, Track2D, detect, detection_rate
 from mocap_cli.errors import MocapError
 from mocap_cli.video import Frame, iter_frames, probe
 
 LIMBS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
-
-
-def _children() -> set[int]:
-    found: set[int] = set()
-    for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children") as fh:
-            found.update(int(p) for p in fh.read().split())
-    return found
 
 
 def _run(path: Path, **slice_: float) -> Track2D:
@@ -41,10 +33,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_street_walk_smoke() -> None:
     path = video("street_walk_5frames.mp4")
     info = probe(path)
-    before = _children()
+    before = child_processes()
     calls: list[int] = []
     track = detect(iter_frames(path, info=info), info, progress=calls.append)
-    assert _children() == before
+    assert child_processes() == before
     assert calls == [1, 2, 3, 4, 5]
     assert track.num_frames == 5 and track.image_size == (960, 540)
     assert np.array_equal(track.frame_times, info.frame_times) and list(track.frame_indices) == [0, 1, 2, 3, 4]

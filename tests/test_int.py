@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import reference_cases
-from mesh_helpers import count_parameters, layout, optimizer_state, random_tensor, save
+from mesh_helpers import assert_intermediates_match, count_parameters, layout, max_err, optimizer_state, random_tensor, save
 from mocap_cli.checkpoints import load_checkpoint
 from mocap_cli.errors import MocapError
 from mocap_cli.mesh_inference import INT_SCHEDULE, ClipSchedule, run_clip_model, window_clips
@@ -31,10 +31,6 @@ def _published(state_dict: dict[str, torch.Tensor], epoch: int = 12) -> dict:
         "state_dict": state_dict,
         "optimizer": optimizer_state(),
     }
-
-
-def _max_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    return (ours.reshape(ref.shape) - ref).abs().max().item()
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[p.stem for p in CASES])
@@ -67,11 +63,11 @@ def test_outputs_match_reference(case: tuple[dict, INT]) -> None:
         out = model(data["inputs"]["images"], return_intermediates=True)
     ref = data["outputs"]
     errors = {
-        "pose_6d": _max_err(out.pose_6d, ref["pose_6d"]),
-        "pose_rotmat": _max_err(out.rotmats, ref["pose_rotmat"]),
-        "betas": _max_err(out.betas, ref["betas"]),
-        "cam": _max_err(out.cam, ref["cam"]),
-        "pose_axis_angle": _max_err(out.pose_axis_angle(), ref["pose_axis_angle"]),
+        "pose_6d": max_err(out.pose_6d, ref["pose_6d"]),
+        "pose_rotmat": max_err(out.rotmats, ref["pose_rotmat"]),
+        "betas": max_err(out.betas, ref["betas"]),
+        "cam": max_err(out.cam, ref["cam"]),
+        "pose_axis_angle": max_err(out.pose_axis_angle(), ref["pose_axis_angle"]),
     }
     print("outputs max abs error", errors)
     assert set(errors) >= set(ref), f"reference outputs not checked: {set(ref) - set(errors)}"
@@ -80,11 +76,7 @@ def test_outputs_match_reference(case: tuple[dict, INT]) -> None:
 
 def test_intermediates_match_reference(case: tuple[dict, INT]) -> None:
     data, model = case
-    with torch.no_grad():
-        out = model(data["inputs"]["images"], return_intermediates=True)
-    errors = {k: _max_err(out.intermediates[k], v) for k, v in data["intermediates"].items()}
-    print("intermediates max abs error", errors)
-    assert max(errors.values()) <= INTERMEDIATE_ATOL, errors
+    assert_intermediates_match(model, data, INTERMEDIATE_ATOL)
 
 
 def test_temporal_embedding_resampling_rule() -> None:

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import reference_cases
-from mesh_helpers import count_parameters, layout, optimizer_state, performance, random_tensor, save
+from mesh_helpers import (assert_intermediates_match, count_parameters, layout, max_err, optimizer_state, performance,
+                          random_tensor, save)
 from mocap_cli.checkpoints import load_checkpoint
 from mocap_cli.errors import MocapError
 from mocap_cli.mesh_inference import MAED_SCHEDULE, ClipSchedule, run_clip_model, window_clips
@@ -30,10 +31,6 @@ def _published(state_dict: dict[str, torch.Tensor]) -> dict:
         "performance": performance(),
         "optimizer": optimizer_state(),
     }
-
-
-def _max_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    return (ours.reshape(ref.shape) - ref).abs().max().item()
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[p.stem for p in CASES])
@@ -63,12 +60,12 @@ def test_outputs_match_reference(case: tuple[dict, MAED]) -> None:
     ref = data["outputs"]
     theta = out.theta()
     errors = {
-        "pose_6d": _max_err(out.pose_6d, ref["pose_6d"]),
-        "pose_rotmat": _max_err(out.rotmats, ref["pose_rotmat"]),
-        "betas": _max_err(out.betas, ref["betas"]),
-        "cam": _max_err(out.cam, ref["cam"]),
-        "features": _max_err(out.features, ref["features"]),
-        "theta": _max_err(theta, ref["theta"]),
+        "pose_6d": max_err(out.pose_6d, ref["pose_6d"]),
+        "pose_rotmat": max_err(out.rotmats, ref["pose_rotmat"]),
+        "betas": max_err(out.betas, ref["betas"]),
+        "cam": max_err(out.cam, ref["cam"]),
+        "features": max_err(out.features, ref["features"]),
+        "theta": max_err(theta, ref["theta"]),
     }
     print("outputs max abs error", errors)
     assert set(errors) >= set(ref), f"reference outputs not checked: {set(ref) - set(errors)}"
@@ -77,11 +74,7 @@ def test_outputs_match_reference(case: tuple[dict, MAED]) -> None:
 
 def test_intermediates_match_reference(case: tuple[dict, MAED]) -> None:
     data, model = case
-    with torch.no_grad():
-        out = model(data["inputs"]["images"], return_intermediates=True)
-    errors = {k: _max_err(out.intermediates[k], v) for k, v in data["intermediates"].items()}
-    print("intermediates max abs error", errors)
-    assert max(errors.values()) <= INTERMEDIATE_ATOL, errors
+    assert_intermediates_match(model, data, INTERMEDIATE_ATOL)
 
 
 def test_ancestor_lists_from_spec() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tracemalloc
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import child_processes
 from conftest import require_shared, video
 from mocap_cli.errors import MocapError
 from mocap_cli.video import constant_rate_indices, count_frames, ffmpeg_executable, iter_frames, probe
@@ -31,15 +31,6 @@ def _manifest_rows() -> list[tuple[str, str, int]]:
         if len(cols) >= 8 and re.fullmatch(r"[\w.]+\.(mp4|avi)", cols[0]) and cols[6].isdigit():
             rows.append((cols[0], cols[5], int(cols[6])))
     return rows
-
-
-def _children() -> set[int]:
-    """Child processes of this test process (all threads), from /proc."""
-    found: set[int] = set()
-    for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children") as fh:
-            found.update(int(p) for p in fh.read().split())
-    return found
 
 
 @pytest.mark.parametrize(
@@ -185,14 +176,14 @@ def test_memory_stays_bounded() -> None:
 
 def test_early_stop_kills_ffmpeg() -> None:
     path = video("juggle_park.mp4")
-    before = _children()
+    before = child_processes()
     frames = iter_frames(path)
-    assert _children() == before  # nothing starts until the first frame is requested
+    assert child_processes() == before  # nothing starts until the first frame is requested
     next(frames)
-    started = _children() - before
+    started = child_processes() - before
     assert len(started) == 1
     frames.close()
-    assert _children() == before
+    assert child_processes() == before
     for pid in started:
         assert not Path(f"/proc/{pid}").exists()
 
@@ -200,12 +191,12 @@ def test_early_stop_kills_ffmpeg() -> None:
         for frame in iter_frames(path):
             if frame.index == 3:
                 raise RuntimeError("consumer failed")
-    assert _children() == before
+    assert child_processes() == before
 
     for frame in iter_frames(path):
         if frame.index == 2:
             break
-    assert _children() == before
+    assert child_processes() == before
 
 
 def _bad(tmp_path: Path, kind: str) -> Path:

@@ -44,7 +44,7 @@ from mocap_cli.motion import Motion
 from mocap_cli.posing import body_up, ground_motion, tilt_rotations
 from mocap_cli.rotations import quat_continuous, quat_from_matrix
 from mocap_cli.skeleton import Skeleton, canonical_skeleton
-from mocap_cli.video import Frame
+from mocap_cli.video import Frame, close_frames
 
 DECODE_BATCH = 8  # frames warped together (bounded: 8 full-HD frames ≈ 50 MB)
 # Smallest weak-perspective scale believed: trained networks give s ≈ 0.5–1.5 for a person filling the crop;
@@ -280,9 +280,7 @@ class MeshModel:
                 device=device, autocast=self._autocast(),
             )
         finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()  # stops ffmpeg if the clip ended early
+            close_frames(frames)  # stops ffmpeg if the clip ended early
 
     def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
         track = clip.track

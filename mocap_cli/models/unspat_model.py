@@ -50,7 +50,7 @@ from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.mesh_model import median_betas, motion_from_mesh_sequence, smpl_path
 from mocap_cli.motion import Motion
 from mocap_cli.skeleton import JOINT_NAMES, LEAF_TIPS, Skeleton, canonical_skeleton
-from mocap_cli.video import Frame
+from mocap_cli.video import Frame, close_frames
 
 MODEL_NAME = "unspat"
 BOX_EXTENT_SCALE = 1.1  # person box = 1.1 × larger side of the visible-landmark extent (a detector-like box)
@@ -476,9 +476,7 @@ class UnspatModel:
                 feature_dtype=self._feature_dtype(), progress=progress,
             )
         finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()  # stops ffmpeg if the clip ended early
+            close_frames(frames)  # stops ffmpeg if the clip ended early
 
     def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
         track = clip.track
