@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mocap_cli.batch import BatchOptions, ClipSettings, default_jobs, run_batch
+from mocap_cli.batch.engine import BatchOptions, ClipSettings, default_jobs, run_batch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mocap_cli.detect import detect
+from mocap_cli.capture.detect import detect
 from mocap_cli.errors import MocapError
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
-from mocap_cli.video import iter_frames, probe
+from mocap_cli.capture.video import iter_frames, probe
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 

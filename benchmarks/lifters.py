@@ -27,7 +27,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mocap_cli.lifting import lift_clip  # noqa: E402
+from mocap_cli.models.lifters.windows import lift_clip  # noqa: E402
 from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig  # noqa: E402
 from mocap_cli.nets.strided import StridedConfig, StridedTransformer  # noqa: E402
 

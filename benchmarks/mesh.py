@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mocap_cli.mesh_inference import SCHEDULES
+from mocap_cli.models.mesh.inference import SCHEDULES
 
 
 @dataclass

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mocap_cli.crops import SquareBoxes
-from mocap_cli.models.unspat_model import FEATURE_DTYPE, canonical_template, run_windows, stream_features
+from mocap_cli.models.mesh.crops import SquareBoxes
+from mocap_cli.models.unspat import FEATURE_DTYPE, canonical_template, run_windows, stream_features
 from mocap_cli.nets.unspat import UNSPAT, UnspatConfig
-from mocap_cli.video import Frame
+from mocap_cli.capture.video import Frame
 
 
 class StreamingUnspat(nn.Module):

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mocap_cli import __version__
-from mocap_cli import cli_options as opt
+from mocap_cli.commands import options as opt
 from mocap_cli.commands import print_error, user_errors
 from mocap_cli.errors import MocapError
 
@@ -147,7 +147,7 @@ def export_cmd(
 @app.command()
 def models() -> None:
     """List every model, whether it is ready to run here and, if not, what is missing."""
-    from mocap_cli.models import registry
+    from mocap_cli.models.registry import registry
     from mocap_cli.models.base import ModelSettings
 
     table = Table("model", "kind", "ready", "details")

@@ -13,19 +13,19 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from mocap_cli.detect import Track2D, detect
+from mocap_cli.capture.detect import Track2D, detect
 from mocap_cli.errors import MocapError
 from mocap_cli.body.select import check_mesh_choice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
 from mocap_cli.export.prepare import prepare_export
-from mocap_cli.models import DEFAULT_MODEL, create_model, model_entry
+from mocap_cli.models.registry import DEFAULT_MODEL, create_model, model_entry
 from mocap_cli.models.base import Clip, ModelSettings
-from mocap_cli.motion import Motion
-from mocap_cli.resample import is_constant_rate, resample_motion
-from mocap_cli.rig_presets import DEFAULT_RIG, load_rig_preset
-from mocap_cli.root_motion import check_root_mode
-from mocap_cli.smoothing import load_smoothing_preset, smooth_motion
-from mocap_cli.video import VideoInfo, count_frames, iter_frames, probe
+from mocap_cli.core.motion import Motion
+from mocap_cli.post.resample import is_constant_rate, resample_motion
+from mocap_cli.export.rig_presets import DEFAULT_RIG, load_rig_preset
+from mocap_cli.export.root_motion import check_root_mode
+from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
+from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
 LOW_DETECTION_RATE = 0.6

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, require_shared
-from mocap_cli.ik import solve_ik
-from mocap_cli.motion import Motion
-from mocap_cli.skeleton import canonical_skeleton
+from mocap_cli.solve.ik import solve_ik
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.skeleton import canonical_skeleton
 
 PROBE = Path(__file__).with_name("blender_probe.py")
 VALIDATOR = Path(__file__).parent / "js" / "validate_gltf.js"

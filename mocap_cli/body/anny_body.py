@@ -51,8 +51,8 @@ import numpy as np
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.body.smpl_body import top_k_weights
 from mocap_cli.errors import MocapError
-from mocap_cli.rotations import quat_apply, quat_between, quat_identity
-from mocap_cli.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.core.rotations import quat_apply, quat_between, quat_identity
+from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, Skeleton
 
 TARGET_VERTICES = 4500
 # Relative grid cell sizes for small features in the decimation: fingers, and hands, feet and head.

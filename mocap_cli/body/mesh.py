@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap_cli.rotations import quat_between, quat_apply
-from mocap_cli.skeleton import Skeleton, leaf_tip
+from mocap_cli.core.rotations import quat_between, quat_apply
+from mocap_cli.core.skeleton import Skeleton, leaf_tip
 
 
 @dataclass

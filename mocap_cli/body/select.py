@@ -8,8 +8,8 @@ import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.errors import MocapError
-from mocap_cli.motion import Motion
-from mocap_cli.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 
 MESH_CHOICES: tuple[str, ...] = ("auto", "anny", "smpl", "none")
 _SKELETON_MATCH = 0.01  # metres: a SMPL body whose joints are this close to the motion's is used as is

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
-from mocap_cli.rotations import quat_to_matrix
-from mocap_cli.skeleton import Skeleton, forward_kinematics
+from mocap_cli.core.rotations import quat_to_matrix
+from mocap_cli.core.skeleton import Skeleton, forward_kinematics
 
 _FRAMES_PER_CHUNK = 32  # bounds the gathered (frames, V, 4, 3, 3) matrices to ~50 MB at 5k vertices
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.errors import MocapError
-from mocap_cli.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 
 _REQUIRED = ("v_template", "shapedirs", "J_regressor", "weights", "kintree_table")
 

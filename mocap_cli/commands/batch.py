@@ -1,4 +1,4 @@
-"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch``)."""
+"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch.engine``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mocap_cli.batch import (
+from mocap_cli.batch.engine import (
     DEFAULT_PATTERNS,
     LOG_NAME,
     REPORT_CSV,
@@ -23,7 +23,7 @@ from mocap_cli.batch import (
     parse_formats,
     run_batch,
 )
-from mocap_cli import cli_options as opt
+from mocap_cli.commands import options as opt
 from mocap_cli.commands import user_errors
 
 console = Console(stderr=True)

@@ -60,9 +60,9 @@ def unspat(
 ) -> None:
     """Train UNSPAT (SAM, uncertainty network, transformer, head) and write a checkpoint for `--model unspat --weights`."""
     try:
-        from mocap_cli.cli_options import check_device
+        from mocap_cli.commands.options import check_device
         from mocap_cli.models.base import resolve_device
-        from mocap_cli.train_unspat import train_unspat
+        from mocap_cli.training.unspat import train_unspat
 
         if init_weights is not None and not init_weights.is_file():
             raise MocapError(f"{init_weights} does not exist; give the HybrIK ResNet-34 .pth file for --init-weights.")

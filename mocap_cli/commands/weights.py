@@ -1,4 +1,4 @@
-"""``mocap weights``: list, import and download the authors' pretrained weights (see ``mocap_cli.weights``).
+"""``mocap weights``: list, import and download the authors' pretrained weights (see ``mocap_cli.weights.registry``).
 
 Importing validates the file with the model family's own loader (strict layout check, ``weights_only``
 unpickling) before anything is copied into the cache. Families without a loader yet get the weaker check
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from mocap_cli import weights as W
+from mocap_cli.weights import registry as W
 from mocap_cli.commands import user_errors
 from mocap_cli.errors import MocapError
 
@@ -34,7 +34,7 @@ Validator = Callable[[Path], None]
 
 
 def _mixste(spec: W.WeightSpec, path: Path) -> None:
-    from mocap_cli.lifter_loading import load_mixste
+    from mocap_cli.models.lifters.loading import load_mixste
 
     load_mixste(path)
 
@@ -43,7 +43,7 @@ def _strided(spec: W.WeightSpec, path: Path) -> None:
     if spec.input.startswith("pose3d"):  # the refine MLP file
         import torch
 
-        from mocap_cli.checkpoints import load_checkpoint, strip_prefix, tensors_only
+        from mocap_cli.nets.checkpoints import load_checkpoint, strip_prefix, tensors_only
         from mocap_cli.nets.strided import RefineNet
 
         sd = strip_prefix(tensors_only(load_checkpoint(path), path))
@@ -54,7 +54,7 @@ def _strided(spec: W.WeightSpec, path: Path) -> None:
         except RuntimeError as exc:
             raise MocapError(f"{path} does not match the Strided Transformer refine layout; check that it is the right file.") from exc
         return
-    from mocap_cli.lifter_loading import load_strided
+    from mocap_cli.models.lifters.loading import load_strided
 
     load_strided(path)
 
@@ -77,7 +77,7 @@ def _hybrik(spec: W.WeightSpec, path: Path) -> None:
     except ImportError:  # an installation without the HybrIK network
         readable_checkpoint(spec, path)
         return
-    from mocap_cli.checkpoints import load_checkpoint
+    from mocap_cli.nets.checkpoints import load_checkpoint
 
     build_hybrik_from_state_dict(unwrap_official(load_checkpoint(path), path))
 
@@ -97,7 +97,7 @@ def readable_checkpoint(spec: W.WeightSpec, path: Path) -> None:
     layout (and with its ``num_tensors``, when the registry gives it)."""
     import torch
 
-    from mocap_cli.checkpoints import load_checkpoint
+    from mocap_cli.nets.checkpoints import load_checkpoint
 
     sd = W.state_dict_from_checkpoint(spec, load_checkpoint(path))
     tensors = [v for v in sd.values() if isinstance(v, torch.Tensor)]

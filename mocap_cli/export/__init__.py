@@ -10,7 +10,7 @@ from typing import Callable
 
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.errors import MocapError
-from mocap_cli.motion import Motion
+from mocap_cli.core.motion import Motion
 
 
 @dataclass(frozen=True)

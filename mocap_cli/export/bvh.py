@@ -15,9 +15,9 @@ from typing import TextIO
 
 import numpy as np
 
-from mocap_cli.motion import Motion
-from mocap_cli.rotations import euler_from_matrix, quat_to_matrix
-from mocap_cli.skeleton import Skeleton, leaf_tip
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.rotations import euler_from_matrix, quat_to_matrix
+from mocap_cli.core.skeleton import Skeleton, leaf_tip
 
 ROTATION_ORDER = "ZXY"
 _CHANNEL = {"X": "Xrotation", "Y": "Yrotation", "Z": "Zrotation"}

@@ -31,9 +31,9 @@ from mocap_cli.export.fbx_binary import (
     Int64,
     encode_fbx,
 )
-from mocap_cli.motion import Motion
-from mocap_cli.rotations import euler_from_matrix, frame_from_vectors, quat_to_matrix
-from mocap_cli.skeleton import Skeleton, canonical_name, leaf_tip
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.rotations import euler_from_matrix, frame_from_vectors, quat_to_matrix
+from mocap_cli.core.skeleton import Skeleton, canonical_name, leaf_tip
 
 Unit = Literal["m", "cm"]
 UpAxis = Literal["Y", "Z"]

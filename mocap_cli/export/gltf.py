@@ -17,7 +17,7 @@ import pygltflib as gl
 
 from mocap_cli import __version__
 from mocap_cli.body.mesh import SkinnedMesh
-from mocap_cli.motion import Motion
+from mocap_cli.core.motion import Motion
 
 
 @dataclass

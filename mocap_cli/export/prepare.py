@@ -10,10 +10,10 @@ from pathlib import Path
 
 from mocap_cli.body.select import mesh_for
 from mocap_cli.export import ExportOptions
-from mocap_cli.motion import Motion
-from mocap_cli.rig_presets import DEFAULT_RIG, apply_rig_preset, load_rig_preset, repose_mesh
-from mocap_cli.root_motion import apply_root_mode
-from mocap_cli.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.core.motion import Motion
+from mocap_cli.export.rig_presets import DEFAULT_RIG, apply_rig_preset, load_rig_preset, repose_mesh
+from mocap_cli.export.root_motion import apply_root_mode
+from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 
 
 def prepare_export(motion: Motion, *, preset: str = DEFAULT_RIG, root: str = "world", mesh: str | None = "auto",
@@ -21,7 +21,7 @@ def prepare_export(motion: Motion, *, preset: str = DEFAULT_RIG, root: str = "wo
     """``motion`` (canonical skeleton, metres, Y up) → (Motion on the preset's rig, options for the writers).
 
     preset: a ``presets/rig/<name>.toml`` name (blender, mixamo, ue5, unity, vrm); root: world, in-place or
-    none (``mocap_cli.root_motion``); mesh: auto (anny when installed), anny, smpl or none; smpl: the
+    none (``mocap_cli.export.root_motion``); mesh: auto (anny when installed), anny, smpl or none; smpl: the
     ``--smpl`` path for ``mesh="smpl"``. Errors are MocapErrors naming the valid choices."""
     rig = load_rig_preset(preset)
     moved = apply_root_mode(motion, root)

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from mocap_cli.camera import DEFAULT_FOV_DEGREES
-from mocap_cli.detect import Track2D
-from mocap_cli.motion import Motion
-from mocap_cli.video import Frame, VideoInfo
+from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
+from mocap_cli.capture.detect import Track2D
+from mocap_cli.core.motion import Motion
+from mocap_cli.capture.video import Frame, VideoInfo
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from mocap_cli.checkpoints import load_checkpoint, strip_prefix, tensors_only
+from mocap_cli.nets.checkpoints import load_checkpoint, strip_prefix, tensors_only
 from mocap_cli.errors import MocapError
 
 

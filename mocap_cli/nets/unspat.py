@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mocap_cli.checkpoints import load_checkpoint
+from mocap_cli.nets.checkpoints import load_checkpoint
 from mocap_cli.errors import MocapError
 from mocap_cli.nets.hybrik import (
     HybrIKHead,

@@ -1,0 +1,105 @@
+"""From the camera to the world: pinhole intrinsics, the global root path, gravity and the floor.
+
+Models see the person, not the world. We recover a world trajectory with a pinhole camera whose focal
+length follows from an assumed field of view (``DEFAULT_FOV_DEGREES`` across the longer image side, a
+typical phone/action camera; ``--fov`` overrides it). Camera frame: OpenCV's (x right, y down, z forward).
+World frame: Y up, metres; the camera looks along world -Z, so a person facing the camera faces +Z.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mocap_cli.core.rotations import quat_apply, quat_between, quat_identity
+
+DEFAULT_FOV_DEGREES = 60.0
+# Camera (x right, y down, z forward) → world (x right, y up, z towards the camera): a 180° turn about X.
+CAMERA_TO_WORLD = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class Pinhole:
+    focal: float  # pixels
+    cx: float
+    cy: float
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, fov_degrees: float = DEFAULT_FOV_DEGREES) -> "Pinhole":
+        focal = 0.5 * max(width, height) / np.tan(np.radians(fov_degrees) / 2.0)
+        # Pixel centres at integer coordinates (OpenCV convention).
+        return cls(float(focal), (width - 1) / 2.0, (height - 1) / 2.0)
+
+
+def solve_translation(points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, camera: Pinhole) -> np.ndarray:
+    """Per-frame camera-frame translation t (F, 3) such that ``points + t`` projects onto ``pixels``.
+
+    points: (F, K, 3) camera-oriented 3D points relative to the body (metres); pixels (F, K, 2);
+    weights (F, K) ≥ 0. Linear least squares on the projection equations
+    f (X + tx) = (u - cx)(Z + tz) and f (Y + ty) = (v - cy)(Z + tz). Frames without enough weighted
+    points get NaN.
+    """
+    num_frames = points.shape[0]
+    du = pixels[..., 0] - camera.cx
+    dv = pixels[..., 1] - camera.cy
+    f = camera.focal
+    zeros = np.zeros_like(du)
+    a = np.concatenate([
+        np.stack([np.full_like(du, f), zeros, -du], axis=-1),
+        np.stack([zeros, np.full_like(dv, f), -dv], axis=-1),
+    ], axis=1)  # (F, 2K, 3)
+    b = np.concatenate([du * points[..., 2] - f * points[..., 0], dv * points[..., 2] - f * points[..., 1]], axis=1)
+    w = np.sqrt(np.concatenate([weights, weights], axis=1))
+    aw, bw = a * w[..., None], b * w
+    out = np.full((num_frames, 3), np.nan)
+    enough = (weights > 0).sum(axis=1) >= 3
+    for i in np.flatnonzero(enough):
+        sol, *_ = np.linalg.lstsq(aw[i], bw[i], rcond=None)
+        out[i] = sol
+    return out
+
+
+def interpolate_nans(x: np.ndarray) -> np.ndarray:
+    """Fill NaN rows of (F, ...) by linear interpolation over time (held at the ends)."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    flat = x.reshape(len(x), -1)
+    t = np.arange(len(x))
+    for k in range(flat.shape[1]):
+        ok = np.isfinite(flat[:, k])
+        if ok.all():
+            continue
+        if not ok.any():
+            flat[:, k] = 0.0
+            continue
+        flat[:, k] = np.interp(t, t[ok], flat[ok, k])
+    return flat.reshape(x.shape)
+
+
+def gravity_alignment(up_vectors: np.ndarray, max_degrees: float = 45.0) -> np.ndarray:
+    """A quaternion that turns the median body "up" direction (world frame, (F, 3)) onto +Y.
+
+    People stand upright most of the time, so their median up direction reveals the camera's pitch and
+    roll. A larger correction than ``max_degrees`` is implausible for a filmed person and is skipped."""
+    ok = np.all(np.isfinite(up_vectors), axis=-1)
+    if ok.sum() < 1:
+        return quat_identity()
+    v = up_vectors[ok] / np.maximum(np.linalg.norm(up_vectors[ok], axis=-1, keepdims=True), 1e-9)
+    median = np.median(v, axis=0)
+    median /= max(np.linalg.norm(median), 1e-9)
+    angle = np.degrees(np.arccos(np.clip(median[1], -1.0, 1.0)))
+    if angle > max_degrees:
+        return quat_identity()
+    return quat_between(median, np.array([0.0, 1.0, 0.0]))
+
+
+def rotate_points(q: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return quat_apply(np.broadcast_to(q, points.shape[:-1] + (4,)), points)
+
+
+def floor_height(sole_heights: np.ndarray, percentile: float = 25.0) -> float:
+    """Height of the floor from the per-frame lowest sole point (F,). Some foot is on the ground in most
+    frames (even jumps spend most of their time in contact), so a lower quartile finds the floor while
+    ignoring frames where a noisy estimate pushes a foot far below it."""
+    ok = np.isfinite(sole_heights)
+    return float(np.percentile(sole_heights[ok], percentile)) if ok.any() else 0.0

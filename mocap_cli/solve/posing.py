@@ -1,0 +1,73 @@
+"""Camera-frame 3D joints → a grounded ``Motion`` on the canonical skeleton.
+
+Shared by every model that predicts joint positions (MediaPipe, the lifters): camera → world axes,
+gravity alignment from the body's median up direction, the subject's bone lengths, IK, and the floor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_height, gravity_alignment, rotate_points
+from mocap_cli.solve.ik import solve_ik
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.rotations import quat_mul
+from mocap_cli.core.skeleton import ANKLE_HEIGHT, JOINT_INDEX, Skeleton, canonical_skeleton
+
+# Height of the toe joint (SMPL "foot") above the sole in the default skeleton.
+TOE_HEIGHT = 0.021
+
+
+def camera_to_world(points: np.ndarray) -> np.ndarray:
+    return points @ CAMERA_TO_WORLD.T
+
+
+def body_up(joints: np.ndarray) -> np.ndarray:
+    """(F, 3) direction from the mid-ankles to the neck in the frame of ``joints`` (F, 24, 3)."""
+    ankles = 0.5 * (joints[:, JOINT_INDEX["left_ankle"]] + joints[:, JOINT_INDEX["right_ankle"]])
+    return joints[:, JOINT_INDEX["neck"]] - ankles
+
+
+def ground_motion(motion: Motion) -> Motion:
+    """Shift the root path so the floor (lowest sole contacts over the clip) is at height 0 and the clip
+    starts above the world origin."""
+    sk = motion.skeleton
+    scale = sk.bone_lengths()[JOINT_INDEX["left_ankle"]] / canonical_skeleton().bone_lengths()[JOINT_INDEX["left_ankle"]]
+    y = motion.joints[..., 1]
+    soles = np.minimum.reduce([
+        y[:, JOINT_INDEX["left_ankle"]] - ANKLE_HEIGHT * scale,
+        y[:, JOINT_INDEX["right_ankle"]] - ANKLE_HEIGHT * scale,
+        y[:, JOINT_INDEX["left_foot"]] - TOE_HEIGHT * scale,
+        y[:, JOINT_INDEX["right_foot"]] - TOE_HEIGHT * scale,
+    ])
+    shift = np.array([motion.root_translation[0, 0], floor_height(soles), motion.root_translation[0, 2]])
+    return motion.with_rotations(motion.rotations, motion.root_translation - shift)
+
+
+def motion_from_camera_joints(
+    joints_cam: np.ndarray,
+    confidence: np.ndarray,
+    fps: float,
+    *,
+    hints_cam: dict[str, np.ndarray] | None = None,
+    provenance: dict[str, str] | None = None,
+    skeleton: Skeleton | None = None,
+) -> Motion:
+    """joints_cam: (F, 24, 3) absolute camera-frame positions (metres, OpenCV axes) in SMPL joint order;
+    confidence (F, 24); hints_cam: IK twist hints (see ``ik.TWIST_HINTS``) as camera-frame vectors."""
+    world = camera_to_world(joints_cam)
+    hints = {k: camera_to_world(v) for k, v in (hints_cam or {}).items()}
+    tilt = gravity_alignment(body_up(world))
+    world = rotate_points(tilt, world)
+    hints = {k: rotate_points(tilt, v) for k, v in hints.items()}
+    skeleton = skeleton or canonical_skeleton().fitted_to(world, confidence)
+    rotations, root = solve_ik(skeleton, world, hints)
+    motion = Motion.from_rotations(fps, skeleton, rotations, root, confidence, provenance)
+    return ground_motion(motion)
+
+
+def tilt_rotations(rotations: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Apply a world rotation ``q`` to a motion's root joint orientation (F, J, 4)."""
+    out = rotations.copy()
+    out[:, 0] = quat_mul(np.broadcast_to(q, out[:, 0].shape), out[:, 0])
+    return out
