@@ -16,7 +16,7 @@ from rich.table import Table
 from mocap_cli import __version__
 from mocap_cli.commands import options as opt
 from mocap_cli.commands import print_error, user_errors
-from mocap_cli.errors import MocapError
+from mocap_cli.errors import MocapError, usage_errors
 
 app = typer.Typer(
     name="mocap",
@@ -93,17 +93,33 @@ def run(
     fov: opt.Fov = opt.DEFAULTS["fov"],
     batch_size: opt.BatchSize = opt.DEFAULTS["batch_size"],
     overwrite: opt.Overwrite = False,
+    preview: opt.Preview = None,
+    reference_pose: opt.ReferencePose = opt.DEFAULTS["reference_pose"],
+    json_summary: opt.Json = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Turn VIDEO into animation files."""
-    from mocap_cli.pipeline import run_clip
+    from mocap_cli.commands import json_report
+    from mocap_cli.pipeline import run_clip, validate
 
-    if not video.exists():
-        raise MocapError(f"{video} does not exist; check the path.")
-    flags = opt.ClipSettings(model=model, smooth=smooth, fps=fps, fov=fov, device=device, weights=weights, smpl=smpl,
-                             preset=preset, root=root, mesh=mesh, batch_size=batch_size)
-    options = opt.build_run_options(tuple(export), flags, start=start, end=end, overwrite=overwrite)
-    _summary(video, run_clip(video, options, RichReporter(quiet)))
+    try:
+        with usage_errors():
+            if not video.exists():
+                raise MocapError(f"{video} does not exist; check the path.")
+            flags = opt.ClipSettings(model=model, smooth=smooth, fps=fps, fov=fov, device=device, weights=weights,
+                                     smpl=smpl, preset=preset, root=root, mesh=mesh, batch_size=batch_size,
+                                     reference_pose=reference_pose)
+            options = opt.build_run_options(tuple(export), flags, start=start, end=end, overwrite=overwrite,
+                                            preview=preview)
+            validate(video, options)
+        result = run_clip(video, options, RichReporter(quiet))
+    except MocapError as exc:
+        if json_summary:
+            json_report.emit(json_report.run_failure(video, exc))
+        raise
+    _summary(video, result)  # stderr; with --json the summary object goes to stdout as well
+    if json_summary:
+        json_report.emit(json_report.run_summary(video, result))
 
 
 def _summary(video: Path, result) -> None:
@@ -132,13 +148,14 @@ def export_cmd(
     mesh: opt.Mesh = opt.DEFAULTS["mesh"],
     smpl: opt.Smpl = None,
     overwrite: opt.Overwrite = False,
+    reference_pose: opt.ReferencePose = opt.DEFAULTS["reference_pose"],
 ) -> None:
     """Re-export a saved motion without running the model again."""
     from mocap_cli.models.base import ModelSettings
     from mocap_cli.pipeline import RunOptions, export_existing
 
     options = RunOptions(exports=tuple(export), fps=fps, overwrite=overwrite, preset=preset, root=root,
-                         mesh=mesh, settings=ModelSettings(smpl=smpl))
+                         mesh=mesh, settings=ModelSettings(smpl=smpl), reference_pose=reference_pose.lower())
     files = export_existing(source, options, RichReporter(quiet=True))
     for f in files:
         console.print(f"wrote {f}")

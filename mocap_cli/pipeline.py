@@ -23,7 +23,9 @@ from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.core.motion import Motion
 from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.rig_presets import DEFAULT_RIG, load_rig_preset
+from mocap_cli.export.reference_pose import check_reference_pose
 from mocap_cli.export.root_motion import check_root_mode
+from mocap_cli.preview.render import check_preview_path
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 
@@ -44,6 +46,8 @@ class RunOptions:
     preset: str = DEFAULT_RIG  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
     root: str = "world"  # world | in-place | none
     mesh: str = "auto"  # auto | anny | smpl | none (GLB/FBX only)
+    preview: Path | None = None  # --preview out.mp4 (mocap_cli.preview)
+    reference_pose: str = "none"  # none | t | a: a rest-pose first frame in BVH/GLB/FBX (export.reference_pose)
 
 
 @dataclass
@@ -79,8 +83,8 @@ class SilentReporter:
 
 def validate(video: Path, options: RunOptions) -> None:
     """Checks that need no decoding, run before any work so bad input fails at once."""
-    if not options.exports:
-        raise MocapError("No output given; add --export FILE (e.g. --export out.glb).")
+    if not options.exports and options.preview is None:
+        raise MocapError("No output given; add --export FILE (e.g. --export out.glb) or --preview FILE.mp4.")
     if len(set(p.resolve() for p in options.exports)) != len(options.exports):
         raise MocapError("The same --export path is given twice; give each output once.")
     for path in options.exports:
@@ -96,6 +100,9 @@ def validate(video: Path, options: RunOptions) -> None:
     load_rig_preset(options.preset)
     check_root_mode(options.root)
     check_mesh_choice(options.mesh)
+    check_reference_pose(options.reference_pose)
+    if options.preview is not None:
+        check_preview_path(options.preview, overwrite=options.overwrite, taken=(video, *options.exports))
 
 
 def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
@@ -150,7 +157,25 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     warnings = []
     if rate < LOW_DETECTION_RATE:
         warnings.append(f"the person was detected in only {rate:.0%} of frames; gaps were interpolated")
+    if options.preview is not None:
+        t0 = time.perf_counter()
+        files.append(write_clip_preview(video, info, track, motion, options, warnings, reporter))
+        seconds["preview"] = time.perf_counter() - t0
     return RunResult(info, motion, track.num_frames, rate, files, seconds, warnings)
+
+
+def write_clip_preview(video: Path, info: VideoInfo, track: Track2D, motion: Motion, options: RunOptions,
+                       warnings: list[str], reporter: Reporter) -> Path:
+    """``--preview``: the exported motion drawn over the clip; the body mesh only when a GLB/FBX carries one."""
+    from mocap_cli.preview.clip import render_clip_preview
+
+    assert options.preview is not None
+    check_preview_path(options.preview, overwrite=options.overwrite)
+    needs_mesh = any(p.suffix.lower() in (".glb", ".fbx") for p in options.exports)
+    render_clip_preview(options.preview, video, info, track, motion, start=options.start, end=options.end,
+                        mesh=options.mesh if needs_mesh else "none", smpl=options.settings.smpl, warnings=warnings,
+                        stage=reporter.stage)
+    return options.preview
 
 
 def write_exports(motion: Motion, options: RunOptions, reporter: Reporter) -> list[Path]:
@@ -168,7 +193,7 @@ def write_exports(motion: Motion, options: RunOptions, reporter: Reporter) -> li
                 if prepared is None:
                     prepared = prepare_export(motion, preset=options.preset, root=options.root,
                                               mesh=options.mesh if needs_mesh else "none",
-                                              smpl=options.settings.smpl)
+                                              smpl=options.settings.smpl, reference_pose=options.reference_pose)
                 export_motion(prepared[0], path, prepared[1])
             files.append(path)
             tick(i + 1)

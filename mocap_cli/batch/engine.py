@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from mocap_cli import __version__
 from mocap_cli.commands.options import ClipSettings, build_run_options
+from mocap_cli.preview.paths import preview_beside
 from mocap_cli.errors import MocapError
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def check_settings(settings: ClipSettings, local: bool = True) -> bool:
     from mocap_cli.models.registry import model_entry
     from mocap_cli.models.base import resolve_device
     from mocap_cli.export.rig_presets import load_rig_preset
+    from mocap_cli.export.reference_pose import check_reference_pose
     from mocap_cli.export.root_motion import check_root_mode
     from mocap_cli.post.smoothing import load_smoothing_preset
 
@@ -116,6 +118,7 @@ def check_settings(settings: ClipSettings, local: bool = True) -> bool:
     load_rig_preset(settings.preset)
     check_root_mode(settings.root)
     check_mesh_choice(settings.mesh)
+    check_reference_pose(settings.reference_pose.lower())
     if settings.fps is not None and not settings.fps > 0:
         raise MocapError("--fps must be a positive number of frames per second.")
     if settings.fov is not None and not 1.0 <= settings.fov <= 179.0:
@@ -165,6 +168,9 @@ def settings_record(settings: ClipSettings) -> dict[str, Any]:
         "mesh": settings.mesh,
         "fps": settings.fps,
         "fov": build_run_options((), settings).settings.fov_degrees,
+        # only when set, so sidecars of runs without them stay up to date
+        **({"reference_pose": settings.reference_pose.lower()} if settings.reference_pose.lower() != "none" else {}),
+        **({"preview": True} if settings.preview else {}),
     }
 
 
@@ -709,7 +715,9 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
         elif rows[job.index].status == "skipped":
             log.write("skipped", job.rel, "up to date")
 
-    run_opts = {job.index: build_run_options(job.outputs, settings, overwrite=True) for job in todo}
+    run_opts = {job.index: build_run_options(job.outputs, settings, overwrite=True,
+                                             preview=preview_beside(job.outputs[0]) if settings.preview else None)
+                for job in todo}
 
     def finished(job: ClipJob, outcome: ClipOutcome) -> None:
         row = row_from_outcome(job, out_dir, outcome)

@@ -23,8 +23,10 @@ from mocap_cli.batch.engine import (
     parse_formats,
     run_batch,
 )
+from mocap_cli.commands import json_report
 from mocap_cli.commands import options as opt
 from mocap_cli.commands import user_errors
+from mocap_cli.errors import MocapError, usage_errors
 
 console = Console(stderr=True)
 
@@ -139,19 +141,32 @@ def batch(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo every clip, replacing existing outputs."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run clips as Ray tasks: 'auto', a cluster address or 'local' "
                                       "(needs the ray extra; IN_DIR and OUT on a shared filesystem)."),
+    preview: bool = typer.Option(False, "--preview", help="Also write <clip>.preview.mp4 beside each clip's outputs "
+                                 "(see `mocap run --preview`)."),
+    reference_pose: opt.ReferencePose = opt.DEFAULTS["reference_pose"],
+    json_summary: opt.Json = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display (the summary is still shown)."),
 ) -> None:
     """Turn every clip in IN_DIR into animation files in OUT; a failing clip is reported, the batch goes on."""
     patterns = tuple(p.strip() for p in pattern.split(",") if p.strip()) if pattern else DEFAULT_PATTERNS
-    settings = ClipSettings(
-        formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
-        device=opt.check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
-        batch_size=batch_size,
-    )
-    options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
-                           recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)
-    result = run_batch(options, RichBatchDisplay(quiet))
-    print_summary(result, out.resolve())
+    try:
+        with usage_errors():  # everything run_batch raises happens before the first clip starts
+            settings = ClipSettings(
+                formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
+                device=opt.check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
+                batch_size=batch_size, reference_pose=reference_pose, preview=preview,
+            )
+            options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
+                                   recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite,
+                                   ray_address=ray)
+            result = run_batch(options, RichBatchDisplay(quiet))
+    except MocapError as exc:
+        if json_summary:
+            json_report.emit(json_report.batch_failure(in_dir, exc))
+        raise
+    print_summary(result, out.resolve())  # stderr; with --json the summary object goes to stdout as well
+    if json_summary:
+        json_report.emit(json_report.batch_summary(result))
     if result.interrupted:
         console.print("[yellow]interrupted; finished clips are kept, no partial file was left. "
                       "Rerun with --resume to finish the rest.[/]")

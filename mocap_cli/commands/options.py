@@ -32,9 +32,16 @@ Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fov = Annotated[float, typer.Option(help="Assumed camera field of view (degrees, across the longer side).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Windows or crops per model batch.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
+Preview = Annotated[Optional[Path], typer.Option(
+    "--preview", help="Also write PATH.mp4: the exported skeleton over the video, a side view and a timeline.")]
+ReferencePose = Annotated[str, typer.Option(
+    "--reference-pose", help="Prepend a bind-pose frame to BVH/GLB/FBX: none, t or a (the animation then starts "
+                             "at frame 1).")]
+Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary (JSON) on stdout instead of "
+                                    "the table.")]
 
 DEFAULTS = {"model": "mediapipe", "smooth": "light", "preset": "blender", "root": "world", "mesh": "auto",
-            "device": "auto", "fov": DEFAULT_FOV_DEGREES, "batch_size": 32}
+            "device": "auto", "fov": DEFAULT_FOV_DEGREES, "batch_size": 32, "reference_pose": "none"}
 
 
 def check_device(choice: str) -> str:
@@ -66,10 +73,12 @@ class ClipSettings:
     root: str = "world"
     mesh: str = "auto"
     batch_size: int = 32
+    reference_pose: str = "none"  # none | t | a
+    preview: bool = False  # batch: a <clip>.preview.mp4 next to each clip's outputs
 
 
 def build_run_options(exports: tuple[Path, ...], settings: ClipSettings, *, start: float | None = None,
-                      end: float | None = None, overwrite: bool = False) -> RunOptions:
+                      end: float | None = None, overwrite: bool = False, preview: Path | None = None) -> RunOptions:
     """``RunOptions`` from the shared flags, exactly as ``mocap run`` builds them."""
     from mocap_cli.models.base import ModelSettings
     from mocap_cli.pipeline import RunOptions
@@ -77,6 +86,7 @@ def build_run_options(exports: tuple[Path, ...], settings: ClipSettings, *, star
     return RunOptions(
         exports=tuple(exports), model=settings.model, start=start, end=end, fps=settings.fps,
         smooth=settings.smooth, overwrite=overwrite, preset=settings.preset, root=settings.root, mesh=settings.mesh,
+        preview=preview, reference_pose=settings.reference_pose.lower(),
         settings=ModelSettings(
             device=check_device(settings.device),
             fov_degrees=DEFAULT_FOV_DEGREES if settings.fov is None else settings.fov,

@@ -11,20 +11,21 @@ from pathlib import Path
 from mocap_cli.body.select import mesh_for
 from mocap_cli.export import ExportOptions
 from mocap_cli.core.motion import Motion
+from mocap_cli.export.reference_pose import with_reference_frame
 from mocap_cli.export.rig_presets import DEFAULT_RIG, apply_rig_preset, load_rig_preset, repose_mesh
 from mocap_cli.export.root_motion import apply_root_mode
 from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 
 
 def prepare_export(motion: Motion, *, preset: str = DEFAULT_RIG, root: str = "world", mesh: str | None = "auto",
-                   smpl: Path | None = None) -> tuple[Motion, ExportOptions]:
+                   smpl: Path | None = None, reference_pose: str = "none") -> tuple[Motion, ExportOptions]:
     """``motion`` (canonical skeleton, metres, Y up) → (Motion on the preset's rig, options for the writers).
 
     preset: a ``presets/rig/<name>.toml`` name (blender, mixamo, ue5, unity, vrm); root: world, in-place or
     none (``mocap_cli.export.root_motion``); mesh: auto (anny when installed), anny, smpl or none; smpl: the
-    ``--smpl`` path for ``mesh="smpl"``. Errors are MocapErrors naming the valid choices."""
+    ``--smpl`` path for ``mesh="smpl"``; reference_pose: none, t or a (``export.reference_pose``). Errors are MocapErrors naming the valid choices."""
     rig = load_rig_preset(preset)
-    moved = apply_root_mode(motion, root)
+    moved = with_reference_frame(apply_root_mode(motion, root), reference_pose, rig)
     body = mesh_for(moved, mesh, smpl)
     if body is not None:
         body = repose_mesh(body, Skeleton(JOINT_NAMES, PARENTS, moved.skeleton.offsets), rig)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_height, gravity_alignment, rotate_points
+from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
 from mocap_cli.solve.ik import solve_ik
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import quat_mul
@@ -63,7 +64,9 @@ def motion_from_camera_joints(
     skeleton = skeleton or canonical_skeleton().fitted_to(world, confidence)
     rotations, root = solve_ik(skeleton, world, hints)
     motion = Motion.from_rotations(fps, skeleton, rotations, root, confidence, provenance)
-    return ground_motion(motion)
+    grounded = ground_motion(motion)
+    record_camera_pose(grounded.provenance, CameraPose.from_alignment(tilt, grounding_shift(root, grounded.root_translation)))
+    return grounded
 
 
 def tilt_rotations(rotations: np.ndarray, q: np.ndarray) -> np.ndarray:

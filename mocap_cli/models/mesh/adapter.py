@@ -35,6 +35,7 @@ from torch import nn
 
 from mocap_cli import __version__
 from mocap_cli.solve.camera import CAMERA_TO_WORLD, Pinhole, gravity_alignment, rotate_points
+from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
 from mocap_cli.models.mesh.crops import CROP_SCALE, CROP_SIZE, SquareBoxes, boxes_from_landmarks, crop_cam_to_translation, smooth_boxes, warp_crops
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.errors import MocapError
@@ -239,7 +240,10 @@ def motion_from_mesh_sequence(
     tilt = gravity_alignment(body_up(motion.joints))
     tilted = quat_continuous(tilt_rotations(rotations, tilt), axis=0)
     motion = motion.with_rotations(tilted, rotate_points(tilt, root))
-    return ground_motion(motion)
+    grounded = ground_motion(motion)
+    record_camera_pose(grounded.provenance,
+                       CameraPose.from_alignment(tilt, grounding_shift(motion.root_translation, grounded.root_translation)))
+    return grounded
 
 
 # --------------------------------------------------------------------------------------------- the adapter

@@ -1,0 +1,299 @@
+"""Compose the preview frames and encode them: source frames stream in, H.264 frames stream out.
+
+Memory stays flat in the clip's length: one decoded frame, one composed frame and a few skinned body poses are
+held at a time; the decoder and the encoder are two ffmpeg processes (the binary ``capture.video`` uses) that
+run alongside the drawing. The file is written to a temporary name in the output folder and renamed when
+complete, so a failure never leaves a half-written preview or damages an existing one.
+
+Layout (even sizes, as yuv420p needs): the source frame (scaled to at most ``MAX_HEIGHT`` rows) on the left,
+the side view (square) on the right, the timeline under both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mocap_cli.body.mesh import SkinnedMesh
+from mocap_cli.body.skinning import skin
+from mocap_cli.capture.video import Frame, ffmpeg_executable
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.errors import MocapError
+from mocap_cli.preview.camera_view import (
+    SILHOUETTE,
+    SILHOUETTE_ALPHA,
+    SkeletonStyle,
+    draw_skeleton,
+    pixels_in_panel,
+    silhouette_mask,
+    tint,
+)
+from mocap_cli.preview.side_view import SideView
+from mocap_cli.preview.timeline import Timeline
+from mocap_cli.solve.camera_pose import SolvedCamera
+
+MAX_HEIGHT = 720
+PREVIEW_SUFFIX = ".mp4"
+_SKIN_CHUNK = 16  # body poses skinned at once
+_TEXT = (235, 235, 235)
+# Contact joints the preview marks, in the order ``Motion.contacts`` columns are read when it has two or four.
+_CONTACT_ORDER = {2: ("left_ankle", "right_ankle"), 4: ("left_ankle", "left_foot", "right_ankle", "right_foot")}
+
+
+def check_preview_path(path: Path, *, overwrite: bool, taken: Iterable[Path] = ()) -> None:
+    """Fail before any work on a preview path that is not .mp4, in a missing or read-only folder, already there
+    (without ``overwrite``) or the same as another output."""
+    if path.suffix.lower() != PREVIEW_SUFFIX:
+        raise MocapError(f"The preview '{path.name}' must be an .mp4 file (e.g. --preview preview.mp4).")
+    if path.is_dir():
+        raise MocapError(f"Preview path {path} is a folder; give a file name such as {path / 'preview.mp4'}.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise MocapError(f"Preview folder {folder} does not exist; create it or choose another path.")
+    if not os.access(folder, os.W_OK):
+        raise MocapError(f"Cannot write to {folder} (permission denied); choose another folder for the preview.")
+    if any(path.resolve() == p.resolve() for p in taken):
+        raise MocapError(f"--preview {path} is also an input or an --export path; give the preview its own name.")
+    if path.exists() and not overwrite:
+        raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
+
+
+@dataclass(frozen=True)
+class PreviewInputs:
+    """What the preview shows. ``motion`` is the exported Motion (after smoothing and resampling; canonical
+    skeleton, world root), ``camera`` the camera it was solved with, ``mesh`` the body bound to its skeleton (or
+    None), and per video frame (F,): the detection confidence, whether the person was detected, and each frame's
+    time in seconds from the first frame. ``warnings`` are the run's warnings."""
+
+    motion: Motion
+    camera: SolvedCamera
+    mesh: SkinnedMesh | None
+    detection: np.ndarray
+    detected: np.ndarray
+    frame_times: np.ndarray
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Panel sizes (W, H) in the composed frame; ``scale`` maps source pixels to the camera panel's (x, y)."""
+
+    source: tuple[int, int]
+    camera: tuple[int, int]
+    side: tuple[int, int]
+    timeline: tuple[int, int]
+
+    @classmethod
+    def for_source(cls, width: int, height: int) -> Layout:
+        s = min(1.0, MAX_HEIGHT / height)
+        cam = (_even(width * s), _even(height * s))
+        side = (cam[1], cam[1])
+        strip = (cam[0] + side[0], _even(max(16, cam[1] / 24)))
+        return cls((width, height), cam, side, strip)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.camera[0] + self.side[0], self.camera[1] + self.timeline[1]
+
+    @property
+    def scale(self) -> np.ndarray:
+        return np.array([self.camera[0] / self.source[0], self.camera[1] / self.source[1]])
+
+
+def _even(x: float) -> int:
+    return max(2, round(x / 2.0) * 2)
+
+
+def motion_samples(frame_times: np.ndarray, fps: float, num_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each video frame (times (F,) seconds), the motion frames around it and the blend: (i0, i1, alpha).
+
+    Motion frame k is at k / fps from the first video frame (``post.resample`` keeps that origin)."""
+    k = (np.asarray(frame_times, dtype=np.float64) - frame_times[0]) * fps
+    k = np.clip(k, 0.0, num_frames - 1)
+    i0 = np.floor(k + 1e-6).astype(int)
+    i0 = np.minimum(i0, num_frames - 1)
+    i1 = np.minimum(i0 + 1, num_frames - 1)
+    alpha = np.clip(k - i0, 0.0, 1.0)
+    return i0, i1, alpha
+
+
+def planted_contacts(motion: Motion) -> tuple[np.ndarray, tuple[int, ...]] | None:
+    """(F, K) planted flags and the K joint indices they belong to, from ``motion.contacts`` when the motion
+    has them: a mapping joint name → (F,) probabilities, or an (F, 2) left/right ankle or (F, 4) left
+    ankle/ball, right ankle/ball array. Planted: probability ≥ 0.5. None without contacts."""
+    contacts = getattr(motion, "contacts", None)
+    if contacts is None:
+        return None
+    names = motion.skeleton.names
+    if isinstance(contacts, dict):
+        keys = [k for k in contacts if k in names]
+        if not keys:
+            return None
+        return np.stack([np.asarray(contacts[k]) >= 0.5 for k in keys], axis=1), tuple(names.index(k) for k in keys)
+    arr = np.asarray(contacts)
+    if arr.ndim != 2 or arr.shape[0] != motion.num_frames or arr.shape[1] not in _CONTACT_ORDER:
+        return None
+    joints = _CONTACT_ORDER[arr.shape[1]]
+    if not all(j in names for j in joints):
+        return None
+    return arr >= 0.5, tuple(names.index(j) for j in joints)
+
+
+@dataclass
+class DrawnFrame:
+    """One composed frame and what was drawn on it: ``joints`` (J, 2) the skeleton's joint centres in the
+    composed frame's pixels (the camera panel starts at (0, 0)), as passed to the drawing calls."""
+
+    image: np.ndarray
+    joints: np.ndarray
+
+
+class PreviewPainter:
+    """Draws composed preview frames one at a time, in order (frame ``i`` of the video)."""
+
+    def __init__(self, inputs: PreviewInputs, source_size: tuple[int, int]) -> None:
+        self.inputs = inputs
+        self.motion = inputs.motion
+        self.layout = Layout.for_source(*source_size)
+        self.style = SkeletonStyle.for_height(self.layout.camera[1])
+        m = self.motion
+        self.i0, self.i1, self.alpha = motion_samples(inputs.frame_times, m.fps, m.num_frames)
+        self.side = SideView(m.joints, m.root_translation, inputs.camera.pose, self.layout.side, m.skeleton.parents,
+                             m.skeleton.names)
+        self.timeline = Timeline(inputs.detection, inputs.detected, self.layout.timeline)
+        self.contacts = planted_contacts(m)
+        self._skinned: dict[int, np.ndarray] = {}
+        self._mesh_skeleton = Skeleton(JOINT_NAMES, PARENTS, m.skeleton.offsets) if inputs.mesh is not None else None
+        self._warning_lines = [f"warning: {w}" for w in inputs.warnings][:3]
+
+    def _pose(self, i: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """The motion frame nearest video frame ``i``, the joints (J, 3) at the frame's time and confidence (J,)."""
+        i0, i1, a = int(self.i0[i]), int(self.i1[i]), float(self.alpha[i])
+        joints = (1.0 - a) * self.motion.joints[i0] + a * self.motion.joints[i1]
+        conf = np.minimum(self.motion.confidence[i0], self.motion.confidence[i1]) if a > 0 else self.motion.confidence[i0]
+        return (i1 if a >= 0.5 else i0), joints, conf
+
+    def _body(self, k: int) -> np.ndarray:
+        """Skinned body vertices (V, 3) for motion frame ``k``; poses are skinned ``_SKIN_CHUNK`` at a time."""
+        if k not in self._skinned:
+            assert self.inputs.mesh is not None and self._mesh_skeleton is not None
+            stop = min(k + _SKIN_CHUNK, self.motion.num_frames)
+            verts = skin(self.inputs.mesh, self._mesh_skeleton, self.motion.rotations[k:stop],
+                         self.motion.root_translation[k:stop])
+            self._skinned = {k + n: v for n, v in enumerate(verts)}
+        return self._skinned[k]
+
+    def paint(self, i: int, image_rgb: np.ndarray) -> DrawnFrame:
+        """Compose video frame ``i`` from its decoded RGB image (H, W, 3)."""
+        lay = self.layout
+        width, height = lay.size
+        out = np.empty((height, width, 3), dtype=np.uint8)
+        cam = out[: lay.camera[1], : lay.camera[0]]
+        if (image_rgb.shape[1], image_rgb.shape[0]) == lay.camera:
+            cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR, dst=cam)
+        else:
+            cv2.cvtColor(cv2.resize(image_rgb, lay.camera, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR, dst=cam)
+        k, joints, conf = self._pose(min(i, len(self.i0) - 1))
+        camera = self.inputs.camera
+        if self.inputs.mesh is not None:
+            verts, _ = camera.project(self._body(k))
+            mask = silhouette_mask(pixels_in_panel(verts, lay.scale), self.inputs.mesh.faces, lay.camera)
+            tint(cam, mask, SILHOUETTE, SILHOUETTE_ALPHA)
+        pixels = pixels_in_panel(camera.project(joints)[0], lay.scale)
+        draw_skeleton(cam, pixels, conf, self.motion.skeleton.parents, self.motion.skeleton.names, self.style)
+        t = float(self.inputs.frame_times[min(i, len(self.inputs.frame_times) - 1)] - self.inputs.frame_times[0])
+        _label(cam, f"frame {i}  {t:6.2f} s", (8, 20))
+        planted = None if self.contacts is None else self.contacts[0][k]
+        side = self.side.draw(k, joints, conf, planted, () if self.contacts is None else self.contacts[1])
+        for n, line in enumerate(self._warning_lines):
+            _label(side, line[: max(10, lay.side[0] // 8)], (8, lay.side[1] - 12 - 18 * n), 0.4)
+        out[: lay.side[1], lay.camera[0] :] = side
+        out[lay.camera[1] :, :] = self.timeline.draw(i)
+        return DrawnFrame(out, pixels)
+
+
+def _label(image: np.ndarray, text: str, origin: tuple[int, int], size: float = 0.5) -> None:
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, _TEXT, 1, cv2.LINE_AA)
+
+
+class Encoder:
+    """An ffmpeg process turning raw BGR frames on its stdin into an H.264 (yuv420p) MP4 at ``fps``, written to
+    a temporary file next to ``path`` and renamed onto it by ``finish``; ``abort`` removes everything."""
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: Fraction) -> None:
+        self.path = path
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or Path("."))
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - held until finish/abort
+        cmd = [ffmpeg_executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{size[0]}x{size[1]}",
+               "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0", "-an",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+               "-movflags", "+faststart", "-f", "mp4", str(self.tmp)]
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
+        except OSError as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise MocapError(f"Could not run ffmpeg to write the preview ({exc.__class__.__name__}); "
+                             "check the ffmpeg install.") from exc
+
+    def write(self, image: np.ndarray) -> None:
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(image).data)  # type: ignore[union-attr]
+        except BrokenPipeError:
+            self.proc.wait()
+            raise MocapError(f"ffmpeg stopped while writing the preview ({self._error()}); "
+                             "check the disk space and the ffmpeg install.") from None
+
+    def _error(self) -> str:
+        self.log.seek(0)
+        lines = [ln for ln in self.log.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+        return lines[-1].strip().rstrip(".") if lines else f"exit code {self.proc.returncode}"
+
+    def finish(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        if self.proc.wait() != 0:
+            raise MocapError(f"ffmpeg could not encode the preview ({self._error()}); check the ffmpeg install.")
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.path)
+        self.log.close()
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.tmp.unlink(missing_ok=True)
+        self.log.close()
+
+
+def write_preview(path: Path, frames: Iterable[Frame], source_size: tuple[int, int], fps: Fraction,
+                  inputs: PreviewInputs, progress: Callable[[int], None] | None = None) -> int:
+    """Stream ``frames`` (the clip decoded again, in order) through the painter into ``path``; returns the number
+    of frames written. The file appears only when complete."""
+    painter = PreviewPainter(inputs, source_size)
+    encoder = Encoder(path, painter.layout.size, fps)
+    count = 0
+    try:
+        for frame in frames:
+            encoder.write(painter.paint(count, frame.image).image)
+            count += 1
+            if progress:
+                progress(count)
+        if count == 0:
+            raise MocapError("The video could not be decoded a second time for the preview; check the file.")
+        encoder.finish()
+    except BaseException:
+        encoder.abort()
+        raise
+    return count
