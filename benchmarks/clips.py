@@ -1,8 +1,12 @@
 """`mocap run` over every real clip: outcome, frames, detection rate, and end-to-end speed against
 MediaPipe alone (decode + detect, the floor any MediaPipe-based tool pays) on the same clip.
 
-usage: python benchmarks/clips.py [FOLDER] [--model mediapipe] [--only NAME,...]
+usage: python benchmarks/clips.py [FOLDER] [--model mediapipe] [--only NAME,...] [--preview]
 FOLDER defaults to ../shared/data/videos. Prints a markdown table.
+
+--preview adds a second table: each clip run again with ``--preview`` (and a GLB, so the body silhouette is drawn
+when anny is installed); the preview stage's time against the rest of the same run (same machine load), and
+the two runs' end-to-end times. Target: the preview adds at most 25 % at 720p with the default model.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ def main() -> None:
     ap.add_argument("folder", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos")
     ap.add_argument("--model", default="mediapipe")
     ap.add_argument("--only", default="")
+    ap.add_argument("--preview", action="store_true", help="also measure what --preview adds")
     args = ap.parse_args()
     clips = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
     if args.only:
         clips = [c for c in clips if c.name in args.only.split(",")]
     print("| clip | outcome | frames | fps | detection rate | MediaPipe-only frames/s | end-to-end frames/s | ratio |")
     print("|---|---|---|---|---|---|---|---|")
+    preview_rows: list[str] = []
     for clip in clips:
         with tempfile.TemporaryDirectory() as tmp:
             outs = tuple(Path(tmp) / f"out{ext}" for ext in (".glb", ".bvh", ".npz"))
@@ -53,6 +59,32 @@ def main() -> None:
         mp_fps, e2e_fps = mp_frames / mp_seconds, res.frames / seconds
         print(f"| {clip.name} | wrote glb, bvh, npz | {res.frames} | {float(res.video.fps):.3f} | "
               f"{res.detection_rate:.3f} | {mp_fps:.1f} | {e2e_fps:.1f} | {e2e_fps / mp_fps:.2f} |", flush=True)
+        if args.preview:
+            preview_rows.append(preview_row(clip, args.model, seconds))
+    if args.preview:
+        print("\n| clip | size | frames | run without preview (s) | run with preview (s) | preview stage (s) | "
+              "preview / rest of its run |")
+        print("|---|---|---|---|---|---|---|")
+        for row in preview_rows:
+            print(row)
+
+
+def preview_row(clip: Path, model: str, plain_seconds: float) -> str:
+    """``--preview`` added to the same clip: the stage's share of its own run (load-independent) and wall times."""
+    info = probe(clip)
+    with tempfile.TemporaryDirectory() as tmp:
+        options = RunOptions(exports=(Path(tmp) / "out.glb", Path(tmp) / "out.bvh", Path(tmp) / "out.npz"),
+                             model=model, settings=ModelSettings(), preview=Path(tmp) / "preview.mp4")
+        t0 = time.perf_counter()
+        try:
+            res = run_clip(clip, options)
+        except MocapError as exc:
+            return f"| {clip.name} | {info.width}x{info.height} | error: {exc} | | | | |"
+        seconds = time.perf_counter() - t0
+    stage = res.seconds["preview"]
+    rest = sum(v for k, v in res.seconds.items() if k != "preview")
+    return (f"| {clip.name} | {info.width}x{info.height} | {res.frames} | {plain_seconds:.1f} | {seconds:.1f} | "
+            f"{stage:.1f} | {stage / rest:.0%} |")
 
 
 if __name__ == "__main__":

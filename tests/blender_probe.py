@@ -4,7 +4,7 @@ in one process (the scene is reset between them), because starting Blender costs
 
 Usage: python blender_probe.py request.json result.json
 request: [{"path": str, "frames": [int, ...], "fps": float, "vertex_ids": [int, ...],
-           "automatic_bone_orientation": bool}, or {"parse": str}, ...]
+           "automatic_bone_orientation": bool, "rest_angles": bool}, or {"parse": str}, ...]
 A "parse" item runs Blender's own low-level FBX reader (io_scene_fbx.parse_fbx) and returns the node tree
 (name, property type codes, values) as JSON.
 
@@ -103,6 +103,9 @@ def probe(item: dict) -> dict:
         depsgraph = bpy.context.evaluated_depsgraph_get()
         heads = {pb.name: list(arm.matrix_world @ pb.head) for pb in arm.pose.bones}
         entry: dict = {"blender_frame": blender_frame, "heads": heads}
+        if item.get("rest_angles"):  # each bone's rotation away from its rest orientation, degrees
+            entry["rest_angles"] = {pb.name: math.degrees(pb.matrix_basis.to_quaternion().angle)
+                                    for pb in arm.pose.bones}
         if meshes and item.get("vertex_ids"):
             ev = meshes[0].evaluated_get(depsgraph)
             me = ev.to_mesh()

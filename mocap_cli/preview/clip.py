@@ -43,6 +43,18 @@ def preview_mesh(motion: Motion, mesh: str | None, smpl: Path | None) -> Skinned
     return mesh_for(motion, choice, smpl)  # smpl, none, and the export's own errors
 
 
+def clip_preview_inputs(track: Track2D, motion: Motion, *, mesh: str | None, smpl: Path | None,
+                        warnings: list[str]) -> PreviewInputs:
+    """What the preview of ``motion`` over the clip of ``track`` shows (see ``render.PreviewInputs``)."""
+    camera = solved_camera(motion.provenance, track.image_size[0], track.image_size[1])
+    if camera is None:
+        raise MocapError("This model did not record the camera it solved, so no preview can be drawn; "
+                         "run without --preview or use another model.")
+    body = preview_mesh(motion, mesh, smpl)
+    return PreviewInputs(motion, camera, body, detection_confidence(track), np.asarray(track.detected, bool),
+                         np.asarray(track.frame_times, dtype=np.float64), tuple(warnings))
+
+
 def render_clip_preview(
     path: Path,
     video: Path,
@@ -60,13 +72,7 @@ def render_clip_preview(
     """Write the preview of ``motion`` (the exported Motion, world root) over ``video``'s frames [start, end)
     to ``path``; ``mesh`` is the body choice of the exports (None or "none": skeleton only). ``stage`` is the
     reporter's progress stage. Returns the number of frames written."""
-    camera = solved_camera(motion.provenance, track.image_size[0], track.image_size[1])
-    if camera is None:
-        raise MocapError("This model did not record the camera it solved, so no preview can be drawn; "
-                         "run without --preview or use another model.")
-    body = preview_mesh(motion, mesh, smpl)
-    inputs = PreviewInputs(motion, camera, body, detection_confidence(track), np.asarray(track.detected, bool),
-                           np.asarray(track.frame_times, dtype=np.float64), tuple(warnings))
+    inputs = clip_preview_inputs(track, motion, mesh=mesh, smpl=smpl, warnings=warnings)
     total = track.num_frames
     with stage("preview", total) as tick:
         frames = iter_frames(video, start=start, end=end, info=info)
