@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mocap_cli.preview.camera_view import SkeletonStyle, draw_skeleton
+from mocap_cli.preview.camera_view import LEFT, RIGHT, SkeletonStyle, draw_skeleton
 from mocap_cli.solve.camera_pose import CameraPose
 
 ELEVATION_DEGREES = 15.0
@@ -108,6 +108,9 @@ class SideView:
             cv2.line(self.background, _pt(a), _pt(b), GRID, 1, cv2.LINE_AA, 4)
         cv2.putText(self.background, "side view (camera on the left)", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     TEXT, 1, cv2.LINE_AA)
+        for n, (label, colour) in enumerate((("left", LEFT), ("right", RIGHT), ("planted", PLANTED))):
+            cv2.putText(self.background, label, (8 + 60 * n, 38), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1,
+                        cv2.LINE_AA)
         self.background_path = self.background.copy()
         self._polyline(self.background_path, self.path, PATH_AHEAD)
 

@@ -135,7 +135,7 @@ def test_command_rejects_unknown_format_with_one_sentence(tmp_path: Path) -> Non
     app.command()(batch)
     src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
     result = CliRunner().invoke(app, [str(src), "--out", str(tmp_path / "out"), "--export-format", "glb,usd"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error (README "Exit codes")
     assert "Unknown export format 'usd'" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require_shared
+
 from mocap_cli.commands.json_report import schema
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -20,7 +20,7 @@ jsonschema = pytest.importorskip("jsonschema")
 
 def mocap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+                          timeout=600, check=False)
 
 
 def summary(res: subprocess.CompletedProcess, command: str) -> dict:

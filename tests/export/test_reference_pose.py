@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import real_motion, run_blender
+
 from mocap_cli.errors import MocapError
 from mocap_cli.export import export_motion
 from mocap_cli.export.prepare import prepare_export

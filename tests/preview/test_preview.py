@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require_shared
+
 from mocap_cli import pipeline
 from mocap_cli.capture.keypoints import MP
 from mocap_cli.capture.video import ffmpeg_executable, iter_frames, probe
@@ -65,7 +65,8 @@ def previewed(request, tmp_path_factory):
 
 
 def pixel_format(path: Path) -> str:
-    res = subprocess.run([ffmpeg_executable(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    res = subprocess.run([ffmpeg_executable(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
+                         check=False)
     m = re.search(r"Video: h264[^,]*, (\w+)", res.stderr)
     assert m, res.stderr
     return m.group(1)
