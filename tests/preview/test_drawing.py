@@ -151,3 +151,14 @@ def test_frames_are_composed_from_the_frame_given(scene):
     img = painter.paint(3, frames[3].image).image
     corner = img[400:470, 5:60].astype(int)  # floor, away from the body and the labels
     assert np.abs(corner - frames[3].image[400:470, 5:60, ::-1]).max() == 0
+
+
+def test_motion_frames_follow_the_video_times_when_resampled():
+    """``--fps 15`` on a 30 fps clip: video frame i shows the motion at i/30 s, i.e. halfway between frames."""
+    from mocap_cli.preview.render import motion_samples
+
+    times = 100.0 + np.arange(10) / 30.0  # a clip trimmed with --start: times from the file start
+    i0, i1, alpha = motion_samples(times, 15.0, 5)
+    np.testing.assert_array_equal(i0, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_allclose(alpha, [0, 0.5] * 4 + [0, 0], atol=1e-9)
+    assert np.all(i1[:8] == i0[:8] + 1) and np.all(i1[8:] == 4)  # held at the last motion frame
