@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,16 +32,21 @@ from mocap_cli.preview.camera_view import (
     SILHOUETTE,
     SILHOUETTE_ALPHA,
     SkeletonStyle,
+    body_parts,
     draw_skeleton,
     pixels_in_panel,
     silhouette_mask,
     tint,
 )
+from mocap_cli.preview.overlap import Feeder, Prefetch
 from mocap_cli.preview.side_view import SideView
 from mocap_cli.preview.timeline import Timeline
 from mocap_cli.solve.camera_pose import SolvedCamera
 
-MAX_HEIGHT = 720
+# The camera panel is at most this many rows: enough to judge a pose, and it keeps drawing and H.264 encoding
+# (``superfast``: previews are for checking, not archiving) well below the cost of the run itself.
+MAX_HEIGHT = 540
+X264_PRESET = "superfast"
 PREVIEW_SUFFIX = ".mp4"
 _SKIN_CHUNK = 16  # body poses skinned at once
 _TEXT = (235, 235, 235)
@@ -173,7 +178,10 @@ class PreviewPainter:
         self.contacts = planted_contacts(m)
         self._skinned: dict[int, np.ndarray] = {}
         self._mesh_skeleton = Skeleton(JOINT_NAMES, PARENTS, m.skeleton.offsets) if inputs.mesh is not None else None
-        self._warning_lines = [f"warning: {w}" for w in inputs.warnings][:3]
+        self._parts = [] if inputs.mesh is None else body_parts(inputs.mesh.joints, inputs.mesh.weights)
+        for n, warning in enumerate(inputs.warnings[:3]):  # drawn once into the side view's fixed background
+            _label(self.side.background_path, f"warning: {warning}"[: max(10, self.layout.side[0] // 8)],
+                   (8, self.layout.side[1] - 12 - 18 * n), 0.4)
 
     def _pose(self, i: int) -> tuple[int, np.ndarray, np.ndarray]:
         """The motion frame nearest video frame ``i``, the joints (J, 3) at the frame's time and confidence (J,)."""
@@ -201,12 +209,12 @@ class PreviewPainter:
         if (image_rgb.shape[1], image_rgb.shape[0]) == lay.camera:
             cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR, dst=cam)
         else:
-            cv2.cvtColor(cv2.resize(image_rgb, lay.camera, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR, dst=cam)
+            cv2.cvtColor(cv2.resize(image_rgb, lay.camera, interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2BGR, dst=cam)
         k, joints, conf = self._pose(min(i, len(self.i0) - 1))
         camera = self.inputs.camera
         if self.inputs.mesh is not None:
             verts, _ = camera.project(self._body(k))
-            mask = silhouette_mask(pixels_in_panel(verts, lay.scale), self.inputs.mesh.faces, lay.camera)
+            mask = silhouette_mask(pixels_in_panel(verts, lay.scale), self._parts, lay.camera)
             tint(cam, mask, SILHOUETTE, SILHOUETTE_ALPHA)
         pixels = pixels_in_panel(camera.project(joints)[0], lay.scale)
         draw_skeleton(cam, pixels, conf, self.motion.skeleton.parents, self.motion.skeleton.names, self.style)
@@ -214,8 +222,6 @@ class PreviewPainter:
         _label(cam, f"frame {i}  {t:6.2f} s", (8, 20))
         planted = None if self.contacts is None else self.contacts[0][k]
         side = self.side.draw(k, joints, conf, planted, () if self.contacts is None else self.contacts[1])
-        for n, line in enumerate(self._warning_lines):
-            _label(side, line[: max(10, lay.side[0] // 8)], (8, lay.side[1] - 12 - 18 * n), 0.4)
         out[: lay.side[1], lay.camera[0] :] = side
         out[lay.camera[1] :, :] = self.timeline.draw(i)
         return DrawnFrame(out, pixels)
@@ -239,7 +245,7 @@ class Encoder:
         cmd = [ffmpeg_executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{size[0]}x{size[1]}",
                "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0", "-an",
-               "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+               "-c:v", "libx264", "-preset", X264_PRESET, "-crf", "23", "-pix_fmt", "yuv420p",
                "-movflags", "+faststart", "-f", "mp4", str(self.tmp)]
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
@@ -277,19 +283,25 @@ class Encoder:
         self.log.close()
 
 
-def write_preview(path: Path, frames: Iterable[Frame], source_size: tuple[int, int], fps: Fraction,
+def write_preview(path: Path, frames: Iterator[Frame], source_size: tuple[int, int], fps: Fraction,
                   inputs: PreviewInputs, progress: Callable[[int], None] | None = None) -> int:
     """Stream ``frames`` (the clip decoded again, in order) through the painter into ``path``; returns the number
-    of frames written. The file appears only when complete."""
+    of frames written. Decoding, drawing and encoding overlap (``overlap``); the file appears only when complete.
+    The caller closes ``frames`` afterwards."""
     painter = PreviewPainter(inputs, source_size)
     encoder = Encoder(path, painter.layout.size, fps)
     count = 0
     try:
-        for frame in frames:
-            encoder.write(painter.paint(count, frame.image).image)
-            count += 1
-            if progress:
-                progress(count)
+        feeder: Feeder[np.ndarray] = Feeder(encoder.write)
+        try:
+            with Prefetch(frames) as decoded:
+                for frame in decoded:
+                    feeder.put(painter.paint(count, frame.image).image)
+                    count += 1
+                    if progress:
+                        progress(count)
+        finally:
+            feeder.close()
         if count == 0:
             raise MocapError("The video could not be decoded a second time for the preview; check the file.")
         encoder.finish()

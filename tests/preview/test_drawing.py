@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import pytest
 from conftest import require_shared
@@ -16,7 +17,7 @@ from helpers import real_motion
 from mocap_cli.body.anny_body import anny_available
 from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.errors import MocapError
-from mocap_cli.preview.camera_view import silhouette_mask
+from mocap_cli.preview.camera_view import body_parts, silhouette_mask
 from mocap_cli.preview.clip import preview_mesh
 from mocap_cli.preview.render import (
     PreviewInputs,
@@ -79,10 +80,16 @@ def test_body_silhouette_covers_the_trunk(scene):
     trunk = [motion.skeleton.index(n) for n in ("pelvis", "spine1", "spine2", "spine3", "neck")]
     for i in (0, 20, 39):
         verts, _ = camera.project(painter._body(i))
-        mask = silhouette_mask(verts, mesh.faces, (640, 480))
+        mask = silhouette_mask(verts, body_parts(mesh.joints, mesh.weights), (640, 480))
         px = np.rint(camera.project(motion.joints[i, trunk])[0]).astype(int)
         assert np.all(mask[px[:, 1], px[:, 0]] == 255), i
         assert 0.02 < (mask > 0).mean() < 0.4  # a person, not the whole frame
+        exact = np.zeros_like(mask)  # every triangle filled on its own: the true silhouette
+        for tri in np.rint(verts[mesh.faces]).astype(np.int32):
+            cv2.fillConvexPoly(exact, tri, 255)
+        iou = np.logical_and(mask, exact).sum() / np.logical_or(mask, exact).sum()
+        print(f"frame {i}: silhouette IoU {iou:.3f}")
+        assert iou > 0.9, (i, iou)
 
 
 def test_planted_feet_are_marked_only_when_the_motion_has_contacts(scene):
