@@ -12,6 +12,7 @@ the two runs' end-to-end times. Target: the preview adds at most 25 % at 720p wi
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -50,9 +51,9 @@ def main() -> None:
             outs = tuple(Path(tmp) / f"out{ext}" for ext in (".glb", ".bvh", ".npz"))
             try:
                 mp_frames, mp_seconds = mediapipe_only(clip)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), cpu_seconds()
                 res = run_clip(clip, RunOptions(exports=outs, model=args.model, settings=ModelSettings()))
-                seconds = time.perf_counter() - t0
+                seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             except MocapError as exc:
                 print(f"| {clip.name} | error: {exc} | | | | | | |")
                 continue
@@ -60,31 +61,38 @@ def main() -> None:
         print(f"| {clip.name} | wrote glb, bvh, npz | {res.frames} | {float(res.video.fps):.3f} | "
               f"{res.detection_rate:.3f} | {mp_fps:.1f} | {e2e_fps:.1f} | {e2e_fps / mp_fps:.2f} |", flush=True)
         if args.preview:
-            preview_rows.append(preview_row(clip, args.model, seconds))
+            preview_rows.append(preview_row(clip, args.model, seconds, cpu))
     if args.preview:
         print("\n| clip | size | frames | run without preview (s) | run with preview (s) | preview stage (s) | "
-              "preview / rest of its run |")
-        print("|---|---|---|---|---|---|---|")
+              "preview / rest of its run | CPU without / with preview (s) | CPU added |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for row in preview_rows:
             print(row)
 
 
-def preview_row(clip: Path, model: str, plain_seconds: float) -> str:
-    """``--preview`` added to the same clip: the stage's share of its own run (load-independent) and wall times."""
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished children (the ffmpeg decoders and encoders)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) -> str:
+    """``--preview`` added to the same clip: the stage's share of its own run, wall times, and CPU time (the
+    least sensitive to other work on the machine)."""
     info = probe(clip)
     with tempfile.TemporaryDirectory() as tmp:
         options = RunOptions(exports=(Path(tmp) / "out.glb", Path(tmp) / "out.bvh", Path(tmp) / "out.npz"),
                              model=model, settings=ModelSettings(), preview=Path(tmp) / "preview.mp4")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         try:
             res = run_clip(clip, options)
         except MocapError as exc:
-            return f"| {clip.name} | {info.width}x{info.height} | error: {exc} | | | | |"
-        seconds = time.perf_counter() - t0
+            return f"| {clip.name} | {info.width}x{info.height} | error: {exc} | | | | | | |"
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     stage = res.seconds["preview"]
     rest = sum(v for k, v in res.seconds.items() if k != "preview")
     return (f"| {clip.name} | {info.width}x{info.height} | {res.frames} | {plain_seconds:.1f} | {seconds:.1f} | "
-            f"{stage:.1f} | {stage / rest:.0%} |")
+            f"{stage:.1f} | {stage / rest:.0%} | {plain_cpu:.1f} / {cpu:.1f} | {cpu / plain_cpu - 1:.0%} |")
 
 
 if __name__ == "__main__":
