@@ -25,7 +25,7 @@ from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.rig_presets import DEFAULT_RIG, load_rig_preset
 from mocap_cli.export.reference_pose import check_reference_pose
 from mocap_cli.export.root_motion import check_root_mode
-from mocap_cli.preview.render import check_preview_path
+from mocap_cli.preview.paths import check_preview_path
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -47,29 +47,10 @@ from mocap_cli.solve.camera_pose import SolvedCamera
 # (``superfast``: previews are for checking, not archiving) well below the cost of the run itself.
 MAX_HEIGHT = 540
 X264_PRESET = "superfast"
-PREVIEW_SUFFIX = ".mp4"
 _SKIN_CHUNK = 16  # body poses skinned at once
 _TEXT = (235, 235, 235)
 # Contact joints the preview marks, in the order ``Motion.contacts`` columns are read when it has two or four.
 _CONTACT_ORDER = {2: ("left_ankle", "right_ankle"), 4: ("left_ankle", "left_foot", "right_ankle", "right_foot")}
-
-
-def check_preview_path(path: Path, *, overwrite: bool, taken: Iterable[Path] = ()) -> None:
-    """Fail before any work on a preview path that is not .mp4, in a missing or read-only folder, already there
-    (without ``overwrite``) or the same as another output."""
-    if path.suffix.lower() != PREVIEW_SUFFIX:
-        raise MocapError(f"The preview '{path.name}' must be an .mp4 file (e.g. --preview preview.mp4).")
-    if path.is_dir():
-        raise MocapError(f"Preview path {path} is a folder; give a file name such as {path / 'preview.mp4'}.")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise MocapError(f"Preview folder {folder} does not exist; create it or choose another path.")
-    if not os.access(folder, os.W_OK):
-        raise MocapError(f"Cannot write to {folder} (permission denied); choose another folder for the preview.")
-    if any(path.resolve() == p.resolve() for p in taken):
-        raise MocapError(f"--preview {path} is also an input or an --export path; give the preview its own name.")
-    if path.exists() and not overwrite:
-        raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
 
 
 @dataclass(frozen=True)
