@@ -19,10 +19,10 @@ from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.errors import MocapError
 from mocap_cli.preview.camera_view import body_parts, silhouette_mask
 from mocap_cli.preview.clip import preview_mesh
+from mocap_cli.preview.paths import check_preview_path
 from mocap_cli.preview.render import (
     PreviewInputs,
     PreviewPainter,
-    check_preview_path,
     planted_contacts,
     write_preview,
 )
