@@ -4,13 +4,18 @@ joints came from, through gravity alignment and grounding, for both ways a Motio
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import require_shared
+
 from mocap_cli.models.mesh.adapter import motion_from_mesh_sequence
 from mocap_cli.models.mesh.crops import SquareBoxes, crop_cam_to_translation
 from mocap_cli.models.mesh.inference import MeshSequence
 from mocap_cli.solve.camera import Pinhole
-from mocap_cli.solve.camera_pose import PROVENANCE_KEY, CameraPose, SolvedCamera, solved_camera
+from mocap_cli.solve.camera_pose import (
+    PROVENANCE_KEY,
+    CameraPose,
+    SolvedCamera,
+    solved_camera,
+)
 from mocap_cli.solve.posing import motion_from_camera_joints
 
 
