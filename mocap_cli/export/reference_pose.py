@@ -57,11 +57,9 @@ def with_reference_frame(motion: Motion, pose: str, preset: RigPreset) -> Motion
     root = np.array([[motion.root_translation[0, 0], motion.skeleton.offsets[0, 1], motion.root_translation[0, 2]]])
     joints, _ = forward_kinematics(motion.skeleton, local, root)
     extra = {}
-    contacts = getattr(motion, "contacts", None)  # per-frame data added by later versions keeps its frames aligned
-    if isinstance(contacts, np.ndarray) and len(contacts) == motion.num_frames:
+    contacts = getattr(motion, "contacts", None)  # ground contacts keep their frames aligned: none in frame 0
+    if contacts is not None:
         extra["contacts"] = np.concatenate([np.zeros_like(contacts[:1]), contacts])
-    elif isinstance(contacts, dict):
-        extra["contacts"] = {k: np.concatenate([np.zeros_like(v[:1]), v]) for k, v in contacts.items()}
     provenance = {**motion.provenance, "reference_pose": pose.upper(),
                   "reference_frame": "frame 0 is the reference pose; the animation starts at frame 1"}
     return replace(

@@ -49,8 +49,6 @@ MAX_HEIGHT = 540
 X264_PRESET = "superfast"
 _SKIN_CHUNK = 16  # body poses skinned at once
 _TEXT = (235, 235, 235)
-# Contact joints the preview marks, in the order ``Motion.contacts`` columns are read when it has two or four.
-_CONTACT_ORDER = {2: ("left_ankle", "right_ankle"), 4: ("left_ankle", "left_foot", "right_ankle", "right_foot")}
 
 
 @dataclass(frozen=True)
@@ -113,25 +111,17 @@ def motion_samples(frame_times: np.ndarray, fps: float, num_frames: int) -> tupl
 
 
 def planted_contacts(motion: Motion) -> tuple[np.ndarray, tuple[int, ...]] | None:
-    """(F, K) planted flags and the K joint indices they belong to, from ``motion.contacts`` when the motion
-    has them: a mapping joint name → (F,) probabilities, or an (F, 2) left/right ankle or (F, 4) left
-    ankle/ball, right ankle/ball array. Planted: probability ≥ 0.5. None without contacts."""
+    """(F, K) planted flags (probability ≥ 0.5) and the K joint indices they belong to, from the motion's ground
+    contacts (``Motion.contacts`` (F, K) with ``Motion.contact_joints`` naming the columns); None without them."""
     contacts = getattr(motion, "contacts", None)
-    if contacts is None:
+    names = tuple(getattr(motion, "contact_joints", ()))
+    if contacts is None or not names:
         return None
-    names = motion.skeleton.names
-    if isinstance(contacts, dict):
-        keys = [k for k in contacts if k in names]
-        if not keys:
-            return None
-        return np.stack([np.asarray(contacts[k]) >= 0.5 for k in keys], axis=1), tuple(names.index(k) for k in keys)
-    arr = np.asarray(contacts)
-    if arr.ndim != 2 or arr.shape[0] != motion.num_frames or arr.shape[1] not in _CONTACT_ORDER:
+    contacts = np.asarray(contacts)
+    known = [k for k, n in enumerate(names) if n in motion.skeleton.names]
+    if contacts.shape != (motion.num_frames, len(names)) or not known:
         return None
-    joints = _CONTACT_ORDER[arr.shape[1]]
-    if not all(j in names for j in joints):
-        return None
-    return arr >= 0.5, tuple(names.index(j) for j in joints)
+    return contacts[:, known] >= 0.5, tuple(motion.skeleton.index(names[k]) for k in known)
 
 
 @dataclass

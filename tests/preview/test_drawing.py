@@ -99,7 +99,8 @@ def test_planted_feet_are_marked_only_when_the_motion_has_contacts(scene):
     with_contacts = real_motion(CLIP, frames=FRAMES)
     contacts = np.zeros((FRAMES, 4))
     contacts[:10, :2] = 1.0  # left ankle and ball planted for the first 10 frames
-    with_contacts.contacts = contacts  # the field later versions of Motion carry
+    with_contacts.contacts = contacts  # Motion's ground contacts (post.contacts)
+    with_contacts.contact_joints = ("left_ankle", "left_foot", "right_ankle", "right_foot")
     marked = PreviewPainter(inputs_for(with_contacts, true_camera(gt)), (640, 480))
     lay = marked.layout
 
