@@ -6,10 +6,11 @@ first, then ``a``. Rotation matrices are ``(..., 3, 3)``; rotation vectors (axis
 ``(..., 3)``. All functions broadcast over leading axes (scipy's ``Rotation`` takes N-D batches but not
 numpy broadcasting, so the wrappers broadcast first).
 
-Conversions, composition, application and Euler angles are scipy's. Kept here because scipy has no
-batched form of them: the shortest arc between two directions (``align_vectors`` solves one pair at a
-time), an orthonormal frame from two directions, pairwise slerp with a per-pair fraction (``Slerp``
-interpolates one key sequence), and sign continuity over time (q and -q are the same rotation to scipy).
+Conversions (matrix, rotation vector, Euler angles in any order), rotating vectors and slerp are scipy's.
+Kept here, small and batched, is only what scipy lacks: the quaternion product that leaves the identity
+exact (scipy renormalises every composition, see ``quat_mul``), the shortest arc between many pairs of
+directions (``align_vectors`` solves one pair at a time), an orthonormal frame from two directions, and
+sign continuity over time (q and -q are the same rotation to scipy, not to a filter).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def _rotation(q: np.ndarray) -> Rotation:
     return Rotation.from_quat(_writable(q))
 
 
+def _unit_rotation(q: np.ndarray) -> Rotation:
+    """Trusts q to be unit (the module's convention) and skips scipy's renormalisation."""
+    return Rotation(_writable(q), normalize=False, copy=False)
+
+
 def quat_identity(shape: tuple[int, ...] = ()) -> np.ndarray:
     """Identity quaternions ``shape + (4,)``."""
     q = np.zeros(shape + (4,))
@@ -55,9 +61,21 @@ def quat_conj(q: np.ndarray) -> np.ndarray:
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Composition ``a * b`` of ``(..., 4)`` quaternions (rotate by ``b``, then by ``a``)."""
-    a, b = _broadcast_quats(a, b)
-    return (_rotation(a) * _rotation(b)).as_quat()
+    """Hamilton product ``a * b`` of ``(..., 4)`` quaternions (rotate by ``b``, then by ``a``).
+
+    Written out rather than scipy's ``Rotation.__mul__``, which renormalises every product: composing
+    with the identity must return the rotations bit for bit (renaming-only rig presets rely on it)."""
+    ax, ay, az, aw = np.moveaxis(a, -1, 0)
+    bx, by, bz, bw = np.moveaxis(b, -1, 0)
+    return np.stack(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ],
+        axis=-1,
+    )
 
 
 def quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -65,7 +83,7 @@ def quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     q = np.asarray(q, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
     shape = np.broadcast_shapes(q.shape[:-1], v.shape[:-1])
-    return _rotation(np.broadcast_to(q, shape + (4,))).apply(_writable(np.broadcast_to(v, shape + (3,))))
+    return _unit_rotation(np.broadcast_to(q, shape + (4,))).apply(_writable(np.broadcast_to(v, shape + (3,))))
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:

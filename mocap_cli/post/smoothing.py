@@ -50,7 +50,7 @@ def load_smoothing_preset(name: str) -> SmoothingPreset:
 
 
 def _odd_frames(seconds: float, fps: float) -> int:
-    n = int(round(seconds * fps))
+    n = round(seconds * fps)
     return n + 1 if n % 2 == 0 else n
 
 
