@@ -95,7 +95,8 @@ def quat_from_matrix(m: np.ndarray) -> np.ndarray:
     """Quaternions ``(..., 4)`` with w >= 0 of rotation matrices ``(..., 3, 3)``.
 
     Markley's method straight on the given matrix (``assume_valid``): callers pass rotations, and skipping
-    scipy's orthogonalising SVD keeps the result identical to the matrix's own entries."""
+    scipy's orthogonalising SVD keeps the result identical to the matrix's own entries. A matrix that is no
+    rotation at all (a frame from a zero-length vector) gives some unit quaternion, not an error."""
     q = Rotation.from_matrix(_writable(m), assume_valid=True).as_quat()
     return np.where(q[..., 3:4] < 0, -q, q)
 
