@@ -88,7 +88,7 @@ def validate(video: Path, options: RunOptions) -> None:
         raise MocapError("The same --export path is given twice; give each output once.")
     for path in options.exports:
         check_output_path(path, overwrite=options.overwrite)
-    RunSettings.of(options).validate()
+    RunSettings.from_run_options(options).validate()
 
 
 def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:

@@ -100,7 +100,7 @@ class RunSettings:
                              smpl=self.smpl, batch_size=self.batch_size)
 
     @classmethod
-    def of(cls, options: RunOptions) -> RunSettings:
+    def from_run_options(cls, options: RunOptions) -> RunSettings:
         """The settings a ``RunOptions`` describes (API callers build those directly); formats are taken from
         its output paths' extensions."""
         model = options.settings

@@ -100,7 +100,7 @@ def _captured_settings(args: list[str], monkeypatch: pytest.MonkeyPatch) -> RunS
     seen: list[RunSettings] = []
 
     def fake_run_clip(video: Path, options: RunOptions, reporter: object = None) -> None:
-        seen.append(RunSettings.of(options))
+        seen.append(RunSettings.from_run_options(options))
         raise MocapError("stopped before any work")
 
     def fake_run_batch(options: object, display: object = None) -> None:
@@ -199,10 +199,10 @@ def test_the_pipeline_views_carry_every_setting_back_and_forth() -> None:
                            start=1.0, end=3.5, fps=24.0, smooth="strong", preset="ue5", root="none", mesh="smpl",
                            device="cpu", fov=45.0, batch_size=4, overwrite=True)
     options = build_run_options((Path("a.fbx"), Path("a.npz")), settings)
-    assert RunSettings.of(options) == settings
+    assert RunSettings.from_run_options(options) == settings
     assert options.settings == ModelSettings(device="cpu", fov_degrees=45.0, weights=Path("variant-x"),
                                              smpl=Path("body.pkl"), batch_size=4)
     assert build_run_options((Path("a.fbx"),), settings, overwrite=False).overwrite is False
     # The views' own defaults are the settings' defaults.
-    assert RunSettings.of(RunOptions(exports=(Path("a.glb"),))) == DEFAULTS
+    assert RunSettings.from_run_options(RunOptions(exports=(Path("a.glb"),))) == DEFAULTS
     assert DEFAULTS.model_settings() == ModelSettings()
