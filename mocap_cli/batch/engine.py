@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from mocap_cli import __version__
-from mocap_cli.commands.options import ClipSettings, build_run_options
 from mocap_cli.errors import MocapError
+from mocap_cli.settings import RunSettings, build_run_options
 
 if TYPE_CHECKING:
     from mocap_cli.pipeline import RunOptions, RunResult
@@ -80,47 +80,16 @@ ClipFn = Callable[..., "RunResult"]  # (video, RunOptions, reporter) -> RunResul
 # -- settings -----------------------------------------------------------------------------------------
 
 
-def parse_formats(text: str) -> tuple[str, ...]:
-    """``"glb,bvh"`` → ("glb", "bvh"); unknown formats fail before any work."""
-    from mocap_cli.export import supported_extensions
-
-    known = [e.lstrip(".") for e in supported_extensions()]
-    formats: list[str] = []
-    for part in text.split(","):
-        fmt = part.strip().lower().lstrip(".")
-        if not fmt:
-            continue
-        if fmt not in known:
-            raise MocapError(f"Unknown export format '{fmt}'; use a comma-separated list of {', '.join(known)}.")
-        if fmt not in formats:
-            formats.append(fmt)
-    if not formats:
-        raise MocapError(f"No export format given; use e.g. --export-format glb (known: {', '.join(known)}).")
-    return tuple(formats)
-
-
-def check_settings(settings: ClipSettings, local: bool = True) -> bool:
-    """Everything about the settings that can fail, checked before any clip starts (the same checks as
-    ``pipeline.validate`` plus the model's readiness). Returns whether the model will compute on a GPU.
+def check_settings(settings: RunSettings, local: bool = True) -> bool:
+    """Everything about the settings that can fail, checked before any clip starts (``settings.validate()``
+    plus the model's readiness). Returns whether the model will compute on a GPU.
     ``local=False`` (Ray): the GPUs are on the cluster, so ``--device cuda`` is not checked here."""
-    from mocap_cli.body.select import check_mesh_choice
-    from mocap_cli.models.registry import model_entry
     from mocap_cli.models.base import resolve_device
-    from mocap_cli.export.rig_presets import load_rig_preset
-    from mocap_cli.export.root_motion import check_root_mode
-    from mocap_cli.post.smoothing import load_smoothing_preset
+    from mocap_cli.models.registry import model_entry
 
-    parse_formats(",".join(settings.formats))
+    settings.validate(check_gpu=local)
     entry = model_entry(settings.model)
-    load_smoothing_preset(settings.smooth)
-    load_rig_preset(settings.preset)
-    check_root_mode(settings.root)
-    check_mesh_choice(settings.mesh)
-    if settings.fps is not None and not settings.fps > 0:
-        raise MocapError("--fps must be a positive number of frames per second.")
-    if settings.fov is not None and not 1.0 <= settings.fov <= 179.0:
-        raise MocapError("--fov must be between 1 and 179 degrees.")
-    model_settings = build_run_options((), settings).settings
+    model_settings = settings.model_settings()
     gpu = False
     if entry.kind != "landmarks":  # torch models run on a concrete device (as create_model decides)
         if local:
@@ -146,7 +115,7 @@ def _file_record(path: Path | str | None) -> Any:
     return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def settings_record(settings: ClipSettings) -> dict[str, Any]:
+def settings_record(settings: RunSettings) -> dict[str, Any]:
     """What a sidecar stores about the settings; two runs with equal records give the same outputs.
     Presets are recorded by content, so editing a preset file redoes the clips that used it."""
     from mocap_cli.core.preset_files import preset_dir
@@ -164,7 +133,9 @@ def settings_record(settings: ClipSettings) -> dict[str, Any]:
         "root": settings.root,
         "mesh": settings.mesh,
         "fps": settings.fps,
-        "fov": build_run_options((), settings).settings.fov_degrees,
+        "fov": settings.fov,
+        "start": settings.start,
+        "end": settings.end,
     }
 
 
@@ -589,7 +560,7 @@ class NullDisplay:
 class BatchOptions:
     in_dir: Path
     out_dir: Path
-    settings: ClipSettings = field(default_factory=ClipSettings)
+    settings: RunSettings = field(default_factory=RunSettings)
     patterns: tuple[str, ...] = DEFAULT_PATTERNS
     recursive: bool = False
     jobs: int | None = None  # None: one per CPU core

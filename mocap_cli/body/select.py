@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -11,7 +12,8 @@ from mocap_cli.core.motion import Motion
 from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 from mocap_cli.errors import MocapError
 
-MESH_CHOICES: tuple[str, ...] = ("auto", "anny", "smpl", "none")
+MeshChoice = Literal["auto", "anny", "smpl", "none"]
+MESH_CHOICES: tuple[str, ...] = get_args(MeshChoice)
 _SKELETON_MATCH = 0.01  # metres: a SMPL body whose joints are this close to the motion's is used as is
 
 

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from conftest import REPO, video
 from mocap_cli.batch.engine import (
     BatchOptions,
-    ClipSettings,
     find_clips,
     input_record,
     lower_body_warning,
@@ -29,6 +28,7 @@ from mocap_cli.batch.engine import (
 )
 from mocap_cli.errors import MocapError
 from mocap_cli.core.skeleton import JOINT_NAMES
+from mocap_cli.settings import RunSettings
 
 WALK = "street_walk_5frames.mp4"
 BASKET = "3dpw_courtyard_basketball_portrait.mp4"
@@ -89,7 +89,7 @@ def log_events(out: Path, event: str) -> list[str]:
 
 
 def opts(src: Path, out: Path, **kw) -> BatchOptions:
-    settings = kw.pop("settings", ClipSettings(formats=("glb", "bvh")))
+    settings = kw.pop("settings", RunSettings(formats=("glb", "bvh")))
     return BatchOptions(in_dir=src, out_dir=out, settings=settings, recursive=kw.pop("recursive", True),
                         jobs=kw.pop("jobs", 2), **kw)
 
@@ -98,16 +98,16 @@ def opts(src: Path, out: Path, **kw) -> BatchOptions:
 
 
 @pytest.mark.parametrize("settings, message", [
-    (ClipSettings(formats=("glb", "obj")), "Unknown export format 'obj'"),
-    (ClipSettings(smooth="silky"), "Unknown smoothing preset 'silky'"),
-    (ClipSettings(preset="maya2"), "Unknown rig preset 'maya2'"),
-    (ClipSettings(root="sideways"), "Unknown root motion mode 'sideways'"),
-    (ClipSettings(mesh="cube"), "Unknown body mesh 'cube'"),
-    (ClipSettings(model="nope"), "Unknown model 'nope'"),
-    (ClipSettings(device="tpu"), "Unknown device 'tpu'"),
-    (ClipSettings(fps=-3.0), "--fps must be a positive"),
+    (RunSettings(formats=("glb", "obj")), "Unknown export format 'obj'"),
+    (RunSettings(smooth="silky"), "Unknown smoothing preset 'silky'"),
+    (RunSettings(preset="maya2"), "Unknown rig preset 'maya2'"),
+    (RunSettings(root="sideways"), "Unknown root motion mode 'sideways'"),
+    (RunSettings(mesh="cube"), "Unknown body mesh 'cube'"),
+    (RunSettings(model="nope"), "Unknown model 'nope'"),
+    (RunSettings(device="tpu"), "Unknown device 'tpu'"),
+    (RunSettings(fps=-3.0), "--fps must be a positive"),
 ])
-def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: ClipSettings, message: str) -> None:
+def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: RunSettings, message: str) -> None:
     src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
     out = tmp_path / "out"
     with pytest.raises(MocapError, match=message):
@@ -116,10 +116,10 @@ def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: ClipSetting
 
 
 def test_run_options_are_built_like_mocap_run() -> None:
-    from mocap_cli.batch.engine import build_run_options
+    from mocap_cli.settings import build_run_options
     from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 
-    settings = ClipSettings(formats=("fbx",), model="mediapipe", smooth="strong", fps=24.0, preset="mixamo",
+    settings = RunSettings(formats=("fbx",), model="mediapipe", smooth="strong", fps=24.0, preset="mixamo",
                             root="in-place", mesh="none", weights="variant-x", batch_size=8)
     run = build_run_options((Path("a.fbx"),), settings, overwrite=True)
     assert (run.exports, run.model, run.smooth, run.fps, run.preset, run.root, run.mesh, run.overwrite) == (
@@ -163,7 +163,7 @@ def test_clips_sharing_an_output_name_fail_alone(tmp_path: Path) -> None:
     src.mkdir()
     (src / "take.mp4").symlink_to(video(WALK))
     (src / "take.mov").symlink_to(video(WALK))
-    jobs, clashes = plan(BatchOptions(src, tmp_path / "out", ClipSettings()))
+    jobs, clashes = plan(BatchOptions(src, tmp_path / "out", RunSettings()))
     assert [j.rel for j in jobs] == ["take.mov", "take.mp4"]
     assert list(clashes) == [1] and "would overwrite that of take.mov" in clashes[1]
 
@@ -175,7 +175,7 @@ def test_two_batches_never_share_an_output_folder(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with output_lock(out):
         with pytest.raises(MocapError, match="Another mocap batch is writing to"):
-            run_batch(BatchOptions(src, out, ClipSettings()))
+            run_batch(BatchOptions(src, out, RunSettings()))
     assert not (out / "report.json").exists()
 
 
@@ -274,7 +274,7 @@ def test_batch_isolates_failures_reports_and_resumes(tmp_path: Path) -> None:
 
     # Another smoothing preset: every good clip is redone (and only once more).
     walk = (out / "walk.glb").read_bytes()
-    changed = run_batch(opts(src, out, resume=True, settings=ClipSettings(formats=("glb", "bvh"), smooth="strong")))
+    changed = run_batch(opts(src, out, resume=True, settings=RunSettings(formats=("glb", "bvh"), smooth="strong")))
     rows3 = read_report(out)
     assert changed.exit_code == 1
     assert {r: rows3[r]["status"] for r in GOOD} == dict.fromkeys(GOOD, "done")
