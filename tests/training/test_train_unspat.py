@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from conftest import require_shared
+from mocap_cli.capture.video import iter_frames
+from mocap_cli.models.mesh.crops import SquareBoxes
+from mocap_cli.models.unspat import hybrik_crops
 from mocap_cli.nets.unspat import load_unspat
 from mocap_cli.training.unspat import crop_box_from_joints, crop_frame, laplacian_loss, load_clip, project, train_unspat
 
@@ -55,6 +59,21 @@ def test_clip_loading() -> None:
     assert clip.joints2d.abs().max() < 1.0  # joints inside the crop
     assert torch.all(clip.joints3d[:, 0] == 0)
     assert clip.crops.std() > 0.1  # real image content, not padding
+
+
+def test_training_crop_is_the_inference_crop_of_the_same_frame() -> None:
+    """The trainer decodes with the tool's decoder and crops with UNSPAT's inference crop: same pixels."""
+    folder = require_shared("data", "synthetic", "squat_14_06")
+    frames, size = 12, 256
+    clip = load_clip(folder, size, max_frames=frames)
+    joints2d = np.load(folder / "gt.npz")["joints2d"][:frames, :24].astype(np.float32)
+    boxes = crop_box_from_joints(joints2d)
+    with closing(iter_frames(folder / "video.mp4")) as decoded:
+        images = np.stack([f.image for f, _ in zip(decoded, range(frames))])
+    inference = hybrik_crops(images, SquareBoxes(boxes[:, :2].astype(np.float64), boxes[:, 2].astype(np.float64)), size, "cpu")
+    assert clip.crops.shape == inference.shape == (frames, 3, size, size)
+    assert torch.equal(clip.crops, inference)
+    assert torch.equal(crop_frame(images[5], boxes[5], size), inference[5])  # one frame on its own, same crop
 
 
 def test_short_training_lowers_loss_and_checkpoint_reloads(tmp_path: Path) -> None:
