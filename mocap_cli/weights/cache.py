@@ -26,7 +26,7 @@ from mocap_cli.weights.validate import run_validator
 
 HOME_ENV = "MOCAP_HOME"
 MANIFEST_NAME = "manifest.json"
-_CHUNK = 1 << 20
+CHUNK_BYTES = 1 << 20  # read and hash files, and stream downloads, in pieces of this size
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def sha256_of(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
+        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
 

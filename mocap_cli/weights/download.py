@@ -1,4 +1,9 @@
-"""Streamed, resumable download of a weights variant that has a ``direct_url`` into the cache."""
+"""Streamed, resumable download of a weights variant that has a ``direct_url`` into the cache.
+
+Checkpoints are hundreds of MB and connections drop: bytes go to ``<file>.part`` and an interrupted download
+resumes with an HTTP Range request; only a file whose sha256 (when published) and loader check pass is moved
+into place.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,10 @@ from typing import Callable, Mapping
 
 import mocap_cli
 from mocap_cli.errors import MocapError
-from mocap_cli.weights.cache import InstalledWeights, install, installed, sha256_of, variant_dir
+from mocap_cli.weights.cache import CHUNK_BYTES, InstalledWeights, install, installed, sha256_of, variant_dir
 from mocap_cli.weights.registry import WeightSpec, get_spec, missing_message
 from mocap_cli.weights.validate import run_validator
 
-_CHUNK = 1 << 20
 
 Progress = Callable[[int, "int | None"], None]
 """``progress(bytes_done, bytes_total_or_None)``, called as a download advances."""
@@ -96,7 +100,7 @@ def _fetch_resumable(spec: WeightSpec, part: Path, progress: Progress | None, ti
         try:
             with open(part, mode) as out:
                 while True:
-                    chunk = response.read(_CHUNK)
+                    chunk = response.read(CHUNK_BYTES)
                     if not chunk:
                         break
                     out.write(chunk)
