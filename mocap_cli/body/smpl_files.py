@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mocap_cli.errors import MocapError
-from mocap_cli.weights.registry import mocap_home
+from mocap_cli.weights.cache import mocap_home
 
 SMPL_DIR_ENV = "MOCAP_SMPL_DIR"
 SMPL_SITE = "https://smpl.is.tue.mpg.de"
