@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mocap_cli.batch.engine import BatchOptions, ClipSettings, default_jobs, run_batch
+from mocap_cli.batch.plan import BatchOptions, default_jobs
+from mocap_cli.batch.run import run_batch
+from mocap_cli.pipeline import ClipSettings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

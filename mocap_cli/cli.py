@@ -96,13 +96,13 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Turn VIDEO into animation files."""
-    from mocap_cli.pipeline import run_clip
+    from mocap_cli.pipeline import ClipSettings, build_run_options, run_clip
 
     if not video.exists():
         raise MocapError(f"{video} does not exist; check the path.")
-    flags = opt.ClipSettings(model=model, smooth=smooth, fps=fps, fov=fov, device=device, weights=weights, smpl=smpl,
-                             preset=preset, root=root, mesh=mesh, batch_size=batch_size)
-    options = opt.build_run_options(tuple(export), flags, start=start, end=end, overwrite=overwrite)
+    flags = ClipSettings(model=model, smooth=smooth, fps=fps, fov=fov, device=device, weights=weights, smpl=smpl,
+                         preset=preset, root=root, mesh=mesh, batch_size=batch_size)
+    options = build_run_options(tuple(export), flags, start=start, end=end, overwrite=overwrite)
     _summary(video, run_clip(video, options, RichReporter(quiet)))
 
 

@@ -19,13 +19,14 @@ from mocap_cli.body.select import check_mesh_choice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
 from mocap_cli.export.prepare import prepare_export
 from mocap_cli.models.registry import DEFAULT_MODEL, create_model, model_entry
-from mocap_cli.models.base import Clip, ModelSettings
+from mocap_cli.models.base import Clip, ModelSettings, check_device
 from mocap_cli.core.motion import Motion
 from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.rig_presets import DEFAULT_RIG, load_rig_preset
 from mocap_cli.export.root_motion import check_root_mode
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
+from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
 LOW_DETECTION_RATE = 0.6
@@ -44,6 +45,39 @@ class RunOptions:
     preset: str = DEFAULT_RIG  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
     root: str = "world"  # world | in-place | none
     mesh: str = "auto"  # auto | anny | smpl | none (GLB/FBX only)
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """Everything that decides a clip's outputs: the ``mocap run`` flags a batch shares (same defaults)."""
+
+    formats: tuple[str, ...] = ("glb",)
+    model: str = "mediapipe"
+    smooth: str = "light"
+    fps: float | None = None
+    fov: float | None = None  # None: the camera module's default
+    device: str = "auto"  # auto | cpu | cuda (torch models resolve auto when built, as in `mocap run`)
+    weights: str | None = None  # a checkpoint file or a registry variant name
+    smpl: Path | None = None
+    preset: str = "blender"  # rig preset
+    root: str = "world"
+    mesh: str = "auto"
+    batch_size: int = 32
+
+
+def build_run_options(exports: tuple[Path, ...], settings: ClipSettings, *, start: float | None = None,
+                      end: float | None = None, overwrite: bool = False) -> RunOptions:
+    """``RunOptions`` from the shared flags, built the same way for ``mocap run`` and every batch clip."""
+    return RunOptions(
+        exports=tuple(exports), model=settings.model, start=start, end=end, fps=settings.fps,
+        smooth=settings.smooth, overwrite=overwrite, preset=settings.preset, root=settings.root, mesh=settings.mesh,
+        settings=ModelSettings(
+            device=check_device(settings.device),
+            fov_degrees=DEFAULT_FOV_DEGREES if settings.fov is None else settings.fov,
+            weights=Path(settings.weights) if settings.weights else None, smpl=settings.smpl,
+            batch_size=settings.batch_size,
+        ),
+    )
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch.engine``)."""
+"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch``)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,23 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from mocap_cli.batch.engine import (
-    DEFAULT_PATTERNS,
-    LOG_NAME,
-    REPORT_CSV,
-    REPORT_JSON,
-    BatchOptions,
-    BatchResult,
-    ClipJob,
-    ClipRow,
-    ClipSettings,
-    parse_formats,
-    run_batch,
-)
+from mocap_cli.batch.plan import DEFAULT_PATTERNS, BatchOptions, ClipJob, parse_formats
+from mocap_cli.batch.report import LOG_NAME, REPORT_CSV, REPORT_JSON, ClipRow
+from mocap_cli.batch.run import BatchResult, run_batch
 from mocap_cli.commands import options as opt
 from mocap_cli.commands import user_errors
+from mocap_cli.models.base import check_device
+from mocap_cli.pipeline import ClipSettings
 
 console = Console(stderr=True)
 
@@ -145,7 +144,7 @@ def batch(
     patterns = tuple(p.strip() for p in pattern.split(",") if p.strip()) if pattern else DEFAULT_PATTERNS
     settings = ClipSettings(
         formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
-        device=opt.check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
+        device=check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
         batch_size=batch_size,
     )
     options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,

@@ -41,6 +41,16 @@ class ModelSettings:
         return resolve_device(self.device)
 
 
+def check_device(choice: str) -> str:
+    """Validate ``--device`` without importing torch; models that use torch resolve ``auto`` when built."""
+    from mocap_cli.errors import MocapError
+
+    choice = choice.lower()
+    if choice not in ("auto", "cpu", "cuda"):
+        raise MocapError(f"Unknown device '{choice}'; use auto, cpu or cuda.")
+    return choice
+
+
 def resolve_device(choice: str) -> str:
     """``auto`` → cuda when a CUDA GPU is usable, else cpu; an explicit cuda without one is an error."""
     import torch

@@ -14,21 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from conftest import REPO, video
 from typer.testing import CliRunner
 
-from conftest import REPO, video
-from mocap_cli.batch.engine import (
-    BatchOptions,
-    ClipSettings,
-    find_clips,
-    input_record,
-    lower_body_warning,
-    output_paths,
-    plan,
-    run_batch,
-)
-from mocap_cli.errors import MocapError
+from mocap_cli.batch.plan import BatchOptions, find_clips, output_paths, plan
+from mocap_cli.batch.report import lower_body_warning
+from mocap_cli.batch.run import run_batch
+from mocap_cli.batch.state import input_record
 from mocap_cli.core.skeleton import JOINT_NAMES
+from mocap_cli.errors import MocapError
+from mocap_cli.pipeline import ClipSettings
 
 WALK = "street_walk_5frames.mp4"
 BASKET = "3dpw_courtyard_basketball_portrait.mp4"
@@ -116,7 +111,7 @@ def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: ClipSetting
 
 
 def test_run_options_are_built_like_mocap_run() -> None:
-    from mocap_cli.batch.engine import build_run_options
+    from mocap_cli.pipeline import build_run_options
     from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 
     settings = ClipSettings(formats=("fbx",), model="mediapipe", smooth="strong", fps=24.0, preset="mixamo",
@@ -169,7 +164,7 @@ def test_clips_sharing_an_output_name_fail_alone(tmp_path: Path) -> None:
 
 
 def test_two_batches_never_share_an_output_folder(tmp_path: Path) -> None:
-    from mocap_cli.batch.engine import output_lock
+    from mocap_cli.batch.state import output_lock
 
     src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
     out = tmp_path / "out"
@@ -210,7 +205,7 @@ def test_model_stage_holds_the_gpu_lock_and_reports_progress() -> None:
     import multiprocessing
     import queue
 
-    from mocap_cli.batch.engine import WorkerReporter
+    from mocap_cli.batch.worker import WorkerReporter
 
     lock = multiprocessing.get_context("spawn").Lock()
     events: queue.Queue = queue.Queue()
