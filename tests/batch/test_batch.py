@@ -386,6 +386,23 @@ def test_a_killed_worker_costs_one_retry_and_never_the_batch(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+def test_a_killed_worker_does_not_disturb_the_clip_in_the_other_worker(tmp_path: Path) -> None:
+    """Two workers: the one running crash.mp4 dies twice; basket.mp4, running beside it, is neither restarted
+    nor charged a death (each worker holds exactly one clip, and only that clip pays)."""
+    src = make_folder(tmp_path, good={"basket.mp4": GOOD["sub/basket.mp4"], "crash.mp4": GOOD["walk.mp4"]},
+                      bad=False)
+    out = tmp_path / "out"
+    result = run_batch(opts(src, out, jobs=2), clip_fn=crash_on_purpose)
+    rows = read_report(out)
+    assert result.exit_code == 1
+    assert rows["basket.mp4"]["status"] == "done" and rows["basket.mp4"]["frames"] == 40
+    assert rows["crash.mp4"]["status"] == "failed" and "worker process died twice" in rows["crash.mp4"]["reason"]
+    assert log_events(out, "worker-died") == ["crash.mp4"]
+    assert sorted(log_events(out, "start")) == ["basket.mp4", "crash.mp4", "crash.mp4"]
+    assert not list(out.glob("crash.*")) and parts(tmp_path) == []
+
+
+@pytest.mark.slow
 def test_ray_backend_gives_the_same_report(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mocap-cli[ray]')")
     good = {"walk.mp4": GOOD["walk.mp4"], "sub/basket.mp4": GOOD["sub/basket.mp4"]}
