@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from conftest import REPO, video
 from typer.testing import CliRunner
 
+from conftest import REPO, video
 from mocap_cli.batch.plan import BatchOptions, find_clips, output_paths, plan
 from mocap_cli.batch.report import lower_body_warning
 from mocap_cli.batch.run import run_batch
