@@ -6,6 +6,10 @@ clip at a time and sends back progress and the clip's outcome. So the parent alw
 worker holds (a worker that dies costs exactly that clip one retry in a fresh worker; a clip whose worker
 dies twice fails) and owns every worker process it must stop on Ctrl-C. One pipe per worker also means a
 worker killed in the middle of a message cannot block the others.
+
+GPU (``--device cuda``, several jobs): the parent hands out turns on the GPU for the "model" stage (one
+worker at a time computes there while the others decode and detect on the CPU). The parent, not a shared
+lock, keeps the turn, so a worker killed on the GPU (out of memory) passes its turn on by dying.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Callable
 
 from mocap_cli.batch.plan import default_jobs
 from mocap_cli.batch.report import ClipOutcome
 from mocap_cli.batch.state import remove_outputs
-from mocap_cli.batch.worker import worker_main
+from mocap_cli.batch.worker import GPU_ACQUIRE, GPU_GRANTED, GPU_RELEASE, worker_main
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -45,6 +49,35 @@ class _Worker:
     job: ClipJob | None = None
 
 
+@dataclass
+class _GpuTurns:
+    """Which worker may compute on the GPU now, and who waits (first come, first served). The parent keeps
+    this, so a worker that dies holding the GPU frees it with its death."""
+
+    holder: _Worker | None = None
+    waiting: deque[_Worker] = field(default_factory=deque)
+
+    def ask(self, w: _Worker) -> None:
+        self.waiting.append(w)
+        self._grant()
+
+    def give_back(self, w: _Worker) -> None:
+        if self.holder is w:
+            self.holder = None
+        if w in self.waiting:
+            self.waiting.remove(w)
+        self._grant()
+
+    def _grant(self) -> None:
+        while self.holder is None and self.waiting:
+            w = self.waiting.popleft()
+            try:
+                w.conn.send(GPU_GRANTED)
+                self.holder = w
+            except OSError:  # it died while waiting; the next one gets the GPU
+                continue
+
+
 def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: BatchOptions, clip_fn: ClipFn | None,
              started: Callable[[ClipJob], None], finished: Callable[[ClipJob, ClipOutcome], None],
              display: BatchDisplay, log: BatchLog, gpu: bool) -> None:
@@ -52,7 +85,7 @@ def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batc
     ctx = multiprocessing.get_context("spawn")
     n_jobs = min(options.jobs or default_jobs(), len(todo))
     threads = max(1, default_jobs() // n_jobs)
-    gpu_lock = ctx.Lock() if gpu and n_jobs > 1 else None
+    turns = _GpuTurns() if gpu and n_jobs > 1 else None
     queue = deque(todo)
     deaths: dict[int, int] = {}
     workers: list[_Worker] = []
@@ -71,7 +104,7 @@ def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batc
         while queue or any(w.job is not None for w in workers):
             busy = sum(w.job is not None for w in workers)
             while len(workers) < min(n_jobs, busy + len(queue)):
-                workers.append(_start_worker(ctx, gpu_lock, threads))
+                workers.append(_start_worker(ctx, turns is not None, threads))
             for w in workers:
                 if w.job is None and queue:
                     job = queue.popleft()
@@ -82,12 +115,14 @@ def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batc
                         queue.appendleft(job)
             wait([w.conn for w in workers] + [w.process.sentinel for w in workers], timeout=0.5)
             for w in list(workers):
-                alive = _read_messages(w, started, finished, display)
+                alive = _read_messages(w, started, finished, display, turns)
                 if alive and w.process.is_alive():
                     continue
-                _read_messages(w, started, finished, display)  # what it sent just before it ended
+                _read_messages(w, started, finished, display, turns)  # what it sent just before it ended
                 _reap(w)
                 workers.remove(w)
+                if turns is not None:
+                    turns.give_back(w)
                 if w.job is not None:
                     worker_died(w.job)
     except BaseException:
@@ -98,9 +133,9 @@ def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batc
             _reap(w, ask=True)
 
 
-def _start_worker(ctx: Any, gpu_lock: Any, threads: int) -> _Worker:
+def _start_worker(ctx: Any, gpu: bool, threads: int) -> _Worker:
     parent_end, child_end = ctx.Pipe(duplex=True)
-    process = ctx.Process(target=worker_main, args=(child_end, gpu_lock, threads, os.getpid()),
+    process = ctx.Process(target=worker_main, args=(child_end, gpu, threads, os.getpid()),
                           name="mocap-batch-worker")
     process.start()
     child_end.close()  # only the worker holds it now, so its death reads as end-of-file here
@@ -108,11 +143,17 @@ def _start_worker(ctx: Any, gpu_lock: Any, threads: int) -> _Worker:
 
 
 def _read_messages(w: _Worker, started: Callable[[ClipJob], None], finished: Callable[[ClipJob, ClipOutcome], None],
-                   display: BatchDisplay) -> bool:
+                   display: BatchDisplay, turns: _GpuTurns | None) -> bool:
     """Handle everything ``w`` has sent so far; False once its pipe is closed (the worker is gone)."""
     try:
         while w.conn.poll():
             index, kind, *rest = w.conn.recv()
+            if kind == GPU_ACQUIRE and turns is not None:
+                turns.ask(w)
+                continue
+            if kind == GPU_RELEASE and turns is not None:
+                turns.give_back(w)
+                continue
             job = w.job
             if job is None or index != job.index:
                 continue

@@ -8,8 +8,9 @@
   at once. A worker whose parent is gone (killed) stops itself the same way.
 * **Progress** goes to the parent as ``(clip, kind, ...)`` messages: ``start`` (with the worker's pid),
   ``stage`` (name, frames done, total; at most a few per second) and ``end``.
-* **GPU**: with several workers on one GPU, the "model" stage of each clip holds a lock shared by all of
-  them, so one process at a time computes on the GPU while the others decode and detect on the CPU.
+* **GPU**: with several workers on one GPU, the "model" stage of each clip holds a lock (in a pool worker, a
+  turn handed out by the parent: ``ParentGpuLock``), so one process at a time computes on the GPU while
+  the others decode and detect on the CPU.
 
 ``run_job`` is also what a Ray task runs; ``worker_main`` is the loop of a pool worker process
 (``batch.pool``), which owns its state (``WorkerState``) instead of keeping it in module globals.
@@ -66,6 +67,29 @@ class PipeEvents:
 
     def put(self, message: tuple[Any, ...]) -> None:
         self.conn.send(message)
+
+
+GPU_ACQUIRE = "gpu-acquire"
+GPU_RELEASE = "gpu-release"
+GPU_GRANTED = "gpu-granted"
+
+
+class ParentGpuLock:
+    """The GPU lock of a pool worker, kept by the parent: ``acquire`` asks over this worker's pipe and waits for
+    the grant. Unlike a shared ``multiprocessing.Lock``, it cannot stay held by a worker that was killed in
+    the model stage (the parent sees the death and grants the GPU to the next worker)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def acquire(self) -> None:
+        self.conn.send((-1, GPU_ACQUIRE))
+        reply = self.conn.recv()
+        if reply != GPU_GRANTED:  # only the grant can come while this worker is inside a clip
+            raise RuntimeError(f"unexpected message from the batch parent while waiting for the GPU: {reply!r}")
+
+    def release(self) -> None:
+        self.conn.send((-1, GPU_RELEASE))
 
 
 class WorkerReporter:
@@ -146,9 +170,10 @@ def run_job(job: ClipJob, options: RunOptions, clip_fn: ClipFn | None = None, ev
     return outcome
 
 
-def worker_main(conn: Connection, gpu_lock: Any, threads: int, parent: int) -> None:
+def worker_main(conn: Connection, gpu: bool, threads: int, parent: int) -> None:
     """A pool worker process: receive ``(job, options, clip_fn)`` tasks on ``conn``, run each, send back
-    ``(clip, "result", outcome)``; ``None`` or a closed pipe ends it."""
+    ``(clip, "result", outcome)``; ``None`` or a closed pipe ends it. ``gpu``: share the GPU with the other
+    workers through the parent (``ParentGpuLock``)."""
     # Ctrl-C is the parent's to handle: it stops us with SIGTERM. Our own process group keeps the terminal's
     # SIGINT away from us and from our ffmpeg children (which would otherwise die and fail the clip).
     os.setpgrp()
@@ -165,6 +190,7 @@ def worker_main(conn: Connection, gpu_lock: Any, threads: int, parent: int) -> N
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     events = PipeEvents(conn)
+    gpu_lock = ParentGpuLock(conn) if gpu else None
     while True:
         try:
             task = conn.recv()

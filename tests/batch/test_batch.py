@@ -402,6 +402,54 @@ def test_a_killed_worker_does_not_disturb_the_clip_in_the_other_worker(tmp_path:
     assert not list(out.glob("crash.*")) and parts(tmp_path) == []
 
 
+def die_on_the_gpu(clip: Path, options, reporter):
+    """crash*: SIGKILL the worker while it holds the GPU turn (a CUDA out-of-memory kill), after the other
+    clip has asked for the GPU. Other clips ask for the GPU only once a crash* clip holds it, then run."""
+    marker = clip.parent / ".crash-holds-the-gpu"
+    if clip.name.startswith("crash"):
+        with reporter.stage("model", 1):
+            marker.touch()
+            time.sleep(1.0)  # the other worker asks meanwhile
+            os.kill(os.getpid(), signal.SIGKILL)
+    _wait_for(marker.exists, timeout=120)
+    from mocap_cli.pipeline import run_clip
+
+    return run_clip(clip, options, reporter)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_on_the_gpu_passes_its_turn_on(tmp_path: Path) -> None:
+    from mocap_cli.batch.pool import run_pool
+    from mocap_cli.batch.report import BatchLog
+    from mocap_cli.batch.run import NullDisplay
+    from mocap_cli.pipeline import build_run_options
+
+    walk = GOOD["walk.mp4"]
+    src = make_folder(tmp_path, good={"crash.mp4": walk, "walk.mp4": walk}, bad=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = opts(src, out, jobs=2)
+    jobs, _ = plan(options)
+    run_opts = {job.index: build_run_options(job.outputs, options.settings, overwrite=True) for job in jobs}
+    outcomes = {}
+
+    def hung(signum, frame):
+        raise TimeoutError("the batch waited for a GPU turn held by a dead worker")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(240)
+    try:
+        run_pool(jobs, run_opts, options, die_on_the_gpu, lambda job: None,
+                 lambda job, outcome: outcomes.__setitem__(job.rel, outcome), NullDisplay(),
+                 BatchLog(out / "batch.log", "test"), gpu=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert outcomes["walk.mp4"].status == "done" and outcomes["walk.mp4"].frames == 5
+    assert outcomes["crash.mp4"].status == "failed" and "died twice" in outcomes["crash.mp4"].reason
+    assert (out / "walk.glb").is_file() and not list(out.glob("crash.*"))
+
+
 @pytest.mark.slow
 def test_ray_backend_gives_the_same_report(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mocap-cli[ray]')")
