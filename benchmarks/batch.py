@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mocap_cli.batch.engine import BatchOptions, default_jobs, run_batch
+from mocap_cli.batch.plan import BatchOptions, default_jobs
+from mocap_cli.batch.run import run_batch
 from mocap_cli.settings import RunSettings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -1,4 +1,4 @@
-"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch.engine``)."""
+"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch``)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mocap_cli.batch.engine import (
-    DEFAULT_PATTERNS,
-    LOG_NAME,
-    REPORT_CSV,
-    REPORT_JSON,
-    BatchOptions,
-    BatchResult,
-    run_batch,
-)
+from mocap_cli.batch.plan import DEFAULT_PATTERNS, BatchOptions
+from mocap_cli.batch.report import LOG_NAME, REPORT_CSV, REPORT_JSON
+from mocap_cli.batch.run import BatchResult, run_batch
 from mocap_cli.commands import options as opt
 from mocap_cli.commands import user_errors
 from mocap_cli.commands.progress import RichBatchDisplay, console

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
-    from mocap_cli.batch.engine import ClipJob, ClipRow
+    from mocap_cli.batch.plan import ClipJob
+    from mocap_cli.batch.report import ClipRow
     from mocap_cli.pipeline import StageTicker
 
 # Where every progress display and summary of the commands goes (``cli.main`` may point it at the terminal
@@ -57,7 +58,7 @@ class RichReporter:
 
 
 class RichBatchDisplay:
-    """A ``batch.engine.BatchDisplay``: an overall bar (clips) plus one line per running clip with its stage
+    """A ``batch.run.BatchDisplay``: an overall bar (clips) plus one line per running clip with its stage
     and frames; a line per finished clip stays above the bars."""
 
     def __init__(self, quiet: bool = False) -> None:

@@ -13,13 +13,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
 import mocap_cli
+from mocap_cli.core.atomic import commit, temp_path_beside, write_text_atomic
 from mocap_cli.errors import MocapError
 from mocap_cli.weights.registry import WeightSpec, get_spec, is_glob, load_registry, missing_message
 from mocap_cli.weights.validate import run_validator
@@ -124,10 +124,9 @@ def import_weights(
     target_name = source.name
     if is_glob(target_name) or target_name == MANIFEST_NAME or target_name.startswith(".") or target_name.endswith(".part"):
         target_name = spec.cache_file_name
-    tmp = _temp_path(folder, target_name)
+    tmp = temp_path_beside(folder / target_name)
     try:
         shutil.copyfile(source, tmp)
-        _fsync(tmp)
         if sha256_of(tmp) != digest:
             raise MocapError(f"{source} changed while it was being copied; import it again.")
         return install(spec, tmp, folder / target_name, digest, validated=True, source=f"import:{source.resolve()}")
@@ -139,7 +138,7 @@ def install(spec: WeightSpec, tmp: Path, target: Path, digest: str, *, validated
     """Move a complete temp file into place and write its manifest (both atomic renames)."""
     folder = target.parent
     previous = installed(spec.name)
-    os.replace(tmp, target)
+    commit(tmp, target)
     size = target.stat().st_size
     record = {
         "name": spec.name,
@@ -152,9 +151,7 @@ def install(spec: WeightSpec, tmp: Path, target: Path, digest: str, *, validated
         "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mocap_version": mocap_cli.__version__,
     }
-    manifest_tmp = _temp_path(folder, MANIFEST_NAME)
-    manifest_tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(manifest_tmp, folder / MANIFEST_NAME)
+    write_text_atomic(folder / MANIFEST_NAME, json.dumps(record, indent=2) + "\n")
     if previous is not None and previous.path != target:
         previous.path.unlink(missing_ok=True)  # a re-import under another file name replaces the old file
     result = installed(spec.name)
@@ -162,15 +159,6 @@ def install(spec: WeightSpec, tmp: Path, target: Path, digest: str, *, validated
     return result
 
 
-def _temp_path(folder: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    return Path(tmp)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
 
 
 # --------------------------------------------------------------------------------------------- lookup

@@ -7,7 +7,6 @@ into place.
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.error
 import urllib.request
@@ -107,8 +106,6 @@ def _fetch_resumable(spec: WeightSpec, part: Path, progress: Progress | None, ti
                     done += len(chunk)
                     if progress is not None:
                         progress(done, total)
-                out.flush()
-                os.fsync(out.fileno())
         except OSError as exc:  # includes socket timeouts / resets mid-stream
             raise MocapError(
                 f"The download of {spec.name} was interrupted ({_reason(exc)}); run the same command again to resume it."

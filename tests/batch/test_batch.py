@@ -17,17 +17,12 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import REPO, video
-from mocap_cli.batch.engine import (
-    BatchOptions,
-    find_clips,
-    input_record,
-    lower_body_warning,
-    output_paths,
-    plan,
-    run_batch,
-)
-from mocap_cli.errors import MocapError
+from mocap_cli.batch.plan import BatchOptions, find_clips, output_paths, plan
+from mocap_cli.batch.report import lower_body_warning
+from mocap_cli.batch.run import run_batch
+from mocap_cli.batch.state import input_record
 from mocap_cli.core.skeleton import JOINT_NAMES
+from mocap_cli.errors import MocapError
 from mocap_cli.settings import RunSettings
 
 WALK = "street_walk_5frames.mp4"
@@ -169,7 +164,7 @@ def test_clips_sharing_an_output_name_fail_alone(tmp_path: Path) -> None:
 
 
 def test_two_batches_never_share_an_output_folder(tmp_path: Path) -> None:
-    from mocap_cli.batch.engine import output_lock
+    from mocap_cli.batch.state import output_lock
 
     src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
     out = tmp_path / "out"
@@ -210,7 +205,7 @@ def test_model_stage_holds_the_gpu_lock_and_reports_progress() -> None:
     import multiprocessing
     import queue
 
-    from mocap_cli.batch.engine import WorkerReporter
+    from mocap_cli.batch.worker import WorkerReporter
 
     lock = multiprocessing.get_context("spawn").Lock()
     events: queue.Queue = queue.Queue()
@@ -388,6 +383,71 @@ def test_a_killed_worker_costs_one_retry_and_never_the_batch(tmp_path: Path) -> 
     assert log_events(out, "worker-died") == ["crash.mp4", "flaky.mp4"]
     assert sorted(log_events(out, "done")) == ["flaky.mp4", "walk.mp4"]
     assert not list(out.glob("crash.*")) and parts(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_killed_worker_does_not_disturb_the_clip_in_the_other_worker(tmp_path: Path) -> None:
+    """Two workers: the one running crash.mp4 dies twice; basket.mp4, running beside it, is neither restarted
+    nor charged a death (each worker holds exactly one clip, and only that clip pays)."""
+    src = make_folder(tmp_path, good={"basket.mp4": GOOD["sub/basket.mp4"], "crash.mp4": GOOD["walk.mp4"]},
+                      bad=False)
+    out = tmp_path / "out"
+    result = run_batch(opts(src, out, jobs=2), clip_fn=crash_on_purpose)
+    rows = read_report(out)
+    assert result.exit_code == 1
+    assert rows["basket.mp4"]["status"] == "done" and rows["basket.mp4"]["frames"] == 40
+    assert rows["crash.mp4"]["status"] == "failed" and "worker process died twice" in rows["crash.mp4"]["reason"]
+    assert log_events(out, "worker-died") == ["crash.mp4"]
+    assert sorted(log_events(out, "start")) == ["basket.mp4", "crash.mp4", "crash.mp4"]
+    assert not list(out.glob("crash.*")) and parts(tmp_path) == []
+
+
+def die_on_the_gpu(clip: Path, options, reporter):
+    """crash*: SIGKILL the worker while it holds the GPU turn (a CUDA out-of-memory kill), after the other
+    clip has asked for the GPU. Other clips ask for the GPU only once a crash* clip holds it, then run."""
+    marker = clip.parent / ".crash-holds-the-gpu"
+    if clip.name.startswith("crash"):
+        with reporter.stage("model", 1):
+            marker.touch()
+            time.sleep(1.0)  # the other worker asks meanwhile
+            os.kill(os.getpid(), signal.SIGKILL)
+    _wait_for(marker.exists, timeout=120)
+    from mocap_cli.pipeline import run_clip
+
+    return run_clip(clip, options, reporter)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_on_the_gpu_passes_its_turn_on(tmp_path: Path) -> None:
+    from mocap_cli.batch.pool import run_pool
+    from mocap_cli.batch.report import BatchLog
+    from mocap_cli.batch.run import NullDisplay
+    from mocap_cli.pipeline import build_run_options
+
+    walk = GOOD["walk.mp4"]
+    src = make_folder(tmp_path, good={"crash.mp4": walk, "walk.mp4": walk}, bad=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = opts(src, out, jobs=2)
+    jobs, _ = plan(options)
+    run_opts = {job.index: build_run_options(job.outputs, options.settings, overwrite=True) for job in jobs}
+    outcomes = {}
+
+    def hung(signum, frame):
+        raise TimeoutError("the batch waited for a GPU turn held by a dead worker")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(240)
+    try:
+        run_pool(jobs, run_opts, options, die_on_the_gpu, lambda job: None,
+                 lambda job, outcome: outcomes.__setitem__(job.rel, outcome), NullDisplay(),
+                 BatchLog(out / "batch.log", "test"), gpu=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert outcomes["walk.mp4"].status == "done" and outcomes["walk.mp4"].frames == 5
+    assert outcomes["crash.mp4"].status == "failed" and "died twice" in outcomes["crash.mp4"].reason
+    assert (out / "walk.glb").is_file() and not list(out.glob("crash.*"))
 
 
 @pytest.mark.slow
