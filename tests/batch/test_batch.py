@@ -422,7 +422,7 @@ def test_a_worker_killed_on_the_gpu_passes_its_turn_on(tmp_path: Path) -> None:
     from mocap_cli.batch.pool import run_pool
     from mocap_cli.batch.report import BatchLog
     from mocap_cli.batch.run import NullDisplay
-    from mocap_cli.pipeline import build_run_options
+    from mocap_cli.settings import build_run_options
 
     walk = GOOD["walk.mp4"]
     src = make_folder(tmp_path, good={"crash.mp4": walk, "walk.mp4": walk}, bad=False)
