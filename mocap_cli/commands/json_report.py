@@ -3,8 +3,9 @@
 One JSON object per command, always with ``command``, ``status`` (ok / failed) and ``exit_code``; the shapes
 are fixed by the schemas shipped next to this module (``schema/run.schema.json``, ``schema/batch.schema.json``)
 so scripts can rely on them. Paths are as given on the command line (run) or relative to the output folder
-(batch, as in its report.json). Usage errors (exit 2) print a failure object too when the command got as far as
-reading its flags; errors the argument parser itself raises (an unknown flag) print only click's usage text.
+(batch, as in its report.json). A failure the command reports (exit code 1: a bad input or setting, a clip that
+failed) prints a failure object; errors the argument parser itself raises (exit code 2: an unknown flag, a value
+out of range or not among the choices) print only its usage text.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mocap_cli import __version__
-from mocap_cli.errors import EXIT_FAILED, MocapError
+from mocap_cli.errors import MocapError
 
 if TYPE_CHECKING:
-    from mocap_cli.batch.engine import BatchResult
+    from mocap_cli.batch.run import BatchResult
     from mocap_cli.pipeline import RunResult
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
@@ -80,7 +81,7 @@ def batch_summary(result: BatchResult) -> dict[str, Any]:
 
 
 def batch_failure(in_dir: Path, error: MocapError) -> dict[str, Any]:
-    return {**_base("batch", "failed", error.exit_code or EXIT_FAILED), "input": str(in_dir), "error": str(error)}
+    return {**_base("batch", "failed", error.exit_code), "input": str(in_dir), "error": str(error)}
 
 
 def emit(data: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ with the skeleton's rest pelvis height, facing +Z. The .npz (the raw, re-exporta
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -26,7 +27,8 @@ from mocap_cli.core.skeleton import forward_kinematics
 from mocap_cli.errors import MocapError
 from mocap_cli.export.rig_presets import RigPreset, rest_change
 
-REFERENCE_POSES: tuple[str, ...] = ("none", "t", "a")
+ReferencePose = Literal["none", "t", "a"]
+REFERENCE_POSES: tuple[str, ...] = get_args(ReferencePose)
 DEFAULT_A_DEGREES = 45.0
 
 

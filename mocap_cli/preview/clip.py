@@ -15,7 +15,6 @@ from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.capture.video import VideoInfo, close_frames, iter_frames
 from mocap_cli.core.motion import Motion
-from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 from mocap_cli.errors import MocapError
 from mocap_cli.preview.render import PreviewInputs, write_preview
 from mocap_cli.solve.camera_pose import solved_camera
@@ -31,16 +30,11 @@ def detection_confidence(track: Track2D) -> np.ndarray:
 
 
 def preview_mesh(motion: Motion, mesh: str | None, smpl: Path | None) -> SkinnedMesh | None:
-    """The body the exports carry (``--mesh``), bound to the motion's canonical skeleton, or None. The anny body
-    is built with ``PREVIEW_VERTICES`` vertices: the same shape fitted the same way, and its outline is all the
-    preview draws, at a third of the cost per frame."""
-    from mocap_cli.body.anny_body import anny_available, anny_mesh
-    from mocap_cli.body.select import default_mesh_choice, mesh_for
+    """The body the exports carry (``--mesh``), bound to the motion's canonical skeleton, or None. Only its
+    outline is drawn (``camera_view.silhouette_mask``)."""
+    from mocap_cli.body.select import mesh_for
 
-    choice = default_mesh_choice() if mesh in (None, "auto") else mesh
-    if choice == "anny" and anny_available() and tuple(motion.skeleton.parents) == PARENTS:
-        return anny_mesh(Skeleton(JOINT_NAMES, PARENTS, motion.skeleton.offsets), PREVIEW_VERTICES)
-    return mesh_for(motion, choice, smpl)  # smpl, none, and the export's own errors
+    return mesh_for(motion, mesh, smpl)
 
 
 def clip_preview_inputs(track: Track2D, motion: Motion, *, mesh: str | None, smpl: Path | None,

@@ -1,5 +1,5 @@
 """``--json`` on ``mocap run`` and ``mocap batch``: one object on stdout that validates against the shipped schema,
-for success and for failure, and the documented exit codes (0 ok, 1 a clip failed, 2 usage error)."""
+for success and for failure, and the documented exit codes (0 ok, 1 failed, 2 rejected by the argument parser)."""
 
 from __future__ import annotations
 
@@ -58,14 +58,13 @@ def test_run_json_success(clip):
     assert "error" not in data
 
 
-def test_run_json_usage_errors_exit_2(clip):
+def test_run_json_refused_inputs_exit_1(clip):
     (clip.parent / "out.glb").write_bytes(b"keep me")
     for args, needle in ((("missing.mp4", "-e", "x.glb"), "does not exist"),
                          ((clip.name, "-e", "out.glb"), "--overwrite"),
-                         ((clip.name, "-e", "x.glb", "--reference-pose", "b"), "reference pose"),
                          ((clip.name, "-e", "x.glb", "--preview", "p.avi"), ".mp4")):
         res = mocap("run", *args, "--json", cwd=clip.parent)
-        assert res.returncode == 2, (args, res.stderr)
+        assert res.returncode == 1, (args, res.stderr)
         data = summary(res, "run")
         assert data["status"] == "failed" and needle in data["error"], data
         assert res.stderr.strip().splitlines()[-1].startswith("error: ")
@@ -82,9 +81,11 @@ def test_run_json_clip_failure_exits_1(tmp_path):
     assert not (tmp_path / "out.glb").exists()
 
 
-def test_parser_usage_error_exits_2(clip):
-    res = mocap("run", clip.name, "--no-such-flag", "--json", cwd=clip.parent)
-    assert res.returncode == 2 and res.stdout == ""
+def test_parser_usage_errors_exit_2(clip):
+    for args in (("--no-such-flag",), ("--reference-pose", "b")):
+        res = mocap("run", clip.name, "-e", "x.glb", *args, "--json", cwd=clip.parent)
+        assert res.returncode == 2 and res.stdout == "", res.stderr
+    assert not (clip.parent / "x.glb").exists()
 
 
 def test_batch_json_one_done_one_failed(clip, tmp_path):
@@ -102,8 +103,8 @@ def test_batch_json_one_done_one_failed(clip, tmp_path):
     assert "not a video" in rows["broken.mp4"]["reason"]
 
 
-def test_batch_json_usage_error_exits_2(tmp_path):
+def test_batch_json_refused_folder_exits_1(tmp_path):
     res = mocap("batch", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"), "--json", cwd=tmp_path)
-    assert res.returncode == 2
+    assert res.returncode == 1
     data = summary(res, "batch")
     assert data["status"] == "failed" and "does not exist" in data["error"]
