@@ -16,6 +16,7 @@ from typing import Any
 
 from mocap_cli.batch.state import sidecar_path
 from mocap_cli.errors import MocapError
+from mocap_cli.preview.paths import preview_beside
 from mocap_cli.settings import RunSettings
 
 DEFAULT_PATTERNS = ("*.mp4", "*.mov", "*.m4v", "*.avi", "*.mkv", "*.webm", "*.mpg", "*.mpeg", "*.wmv")
@@ -121,6 +122,8 @@ def plan(options: BatchOptions) -> tuple[list[ClipJob], dict[int, str]]:
     for i, source in enumerate(sources):
         rel = source.relative_to(in_dir).as_posix()
         outputs = output_paths(out_dir, rel, options.settings.formats)
+        if options.settings.preview:  # an output like the others: cleaned up, recorded, checked for clashes
+            outputs += (preview_beside(outputs[0]),)
         jobs.append(ClipJob(i, source, rel, outputs, sidecar_path(out_dir, rel)))
         for path in outputs:
             if path in owners:

@@ -20,7 +20,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mocap_cli import __version__
 from mocap_cli.batch.plan import (
@@ -53,8 +53,17 @@ from mocap_cli.batch.state import (
 )
 from mocap_cli.batch.worker import ClipFn
 from mocap_cli.errors import MocapError
-from mocap_cli.preview.paths import preview_beside
-from mocap_cli.settings import build_run_options
+from mocap_cli.settings import RunSettings, build_run_options
+
+if TYPE_CHECKING:
+    from mocap_cli.pipeline import RunOptions
+
+
+def clip_run_options(outputs: tuple[Path, ...], settings: RunSettings) -> RunOptions:
+    """A clip's ``RunOptions``: its exports, and its preview (the last output, see ``plan.plan``) when asked for."""
+    if not settings.preview:
+        return build_run_options(outputs, settings, overwrite=True)
+    return build_run_options(outputs[:-1], settings, overwrite=True, preview=outputs[-1])
 
 
 class BatchDisplay(Protocol):
@@ -155,9 +164,7 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
         elif rows[job.index].status == "skipped":
             log.write("skipped", job.rel, "up to date")
 
-    run_opts = {job.index: build_run_options(job.outputs, settings, overwrite=True,
-                                             preview=preview_beside(job.outputs[0]) if settings.preview else None)
-                for job in todo}
+    run_opts = {job.index: clip_run_options(job.outputs, settings) for job in todo}
 
     def finished(job: ClipJob, outcome: ClipOutcome) -> None:
         row = row_from_outcome(job, out_dir, outcome)

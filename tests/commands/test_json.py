@@ -101,6 +101,12 @@ def test_batch_json_one_done_one_failed(clip, tmp_path):
     assert rows["jump.mp4"]["files"] == ["jump.bvh", "jump.preview.mp4"]
     assert (tmp_path / "out" / "jump.preview.mp4").is_file()
     assert "not a video" in rows["broken.mp4"]["reason"]
+    # The preview is one of the clip's outputs: deleting it makes --resume redo the clip.
+    (tmp_path / "out" / "jump.preview.mp4").unlink()
+    again = summary(mocap("batch", str(folder), "--out", str(tmp_path / "out"), "--json", "-j", "1", "-q", "-f", "bvh",
+                          "--preview", "--resume", cwd=tmp_path), "batch")
+    assert {c["clip"]: c["status"] for c in again["clips"]}["jump.mp4"] == "done"
+    assert (tmp_path / "out" / "jump.preview.mp4").is_file()
 
 
 def test_batch_json_refused_folder_exits_1(tmp_path):
