@@ -24,7 +24,7 @@ from mocap_cli.body.select import MeshChoice
 from mocap_cli.errors import MocapError
 from mocap_cli.export.rig_presets import DEFAULT_RIG
 from mocap_cli.export.root_motion import RootMode
-from mocap_cli.post.resample import FPS_ALWAYS_ALLOWED, FPS_PER_SOURCE_RATE, max_output_fps
+from mocap_cli.post.resample import FPS_ALWAYS_ALLOWED, FPS_PER_SOURCE_RATE, max_output_fps  # noqa: F401 (re-exported)
 from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES, FOV_MAX_DEGREES, FOV_MIN_DEGREES
 
 if TYPE_CHECKING:
