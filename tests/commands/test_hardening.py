@@ -212,6 +212,18 @@ def test_4_disk_full_while_writing_is_one_sentence_and_keeps_the_old_file(motion
     assert existing.read_bytes() == b"an earlier export" and stray_files(tmp_path) == []
 
 
+def test_4_a_failed_multi_output_export_removes_the_outputs_it_created(motion_npz, tmp_path, monkeypatch):
+    from mocap_cli import export as exporters
+
+    def full_disk(motion, path, options):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setitem(exporters.WRITERS, ".glb", full_disk)
+    res = run_main("export", motion_npz, "--export", tmp_path / "o.npz", "--export", tmp_path / "o.glb")
+    assert_one_sentence(res, "disk is full", "o.glb")
+    assert list(tmp_path.iterdir()) == []  # o.npz was written first, then taken back
+
+
 @pytest.mark.parametrize("code,words", [(errno.EROFS, "read-only"), (errno.EACCES, "Permission denied")])
 def test_4_other_os_errors_get_their_own_sentence(motion_npz, tmp_path, monkeypatch, code, words):
     from mocap_cli import export as exporters
