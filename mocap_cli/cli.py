@@ -1,5 +1,5 @@
 """The ``mocap`` command line: mounts the commands (one module each under ``mocap_cli.commands``) and turns
-anything that escapes them into one sentence and an exit code."""
+anything that escapes them into one sentence and an exit code (``commands.crash`` logs the unforeseen)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import typer
 
 from mocap_cli import __version__
 from mocap_cli.commands import print_error
+from mocap_cli.commands.crash import crash_sentence, debug_enabled
 from mocap_cli.commands.progress import console
-from mocap_cli.errors import MocapError
+from mocap_cli.errors import MocapError, os_error_sentence
 
 app = typer.Typer(
     name="mocap",
@@ -76,16 +77,29 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """The ``mocap`` entry point (``argv``: the arguments, default ``sys.argv[1:]``). Whatever happens, the
+    user sees one sentence and the process exits 0 (done), 1 (failed) or 2 (usage error); set
+    MOCAP_DEBUG=1 to get the traceback of an unexpected failure instead."""
     _route_native_stderr_away()
     try:
-        app()
+        app(args=argv, prog_name="mocap")
     except MocapError as exc:  # a command that forgot to catch still gets one sentence, no traceback
         print_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; outputs are written whole or not at all.[/]")
         sys.exit(130)
+    except OSError as exc:  # disk full, read-only, permissions: the system's words, not a traceback
+        if debug_enabled():
+            raise
+        print_error(MocapError(os_error_sentence(exc)))
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last resort: one sentence, the traceback in a log file
+        if debug_enabled():
+            raise
+        print_error(MocapError(crash_sentence(exc)))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

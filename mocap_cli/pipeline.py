@@ -13,7 +13,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from mocap_cli.capture.detect import Track2D, detect
+from mocap_cli.capture.detect import Track2D, detect, small_person_warning
 from mocap_cli.errors import MocapError
 from mocap_cli.body.select import MeshChoice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
@@ -61,6 +61,7 @@ class RunResult:
     files: list[Path]
     seconds: dict[str, float]
     warnings: list[str]
+    filled_frames: int = 0  # frames missing from the video (dropped or undecodable) filled by interpolation
 
     @property
     def total_seconds(self) -> float:
@@ -130,6 +131,7 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     fps = float(track.fps)
     if not is_constant_rate(track.frame_times, fps):
         motion = resample_motion(motion, fps, track.frame_times)
+    filled = max(0, motion.num_frames - track.num_frames)
     seconds["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -149,11 +151,16 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     warnings = []
     if rate < LOW_DETECTION_RATE:
         warnings.append(f"the person was detected in only {rate:.0%} of frames; gaps were interpolated")
+    if (small := small_person_warning(track)) is not None:
+        warnings.append(small)
+    if filled:
+        warnings.append(f"{filled} frame(s) were missing from the video or could not be decoded (damaged file?); "
+                        "they were interpolated")
     if options.preview is not None:
         t0 = time.perf_counter()
         files.append(write_clip_preview(video, info, track, motion, options, warnings, reporter))
         seconds["preview"] = time.perf_counter() - t0
-    return RunResult(info, motion, track.num_frames, rate, files, seconds, warnings)
+    return RunResult(info, motion, track.num_frames, rate, files, seconds, warnings, filled)
 
 
 def write_clip_preview(video: Path, info: VideoInfo, track: Track2D, motion: Motion, options: RunOptions,
@@ -172,21 +179,35 @@ def write_clip_preview(video: Path, info: VideoInfo, track: Track2D, motion: Mot
 
 def write_exports(motion: Motion, options: RunOptions, reporter: Reporter) -> list[Path]:
     """Write every requested file. The raw Motion goes to .npz (re-exportable); the other formats get the
-    motion prepared once (root mode, rig preset, body mesh), so they all describe the same animation."""
+    motion prepared once (root mode, rig preset, body mesh), so they all describe the same animation.
+    All or nothing: when one output fails, the ones this call created are removed again."""
+    created: list[Path] = []
+    try:
+        return _write_each(motion, options, reporter, created)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _write_each(motion: Motion, options: RunOptions, reporter: Reporter, created: list[Path]) -> list[Path]:
     files: list[Path] = []
     needs_mesh = any(p.suffix.lower() in (".glb", ".fbx") for p in options.exports)
     prepared: tuple[Motion, ExportOptions] | None = None
     with reporter.stage("export", len(options.exports)) as tick:
         for i, path in enumerate(options.exports):
             check_output_path(path, overwrite=options.overwrite)
+            existed = path.exists()
             if path.suffix.lower() == ".npz":
-                export_motion(motion, path)
+                export_motion(motion, path, overwrite=options.overwrite)
             else:
                 if prepared is None:
                     prepared = prepare_export(motion, preset=options.preset, root=options.root,
                                               mesh=options.mesh if needs_mesh else "none",
                                               smpl=options.settings.smpl, reference_pose=options.reference_pose)
-                export_motion(prepared[0], path, prepared[1])
+                export_motion(prepared[0], path, prepared[1], overwrite=options.overwrite)
+            if not existed:  # only once written by us: a file another process created meanwhile is not ours
+                created.append(path)
             files.append(path)
             tick(i + 1)
     return files

@@ -24,7 +24,8 @@ from mocap_cli.body.select import MeshChoice
 from mocap_cli.errors import MocapError
 from mocap_cli.export.rig_presets import DEFAULT_RIG
 from mocap_cli.export.root_motion import RootMode
-from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
+from mocap_cli.post.resample import FPS_ALWAYS_ALLOWED, FPS_PER_SOURCE_RATE, max_output_fps  # noqa: F401 (re-exported)
+from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES, FOV_MAX_DEGREES, FOV_MIN_DEGREES
 
 if TYPE_CHECKING:
     from mocap_cli.models.base import ModelSettings
@@ -33,14 +34,7 @@ if TYPE_CHECKING:
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[str, ...] = get_args(Device)
 
-# Field of view (degrees across the longer image side): 0 or 180 put the camera at an infinite or zero focal
-# length, which the camera solve cannot handle.
-FOV_MIN_DEGREES = 1.0
-FOV_MAX_DEGREES = 179.0
-# The output frame rate may exceed the video's (interpolated frames) up to this many times its rate, or this
-# absolute rate when that is higher (a 24 fps clip may still be exported at 120 or 240 fps for a game engine).
-FPS_PER_SOURCE_RATE = 4.0
-FPS_ALWAYS_ALLOWED = 240.0
+# The ranges are the computations' own (the camera solve and resampling guard themselves); they live there.
 
 
 @dataclass(frozen=True)
@@ -153,7 +147,7 @@ def check_output_fps(fps: float | None, source_fps: float) -> None:
     ``FPS_ALWAYS_ALLOWED`` when higher): every extra frame is interpolated, not measured."""
     if fps is None:
         return
-    limit = max(FPS_PER_SOURCE_RATE * float(source_fps), FPS_ALWAYS_ALLOWED)
+    limit = max_output_fps(float(source_fps))
     if fps > limit:
         raise MocapError(f"--fps {fps:g} is too high for a {float(source_fps):g} fps source; "
                          f"use at most {limit:g} frames per second.")

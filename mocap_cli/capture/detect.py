@@ -35,6 +35,9 @@ from mocap_cli.capture.video import Frame, VideoInfo, close_frames
 LANDMARK_NAMES = MEDIAPIPE_NAMES
 NUM_LANDMARKS = len(LANDMARK_NAMES)
 DEFAULT_MAX_GAP_S = 0.5
+# A person smaller than this (pixels, the longer side of their box) is below what MediaPipe was trained on:
+# landmarks jitter and detections come and go, so the user is told (a 32x32 clip still "works").
+MIN_RELIABLE_PERSON_PIXELS = 64
 
 
 @dataclass
@@ -85,6 +88,25 @@ class Track2D:
 def detection_rate(track: Track2D) -> float:
     """Fraction of frames where the person was actually detected (filled frames do not count)."""
     return float(np.mean(track.detected)) if track.num_frames else 0.0
+
+
+def person_size_pixels(track: Track2D) -> float:
+    """Median over detected frames of the person's box size (its longer side, pixels); 0 without detections."""
+    boxes = track.boxes[track.detected]
+    if not len(boxes):
+        return 0.0
+    return float(np.median(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
+
+
+def small_person_warning(track: Track2D) -> str | None:
+    """A warning when the person is too small in the frames for reliable landmarks, else None."""
+    size = person_size_pixels(track)
+    if size >= MIN_RELIABLE_PERSON_PIXELS:
+        return None
+    width, height = track.image_size
+    return (f"the person is only about {size:.0f} px tall in this {width}x{height} video (at least "
+            f"{MIN_RELIABLE_PERSON_PIXELS} px is needed for reliable detection); use a higher-resolution clip "
+            "or one where the person is closer")
 
 
 def _pose_estimator() -> object:
@@ -159,8 +181,10 @@ def detect(
         raise MocapError(f"{info.path} yielded no frames to analyse; check --start/--end.")
     detected = np.array(found, dtype=bool)
     if not detected.any():
+        tiny = (f" (its frames are only {size[0]}x{size[1]} pixels, too small to find a person)"
+                if min(size) < MIN_RELIABLE_PERSON_PIXELS else "")
         raise MocapError(
-            f"No person was detected in {info.path}; use a clip where one person is visible (ideally full body)."
+            f"No person was detected in {info.path}{tiny}; use a clip where one person is visible (ideally full body)."
         )
     landmarks = np.stack(image_lm)
     boxes = _boxes(landmarks, size)

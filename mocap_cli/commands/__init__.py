@@ -7,6 +7,7 @@ from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mocap_cli.errors import MocapError
 
@@ -15,7 +16,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def print_error(exc: MocapError) -> None:
     """``error: <message>`` in red on stderr (the message is one sentence, no traceback)."""
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
 
 
 def user_errors(command: F) -> F:

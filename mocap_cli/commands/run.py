@@ -67,7 +67,10 @@ def run(
 
 def _summary(video: Path, result: RunResult) -> None:
     table = Table(title=f"mocap: {video.name}", show_header=False, title_justify="left")
-    table.add_row("frames", str(result.frames))
+    frames = f"{result.frames} decoded"
+    if result.filled_frames:
+        frames += f", {result.filled_frames} filled (missing or damaged in the video)"
+    table.add_row("frames", f"{frames}, {result.motion.num_frames} written")
     table.add_row("video fps", f"{float(result.video.fps):.3f}")
     table.add_row("output fps", f"{result.motion.fps:.3f}")
     table.add_row("detection rate", f"{result.detection_rate:.1%}")

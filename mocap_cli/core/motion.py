@@ -102,6 +102,10 @@ class Motion:
 
     @classmethod
     def load_npz(cls, path: Path) -> "Motion":
+        """Read a file written by ``save_npz`` (never unpickling anything); a damaged or hand-edited file is
+        refused with one sentence naming what is wrong (``core.motion_check``)."""
+        from mocap_cli.core.motion_check import InvalidMotion, check_motion_arrays
+
         try:
             data = np.load(path, allow_pickle=False)
             fmt = str(data["format"])
@@ -114,18 +118,38 @@ class Motion:
             raise MocapError(
                 f"{path} was written by a newer mocap (format version {version}); upgrade mocap to read it."
             )
-        skeleton = Skeleton(
-            tuple(str(n) for n in data["joint_names"]),
-            tuple(int(p) for p in data["parents"]),
-            data["offsets"].astype(np.float64),
-        )
-        return cls(
-            fps=float(data["fps"]),
-            skeleton=skeleton,
-            rotations=data["rotations"].astype(np.float64),
-            root_translation=data["root_translation"].astype(np.float64),
-            joints=data["joints"].astype(np.float64),
-            confidence=data["confidence"].astype(np.float64),
-            provenance=json.loads(str(data["provenance"])),
-            betas=data["betas"].astype(np.float64) if "betas" in data.files else None,
-        )
+        redo = "export the motion again with `mocap run --export out.npz`"
+        needed = ("fps", "joint_names", "parents", "offsets", "rotations", "root_translation", "joints",
+                  "confidence", "provenance")
+        missing = [name for name in needed if name not in data.files]
+        if missing:
+            raise MocapError(f"{path} cannot be used: it has no {missing[0]} array; {redo}.")
+        try:
+            arrays = {name: data[name] for name in needed}
+            betas = data["betas"] if "betas" in data.files else None
+            check_motion_arrays(arrays["fps"], arrays["parents"], arrays["offsets"], rotations=arrays["rotations"],
+                                root_translation=arrays["root_translation"], joints=arrays["joints"],
+                                confidence=arrays["confidence"], betas=betas)
+            names = arrays["joint_names"]
+            if names.ndim != 1 or names.dtype.kind not in "US" or len(names) != len(arrays["parents"]):
+                raise InvalidMotion("has joint names that do not match its skeleton")
+            provenance = json.loads(str(arrays["provenance"]))
+            if not isinstance(provenance, dict):
+                raise InvalidMotion("has a damaged provenance record")
+            skeleton = Skeleton(tuple(str(n) for n in names), tuple(int(p) for p in arrays["parents"]),
+                                arrays["offsets"].astype(np.float64))
+            return cls(
+                fps=float(arrays["fps"]),
+                skeleton=skeleton,
+                rotations=arrays["rotations"].astype(np.float64),
+                root_translation=arrays["root_translation"].astype(np.float64),
+                joints=arrays["joints"].astype(np.float64),
+                confidence=arrays["confidence"].astype(np.float64),
+                provenance={str(k): str(v) for k, v in provenance.items()},
+                betas=None if betas is None else betas.astype(np.float64),
+            )
+        except InvalidMotion as exc:
+            raise MocapError(f"{path} cannot be used: the motion {exc}; {redo}.") from exc
+        except Exception as exc:  # noqa: BLE001 - unreadable members (pickled objects, damaged zip entries)
+            raise MocapError(f"{path} cannot be used: part of it is damaged or holds Python objects "
+                             f"({exc.__class__.__name__}); {redo}.") from exc

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from mocap_cli.body.mesh import SkinnedMesh
-from mocap_cli.core.atomic import atomic_path
-from mocap_cli.errors import MocapError
+from mocap_cli.core.atomic import TEMP_SUFFIX, atomic_path, sweep_stale_partials, temp_path_beside
 from mocap_cli.core.motion import Motion
+from mocap_cli.core.motion_check import InvalidMotion, check_motion
+from mocap_cli.errors import MocapError, os_error_sentence
 
 
 @dataclass(frozen=True)
@@ -68,19 +69,43 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         raise MocapError(f"Output path {path} is a folder; give a file name such as {path / 'motion.glb'}.")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() or p.is_symlink()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise MocapError(f"Cannot write {path}: {blocker} is a file, not a folder; choose an output path "
+                             "inside a folder.")
         raise MocapError(f"Output folder {folder} does not exist; create it or choose another path.")
-    if not os.access(folder, os.W_OK):
-        raise MocapError(f"Cannot write to {folder} (permission denied); choose another output folder.")
     if path.exists() and not overwrite:
         raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
+    try:  # the real test (permissions, read-only disks, pseudo-filesystems such as /proc): make a temp file
+        temp_path_beside(path).unlink()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the folder exists but takes no files (/proc, a vanished mount)
+            raise MocapError(f"Cannot create files in {folder}; choose another output folder.") from exc
+        raise MocapError(os_error_sentence(exc, folder)) from exc
 
 
-def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None) -> None:
+def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None, *,
+                  overwrite: bool = True) -> None:
     """Write ``motion`` to ``path`` atomically: a temporary file in the same folder, renamed when complete,
-    so a failure or interruption never leaves a partial output behind."""
+    so a failure or interruption never leaves a partial output behind. With ``overwrite=False`` a file that
+    appears at ``path`` meanwhile (another process) is never replaced. The motion is checked first
+    (``core.motion_check``), so no writer turns NaN or a broken skeleton into a file."""
     options = options or ExportOptions()
     writer = WRITERS.get(path.suffix.lower())
     if writer is None:
         raise MocapError(f"Cannot export to '{path.name}'; use one of {', '.join(supported_extensions())}.")
-    with atomic_path(path) as tmp:
-        writer(motion, tmp, options)
+    try:
+        check_motion(motion)
+    except InvalidMotion as exc:
+        raise MocapError(f"Cannot write {path}: the motion {exc}; nothing was written.") from exc
+    sweep_stale_partials(path)
+    try:
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            writer(motion, tmp, options)
+    except FileExistsError as exc:
+        raise MocapError(f"{path} was created by another program while mocap was writing it and was left as it "
+                         "is; pass --overwrite to replace it.") from exc
+    except OSError as exc:  # named by the output path, not the temp file; a file read meanwhile keeps its name
+        ours = exc.filename is None or str(exc.filename).endswith(TEMP_SUFFIX) or Path(exc.filename) == path
+        raise MocapError(os_error_sentence(exc, path if ours else None)) from exc
+

@@ -50,12 +50,19 @@ def _numpy_safe_globals() -> list[Any]:
 def load_checkpoint(path: Path) -> Any:
     """Load a checkpoint file without executing code from it; map tensors to the CPU."""
     path = Path(path)
+    if path.is_dir():
+        raise MocapError(f"{path} is a folder, not a weights file; give the checkpoint file inside it.")
     if not path.is_file():
         raise MocapError(f"Weights file {path} does not exist; check the path.")
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        # Only a pickle that names a forbidden class or function is a safety refusal; random bytes, another
+        # file type or a damaged download fail on their first unknown opcode instead.
+        if "global" not in str(exc).lower():
+            raise MocapError(f"{path} is not a PyTorch checkpoint (it is damaged or another kind of file); "
+                             "download it again.") from exc
         raise MocapError(
             f"{path} contains Python objects other than weights and was refused for safety; "
             "use the checkpoint file exactly as the authors published it."

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap_cli.core.rotations import quat_apply, quat_between, quat_identity
+from mocap_cli.errors import MocapError
 
 DEFAULT_FOV_DEGREES = 60.0
+# Field of view (degrees across the longer image side): 0 or 180 put the camera at an infinite or zero focal
+# length, which the camera solve cannot handle.
+FOV_MIN_DEGREES = 1.0
+FOV_MAX_DEGREES = 179.0
 # Camera (x right, y down, z forward) → world (x right, y up, z towards the camera): a 180° turn about X.
 CAMERA_TO_WORLD = np.diag([1.0, -1.0, -1.0])
 
@@ -27,6 +32,11 @@ class Pinhole:
 
     @classmethod
     def from_fov(cls, width: int, height: int, fov_degrees: float = DEFAULT_FOV_DEGREES) -> "Pinhole":
+        if not FOV_MIN_DEGREES <= fov_degrees <= FOV_MAX_DEGREES:  # also refuses NaN
+            raise MocapError(f"The field of view must be between {FOV_MIN_DEGREES:g} and {FOV_MAX_DEGREES:g} "
+                             f"degrees, not {fov_degrees:g}; pass --fov in that range.")
+        if width < 1 or height < 1:
+            raise MocapError(f"The video frames are {width}x{height} pixels; a camera needs at least one pixel.")
         focal = 0.5 * max(width, height) / np.tan(np.radians(fov_degrees) / 2.0)
         # Pixel centres at integer coordinates (OpenCV convention).
         return cls(float(focal), (width - 1) / 2.0, (height - 1) / 2.0)
@@ -38,8 +48,11 @@ def solve_translation(points: np.ndarray, pixels: np.ndarray, weights: np.ndarra
     points: (F, K, 3) camera-oriented 3D points relative to the body (metres); pixels (F, K, 2);
     weights (F, K) ≥ 0. Linear least squares on the projection equations
     f (X + tx) = (u - cx)(Z + tz) and f (Y + ty) = (v - cy)(Z + tz). Frames without enough weighted
-    points get NaN.
+    points get NaN, and so do frames with non-finite input (LAPACK's least squares can spin forever on
+    infinities, so they never reach it).
     """
+    if not (np.isfinite(camera.focal) and camera.focal > 0):
+        raise ValueError(f"camera focal length must be positive and finite, got {camera.focal}")
     num_frames = points.shape[0]
     du = pixels[..., 0] - camera.cx
     dv = pixels[..., 1] - camera.cy
@@ -53,7 +66,8 @@ def solve_translation(points: np.ndarray, pixels: np.ndarray, weights: np.ndarra
     w = np.sqrt(np.concatenate([weights, weights], axis=1))
     aw, bw = a * w[..., None], b * w
     out = np.full((num_frames, 3), np.nan)
-    enough = (weights > 0).sum(axis=1) >= 3
+    usable = np.all(np.isfinite(aw), axis=(1, 2)) & np.all(np.isfinite(bw), axis=1)
+    enough = ((weights > 0).sum(axis=1) >= 3) & usable
     for i in np.flatnonzero(enough):
         sol, *_ = np.linalg.lstsq(aw[i], bw[i], rcond=None)
         out[i] = sol

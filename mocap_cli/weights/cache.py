@@ -107,6 +107,8 @@ def import_weights(
     """
     spec = get_spec(name, registry)
     source = Path(file).expanduser()
+    if source.is_dir():
+        raise MocapError(f"{source} is a folder; give the path of the downloaded {spec.file_name} itself.")
     if not source.is_file():
         raise MocapError(f"{source} does not exist; give the path of the downloaded {spec.file_name}.")
     digest = sha256_of(source)

@@ -13,7 +13,13 @@ import pytest
 
 from conftest import REPO
 from mocap_cli.batch.state import sweep_partials
-from mocap_cli.core.atomic import atomic_path, atomic_write, temp_path_beside, write_text_atomic
+from mocap_cli.core.atomic import (
+    atomic_path,
+    atomic_write,
+    sweep_stale_partials,
+    temp_path_beside,
+    write_text_atomic,
+)
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -91,3 +97,90 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path: Path) -> None:
     assert len(left) == 1 and left[0].startswith(".report.json.")
     sweep_partials(tmp_path)
     assert _leftovers(tmp_path) == [] and target.read_text() == '{"old": true}\n'
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True, timeout=60)
+    return int(proc.stdout)
+
+
+def test_stale_partials_of_dead_writers_are_swept_live_ones_kept(tmp_path: Path) -> None:
+    target = tmp_path / "out.glb"
+    dead = tmp_path / f".out.glb.{_dead_pid()}.abcd1234.part"
+    live = tmp_path / f".out.glb.{os.getppid()}.efgh5678.part"  # our parent is running: a live writer
+    fresh_legacy = tmp_path / ".out.glb.ijkl9012.part"  # no pid (older mocap), recently touched
+    old_legacy = tmp_path / ".out.glb.mnop3456.part"
+    other_target = tmp_path / f".out.glb.bak.{_dead_pid()}.qrst7890.part"  # belongs to "out.glb.bak"
+    for p in (dead, live, fresh_legacy, old_legacy, other_target):
+        p.write_bytes(b"")
+    an_hour_ago = os.stat(old_legacy).st_mtime - 3600
+    os.utime(old_legacy, (an_hour_ago, an_hour_ago))
+    removed = sweep_stale_partials(target)
+    assert sorted(removed) == sorted([dead, old_legacy])
+    assert live.exists() and fresh_legacy.exists() and other_target.exists()
+
+
+def test_temp_names_carry_the_writer_pid(tmp_path: Path) -> None:
+    tmp = temp_path_beside(tmp_path / "walk.bvh")
+    assert tmp.name.startswith(f".walk.bvh.{os.getpid()}.")
+    assert sweep_stale_partials(tmp_path / "walk.bvh") == [] and tmp.exists()  # our own file is never stale
+
+
+def test_no_clobber_holds_when_the_target_appears_during_the_write(tmp_path: Path) -> None:
+    """Another process creating the file between our check and our publish keeps its file."""
+    target = tmp_path / "new.glb"
+    with pytest.raises(FileExistsError):
+        with atomic_path(target, overwrite=False) as tmp:
+            tmp.write_bytes(b"ours")
+            target.write_bytes(b"theirs")  # the other writer wins the race
+    assert target.read_bytes() == b"theirs"
+    assert _leftovers(tmp_path) == []
+
+
+def test_concurrent_no_clobber_writers_exactly_one_wins(tmp_path: Path) -> None:
+    """Eight processes publish the same new file at once without overwrite: one succeeds, the rest fail, and
+    the file is one writer's complete content."""
+    target = tmp_path / "new.bin"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from mocap_cli.core.atomic import atomic_path\n"
+        "start = float(sys.argv[2])\n"
+        "payload = sys.argv[3].encode() * 100000\n"
+        "try:\n"
+        "    with atomic_path(Path(sys.argv[1]), overwrite=False) as tmp:\n"
+        "        tmp.write_bytes(payload)\n"
+        "        time.sleep(max(0.0, start - time.time()))\n"
+        "except FileExistsError:\n"
+        "    sys.exit(3)\n"
+    )
+    import time
+
+    start = time.time() + 3.0  # every writer has its temp file written before the first publishes
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(target), str(start), str(i)], cwd=REPO,
+                              env=dict(os.environ, PYTHONPATH=str(REPO))) for i in range(8)]
+    codes = [p.wait(timeout=120) for p in procs]
+    assert sorted(codes) == [0] + [3] * 7, codes
+    winner = codes.index(0)
+    assert target.read_bytes() == str(winner).encode() * 100000
+    assert _leftovers(tmp_path) == []
+
+
+def test_no_clobber_without_hard_links_still_refuses_an_existing_file(tmp_path: Path, monkeypatch) -> None:
+    """Filesystems without hard links (FAT, some shares) publish by exclusive create instead."""
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "new.bvh"
+    with atomic_write(target, "w", overwrite=False) as f:
+        f.write("first")
+    assert target.read_text() == "first"
+    with pytest.raises(FileExistsError):
+        with atomic_write(target, "w", overwrite=False) as f:
+            f.write("second")
+    assert target.read_text() == "first" and _leftovers(tmp_path) == []
