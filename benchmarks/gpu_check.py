@@ -36,11 +36,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/unspat.py (StreamingUnspat)
 
-from mocap_cli.capture.keypoints import normalize_screen  # noqa: E402
-from mocap_cli.capture.video import iter_frames  # noqa: E402
-from mocap_cli.core.rotations import quat_from_matrix  # noqa: E402
-from mocap_cli.core.skeleton import canonical_skeleton, forward_kinematics  # noqa: E402
-from mocap_cli.models.mesh.crops import CROP_SCALE, boxes_from_landmarks, warp_crops  # noqa: E402
+from mocap_cli.capture.keypoints import normalize_screen
+from mocap_cli.capture.video import iter_frames
+from mocap_cli.core.rotations import quat_from_matrix
+from mocap_cli.core.skeleton import canonical_skeleton, forward_kinematics
+from mocap_cli.models.mesh.crops import CROP_SCALE, boxes_from_landmarks, warp_crops
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 NO_CUDA = "No CUDA device is available, so the GPU check cannot run; run it on a machine with an NVIDIA GPU, or use --device cpu --quick for a dry run."
@@ -66,21 +66,22 @@ class Inputs:
 
 
 def cases(quick: bool) -> list[Case]:
+    from unspat import StreamingUnspat  # benchmarks/unspat.py
+
     from mocap_cli.nets.int_hmr import INT, INTConfig
     from mocap_cli.nets.maed import MAED, MAEDConfig
     from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig
     from mocap_cli.nets.strided import StridedConfig, StridedTransformer
     from mocap_cli.nets.unspat import UNSPAT, UnspatConfig
-    from unspat import StreamingUnspat  # benchmarks/unspat.py
 
-    tiny = dict(layers=(1, 1, 1), channels=(128, 128, 128), stem_chs=32)
+    tiny = {"layers": (1, 1, 1), "channels": (128, 128, 128), "stem_chs": 32}
     if quick:
         return [
             Case("MixSTE (tiny)", "lifter", lambda: MixSTE2(MixSTEConfig(num_frame=27, embed_dim=32, depth=2, num_heads=2)), 1),
             Case("Strided (tiny)", "lifter", lambda: StridedTransformer(StridedConfig(layers=1, channel=32, d_hid=64, frames=27, stride_num=(3, 3, 3))), 1),
             Case("MAED (tiny)", "mesh", lambda: MAED(MAEDConfig(embed_dim=64, num_blocks=1, num_heads=1, representation_size=64, hidden_dim=64, **tiny)), 4),
             Case("INT (tiny)", "mesh", lambda: INT(INTConfig(embed_dim=64, depth=1, num_heads=1, temporal_layers=1, temporal_num_heads=1, **tiny)), 4),
-            Case("UNSPAT (tiny)", "unspat", lambda: StreamingUnspat(UNSPAT(UnspatConfig(deconv=(16, 16, 16))), True), 16),
+            Case("UNSPAT (tiny)", "unspat", lambda: StreamingUnspat(UNSPAT(UnspatConfig(deconv=(16, 16, 16))), True), 4),
         ]
     return [
         Case("MixSTE 243", "lifter", lambda: MixSTE2(MixSTEConfig(num_frame=243)), 1),
@@ -92,7 +93,7 @@ def cases(quick: bool) -> list[Case]:
     ]
 
 
-def load_inputs(frames_per_clip: int, clips: int) -> Inputs:
+def load_inputs(frames_per_clip: int, clips: int, keypoint_frames: int | None = None) -> Inputs:
     """Real inputs from the rendered clips: exact 2D keypoints, and crops around the true joints."""
     from mocap_cli.models.unspat import hybrik_crops
 
@@ -104,7 +105,7 @@ def load_inputs(frames_per_clip: int, clips: int) -> Inputs:
         gt = np.load(folder / "gt.npz")
         w, h = (int(v) for v in gt["image_size"])
         proj = gt["h36m17"].astype(np.float64) @ gt["K"].astype(np.float64).T
-        kps.append(normalize_screen(proj[..., :2] / proj[..., 2:], w, h))
+        kps.append(normalize_screen(proj[:keypoint_frames, :, :2] / proj[:keypoint_frames, :, 2:], w, h))
         images = []
         for frame in iter_frames(folder / "video.mp4"):
             images.append(frame.image)
@@ -198,7 +199,7 @@ def model_rows(case: Case, data: Inputs, device: torch.device, batches: list[int
 
 def _mocap(args: list[str], timeout: float) -> tuple[int, float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, timeout=timeout, check=False)
     tail = (proc.stderr or proc.stdout).strip().splitlines()
     return proc.returncode, time.perf_counter() - t0, tail[-1] if tail else ""
 
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(NO_CUDA)
     device = torch.device(args.device)
     batches = [int(b) for b in args.batches.split(",")] if args.batches else ([1, 2] if args.quick else [1, 8, 32])
-    data = load_inputs(8 if args.quick else 64, 2 if args.quick else 9)
+    data = load_inputs(8 if args.quick else 64, 2 if args.quick else 9, 24 if args.quick else None)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     precision = "float16 autocast" if device.type == "cuda" else "bfloat16 autocast (lifters: fp32)"
     print(f"GPU check on {name}, torch {torch.__version__}; speed with {precision if device.type == 'cuda' else 'fp32'}; "

@@ -26,7 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from mocap_cli.capture.keypoints import (
-    H36M, coco_to_h36m, fill_low_confidence, lifter_input, mediapipe_to_coco, mediapipe_to_h36m,
+    H36M,
+    coco_to_h36m,
+    fill_low_confidence,
+    lifter_input,
+    mediapipe_to_coco,
+    mediapipe_to_h36m,
 )
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
@@ -91,7 +96,7 @@ def main() -> None:
         n = min(len(truth), len(track["detected"]))
         truth = truth[:n]
 
-        def err(kp: np.ndarray) -> np.ndarray:
+        def err(kp: np.ndarray, n: int = n, truth: np.ndarray = truth) -> np.ndarray:
             return np.linalg.norm(kp[:n] - truth, axis=-1)  # (n, 17) px
 
         vis = np.where(track["detected"][:, None], np.nan_to_num(track["visibility"]), 0.0)

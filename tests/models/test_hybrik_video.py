@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import require_shared
+
 from mocap_cli.models.hybrik_video import (
     DEPTH_UNIT_PAPER_M,
     FLIP_PAIRS_24,
