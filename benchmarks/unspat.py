@@ -10,7 +10,11 @@ frames. Runs on the CPU, and on CUDA when present, with fp32 and with autocast (
 ``mocap run`` uses fp32 and autocast is a no-op, so the CPU autocast row is left out). Reports frames/s per
 stage, overall, and the fp32-vs-autocast difference of the rotation matrices.
 
-usage: python benchmarks/unspat.py [--quick] [--frames N] [--device cpu|cuda|all] [--window-batch N]
+A second table measures HybrIK's flip test (``mocap run --model unspat`` with HybrIK-only weights, default on):
+the per-frame path (trunk + head + IK) with the flip test off and on (trunk and head also on the mirrored
+crops), frames/s and the cost factor.
+
+usage: python benchmarks/unspat.py [--quick] [--frames N] [--device cpu|cuda|all] [--window-batch N] [--flip-only]
 """
 
 from __future__ import annotations
@@ -101,6 +105,26 @@ def bench(model: UNSPAT, frames: list[Frame], device: torch.device, autocast: bo
             "head_only_fps": n / (t3 - t2), "untrained_total_fps": n / (t1 - t0 + t3 - t2), "rotmats": seq.rotmats}
 
 
+def bench_flip(model: UNSPAT, frames: list[Frame], device: torch.device, autocast: bool, window_batch: int) -> dict:
+    """Per-frame HybrIK path (untrained temporal part) without and with the flip test: frames/s of each."""
+    windows = _windows(len(frames))
+    tpl = canonical_template()
+    model = model.to(device).eval()
+    out = {}
+    for flip in (False, True):
+        if device.type == "cuda":
+            f = stream_features(model.backbone, iter(frames[:8]), windows[:8], 256, device=device, autocast=autocast, flip=flip)
+            run_windows(model, f[0] if flip else f, tpl, device=device, autocast=autocast, batch=window_batch, flipped=f[1] if flip else None)
+            _sync(device)
+        t0 = time.perf_counter()
+        feats = stream_features(model.backbone, iter(frames), windows, 256, device=device, autocast=autocast, flip=flip)
+        plain, flipped = (feats[0], feats[1]) if flip else (feats, None)
+        run_windows(model, plain, tpl, device=device, autocast=autocast, batch=window_batch, flipped=flipped)
+        _sync(device)
+        out["on" if flip else "off"] = len(frames) / (time.perf_counter() - t0)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="16 frames, CPU fp32 (+ CUDA when present)")
@@ -108,6 +132,7 @@ def main() -> None:
     ap.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
     ap.add_argument("--window-batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--flip-only", action="store_true", help="only the flip-test table")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,13 +147,27 @@ def main() -> None:
         devices.append(torch.device("cuda"))
     print(f"UNSPAT inference, {n} frames 1280x720, window batch {args.window_batch}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads")
+    if not args.flip_only:
+        table(model, frames, devices, args.window_batch)
+    print("\nHybrIK per-frame path (HybrIK-only weights), flip test off / on")
+    print("| device | precision | fps flip off | fps flip on | cost factor |")
+    print("|---|---|---|---|---|")
+    for device in devices:
+        for amp in [False] if device.type == "cpu" else [False, True]:
+            r = bench_flip(model, frames, device, amp, args.window_batch)
+            name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+            print(f"| {name} | {'autocast fp16' if amp else 'fp32'} | {r['off']:.2f} | {r['on']:.2f} | {r['off'] / r['on']:.2f}x |")
+
+
+def table(model: UNSPAT, frames: list[Frame], devices: list[torch.device], window_batch: int) -> None:
+    """The main table: per stage, per device and precision."""
     print("| device | precision | features fps | windows fps | total fps | head-only fps (untrained) | total fps (untrained) | max abs rot diff vs fp32 |")
     print("|---|---|---|---|---|---|---|---|")
     for device in devices:
         modes = [False] if device.type == "cpu" else [False, True]
         ref = None
         for amp in modes:
-            r = bench(model, frames, device, amp, args.window_batch)
+            r = bench(model, frames, device, amp, window_batch)
             diff = "-" if ref is None else f"{np.abs(r['rotmats'] - ref).max():.2e}"
             ref = r["rotmats"] if ref is None else ref
             name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

@@ -6,10 +6,21 @@
 * ``mediapipe_to_h36m``: landmarks → H36M joints (documented per joint below).
 * ``normalize_screen`` / ``denormalize_screen``: the authors' pixel normalisation (both axes divided by width).
 * ``coco_to_h36m``: the Strided Transformer demo's COCO-17 → H36M conversion (for COCO detectors).
-* ``fill_low_confidence``: replace unreliable joints by interpolation over time before lifting.
+* ``fill_low_confidence``: replace unreliable joints by interpolation over time (kept for callers that want it;
+  the lifters no longer use it on visibility, see ``lifter_input``).
+* ``lifter_input``: the one conversion the lifter adapter and lifter training share: detector positions as they
+  are, only true detection gaps (frames without the person, non-finite values) interpolated over time.
+
+Why positions are fed as detected: the authors' demos (Strided Transformer ``demo/vis.py``, MixSTE's
+VideoPose3D-style ``run.py`` input) feed the 2D detector's keypoints without any confidence handling. Replacing
+joints below 0.5 visibility by interpolation held the last value at the ends, so thorax/neck/head (which take the
+nose's and ears' visibility) froze at their last image position whenever the person turned away while the body
+moved on. Measured on the 9 rendered clips (``benchmarks/lifter_input.py``): feeding positions is more accurate.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 
@@ -41,32 +52,48 @@ _DIRECT: dict[str, str] = {
     "right_shoulder": "right_shoulder", "right_elbow": "right_elbow", "right_wrist": "right_wrist",
 }  # fmt: skip
 
-# Fractions for the derived joints. THORAX_FRACTION and the spine rule are the ones the Strided Transformer
-# demo uses for COCO input; NECK_NOSE_FRACTION and HEAD_EXTENSION were chosen by measuring MediaPipe on the
-# four Human3.6M ground-truth frames in shared/data/pose_gt/h36m (median errors, in torso lengths: thorax
-# 0.03, neck/nose 0.02, head 0.04; the demo's 3/4 for neck/nose gives 0.045) and checked on the synthetic clips.
+# Derived joints. Spine and thorax follow the Strided Transformer demo (``demo/lib/preprocess.py``, the COCO →
+# H36M rules of ``coco_to_h36m``): on the 9 rendered clips its rules are as good as the plain midpoints or
+# slightly better (mean 2D error vs gt ``h36m17``: spine 6.16 vs 6.59 px, thorax 8.12 vs 8.27 px,
+# benchmarks/lifter_input.py), and they are what the released lifters' demo feeds. Neck/nose and head keep our
+# rules, measured better than the demo's (neck/nose 6.46 vs 7.59 px, head 12.99 vs 15.53 px):
+# NECK_NOSE_FRACTION and HEAD_EXTENSION were chosen on the four Human3.6M ground-truth frames in
+# shared/data/pose_gt/h36m (median errors, in torso lengths: neck/nose 0.02, head 0.04; the demo's 3/4 for
+# neck/nose gives 0.045) and checked on the synthetic clips.
+DerivedRule = Literal["strided_demo", "midpoints"]
+DEFAULT_DERIVED_RULE: DerivedRule = "strided_demo"
 THORAX_FRACTION = 1.0 / 3.0
 NECK_NOSE_FRACTION = 0.85
 HEAD_EXTENSION = 1.0 / 3.0
+SPINE_PUSH = 2.0  # demo: spine.x += 2 (spine.x − mean(pelvis.x, thorax.x))
+THORAX_DROP = 2.0 / 3.0  # demo: thorax.y −= ⅔ (mean eye y − nose y), i.e. lowered (eyes are above the nose)
 
 
-def mediapipe_to_h36m(landmarks: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mediapipe_to_h36m(
+    landmarks: np.ndarray, visibility: np.ndarray, *, rule: DerivedRule = DEFAULT_DERIVED_RULE
+) -> tuple[np.ndarray, np.ndarray]:
     """MediaPipe Pose landmarks (F, 33, 2|3) + visibility (F, 33) → H36M joints (F, 17, 2|3) + confidence (F, 17).
 
     Works on pixels, normalised image coordinates or MediaPipe world landmarks alike (every rule is an affine
-    combination of landmarks). With ``mid_hips``, ``mid_shoulders``, ``mid_ears`` the midpoints of the pairs:
+    combination of landmarks). With ``mid_hips``, ``mid_shoulders``, ``mid_ears``, ``mid_eyes`` the midpoints of
+    the pairs:
 
     * hips, knees, ankles, shoulders, elbows, wrists: the landmark of the same name and side.
     * 0 pelvis = mid_hips. (MediaPipe's hips sit lower than Human3.6M's hip joints, by ~0.15 torso lengths on
       the H36M frames we measured; no correction is applied.)
-    * 8 thorax (base of the neck) = mid_shoulders + (nose − mid_shoulders) / 3.
-    * 7 spine (mid torso) = midpoint of mid_hips and mid_shoulders.
+    * 8 thorax (base of the neck) = mid_shoulders + (nose − mid_shoulders) / 3; ``rule="strided_demo"`` (default)
+      then moves its y (the second channel) by −⅔ (mid_eyes.y − nose.y): lowered, as the Strided demo does.
+    * 7 spine (mid torso) = midpoint of mid_hips and mid_shoulders; ``"strided_demo"`` then pushes its x
+      outward: x += 2 (x − mean(pelvis.x, thorax.x)) with the thorax before lowering (the demo's order).
     * 9 neck/nose (H36M's joint between chin and nose) = mid_shoulders + 0.85 (nose − mid_shoulders).
     * 10 head (top of the head) = mid_ears + (mid_ears − mid_shoulders) / 3: the ears continue the neck line
       upward, which stays stable when the face turns away (nose/eyes are then unreliable).
 
-    Confidence of a joint = the smallest visibility among the landmarks it is built from.
+    ``rule="midpoints"`` is the former rule (no demo corrections). Confidence of a joint = the smallest
+    visibility among the landmarks it is built from.
     """
+    if rule not in ("strided_demo", "midpoints"):
+        raise MocapError(f"Unknown H36M derived-joint rule {rule!r}; use 'strided_demo' or 'midpoints'.")
     lm = np.asarray(landmarks, dtype=np.float64)
     vis = np.asarray(visibility, dtype=np.float64)
     if lm.ndim != 3 or lm.shape[1] != 33 or lm.shape[2] not in (2, 3) or vis.shape != lm.shape[:2]:
@@ -80,6 +107,7 @@ def mediapipe_to_h36m(landmarks: np.ndarray, visibility: np.ndarray) -> tuple[np
     hips, hips_c = mid("left_hip", "right_hip")
     shoulders, shoulders_c = mid("left_shoulder", "right_shoulder")
     ears, ears_c = mid("left_ear", "right_ear")
+    eyes, eyes_c = mid("left_eye", "right_eye")
     nose, nose_c = lm[:, MP["nose"]], vis[:, MP["nose"]]
 
     out = np.empty((lm.shape[0], 17, lm.shape[2]))
@@ -87,10 +115,21 @@ def mediapipe_to_h36m(landmarks: np.ndarray, visibility: np.ndarray) -> tuple[np
     for h36m_name, mp_name in _DIRECT.items():
         out[:, H36M[h36m_name]] = lm[:, MP[mp_name]]
         conf[:, H36M[h36m_name]] = vis[:, MP[mp_name]]
+    thorax = shoulders + THORAX_FRACTION * (nose - shoulders)
+    spine = (hips + shoulders) / 2
+    thorax_c = np.minimum(shoulders_c, nose_c)
+    spine_c = np.minimum(hips_c, shoulders_c)
+    if rule == "strided_demo":
+        spine = spine.copy()
+        spine[:, 0] += SPINE_PUSH * (spine[:, 0] - (hips[:, 0] + thorax[:, 0]) / 2)
+        thorax = thorax.copy()
+        thorax[:, 1] -= THORAX_DROP * (eyes[:, 1] - nose[:, 1])
+        spine_c = np.minimum(spine_c, nose_c)
+        thorax_c = np.minimum(thorax_c, eyes_c)
     derived = {
         "pelvis": (hips, hips_c),
-        "spine": ((hips + shoulders) / 2, np.minimum(hips_c, shoulders_c)),
-        "thorax": (shoulders + THORAX_FRACTION * (nose - shoulders), np.minimum(shoulders_c, nose_c)),
+        "spine": (spine, spine_c),
+        "thorax": (thorax, thorax_c),
         "neck_nose": (shoulders + NECK_NOSE_FRACTION * (nose - shoulders), np.minimum(shoulders_c, nose_c)),
         "head": (ears + HEAD_EXTENSION * (ears - shoulders), np.minimum(ears_c, shoulders_c)),
     }
@@ -98,6 +137,27 @@ def mediapipe_to_h36m(landmarks: np.ndarray, visibility: np.ndarray) -> tuple[np
         out[:, H36M[name]] = value
         conf[:, H36M[name]] = c
     return out, conf
+
+
+def lifter_input(
+    landmarks: np.ndarray, visibility: np.ndarray, detected: np.ndarray, *, rule: DerivedRule = DEFAULT_DERIVED_RULE
+) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe track → the lifters' H36M-17 input: pixels (F, 17, 2) without gaps + confidence (F, 17).
+
+    ``landmarks`` (F, 33, 2|3) pixels (NaN where there is no detection), ``visibility`` (F, 33), ``detected`` (F,).
+    Positions are the detector's as they are, whatever their visibility (as the authors' demos feed them); only
+    frames without a detection (or with non-finite values) are interpolated over time, the nearest detected
+    value held before the first / after the last detection. Confidence is the visibility rule of
+    ``mediapipe_to_h36m`` and 0 on undetected frames, for callers that weight joints (e.g. the camera fit).
+    """
+    detected = np.asarray(detected, dtype=bool)
+    vis = np.where(detected[:, None], np.nan_to_num(np.asarray(visibility, dtype=np.float64)), 0.0)
+    kp, conf = mediapipe_to_h36m(np.asarray(landmarks)[..., :2], vis, rule=rule)
+    conf = np.where(detected[:, None], conf, 0.0)
+    present = np.isfinite(kp).all(axis=-1) & detected[:, None]
+    if not present.any():
+        raise MocapError("No person was detected in any frame of the video; check that a person is fully visible.")
+    return fill_low_confidence(kp, present.astype(np.float64), 0.5), conf
 
 
 def normalize_screen(kp: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -155,11 +215,28 @@ def fill_low_confidence(kp: np.ndarray, conf: np.ndarray, threshold: float) -> n
     return out
 
 
+# COCO-17 keypoint k ← MediaPipe landmark COCO_FROM_MEDIAPIPE[k] (same points, COCO order; odd = left).
+COCO_FROM_MEDIAPIPE: tuple[int, ...] = tuple(MP[n] for n in (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+))  # fmt: skip
+
+
+def mediapipe_to_coco(landmarks: np.ndarray) -> np.ndarray:
+    """MediaPipe landmarks (F, 33, D) → the COCO-17 keypoints they contain (F, 17, D)."""
+    lm = np.asarray(landmarks)
+    if lm.ndim != 3 or lm.shape[1] != 33:
+        raise MocapError(f"MediaPipe landmarks must have shape (frames, 33, channels), got {lm.shape}.")
+    return lm[:, list(COCO_FROM_MEDIAPIPE)]
+
+
 def coco_to_h36m(coco: np.ndarray) -> np.ndarray:
     """COCO-17 keypoints (F, 17, 2) → H36M (F, 17, 2) exactly as the Strided Transformer demo converts them.
 
     Float32 arithmetic in the demo's order (``demo/lib/preprocess.py``), including its empirical corrections
-    (neck/nose pulled towards the shoulders, spine x pushed away from the pelvis–thorax line, thorax raised).
+    (neck/nose pulled towards the shoulders, spine x pushed away from the pelvis–thorax line, thorax *lowered*
+    by ⅔ of the nose-to-eye height: the eyes lie above the nose, so ``eyes.y − nose.y < 0`` and y grows downwards).
     """
     c = np.asarray(coco, dtype=np.float32)
     if c.ndim != 3 or c.shape[1:] != (17, 2):

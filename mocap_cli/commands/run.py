@@ -75,6 +75,8 @@ def _summary(video: Path, result: RunResult) -> None:
     table.add_row("output fps", f"{result.motion.fps:.3f}")
     table.add_row("detection rate", f"{result.detection_rate:.1%}")
     table.add_row("model", result.motion.provenance.get("model", "?"))
+    if "weights" in result.motion.provenance:
+        table.add_row("weights", result.motion.provenance["weights"])
     rate = result.frames / max(result.total_seconds, 1e-9)
     table.add_row("time", f"{result.total_seconds:.1f} s ({rate:.1f} frames/s)")
     for path in result.files:

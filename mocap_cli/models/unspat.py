@@ -68,12 +68,32 @@ _RIGHT_HAND = JOINT_NAMES.index("right_hand")
 # --------------------------------------------------------------------------------------------- resources
 
 
-def weights_path(settings: ModelSettings) -> Path:
+def chosen_weights(settings: ModelSettings) -> "ChosenWeights":  # noqa: F821 - lazy import
     """``--weights`` (a file: HybrIK ``.pth`` or our ``.safetensors``; or a registry name), else an installed
-    HybrIK ResNet-34 variant (the registry default first)."""
+    HybrIK ResNet-34 variant, the registry default first: the camera model (``pretrained_w_cam.pth``, what the
+    authors' video demos run) before the paper model when both are installed."""
     from mocap_cli.weights.cache import choose_weights
 
-    return choose_weights(MODEL_NAME, settings.weights).path
+    return choose_weights(MODEL_NAME, settings.weights)
+
+
+def weights_path(settings: ModelSettings) -> Path:
+    return chosen_weights(settings).path
+
+
+VARIANT_LABELS = {"cam29": "HybrIK camera model", "paper24": "HybrIK paper model"}
+
+
+def weights_label(variant: str | None, hybrik_variant: str | None = None) -> str:
+    """What ran, for ``mocap models`` and the run summary: registry variant (or "weights file") and model kind."""
+    from mocap_cli.weights.registry import load_registry
+
+    kind = VARIANT_LABELS.get(hybrik_variant or "")
+    if kind is None and variant:
+        spec = load_registry().get(variant)
+        kind = VARIANT_LABELS.get("cam29" if spec is not None and spec.arch.get("num_joints") == 29 else "paper24")
+    name = variant or "weights file"
+    return f"{name} ({kind})" if kind else name
 
 
 def temporal_status(path: Path) -> str:
@@ -136,12 +156,12 @@ def smpl_template(arrays: dict[str, np.ndarray], source: Path) -> RestTemplate:
 
 def readiness(name: str, settings: ModelSettings) -> Readiness:
     try:
-        path = weights_path(settings)
+        chosen = chosen_weights(settings)
         smpl = smpl_path(settings)
     except MocapError as exc:
         return Readiness(False, str(exc).rstrip("."))
     body = f"IK rest joints from SMPL {smpl}" if smpl else "no SMPL model: canonical T-pose rest joints (see `mocap smpl import`)"
-    return Readiness(True, f"weights {path}, {temporal_status(path)}; {body}")
+    return Readiness(True, f"weights {weights_label(chosen.variant)}: {chosen.path}, {temporal_status(chosen.path)}; {body}")
 
 
 # --------------------------------------------------------------------------------------------- crops and features
@@ -199,8 +219,13 @@ def stream_features(
     progress: Progress | None = None,
     total: int | None = None,
     dtype: torch.dtype = FEATURE_DTYPE,
+    flip: bool = False,
 ) -> torch.Tensor:
-    """Trunk features of every frame, (F, C, h, w) on the CPU (float16 by default), from one pass over ``frames``."""
+    """Trunk features of every frame, (F, C, h, w) on the CPU (float16 by default), from one pass over ``frames``.
+
+    ``flip``: also the features of each horizontally mirrored crop (HybrIK's flip test), returned stacked as
+    (2, F, C, h, w): plain, mirrored.
+    """
     device = torch.device(device)
     count = len(windows)
     out: torch.Tensor | None = None
@@ -208,11 +233,16 @@ def stream_features(
     for images in _frame_batches(frames, count, batch):
         n = len(images)
         crops = hybrik_crops(images, windows[done : done + n], img_size, device)
+        if flip:
+            crops = torch.cat([crops, crops.flip(-1)])
         with _autocast(device, autocast):
             feats = backbone(crops)
         if out is None:
-            out = torch.empty((count, *feats.shape[1:]), dtype=dtype)
-        out[done : done + n] = feats.to("cpu", dtype)
+            out = torch.empty(((2, count) if flip else (count,)) + tuple(feats.shape[1:]), dtype=dtype)
+        if flip:
+            out[:, done : done + n] = feats.reshape(2, n, *feats.shape[1:]).to("cpu", dtype)
+        else:
+            out[done : done + n] = feats.to("cpu", dtype)
         done += n
         if progress:
             progress(done, total or count)
@@ -234,6 +264,7 @@ class UnspatSequence:
     sigma: np.ndarray  # (F, J) HybrIK/UNSPAT per-joint scale (untrained head branch for HybrIK files)
     frame_step: int = 1
     seconds: dict[str, float] = field(default_factory=dict)
+    flip_test: bool = False
 
 
 def frame_step(fps: float) -> int:
@@ -270,8 +301,9 @@ def crop_camera(uvd_root: torch.Tensor, crop_width_m: torch.Tensor) -> torch.Ten
     """[s, tx, ty] (B, 3) in the VIBE convention (``s·(X_xy + t)`` lands in [−1, 1] crop coordinates).
 
     The head gives the pelvis position in the crop (``uvd_root`` u, v in [−0.5, 0.5)) and, through its metric
-    convention, how many metres the crop spans at the pelvis depth: paper model 2.2 m (the §2.7 reading of
-    the heatmap cube), camera models ``256/1000 · z_root`` (A.6). Hence ``s = 2/width``, ``t = uv·width``.
+    convention, how many metres the crop spans at the pelvis depth: camera models ``256/1000 · z_root`` (A.6);
+    the HybrIK paper model on video ``side · z_root / focal`` (``hybrik_video``); a trained UNSPAT head 2.2 m
+    (the §2.7 reading of the heatmap cube). Hence ``s = 2/width``, ``t = uv·width``.
     """
     w = crop_width_m.reshape(-1, 1)
     return torch.cat([2.0 / w, uvd_root[:, :2] * w], dim=1)
@@ -344,6 +376,8 @@ def run_windows(
     image_size: tuple[int, int] | None = None,
     skip_identity: bool = True,
     segments: np.ndarray | None = None,
+    camera: Pinhole | None = None,
+    flipped: torch.Tensor | None = None,
 ) -> UnspatSequence:
     """The temporal part over every frame's window (features (F, C, h, w) from :func:`stream_features`).
 
@@ -353,8 +387,13 @@ def run_windows(
     work per frame). ``segments`` (F,) (see :func:`track_segments`): windows stay inside their segment.
 
     Camera models (``cam29``) get the centre frame's crop box and the image centre when ``windows`` and
-    ``image_size`` are given, as HybrIK's demo does (A.6 box path); the paper model needs neither.
+    ``image_size`` are given, as HybrIK's demo does (A.6 box path). With HybrIK-only weights, the paper model
+    (``paper24``) reads its heatmaps in its own 2.0 m depth unit and back-projects x/y through the crop and
+    ``camera`` when ``windows`` and ``camera`` are given (``hybrik_video.paper_skeleton_on_video``); a trained
+    UNSPAT keeps the §2.7 reading it was trained with. ``flipped`` (F, C, h, w): features of the mirrored crops;
+    with HybrIK-only weights the head then runs the flip test (``hybrik_video.flip_average``).
     """
+    from mocap_cli.models.hybrik_video import bone_lengths, flip_average, paper_prediction, paper_skeleton_on_video
     from mocap_cli.nets.hybrik import predict_from_head
 
     device = torch.device(device)
@@ -362,19 +401,37 @@ def run_windows(
     num = features.shape[0]
     index = window_indices(np.zeros(num) if segments is None else segments, cfg.seq_len, cfg.center_index, step)
     per_frame = skip_identity and temporal_is_identity(model)
+    paper_video = cfg.variant == "paper24" and temporal_is_identity(model) and windows is not None and camera is not None
     rot, betas, cam, uvd, sigma = [], [], [], [], []
     for first in range(0, num, batch):
         idx = index[first : first + batch]
         geometry = _box_geometry(windows[first : first + len(idx)], image_size, device) if cfg.variant == "cam29" and windows is not None and image_size else {}
+        width: torch.Tensor | None = None
         with _autocast(device, autocast):
             if per_frame:  # exactly the centre frame's own features: run the head only
                 out = model.head(features[first : first + len(idx)].to(device).float())
-                pred = predict_from_head(out, cfg.variant, None, **geometry)
+                if flipped is not None:
+                    out = flip_average(out, model.head(flipped[first : first + len(idx)].to(device).float()))
             else:
                 window = features[idx].to(device).float()  # (B, T, C, h, w)
+                out = None
                 pred = model(features=window, with_smpl=False, **geometry).pred
+        if paper_video:
+            assert windows is not None and camera is not None
+            head = out if out is not None else pred.head
+            win = windows[first : first + len(idx)]
+            centers = torch.as_tensor(win.centers, dtype=torch.float64, device=device)
+            sides = torch.as_tensor(win.sides, dtype=torch.float64, device=device)
+            lengths = bone_lengths(template.joints(head.betas.float(), 24))
+            skel, z_root = paper_skeleton_on_video(head.uvd.float(), centers, sides, camera.focal, (camera.cx, camera.cy), lengths)
+            pred = paper_prediction(head, skel)
+            width = (sides * z_root.double() / camera.focal).float()
+        elif out is not None:
+            with _autocast(device, autocast):
+                pred = predict_from_head(out, cfg.variant, None, **geometry)
         rot.append(solve_rotations(pred, template).cpu())
-        cam.append(crop_camera(pred.head.uvd[:, 0].float(), _crop_width(pred).float()).cpu())
+        width = _crop_width(pred) if width is None else width
+        cam.append(crop_camera(pred.head.uvd[:, 0].float(), width.float()).cpu())
         betas.append(pred.head.betas.float().cpu())
         uvd.append(pred.head.uvd.float().cpu())
         sigma.append(pred.head.sigma.float().cpu())
@@ -399,17 +456,28 @@ def run_unspat(
     window_batch: int = WINDOW_BATCH,
     feature_dtype: torch.dtype = FEATURE_DTYPE,
     progress: Progress | None = None,
+    camera: Pinhole | None = None,
+    flip: bool = False,
 ) -> UnspatSequence:
-    """Features in one streaming pass, then the windows; ``windows`` has one crop window per frame."""
+    """Features in one streaming pass, then the windows; ``windows`` has one crop window per frame.
+
+    ``flip``: HybrIK's flip test, for HybrIK-only weights (per-frame features); ignored for a trained temporal
+    model (the UNSPAT paper describes no flip test). ``camera``: the full-image pinhole camera (paper model).
+    """
     model = model.to(device).eval()
     num = len(windows)
+    flip = flip and temporal_is_identity(model)
     t0 = time.perf_counter()
     feats = stream_features(model.backbone, frames, windows, model.cfg.img_size, device=device, autocast=autocast,
-                            batch=decode_batch, progress=progress, total=2 * num, dtype=feature_dtype)
+                            batch=decode_batch, progress=progress, total=2 * num, dtype=feature_dtype, flip=flip)
+    flipped = None
+    if flip:
+        feats, flipped = feats[0], feats[1]
     t1 = time.perf_counter()
     seq = run_windows(model, feats, template, step=frame_step(fps), device=device, autocast=autocast, batch=window_batch,
                       progress=progress, progress_offset=num, progress_total=2 * num, windows=windows, image_size=image_size,
-                      segments=segments)
+                      segments=segments, camera=camera, flipped=flipped)
+    seq.flip_test = flip
     seq.seconds = {"features": t1 - t0, "windows": time.perf_counter() - t1}
     return seq
 
@@ -424,7 +492,8 @@ class UnspatModel:
         self.name = name
         self.settings = settings
         self.device = settings.torch_device  # "auto" resolved; cuda without a GPU fails here
-        self.weights = weights_path(settings)  # fails early, before decoding
+        self.chosen = chosen_weights(settings)  # fails early, before decoding
+        self.weights = self.chosen.path
         self.smpl = smpl_path(settings)
         self._smpl_model: dict[str, np.ndarray] | None = None
         if self.smpl is not None:  # a wrong SMPL file fails now, not after decoding
@@ -458,6 +527,10 @@ class UnspatModel:
         size = max(1, int(self.settings.batch_size))
         return size if torch.device(self.device).type == "cuda" else min(size, WINDOW_BATCH)
 
+    def _flip(self) -> bool:
+        """``extra["flip"]``: HybrIK's flip test on the per-frame HybrIK path (default on, as the authors' demo)."""
+        return self.settings.extra.get("flip", "1").lower() not in ("0", "false", "no", "off")
+
     def _feature_dtype(self) -> torch.dtype:
         """``extra["features"]``: "float16" (default, 64 KB per frame) or "float32" (exact per-frame features)."""
         choice = self.settings.extra.get("features", "float16").lower()
@@ -474,6 +547,8 @@ class UnspatModel:
                 segments=track_segments(np.asarray(clip.track.detected) | np.asarray(clip.track.filled)), device=self.device,
                 autocast=self._autocast(), window_batch=self._window_batch(),
                 feature_dtype=self._feature_dtype(), progress=progress,
+                camera=Pinhole.from_fov(clip.track.image_size[0], clip.track.image_size[1], self.settings.fov_degrees),
+                flip=self._flip(),
             )
         finally:
             close_frames(frames)  # stops ffmpeg if the clip ended early
@@ -502,8 +577,10 @@ class UnspatModel:
         provenance = {
             "model": self.name,
             "input": str(clip.video.path),
-            "weights": ", ".join(info.sources) or str(self.weights),
+            "weights": weights_label(self.chosen.variant, info.variant),
+            "weights_file": ", ".join(info.sources) or str(self.weights),
             "hybrik_variant": info.variant,
+            "flip_test": "on" if seq.flip_test else "off",
             "temporal": info.note,
             "mocap_version": __version__,
             "fov_degrees": f"{self.settings.fov_degrees:g}",

@@ -50,7 +50,7 @@ def test_registry_has_every_variant_with_page_file_and_licence():
         assert spec.input_frames is not None and spec.input_frames >= 1
     defaults = {s.family: s.name for s in registry.values() if s.is_default}
     assert defaults == {"mixste": "mixste-243", "strided": "strided-351", "maed": "maed", "int": "int-16",
-                        "hybrik": "hybrik-res34-paper"}
+                        "hybrik": "hybrik-res34-cam"}
 
 
 def _layout(model: str) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def test_missing_message_names_the_page_and_the_import_command():
     assert reg["mixste-243"].page in message
     assert "`mocap weights import mixste-243 best_epoch_cpn_243f.bin`" in message
     # a model name means its default variant; a glob file name becomes FILE in the command
-    assert "`mocap weights import hybrik-res34-paper pretrained_res34.pth`" in R.missing_message("unspat", registry=reg)
+    assert "`mocap weights import hybrik-res34-cam pretrained_w_cam.pth`" in R.missing_message("unspat", registry=reg)
     strided = R.missing_message("strided", registry=reg)
     assert "`mocap weights import strided-351 FILE`" in strided and _one_sentence(strided)
     for name in reg:

@@ -2,9 +2,9 @@
 
 Steps, per clip:
 
-1. MediaPipe's 33 image landmarks → Human3.6M-17 (``keypoints.mediapipe_to_h36m``); joints whose visibility
-   is below ``VISIBILITY_THRESHOLD`` (or frames without a detection) are interpolated over time
-   (``keypoints.fill_low_confidence``).
+1. MediaPipe's 33 image landmarks → Human3.6M-17 (``keypoints.lifter_input``): the detector's positions as
+   they are, as the authors' demos feed them; only frames without a detection are interpolated over time.
+   Visibility only weights the camera fit of step 3 (below ``VISIBILITY_THRESHOLD`` a joint is left out).
 2. The authors' screen normalisation (``keypoints.normalize_screen``) and whole-clip lifting as the authors
    evaluate (``lifting.lift_clip``: flip averaging, batched windows, float16 autocast on CUDA) → root-relative
    camera-frame 3D (x right, y down, z forward, metres).
@@ -30,7 +30,7 @@ from mocap_cli import __version__
 from mocap_cli.weights import cache as W
 from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation
 from mocap_cli.errors import MocapError
-from mocap_cli.capture.keypoints import H36M, MP, fill_low_confidence, mediapipe_to_h36m, normalize_screen
+from mocap_cli.capture.keypoints import H36M, MP, lifter_input, normalize_screen
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs, unit
 from mocap_cli.core.motion import Motion
@@ -42,8 +42,7 @@ if TYPE_CHECKING:
     from mocap_cli.nets.strided import StridedTransformer
 
 LIFTERS = ("mixste", "strided")
-# Below this MediaPipe visibility a keypoint is replaced by interpolation before lifting and is not used to
-# place the body in the camera.
+# Below this MediaPipe visibility a keypoint is not used to place the body in the camera (it is still lifted).
 VISIBILITY_THRESHOLD = 0.5
 # The H36M head joint is the top of the head; the canonical head joint (as in the default model) sits at ear
 # level. keypoints.mediapipe_to_h36m builds head = ears + (ears - shoulders) / 3, whose inverse is
@@ -141,7 +140,7 @@ def smpl_joints_from_h36m(
 class LiftedClip:
     """What the lifter adapter computes before IK (kept for inspection and tests)."""
 
-    keypoints_2d: np.ndarray  # (F, 17, 2) H36M pixels, gaps filled
+    keypoints_2d: np.ndarray  # (F, 17, 2) H36M pixels as detected, detection gaps filled
     keypoints_conf: np.ndarray  # (F, 17) confidence (0 where not detected)
     pose_3d: np.ndarray  # (F, 17, 3) lifted, root-relative camera frame, metres
     translation: np.ndarray  # (F, 3) camera-frame offset placing pose_3d in the image
@@ -171,12 +170,7 @@ class LifterModel:
         width, height = track.image_size
         detected = np.asarray(track.detected, dtype=bool)
         visibility = np.where(detected[:, None], np.nan_to_num(track.visibility), 0.0)
-        kp, conf = mediapipe_to_h36m(track.landmarks[..., :2], visibility)
-        conf = np.where(detected[:, None], conf, 0.0)
-        # First fill frames without any usable landmarks from the detected frames, then replace the joints
-        # MediaPipe itself was unsure of; a joint never confident keeps its detected positions.
-        kp = fill_low_confidence(kp, np.where(np.isfinite(kp).all(axis=-1), 1.0, 0.0), 0.5)
-        kp = fill_low_confidence(kp, conf, VISIBILITY_THRESHOLD)
+        kp, conf = lifter_input(track.landmarks, visibility, detected)
 
         device = self.settings.torch_device
         pose = lift_clip(

@@ -36,7 +36,9 @@ from torch import nn
 from mocap_cli import __version__
 from mocap_cli.solve.camera import CAMERA_TO_WORLD, Pinhole, gravity_alignment, rotate_points
 from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
-from mocap_cli.models.mesh.crops import CROP_SCALE, CROP_SIZE, SquareBoxes, boxes_from_landmarks, crop_cam_to_translation, smooth_boxes, warp_crops
+from mocap_cli.models.mesh.crops import (
+    CROP_SCALE, CROP_SIZE, SquareBoxes, boxes_from_landmarks, crop_cam_to_translation, openpose_points, smooth_boxes, warp_crops,
+)
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.errors import MocapError
 from mocap_cli.models.mesh.inference import SCHEDULES, ClipSchedule, MeshSequence, run_clip_model
@@ -121,8 +123,9 @@ def readiness(name: str, settings: ModelSettings) -> Readiness:
 
 
 def crop_windows(track: Track2D, crop_scale: float) -> SquareBoxes:
-    """The crop window of every frame: smoothed landmark boxes × the model's crop scale."""
-    boxes = boxes_from_landmarks(track.landmarks[..., :2], track.visibility)
+    """The crop window of every frame: smoothed boxes around MediaPipe's OpenPose-18 points (as the authors'
+    3DPW boxes, ``crops.openpose_points``) × the model's crop scale."""
+    boxes = boxes_from_landmarks(*openpose_points(track.landmarks[..., :2], track.visibility))
     return smooth_boxes(boxes).scaled(crop_scale)
 
 
