@@ -11,6 +11,7 @@ import numpy as np
 
 from mocap_cli import __version__
 from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation
+from mocap_cli.solve.camera_motion import estimate_camera_motion
 from mocap_cli.capture.keypoints import MP
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs
@@ -68,6 +69,7 @@ class MediaPipeModel:
         offset = interpolate_nans(solve_translation(world[:, _BODY], pixels, weights, camera))
         joints, conf, hints = smpl_joints_from_mediapipe(world + offset[:, None], np.nan_to_num(track.visibility))
         conf = np.where(track.detected[:, None], conf, 0.0)
+        turning = estimate_camera_motion(clip.frames(), track.boxes, camera, float(track.fps))
         if progress:
             progress(len(joints), len(joints))
         provenance = {
@@ -76,7 +78,8 @@ class MediaPipeModel:
             "mocap_version": __version__,
             "fov_degrees": f"{self.settings.fov_degrees:g}",
         }
-        return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance)
+        return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance,
+                                         camera=turning)
 
 
 def readiness(name: str, settings: ModelSettings) -> Readiness:
