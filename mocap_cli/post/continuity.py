@@ -139,7 +139,7 @@ def continuous_twists(motion: Motion, median_seconds: float = MEDIAN_SECONDS,
     if motion.num_frames < 3:
         return motion
     sk = motion.skeleton
-    window = max(3, int(round(median_seconds * motion.fps)) | 1)
+    window = max(3, round(median_seconds * motion.fps) | 1)
     max_radians = np.radians(max_degrees_per_second / motion.fps)
     _, glob = forward_kinematics(sk, motion.rotations, motion.root_translation)
     cleaned = glob.copy()
