@@ -141,13 +141,16 @@ def continuous_twists(motion: Motion, median_seconds: float = MEDIAN_SECONDS,
     sk = motion.skeleton
     window = max(3, round(median_seconds * motion.fps) | 1)
     max_radians = np.radians(max_degrees_per_second / motion.fps)
+    # At low frame rates real motion between frames is large: an outlier must also be beyond half of what
+    # the rate bound allows in one frame (no change at 30 fps and above; off at 5 fps).
+    outlier_degrees = max(MAX_DEVIATION_DEGREES, 0.5 * max_degrees_per_second / motion.fps)
     _, glob = forward_kinematics(sk, motion.rotations, motion.root_translation)
     cleaned = glob.copy()
     for j in range(sk.num_joints):
         children = sk.children(j)
         if len(children) > 1:
             continue
-        q = limit_rate(despike(glob[:, j], window), max_radians)
+        q = limit_rate(despike(glob[:, j], window, outlier_degrees), max_radians)
         if children and sk.children(children[0]):
             rest = np.broadcast_to(sk.offsets[children[0]], (motion.num_frames, 3))
             q = quat_mul(quat_between(quat_apply(q, rest), quat_apply(glob[:, j], rest)), q)
