@@ -13,7 +13,7 @@ import numpy as np
 
 from mocap_cli import __version__
 from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
-from mocap_cli.solve.camera_motion import estimate_camera_motion
+from mocap_cli.solve.camera_motion import camera_motion_from_pairs, estimate_camera_motion
 from mocap_cli.capture.keypoints import MP
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs
@@ -72,7 +72,10 @@ class MediaPipeModel:
         offset = steady_depth(offset, float(track.fps))
         joints, conf, hints = smpl_joints_from_mediapipe(world + offset[:, None], np.nan_to_num(track.visibility))
         conf = np.where(track.detected[:, None], conf, 0.0)
-        turning = estimate_camera_motion(clip.frames(), track.boxes, camera, float(track.fps))
+        if track.background is None:  # a track not made by ``detect``: track the background now
+            turning = estimate_camera_motion(clip.frames(), track.boxes, camera, float(track.fps))
+        else:
+            turning = camera_motion_from_pairs(track.background, track.num_frames, camera)
         if progress:
             progress(len(joints), len(joints))
         provenance = {

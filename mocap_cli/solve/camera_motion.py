@@ -119,60 +119,114 @@ def _key_rotation(p0: np.ndarray, p1: np.ndarray, k: np.ndarray) -> tuple[np.nda
     return rot.T, pure
 
 
+@dataclass(frozen=True)
+class KeyPair:
+    """Background corners tracked from key frame ``first`` to key frame ``last``: ``before``/``after`` (N, 2)
+    pixel positions at the analysis size, ``scale`` = analysis size / frame size."""
+
+    first: int
+    last: int
+    before: np.ndarray
+    after: np.ndarray
+    scale: float
+
+
+class BackgroundTracker:
+    """Fed the clip's frames one at a time (with the person's box in each), it tracks background corners
+    between key frames ``KEY_SECONDS`` apart. Cheap next to detection, so the detector runs it on the frames
+    it already decoded; the geometry (which needs the camera's focal length) is ``camera_motion_from_pairs``."""
+
+    def __init__(self, fps: float) -> None:
+        self.step = max(1, round(KEY_SECONDS * fps))
+        self.pairs: list[KeyPair] = []
+        self.num_frames = 0
+        self._key = 0
+        self._scale = 1.0
+        self._prev: np.ndarray | None = None
+        self._corners: np.ndarray | None = None
+        self._tracked: np.ndarray | None = None
+        self._alive: np.ndarray | None = None
+        self._box = np.full(4, np.nan)
+
+    def add(self, image: np.ndarray, box: np.ndarray) -> None:
+        """image: RGB (H, W, 3); box: the person's x0, y0, x1, y1 in pixels (NaN when not found)."""
+        import cv2
+
+        i = self.num_frames
+        if self._prev is None:
+            self._scale = min(1.0, ANALYSIS_WIDTH / image.shape[1])
+        gray = _gray(image, self._scale)
+        self._box = np.asarray(box, dtype=np.float64) * self._scale
+        if self._prev is not None and self._tracked is not None and self._alive is not None:
+            self._tracked, status, _ = cv2.calcOpticalFlowPyrLK(self._prev, gray, self._tracked, None,
+                                                                winSize=(21, 21), maxLevel=3)
+            self._alive &= status[:, 0] == 1
+        if i > 0 and i - self._key == self.step:
+            self._close(i, gray.shape)
+        if i == self._key:
+            # Corners are found on key frames only, so every fit spans exactly one key step.
+            found = cv2.goodFeaturesToTrack(gray, 400, 0.01, 8, mask=_background_mask(gray.shape, [self._box]))
+            self._corners = found if found is not None and len(found) >= MIN_CORNERS else None
+            self._tracked = None if self._corners is None else self._corners.copy()
+            self._alive = None if self._corners is None else np.ones(len(self._corners), dtype=bool)
+        self._prev = gray
+        self.num_frames += 1
+
+    def finish(self) -> list[KeyPair]:
+        """Close the last, shorter step at the last frame; returns every key pair."""
+        if self._prev is not None and self.num_frames - 1 > self._key:
+            self._close(self.num_frames - 1, self._prev.shape)
+        return self.pairs
+
+    def _close(self, i: int, shape: tuple[int, ...]) -> None:
+        if self._corners is not None and self._tracked is not None and self._alive is not None:
+            ok = self._alive.copy()
+            xy = np.round(self._tracked[:, 0]).astype(int)
+            ok &= (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < shape[1]) & (xy[:, 1] < shape[0])
+            inside = _background_mask((shape[0], shape[1]), [self._box])
+            ok[ok] &= inside[xy[ok, 1], xy[ok, 0]] > 0
+            if ok.sum() >= MIN_CORNERS:
+                self.pairs.append(KeyPair(self._key, i, self._corners[ok, 0].astype(np.float64),
+                                          self._tracked[ok, 0].astype(np.float64), self._scale))
+        self._key = i
+        self._corners = None
+
+
+def camera_motion_from_pairs(pairs: list[KeyPair], num_frames: int, camera: Pinhole) -> CameraMotion:
+    """The camera's rotation (see ``CameraMotion``) from tracked key pairs, with the pinhole ``camera`` (full
+    frame pixels). Key steps without a pair (too little background) count as a still camera."""
+    keys: list[int] = [0]
+    key_rotations: list[np.ndarray] = [np.eye(3)]  # camera at key i → camera at key i-1
+    key_pure: list[bool] = [True]
+    for pair in sorted(pairs, key=lambda p: p.first):
+        if pair.first != keys[-1]:
+            keys.append(pair.first)
+            key_rotations.append(np.eye(3))
+            key_pure.append(True)
+        s = pair.scale
+        k = np.array([[camera.focal * s, 0, (camera.cx + 0.5) * s - 0.5],
+                      [0, camera.focal * s, (camera.cy + 0.5) * s - 0.5], [0, 0, 1.0]])
+        rot, pure = _key_rotation(pair.before, pair.after, k)
+        keys.append(pair.last)
+        key_rotations.append(rot)
+        key_pure.append(pure)
+    keys_clipped = [min(k, num_frames - 1) for k in keys]
+    return _interpolate(keys_clipped, key_rotations, key_pure, num_frames)
+
+
 def estimate_camera_motion(frames: Iterable[Frame], boxes: np.ndarray, camera: Pinhole, fps: float) -> CameraMotion:
     """The camera's rotation over a clip from its frames (the same ones, in order, as the track) and the
     person's boxes (F, 4) x0, y0, x1, y1 in pixels (NaN where the person is not found). Streams the frames.
     """
-    import cv2
-
-    num_frames = len(boxes)
-    step = max(1, round(KEY_SECONDS * fps))
-    keys: list[int] = [0]
-    key_rotations: list[np.ndarray] = [np.eye(3)]  # camera at key i → camera at key i-1
-    key_pure: list[bool] = [True]
-    prev: np.ndarray | None = None
-    corners: np.ndarray | None = None
-    tracked: np.ndarray | None = None
-    alive: np.ndarray | None = None
-    scale = 1.0
-    k = np.eye(3)
+    tracker = BackgroundTracker(fps)
     try:
         for i, frame in enumerate(frames):
-            if i >= num_frames:
+            if i >= len(boxes):
                 break
-            if prev is None:
-                scale = min(1.0, ANALYSIS_WIDTH / frame.image.shape[1])
-                k = np.array([[camera.focal * scale, 0, (camera.cx + 0.5) * scale - 0.5],
-                              [0, camera.focal * scale, (camera.cy + 0.5) * scale - 0.5], [0, 0, 1.0]])
-            gray = _gray(frame.image, scale)
-            if prev is not None and tracked is not None and alive is not None:
-                tracked, status, _ = cv2.calcOpticalFlowPyrLK(prev, gray, tracked, None, winSize=(21, 21), maxLevel=3)
-                alive &= status[:, 0] == 1
-            if prev is not None and (i - keys[-1] == step or i == num_frames - 1):
-                rot, pure = np.eye(3), True
-                if corners is not None and tracked is not None and alive is not None:
-                    inside = _background_mask(gray.shape, [boxes[i] * scale])
-                    ok = alive.copy()
-                    xy = np.round(tracked[:, 0]).astype(int)
-                    on_image = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < gray.shape[1]) & (xy[:, 1] < gray.shape[0])
-                    ok &= on_image
-                    ok[ok] &= inside[xy[ok, 1], xy[ok, 0]] > 0
-                    if ok.sum() >= MIN_CORNERS:
-                        rot, pure = _key_rotation(corners[ok, 0].astype(np.float64), tracked[ok, 0].astype(np.float64), k)
-                keys.append(i)
-                key_rotations.append(rot)
-                key_pure.append(pure)
-                corners = None
-            if i == keys[-1] and i < num_frames - 1:
-                # Corners are found on key frames only, so every fit spans exactly one key step.
-                found = cv2.goodFeaturesToTrack(gray, 400, 0.01, 8, mask=_background_mask(gray.shape, [boxes[i] * scale]))
-                corners = found if found is not None and len(found) >= MIN_CORNERS else None
-                tracked = None if corners is None else corners.copy()
-                alive = None if corners is None else np.ones(len(corners), dtype=bool)
-            prev = gray
+            tracker.add(frame.image, boxes[i])
     finally:
         close_frames(frames)
-    return _interpolate(keys, key_rotations, key_pure, num_frames)
+    return camera_motion_from_pairs(tracker.finish(), len(boxes), camera)
 
 
 def _interpolate(keys: list[int], key_rotations: list[np.ndarray], key_pure: list[bool], num_frames: int) -> CameraMotion:

@@ -60,3 +60,19 @@ def test_undoing_the_true_rotation_restores_world_orientation():
     panned = CameraMotion(rot, np.ones(len(rot), dtype=bool))
     body, _ = undo_camera_rotation(cam, {}, panned)
     assert np.abs(body - np.einsum("fij,fkj->fki", rot, cam)).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_detector_tracks_the_background_on_the_way():
+    """``detect`` tracks the background on the frames it decodes anyway; the result equals a separate pass."""
+    from mocap_cli.capture.detect import detect
+    from mocap_cli.solve.camera_motion import camera_motion_from_pairs
+
+    path = require_shared("data", "synthetic", "dance_05_02", "video.mp4")
+    info = probe(path)
+    track = detect(iter_frames(path, info=info), info)
+    camera = Pinhole.from_fov(info.width, info.height)
+    inline = camera_motion_from_pairs(track.background, track.num_frames, camera)
+    separate = estimate_camera_motion(iter_frames(path, info=info), track.boxes, camera, 30.0)
+    assert inline.moving
+    assert np.abs(inline.rotations - separate.rotations).max() < 1e-9
