@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import real_motion
+
 from mocap_cli.export import export_motion
 from mocap_cli.post.resample import resample_motion
 
