@@ -4,8 +4,8 @@ turn the body with it.
 Every model sees the person relative to the camera. When the camera turns (a phone panning to follow a
 dancer, an orbit around her), the body's heading in our world frame turns with it, although the person did
 not turn: on the orbiting synthetic clip dance_05_02 the body drifted ~100° against the ground truth over 5 s.
-We track corners in the background (outside the person's box) with pyramidal Lucas–Kanade flow and, every
-``KEY_SECONDS``, fit the camera's rotation between two key frames:
+We track corners in the background (outside the person's box) with pyramidal Lucas–Kanade flow from one key
+frame to the next, ``KEY_SECONDS`` apart, and fit the camera's rotation between the two key frames:
   * nothing moved (median flow < ``STATIC_PIXELS``): the camera is still (the common case; identity);
   * a pure rotation explains the flow (``PURE_ROTATION_PIXELS``): a panning/tilting camera, fitted by a
     trimmed Kabsch fit of the bearing vectors;
@@ -133,8 +133,10 @@ class KeyPair:
 
 class BackgroundTracker:
     """Fed the clip's frames one at a time (with the person's box in each), it tracks background corners
-    between key frames ``KEY_SECONDS`` apart. Cheap next to detection, so the detector runs it on the frames
-    it already decoded; the geometry (which needs the camera's focal length) is ``camera_motion_from_pairs``."""
+    from one key frame to the next, ``KEY_SECONDS`` apart, in one pyramidal Lucas–Kanade jump checked forwards
+    and backwards; frames between keys are not even converted. Cheap next to detection, so the detector runs
+    it on the frames it already decoded; the geometry (which needs the camera's focal length) is
+    ``camera_motion_from_pairs``."""
 
     def __init__(self, fps: float) -> None:
         self.step = max(1, round(KEY_SECONDS * fps))
@@ -142,54 +144,54 @@ class BackgroundTracker:
         self.num_frames = 0
         self._key = 0
         self._scale = 1.0
-        self._prev: np.ndarray | None = None
+        self._key_gray: np.ndarray | None = None
         self._corners: np.ndarray | None = None
-        self._tracked: np.ndarray | None = None
-        self._alive: np.ndarray | None = None
-        self._box = np.full(4, np.nan)
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, image: np.ndarray, box: np.ndarray) -> None:
         """image: RGB (H, W, 3); box: the person's x0, y0, x1, y1 in pixels (NaN when not found)."""
         import cv2
 
         i = self.num_frames
-        if self._prev is None:
-            self._scale = min(1.0, ANALYSIS_WIDTH / image.shape[1])
-        gray = _gray(image, self._scale)
-        self._box = np.asarray(box, dtype=np.float64) * self._scale
-        if self._prev is not None and self._tracked is not None and self._alive is not None:
-            self._tracked, status, _ = cv2.calcOpticalFlowPyrLK(self._prev, gray, self._tracked, None,
-                                                                winSize=(21, 21), maxLevel=3)
-            self._alive &= status[:, 0] == 1
-        if i > 0 and i - self._key == self.step:
-            self._close(i, gray.shape)
-        if i == self._key:
-            # Corners are found on key frames only, so every fit spans exactly one key step.
-            found = cv2.goodFeaturesToTrack(gray, 400, 0.01, 8, mask=_background_mask(gray.shape, [self._box]))
-            self._corners = found if found is not None and len(found) >= MIN_CORNERS else None
-            self._tracked = None if self._corners is None else self._corners.copy()
-            self._alive = None if self._corners is None else np.ones(len(self._corners), dtype=bool)
-        self._prev = gray
         self.num_frames += 1
+        if i == 0:
+            self._scale = min(1.0, ANALYSIS_WIDTH / image.shape[1])
+        elif i - self._key != self.step:
+            self._last = (image, box)
+            return
+        gray = _gray(image, self._scale)
+        scaled_box = np.asarray(box, dtype=np.float64) * self._scale
+        if i > 0:
+            self._close(i, gray, scaled_box)
+        found = cv2.goodFeaturesToTrack(gray, 300, 0.01, 8, mask=_background_mask(gray.shape, [scaled_box]))
+        self._corners = found if found is not None and len(found) >= MIN_CORNERS else None
+        self._key, self._key_gray, self._last = i, gray, None
 
     def finish(self) -> list[KeyPair]:
         """Close the last, shorter step at the last frame; returns every key pair."""
-        if self._prev is not None and self.num_frames - 1 > self._key:
-            self._close(self.num_frames - 1, self._prev.shape)
+        if self._last is not None:
+            image, box = self._last
+            self._close(self.num_frames - 1, _gray(image, self._scale), np.asarray(box, dtype=np.float64) * self._scale)
+            self._last = None
         return self.pairs
 
-    def _close(self, i: int, shape: tuple[int, ...]) -> None:
-        if self._corners is not None and self._tracked is not None and self._alive is not None:
-            ok = self._alive.copy()
-            xy = np.round(self._tracked[:, 0]).astype(int)
-            ok &= (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < shape[1]) & (xy[:, 1] < shape[0])
-            inside = _background_mask((shape[0], shape[1]), [self._box])
-            ok[ok] &= inside[xy[ok, 1], xy[ok, 0]] > 0
-            if ok.sum() >= MIN_CORNERS:
-                self.pairs.append(KeyPair(self._key, i, self._corners[ok, 0].astype(np.float64),
-                                          self._tracked[ok, 0].astype(np.float64), self._scale))
-        self._key = i
-        self._corners = None
+    def _close(self, i: int, gray: np.ndarray, box: np.ndarray) -> None:
+        import cv2
+
+        if self._corners is None or self._key_gray is None:
+            return
+        lk = {"winSize": (21, 21), "maxLevel": 4}
+        ahead, status, _ = cv2.calcOpticalFlowPyrLK(self._key_gray, gray, self._corners, None, **lk)
+        back, status_back, _ = cv2.calcOpticalFlowPyrLK(gray, self._key_gray, ahead, None, **lk)
+        ok = (status[:, 0] == 1) & (status_back[:, 0] == 1)
+        ok &= np.linalg.norm(back[:, 0] - self._corners[:, 0], axis=1) < 0.5  # consistent both ways
+        xy = np.round(ahead[:, 0]).astype(int)
+        ok &= (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < gray.shape[1]) & (xy[:, 1] < gray.shape[0])
+        inside = _background_mask(gray.shape, [box])
+        ok[ok] &= inside[xy[ok, 1], xy[ok, 0]] > 0
+        if ok.sum() >= MIN_CORNERS:
+            self.pairs.append(KeyPair(self._key, i, self._corners[ok, 0].astype(np.float64),
+                                      ahead[ok, 0].astype(np.float64), self._scale))
 
 
 def camera_motion_from_pairs(pairs: list[KeyPair], num_frames: int, camera: Pinhole) -> CameraMotion:
