@@ -23,21 +23,26 @@ def yaw_degrees(rotations: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(rotations[:, 0, 2], rotations[:, 2, 2]))
 
 
-def clip_motion(name: str) -> tuple[CameraMotion, np.lib.npyio.NpzFile]:
+def clip_motion(name: str, true_lens: bool = False) -> tuple[CameraMotion, np.lib.npyio.NpzFile]:
     folder = require_shared("data", "synthetic", name)
     gt = np.load(folder / "gt.npz")
     info = probe(folder / "video.mp4")
-    camera = Pinhole.from_fov(info.width, info.height)  # the pipeline's assumed 60°, not the true lens
+    if true_lens:
+        camera = Pinhole(float(gt["K"][0, 0]), float(gt["K"][0, 2]), float(gt["K"][1, 2]))
+    else:
+        camera = Pinhole.from_fov(info.width, info.height)  # the pipeline's assumed 60°
     return estimate_camera_motion(iter_frames(folder / "video.mp4", info=info), gt_boxes(gt), camera, 30.0), gt
 
 
-def test_orbiting_camera_is_followed():
-    motion, gt = clip_motion("dance_05_02")
+@pytest.mark.parametrize("true_lens, tolerance", [(True, 0.05), (False, 0.15)])
+def test_orbiting_camera_is_followed(true_lens, tolerance):
+    """With the clip's own lens the turn is found within 5 %; with the assumed 60° field of view (the lens has
+    54°) every angle comes out ~12 % small, which is the tolerance then."""
+    motion, gt = clip_motion("dance_05_02", true_lens)
     truth = np.einsum("ij,fkj->fik", gt["R"][0], gt["R"])  # camera f axes → camera 0 axes
     ours, want = yaw_degrees(motion.rotations), yaw_degrees(truth)
     assert abs(want[-1]) > 90  # the clip really orbits
-    # The assumed field of view (60° vs the lens's 54°) scales the angles by a few percent.
-    assert np.abs(ours - want).max() < 0.1 * abs(want[-1])
+    assert np.abs(ours - want).max() < tolerance * abs(want[-1])
     assert not motion.panning[1:].all()  # it moves as well as turns: not mistaken for a pan
 
 
