@@ -23,6 +23,7 @@ from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.core.motion import Motion
 from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.root_motion import RootMode
+from mocap_cli.post.continuity import hold_lost_ends, make_continuous
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.preview.paths import check_preview_path
 from mocap_cli.settings import DEFAULTS, RunSettings, check_output_fps
@@ -131,12 +132,13 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     fps = float(track.fps)
     if not is_constant_rate(track.frame_times, fps):
         motion = resample_motion(motion, fps, track.frame_times)
+    motion = make_continuous(motion)  # no snaps, held ends: always, whatever the smoothing
     filled = max(0, motion.num_frames - track.num_frames)
     seconds["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     with reporter.stage("smoothing", motion.num_frames) as tick:
-        motion = smooth_motion(motion, load_smoothing_preset(options.smooth))
+        motion = hold_lost_ends(smooth_motion(motion, load_smoothing_preset(options.smooth)))
         if options.fps is not None and abs(options.fps - motion.fps) > 1e-9:
             motion = resample_motion(motion, options.fps)
         tick(motion.num_frames)

@@ -22,7 +22,7 @@ are smoothed correctly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterable
 
@@ -31,6 +31,7 @@ import numpy as np
 from mocap_cli.errors import MocapError
 from mocap_cli.capture.keypoints import MEDIAPIPE_NAMES
 from mocap_cli.capture.video import Frame, VideoInfo, close_frames
+from mocap_cli.solve.camera_motion import BackgroundTracker, KeyPair
 
 LANDMARK_NAMES = MEDIAPIPE_NAMES
 NUM_LANDMARKS = len(LANDMARK_NAMES)
@@ -58,6 +59,8 @@ class Track2D:
     filled: (F,) True where a short gap was interpolated (always ``detected=False``); undetected and not filled
         frames hold NaN landmarks and boxes.
     boxes: (F, 4) person box x0, y0, x1, y1 in pixels: the extent of the 33 landmarks, clipped to the image.
+    background: background corners tracked between key frames while detecting (``camera_motion``), from which
+        a model measures how the camera turned; None when the track was not made by ``detect``.
     """
 
     fps: Fraction
@@ -71,6 +74,7 @@ class Track2D:
     filled: np.ndarray
     boxes: np.ndarray
     names: tuple[str, ...] = LANDMARK_NAMES
+    background: list[KeyPair] | None = field(default=None, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -145,6 +149,7 @@ def detect(
     size: tuple[int, int] | None = None
     nan3 = np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
     pose = _pose_estimator()
+    tracker = BackgroundTracker(float(info.fps))
     last_us = -1
     try:
         for frame in frames:
@@ -171,6 +176,8 @@ def detect(
                 wpts = result.pose_world_landmarks.landmark
                 world_lm.append(np.array([(p.x, p.y, p.z) for p in wpts], dtype=np.float32))
                 found.append(True)
+            # The camera's motion is tracked on the frames already decoded (a second decode would cost more).
+            tracker.add(frame.image, _boxes(image_lm[-1][None], (w, h))[0])
             if progress is not None:
                 progress(len(times))
     finally:
@@ -208,6 +215,7 @@ def detect(
         detected=detected,
         filled=filled,
         boxes=boxes,
+        background=tracker.finish(),
     )
 
 

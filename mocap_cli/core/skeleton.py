@@ -136,6 +136,7 @@ class Skeleton:
         """Subject skeleton: bone lengths = median over frames of the measured lengths in ``joints``
         (F, J, 3), averaged between left and right sides; frames with low confidence are ignored."""
         lengths = self.bone_lengths().copy()
+        measured = np.zeros(len(lengths), dtype=bool)
         for j, p in enumerate(self.parents):
             if p < 0:
                 continue
@@ -145,10 +146,14 @@ class Skeleton:
                 ok &= (confidence[:, j] > 0.5) & (confidence[:, p] > 0.5)
             if ok.sum() >= 1:
                 lengths[j] = float(np.median(d[ok]))
+                measured[j] = True
         for left, right in _MIRROR.items():
             if left in self.names and right in self.names:
                 i, k = self.index(left), self.index(right)
-                lengths[i] = lengths[k] = 0.5 * (lengths[i] + lengths[k])
+                # A side never seen well (the far arm in a side view) takes the seen side's length, not a
+                # blend with the default skeleton's.
+                both = [n for n in (i, k) if measured[n]] or [i, k]
+                lengths[i] = lengths[k] = float(np.mean(lengths[both]))
         fitted = self.with_bone_lengths(lengths)
         return fitted._with_rigid_geometry(joints, confidence)
 

@@ -2,7 +2,9 @@
 
 Needs nothing downloaded (the pose model ships inside the mediapipe wheel). World landmarks are metric but
 hip-centred, so the global path comes from the 2D image track: per frame, the translation that makes the
-3D landmarks project onto the detected 2D landmarks through a pinhole camera (``camera.solve_translation``).
+3D landmarks project onto the detected 2D landmarks through a pinhole camera (``camera.solve_translation``),
+with its depth smoothed more slowly than its image position (``camera.steady_depth``). A turning camera is
+measured from the background and undone (``camera_motion``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from mocap_cli import __version__
-from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation
+from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
+from mocap_cli.solve.camera_motion import camera_motion_from_pairs, estimate_camera_motion
 from mocap_cli.capture.keypoints import MP
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs
@@ -66,8 +69,13 @@ class MediaPipeModel:
         weights = np.where(weights > 0.5, weights, 0.0)
         pixels = np.nan_to_num(track.landmarks[:, _BODY, :2])
         offset = interpolate_nans(solve_translation(world[:, _BODY], pixels, weights, camera))
+        offset = steady_depth(offset, float(track.fps))
         joints, conf, hints = smpl_joints_from_mediapipe(world + offset[:, None], np.nan_to_num(track.visibility))
         conf = np.where(track.detected[:, None], conf, 0.0)
+        if track.background is None:  # a track not made by ``detect``: track the background now
+            turning = estimate_camera_motion(clip.frames(), track.boxes, camera, float(track.fps))
+        else:
+            turning = camera_motion_from_pairs(track.background, track.num_frames, camera)
         if progress:
             progress(len(joints), len(joints))
         provenance = {
@@ -76,7 +84,8 @@ class MediaPipeModel:
             "mocap_version": __version__,
             "fov_degrees": f"{self.settings.fov_degrees:g}",
         }
-        return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance)
+        return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance,
+                                         camera=turning)
 
 
 def readiness(name: str, settings: ModelSettings) -> Readiness:

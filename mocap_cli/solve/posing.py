@@ -10,6 +10,7 @@ import numpy as np
 
 from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_height, gravity_alignment, rotate_points
 from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
+from mocap_cli.solve.camera_motion import CameraMotion
 from mocap_cli.solve.ik import solve_ik
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import quat_mul
@@ -45,6 +46,25 @@ def ground_motion(motion: Motion) -> Motion:
     return motion.with_rotations(motion.rotations, motion.root_translation - shift)
 
 
+def undo_camera_rotation(
+    joints_cam: np.ndarray, hints_cam: dict[str, np.ndarray], camera: CameraMotion
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Joints (F, J, 3) and hint vectors (F, 3) seen from a turning camera, expressed in the camera axes of
+    frame 0. The body turns about its root (joint 0) with the camera's rotation. The root path follows the
+    camera exactly where it only turned (panning); where it also moved (orbit, dolly; its travel is unknown),
+    the root's camera-relative velocity is turned into frame 0's axes and summed, so a person the camera
+    circles stays in place instead of tracing the camera's circle."""
+    rot = camera.rotations
+    root = joints_cam[:, 0]
+    turned_root = np.einsum("fij,fj->fi", rot, root)
+    steps = np.where(camera.panning[1:, None], turned_root[1:] - turned_root[:-1],
+                     np.einsum("fij,fj->fi", rot[1:], root[1:] - root[:-1]))
+    path = turned_root[0] + np.concatenate([np.zeros((1, 3)), np.cumsum(steps, axis=0)])
+    joints = np.einsum("fij,fkj->fki", rot, joints_cam - root[:, None]) + path[:, None]
+    hints = {k: np.einsum("fij,fj->fi", rot, v) for k, v in hints_cam.items()}
+    return joints, hints
+
+
 def motion_from_camera_joints(
     joints_cam: np.ndarray,
     confidence: np.ndarray,
@@ -53,9 +73,13 @@ def motion_from_camera_joints(
     hints_cam: dict[str, np.ndarray] | None = None,
     provenance: dict[str, str] | None = None,
     skeleton: Skeleton | None = None,
+    camera: CameraMotion | None = None,
 ) -> Motion:
     """joints_cam: (F, 24, 3) absolute camera-frame positions (metres, OpenCV axes) in SMPL joint order;
-    confidence (F, 24); hints_cam: IK twist hints (see ``ik.TWIST_HINTS``) as camera-frame vectors."""
+    confidence (F, 24); hints_cam: IK twist hints (see ``ik.TWIST_HINTS``) as camera-frame vectors;
+    camera: how the camera turned (``camera_motion``), so the world stays put while it pans or orbits."""
+    if camera is not None and camera.moving:
+        joints_cam, hints_cam = undo_camera_rotation(joints_cam, hints_cam or {}, camera)
     world = camera_to_world(joints_cam)
     hints = {k: camera_to_world(v) for k, v in (hints_cam or {}).items()}
     tilt = gravity_alignment(body_up(world))
