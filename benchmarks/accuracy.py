@@ -31,6 +31,7 @@ import argparse
 import dataclasses
 import json
 import os
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -194,7 +195,7 @@ def main() -> None:
     rows = []
     for folder in folders:
         gt = np.load(folder / "gt.npz")
-        out = Path("/tmp") / f"acc_{folder.name}.npz"
+        out = Path(tempfile.mkdtemp(prefix="mocap_acc_")) / f"{folder.name}.npz"
         t0 = time.perf_counter()
         res = run_clip(folder / "video.mp4", RunOptions(exports=(out,), model=args.model, smooth=args.smooth,
                                                         overwrite=True, settings=ModelSettings(), **extra))

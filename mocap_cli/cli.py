@@ -92,6 +92,7 @@ def run(
     device: opt.Device = opt.DEFAULTS["device"],
     fov: opt.Fov = opt.DEFAULTS["fov"],
     batch_size: opt.BatchSize = opt.DEFAULTS["batch_size"],
+    foot_lock: opt.FootLock = opt.DEFAULTS["foot_lock"],
     overwrite: opt.Overwrite = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -101,18 +102,23 @@ def run(
     if not video.exists():
         raise MocapError(f"{video} does not exist; check the path.")
     flags = opt.ClipSettings(model=model, smooth=smooth, fps=fps, fov=fov, device=device, weights=weights, smpl=smpl,
-                             preset=preset, root=root, mesh=mesh, batch_size=batch_size)
+                             preset=preset, root=root, mesh=mesh, batch_size=batch_size,
+                             foot_lock=foot_lock)
     options = opt.build_run_options(tuple(export), flags, start=start, end=end, overwrite=overwrite)
     _summary(video, run_clip(video, options, RichReporter(quiet)))
 
 
 def _summary(video: Path, result) -> None:
+    from mocap_cli.post.contacts import planted_share
+
     table = Table(title=f"mocap: {video.name}", show_header=False, title_justify="left")
     table.add_row("frames", str(result.frames))
     table.add_row("video fps", f"{float(result.video.fps):.3f}")
     table.add_row("output fps", f"{result.motion.fps:.3f}")
     table.add_row("detection rate", f"{result.detection_rate:.1%}")
     table.add_row("model", result.motion.provenance.get("model", "?"))
+    if (planted := planted_share(result.motion)) is not None:
+        table.add_row("feet planted", f"{planted:.0%} of frames (--foot-lock auto)")
     table.add_row("time", f"{result.total_seconds:.1f} s ({result.frames / max(result.total_seconds, 1e-9):.1f} frames/s)")
     for path in result.files:
         table.add_row("wrote", str(path))

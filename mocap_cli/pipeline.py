@@ -24,6 +24,7 @@ from mocap_cli.core.motion import Motion
 from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.rig_presets import DEFAULT_RIG, load_rig_preset
 from mocap_cli.export.root_motion import check_root_mode
+from mocap_cli.post.foot_lock import apply_foot_lock, check_foot_lock_mode
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 
@@ -44,6 +45,7 @@ class RunOptions:
     preset: str = DEFAULT_RIG  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
     root: str = "world"  # world | in-place | none
     mesh: str = "auto"  # auto | anny | smpl | none (GLB/FBX only)
+    foot_lock: str = "auto"  # auto | off (mocap_cli.post.foot_lock)
 
 
 @dataclass
@@ -96,6 +98,7 @@ def validate(video: Path, options: RunOptions) -> None:
     load_rig_preset(options.preset)
     check_root_mode(options.root)
     check_mesh_choice(options.mesh)
+    check_foot_lock_mode(options.foot_lock)
 
 
 def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
@@ -140,6 +143,12 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
             motion = resample_motion(motion, options.fps)
         tick(motion.num_frames)
     seconds["smoothing"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with reporter.stage("foot lock", motion.num_frames) as tick:
+        motion = apply_foot_lock(motion, track, options.foot_lock)
+        tick(motion.num_frames)
+    seconds["foot lock"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     motion.provenance.setdefault("name", video.stem)

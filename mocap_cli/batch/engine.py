@@ -108,6 +108,7 @@ def check_settings(settings: ClipSettings, local: bool = True) -> bool:
     from mocap_cli.models.base import resolve_device
     from mocap_cli.export.rig_presets import load_rig_preset
     from mocap_cli.export.root_motion import check_root_mode
+    from mocap_cli.post.foot_lock import check_foot_lock_mode
     from mocap_cli.post.smoothing import load_smoothing_preset
 
     parse_formats(",".join(settings.formats))
@@ -116,6 +117,7 @@ def check_settings(settings: ClipSettings, local: bool = True) -> bool:
     load_rig_preset(settings.preset)
     check_root_mode(settings.root)
     check_mesh_choice(settings.mesh)
+    check_foot_lock_mode(settings.foot_lock)
     if settings.fps is not None and not settings.fps > 0:
         raise MocapError("--fps must be a positive number of frames per second.")
     if settings.fov is not None and not 1.0 <= settings.fov <= 179.0:
@@ -165,6 +167,9 @@ def settings_record(settings: ClipSettings) -> dict[str, Any]:
         "mesh": settings.mesh,
         "fps": settings.fps,
         "fov": build_run_options((), settings).settings.fov_degrees,
+        "foot_lock": settings.foot_lock if settings.foot_lock == "off" else {
+            "mode": settings.foot_lock,
+            "sha256": hashlib.sha256((preset_dir("contact") / "default.toml").read_bytes()).hexdigest()},
     }
 
 

@@ -130,6 +130,7 @@ def batch(
     device: opt.Device = opt.DEFAULTS["device"],
     fov: opt.Fov = opt.DEFAULTS["fov"],
     batch_size: opt.BatchSize = opt.DEFAULTS["batch_size"],
+    foot_lock: opt.FootLock = opt.DEFAULTS["foot_lock"],
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include clips in sub-folders."),
     pattern: Optional[str] = typer.Option(None, help="Comma-separated file name globs "
                                           f"(default: {','.join(DEFAULT_PATTERNS)})."),
@@ -146,7 +147,7 @@ def batch(
     settings = ClipSettings(
         formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
         device=opt.check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
-        batch_size=batch_size,
+        batch_size=batch_size, foot_lock=foot_lock,
     )
     options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
                            recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)

@@ -32,9 +32,11 @@ Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fov = Annotated[float, typer.Option(help="Assumed camera field of view (degrees, across the longer side).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Windows or crops per model batch.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
+FootLock = Annotated[str, typer.Option("--foot-lock", help="auto: detect ground contacts, pin planted feet, fit the "
+                                       "floor; off: export the motion as the model gives it.")]
 
 DEFAULTS = {"model": "mediapipe", "smooth": "light", "preset": "blender", "root": "world", "mesh": "auto",
-            "device": "auto", "fov": DEFAULT_FOV_DEGREES, "batch_size": 32}
+            "device": "auto", "fov": DEFAULT_FOV_DEGREES, "batch_size": 32, "foot_lock": "auto"}
 
 
 def check_device(choice: str) -> str:
@@ -66,6 +68,7 @@ class ClipSettings:
     root: str = "world"
     mesh: str = "auto"
     batch_size: int = 32
+    foot_lock: str = "auto"  # auto | off
 
 
 def build_run_options(exports: tuple[Path, ...], settings: ClipSettings, *, start: float | None = None,
@@ -77,6 +80,7 @@ def build_run_options(exports: tuple[Path, ...], settings: ClipSettings, *, star
     return RunOptions(
         exports=tuple(exports), model=settings.model, start=start, end=end, fps=settings.fps,
         smooth=settings.smooth, overwrite=overwrite, preset=settings.preset, root=settings.root, mesh=settings.mesh,
+        foot_lock=settings.foot_lock,
         settings=ModelSettings(
             device=check_device(settings.device),
             fov_degrees=DEFAULT_FOV_DEGREES if settings.fov is None else settings.fov,
