@@ -162,10 +162,10 @@ def contact_probability(motion: Motion, preset: ContactPreset, floor: float = 0.
     if evidence is not None:
         seen = np.isfinite(evidence.speed)
         p_image = _ramp(np.nan_to_num(evidence.speed), preset.image_speed_full, preset.image_speed_none)
-        # Where the detector saw the joint, its image stillness and the 3D stillness must agree (geometric
-        # mean); the image is trusted in proportion to the landmark's visibility.
+        # Where the detector saw the joint its image stillness decides, in proportion to the landmark's
+        # visibility: a 3D estimate's speed is dominated by its depth noise, the image's is not.
         w = np.where(seen, np.clip(evidence.visibility, 0.0, 1.0), 0.0)
-        p_still = (1 - w) * p_still + w * np.sqrt(p_still * p_image)
+        p_still = (1 - w) * p_still + w * p_image
     p = p_height * p_still
     support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
     p[:, support] *= height[:, support] < preset.support_height

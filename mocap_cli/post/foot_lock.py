@@ -41,6 +41,8 @@ FOOT_TOLERANCE = 0.01
 BODY_TOLERANCE = 0.02
 # A leg that cannot reach its anchor gets the pelvis lowered by at most this much (metres).
 MAX_PELVIS_DROP = 0.1
+# How far (metres) a planted joint's anchor may sit below / above its rest height over the floor.
+ANCHOR_BAND = (-0.01, 0.02)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,13 @@ def run_anchors(mask: np.ndarray, values: np.ndarray, blend_frames: int) -> tupl
     return anchor, weight
 
 
+def _on_floor(height: np.ndarray, rest: float) -> np.ndarray:
+    """A planted joint's anchor height: its own median height when that is within ``ANCHOR_BAND`` of where the
+    skeleton says it rests (joint definitions differ by a centimetre or two between models), else the band's
+    nearest edge, so nothing planted floats or sinks."""
+    return np.clip(height, rest + ANCHOR_BAND[0], rest + ANCHOR_BAND[1])
+
+
 def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Limb, n: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ankle target (F, 3), ankle world rotation (F, 4), activity (F,) and lock weight (F,) of one leg
@@ -126,9 +135,9 @@ def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Lim
     ball_down = motion.contacts[:, CONTACT_JOINTS.index(leg.ball)] >= 0.5
     a, b, q = joints[:, ankle], joints[:, ball], glob[:, ankle]
     a_anchor, wa = run_anchors(heel_down, a, n)
-    a_anchor[:, 1] = heights[CONTACT_JOINTS.index(leg.end)]
+    a_anchor[:, 1] = _on_floor(a_anchor[:, 1], heights[CONTACT_JOINTS.index(leg.end)])
     b_anchor, wb = run_anchors(ball_down, b, n)
-    b_anchor[:, 1] = heights[CONTACT_JOINTS.index(leg.ball)]
+    b_anchor[:, 1] = _on_floor(b_anchor[:, 1], heights[CONTACT_JOINTS.index(leg.ball)])
     # Heading: the horizontal ankle->ball direction, held at its median over the foot's contact.
     fwd = (b - a) * np.array([1.0, 0.0, 1.0])
     fwd /= np.maximum(np.linalg.norm(fwd, axis=-1, keepdims=True), 1e-9)
@@ -199,7 +208,7 @@ def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
             continue
         w_pos = joints[:, sk.index(arm.end)]
         anchor, w = run_anchors(down, w_pos, n)
-        anchor[:, 1] = rest_heights(motion)[CONTACT_JOINTS.index(arm.end)]
+        anchor[:, 1] = _on_floor(anchor[:, 1], rest_heights(motion)[CONTACT_JOINTS.index(arm.end)])
         targets[arm.end] = w_pos + w[:, None] * (anchor - w_pos)
         end_rotations[arm.end] = glob[:, sk.index(arm.end)]
         active[arm.end] = w
