@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mocap_cli.batch.engine import BatchOptions, ClipSettings, default_jobs, run_batch
+from mocap_cli.batch.plan import BatchOptions, default_jobs
+from mocap_cli.batch.run import run_batch
+from mocap_cli.settings import RunSettings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -47,7 +49,7 @@ def main() -> None:
             (src / f"clip{i:03d}{video.suffix}").symlink_to(video)
         for jobs in jobs_list:
             out = Path(tmp) / f"out-j{jobs}"
-            settings = ClipSettings(formats=tuple(args.formats.split(",")), model=args.model)
+            settings = RunSettings(formats=tuple(args.formats.split(",")), model=args.model)
             t0 = time.perf_counter()
             result = run_batch(BatchOptions(src, out, settings, jobs=jobs))
             wall = time.perf_counter() - t0

@@ -15,17 +15,17 @@ import numpy as np
 
 from mocap_cli.capture.detect import Track2D, detect
 from mocap_cli.errors import MocapError
-from mocap_cli.body.select import check_mesh_choice
+from mocap_cli.body.select import MeshChoice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
 from mocap_cli.export.prepare import prepare_export
-from mocap_cli.models.registry import DEFAULT_MODEL, create_model, model_entry
+from mocap_cli.models.registry import create_model
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.core.motion import Motion
+from mocap_cli.post.foot_lock import apply_foot_lock
 from mocap_cli.post.resample import is_constant_rate, resample_motion
-from mocap_cli.export.rig_presets import DEFAULT_RIG, load_rig_preset
-from mocap_cli.export.root_motion import check_root_mode
-from mocap_cli.post.foot_lock import apply_foot_lock, check_foot_lock_mode
+from mocap_cli.export.root_motion import RootMode
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
+from mocap_cli.settings import DEFAULTS, FootLock, RunSettings, check_output_fps
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
@@ -34,18 +34,21 @@ LOW_DETECTION_RATE = 0.6
 
 @dataclass(frozen=True)
 class RunOptions:
+    """One clip's request: output paths plus the pipeline's view of ``settings.RunSettings`` (built by
+    ``settings.build_run_options``; the defaults are the settings' own)."""
+
     exports: tuple[Path, ...]
-    model: str = DEFAULT_MODEL
-    start: float | None = None
-    end: float | None = None
-    fps: float | None = None
-    smooth: str = "light"
-    overwrite: bool = False
+    model: str = DEFAULTS.model
+    start: float | None = DEFAULTS.start
+    end: float | None = DEFAULTS.end
+    fps: float | None = DEFAULTS.fps
+    smooth: str = DEFAULTS.smooth
+    overwrite: bool = DEFAULTS.overwrite
     settings: ModelSettings = field(default_factory=ModelSettings)
-    preset: str = DEFAULT_RIG  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
-    root: str = "world"  # world | in-place | none
-    mesh: str = "auto"  # auto | anny | smpl | none (GLB/FBX only)
-    foot_lock: str = "auto"  # auto | off (mocap_cli.post.foot_lock)
+    preset: str = DEFAULTS.preset  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
+    root: RootMode = DEFAULTS.root
+    mesh: MeshChoice = DEFAULTS.mesh  # GLB/FBX only
+    foot_lock: FootLock = DEFAULTS.foot_lock
 
 
 @dataclass
@@ -87,18 +90,7 @@ def validate(video: Path, options: RunOptions) -> None:
         raise MocapError("The same --export path is given twice; give each output once.")
     for path in options.exports:
         check_output_path(path, overwrite=options.overwrite)
-    if options.start is not None and options.start < 0:
-        raise MocapError("--start must be zero or positive (seconds).")
-    if options.start is not None and options.end is not None and options.end <= options.start:
-        raise MocapError("--end must be after --start.")
-    if options.fps is not None and not options.fps > 0:
-        raise MocapError("--fps must be a positive number of frames per second.")
-    model_entry(options.model)
-    load_smoothing_preset(options.smooth)
-    load_rig_preset(options.preset)
-    check_root_mode(options.root)
-    check_mesh_choice(options.mesh)
-    check_foot_lock_mode(options.foot_lock)
+    RunSettings.from_run_options(options).validate()
 
 
 def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
@@ -123,6 +115,7 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     info = probe(video)
+    check_output_fps(options.fps, float(info.fps))
     model = create_model(options.model, options.settings)  # fails early if weights are missing
     track = decode_and_detect(video, info, options, reporter)
     seconds["decode + detect"] = time.perf_counter() - t0
@@ -191,6 +184,7 @@ def export_existing(source: Path, options: RunOptions, reporter: Reporter | None
         raise MocapError(f"{source} does not exist; give the .npz written by `mocap run --export out.npz`.")
     validate(source, options)
     motion = Motion.load_npz(source)
+    check_output_fps(options.fps, motion.fps)
     if options.fps is not None:
         motion = resample_motion(motion, options.fps)
     return write_exports(motion, options, reporter)

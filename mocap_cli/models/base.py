@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.core.motion import Motion
 from mocap_cli.capture.video import Frame, VideoInfo
+from mocap_cli.settings import DEFAULTS
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -26,13 +26,13 @@ class Clip:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Options shared by all models (CLI flags)."""
+    """The models' view of the run settings (``settings.RunSettings.model_settings``; defaults from there)."""
 
-    device: str = "auto"  # auto | cpu | cuda; torch models get it resolved by ``create_model``
-    fov_degrees: float = DEFAULT_FOV_DEGREES
+    device: str = DEFAULTS.device  # auto | cpu | cuda; torch models get it resolved by ``create_model``
+    fov_degrees: float = DEFAULTS.fov
     weights: Path | None = None  # --weights FILE or a registry variant name
     smpl: Path | None = None  # --smpl PATH
-    batch_size: int = 32
+    batch_size: int = DEFAULTS.batch_size
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

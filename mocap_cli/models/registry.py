@@ -46,9 +46,6 @@ def registry() -> dict[str, ModelEntry]:
     return {name: ModelEntry(name, summary, kind, build, ready) for name, summary, kind, (build, ready) in rows}
 
 
-DEFAULT_MODEL = "mediapipe"
-
-
 def model_entry(name: str) -> ModelEntry:
     entries = registry()
     key = name.lower()

@@ -71,9 +71,9 @@ _RIGHT_HAND = JOINT_NAMES.index("right_hand")
 def weights_path(settings: ModelSettings) -> Path:
     """``--weights`` (a file: HybrIK ``.pth`` or our ``.safetensors``; or a registry name), else an installed
     HybrIK ResNet-34 variant (the registry default first)."""
-    from mocap_cli.weights import registry as weights
+    from mocap_cli.weights.cache import choose_weights
 
-    return weights.choose_weights(MODEL_NAME, settings.weights).path
+    return choose_weights(MODEL_NAME, settings.weights).path
 
 
 def temporal_status(path: Path) -> str:

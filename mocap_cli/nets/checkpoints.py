@@ -1,20 +1,29 @@
-"""Safe loading of model checkpoint files as the authors published them.
+"""Safe loading of model checkpoint files as the authors published them, and the one place that unwraps them.
 
 Checkpoints are pickles; a pickle can run arbitrary code. We always load with ``weights_only=True`` and
 allow only the few non-tensor types the released files are known to contain (numpy arrays and the numpy
 random state some training scripts save next to the weights). Anything else is refused.
+
+Where the weights sit inside a file (under which key, with which DataParallel prefix, next to which
+non-weight buffers) is not written in any loader: every family's ``weights/<family>.toml`` entry declares
+it, and :func:`state_dict_from_checkpoint` applies that declaration for all of them.
 """
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import torch
 
 from mocap_cli.errors import MocapError
+
+if TYPE_CHECKING:
+    from mocap_cli.weights.registry import WeightSpec
+
+DATA_PARALLEL_PREFIX = "module."
 
 
 def _numpy_safe_globals() -> list[Any]:
@@ -55,13 +64,61 @@ def load_checkpoint(path: Path) -> Any:
         raise MocapError(f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__}); re-download it.") from exc
 
 
-def strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str = "module.") -> dict[str, torch.Tensor]:
-    """Remove a DataParallel-style prefix from every key that has it."""
-    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+def state_dict_from_checkpoint(
+    spec: WeightSpec, obj: Any, *, where: Path | str | None = None, what: str = ""
+) -> dict[str, torch.Tensor]:
+    """The network state dict inside a loaded checkpoint object, as ``spec`` (its TOML entry) declares it.
+
+    Taken from under ``state_dict_key`` (or ``alt_state_dict_key``; required when the layout is "wrapped"),
+    checked to be a non-empty ``str -> Tensor`` mapping, the declared ``key_prefix`` or DataParallel's
+    ``module.`` removed from each key, and keys under ``ignore_prefixes`` (SMPL buffers) dropped.
+    ``where`` (the file) and ``what`` (the network's name, e.g. "MixSTE") only shape the error messages.
+    """
+    source = str(where) if where is not None else "The file"
+    label = what or spec.name
+    article = "an" if label[:1].lower() in "aeiou" else "a"
+    hint = f"check that it is {spec.file_name} from {spec.page}"
+    inner = obj
+    if isinstance(obj, Mapping):
+        for key in (spec.state_dict_key, spec.alt_state_dict_key):
+            if key and isinstance(obj.get(key), Mapping):
+                inner = obj[key]
+                break
+        else:
+            if spec.layout == "wrapped":
+                raise MocapError(
+                    f"{source} is not {article} {label} checkpoint (it has no '{spec.state_dict_key}' entry); {hint}."
+                )
+    if (not isinstance(inner, Mapping) or not inner
+            or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in inner.items())):
+        raise MocapError(f"{source} is not {article} {label} checkpoint (no state dict of weights in the expected place); {hint}.")
+    prefixes = tuple(p for p in (spec.key_prefix, DATA_PARALLEL_PREFIX) if p)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in inner.items():
+        for prefix in prefixes:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+                break
+        if spec.ignore_prefixes and key.startswith(spec.ignore_prefixes):
+            continue
+        out[key] = value
+    if not out:
+        raise MocapError(f"{source} holds no {label} network weights; {hint}.")
+    return out
 
 
-def tensors_only(obj: Any, where: Path) -> dict[str, torch.Tensor]:
-    """The state dict inside a loaded checkpoint object, checked to be a str -> Tensor mapping."""
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise MocapError(f"{where} does not hold a model state dict; check that it is the right file.")
-    return obj
+def read_state_dict(path: Path | str, spec: WeightSpec, what: str = "") -> dict[str, torch.Tensor]:
+    """:func:`load_checkpoint` then :func:`state_dict_from_checkpoint`: the weights of a released file.
+
+    Any other failure to parse the file (e.g. a text file named .pth) becomes a one-sentence MocapError too.
+    """
+    path = Path(path)
+    try:
+        obj = load_checkpoint(path)
+    except MocapError:
+        raise
+    except Exception as exc:  # the unpickler raises assorted types on garbage input
+        raise MocapError(
+            f"{path} is not a readable PyTorch checkpoint; download the {what or spec.name} weights file again."
+        ) from exc
+    return state_dict_from_checkpoint(spec, obj, where=path, what=what)

@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mocap_cli.errors import MocapError
+from mocap_cli.nets.checkpoints import read_state_dict
 from mocap_cli.nets.resnet import ResNetTrunk, resnet34_trunk
+from mocap_cli.weights.registry import WeightSpec, family_spec
 
 Variant = Literal["paper24", "cam29"]
 
@@ -679,16 +681,15 @@ def load_official_into(module: nn.Module, state_dict: dict[str, torch.Tensor], *
     return kept
 
 
-def unwrap_official(obj: object, where: Path) -> dict[str, torch.Tensor]:
-    """The flat state dict of a HybrIK file (plain, or under ``"model"`` / ``"state_dict"``, DDP prefix stripped)."""
-    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        obj = obj["model"]
-    elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not obj:
-        raise MocapError(f"{where} does not hold a model state dict; check that it is the right file.")
-    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    return {(k[7:] if k.startswith("module.") else k): v for k, v in sd.items()}
+def read_hybrik_state_dict(path: Path, spec: WeightSpec | None = None) -> dict[str, torch.Tensor]:
+    """The weights of a released HybrIK file, unwrapped as ``weights/hybrik.toml`` declares (plain or under
+    ``"model"``, DataParallel prefix and ``smpl.*`` buffers removed)."""
+    return read_state_dict(path, spec or family_spec("hybrik"), "HybrIK")
+
+
+def load_hybrik(path: Path | str, *, spec: WeightSpec | None = None) -> HybrIK:
+    """A released HybrIK ResNet-34 file → eval-mode :class:`HybrIK` of the class its keys call for."""
+    return build_hybrik_from_state_dict(read_hybrik_state_dict(Path(path), spec))[0]
 
 
 def build_hybrik_from_state_dict(state_dict: dict[str, torch.Tensor]) -> tuple[HybrIK, list[str]]:

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mocap_cli.errors import MocapError
-from mocap_cli.nets.released import read_state_dict
+from mocap_cli.nets.checkpoints import read_state_dict
+from mocap_cli.weights.registry import WeightSpec, family_spec
 from mocap_cli.nets.resnetv2 import ResNetV2
 from mocap_cli.nets.smpl_params import MeshNetOutput, rot6d_to_rotmat
 from mocap_cli.nets.vit import Block, HybridEmbed
@@ -186,8 +187,14 @@ def build_int(
     return model.eval()
 
 
-def load_int(path: str | Path, num_heads: int | None = None, temporal_num_heads: int | None = None) -> INT:
+def load_int(
+    path: str | Path,
+    num_heads: int | None = None,
+    temporal_num_heads: int | None = None,
+    *,
+    spec: WeightSpec | None = None,
+) -> INT:
     """Load a released INT checkpoint (Model-1 or Model-2) in eval mode; the temporal length comes from the file."""
     path = Path(path)
-    sd = {k: v for k, v in read_state_dict(path, "INT").items() if not k.startswith("smpl.")}
+    sd = read_state_dict(path, spec or family_spec("int"), "INT")  # SMPL buffers dropped per weights/int.toml
     return build_int(sd, path, num_heads, temporal_num_heads)

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from mocap_cli.errors import MocapError
-from mocap_cli.nets.released import read_state_dict
+from mocap_cli.nets.checkpoints import read_state_dict
+from mocap_cli.weights.registry import WeightSpec, family_spec
 from mocap_cli.nets.resnetv2 import ResNetV2
 from mocap_cli.nets.smpl_params import MeshNetOutput, rot6d_to_rotmat
 from mocap_cli.nets.vit import Block, HybridEmbed, attend, merge_heads, split_heads
@@ -221,8 +222,8 @@ def build_maed(sd: dict[str, torch.Tensor], where: Path, num_heads: int | None =
     return model.eval()
 
 
-def load_maed(path: str | Path, num_heads: int | None = None) -> MAED:
+def load_maed(path: str | Path, num_heads: int | None = None, *, spec: WeightSpec | None = None) -> MAED:
     """Load the released MAED checkpoint (``{'epoch','state_dict','performance','optimizer'}``) in eval mode."""
     path = Path(path)
-    sd = {k: v for k, v in read_state_dict(path, "MAED").items() if "smpl" not in k}  # official eval drops *smpl*
+    sd = read_state_dict(path, spec or family_spec("maed"), "MAED")  # SMPL buffers dropped per weights/maed.toml
     return build_maed(sd, path, num_heads)

@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mocap_cli.nets.checkpoints import load_checkpoint
 from mocap_cli.errors import MocapError
 from mocap_cli.nets.hybrik import (
     HybrIKHead,
@@ -33,7 +32,7 @@ from mocap_cli.nets.hybrik import (
     detect_variant,
     load_official_into,
     predict_from_head,
-    unwrap_official,
+    read_hybrik_state_dict,
 )
 from mocap_cli.nets.resnet import resnet34_trunk
 
@@ -443,7 +442,7 @@ def load_unspat(path_or_paths: str | Path | Sequence[str | Path], *, body: SMPLB
     if len(ours) > 1 or len(official) > 1:
         raise MocapError("Give at most one HybrIK file and one UNSPAT checkpoint.")
     meta, own_sd = _read_ours(ours[0]) if ours else (None, None)
-    official_sd = unwrap_official(load_checkpoint(official[0]), official[0]) if official else None
+    official_sd = read_hybrik_state_dict(official[0]) if official else None
 
     if meta is not None:
         cfg = UnspatConfig.from_dict(meta["config"])

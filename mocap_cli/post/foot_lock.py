@@ -32,9 +32,9 @@ from mocap_cli.post.contacts import (
     rest_heights,
 )
 from mocap_cli.post.floor import contact_floor, ease_peaks, lift_above_floor, shift_floor
+from mocap_cli.settings import FOOT_LOCK_MODES
 from mocap_cli.solve.two_bone import solve_two_bone
 
-FOOT_LOCK_MODES = ("auto", "off")
 # After locking a foot joint may sit this far under the floor at most; any other joint twice as far
 # (a joint centre lies a little inside the body's surface).
 FOOT_TOLERANCE = 0.01

@@ -2,9 +2,9 @@
 
 For file export we can look ahead, so the filter is non-causal: a short running median rejects outlier
 frames, then a Savitzky–Golay fit (local quadratic) removes jitter while keeping peaks; this combination
-was the most accurate of the smoothers compared in research/anchors.md §4. Rotations are smoothed as
-sign-continuous quaternions and renormalised (for the small windows used this equals smoothing on the
-rotation manifold to well below a degree). Strength comes from named presets in ``presets/smooth/``,
+was the most accurate of the smoothers compared in research/anchors.md §4 (both filters are scipy's).
+Rotations are smoothed as sign-continuous quaternions and renormalised (for the small windows used this
+equals smoothing on the rotation manifold to well below a degree). Strength comes from named presets in ``presets/smooth/``,
 whose windows are in seconds so they mean the same at every frame rate.
 """
 
@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import maximum_filter, maximum_filter1d, median_filter
+from scipy.signal import savgol_filter
 
-from mocap_cli.errors import MocapError
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.preset_files import preset_dir
 from mocap_cli.core.rotations import quat_continuous, quat_normalize
+from mocap_cli.errors import MocapError
 
 
 @dataclass(frozen=True)
@@ -49,50 +50,51 @@ def load_smoothing_preset(name: str) -> SmoothingPreset:
 
 
 def _odd_frames(seconds: float, fps: float) -> int:
-    n = int(round(seconds * fps))
+    n = round(seconds * fps)
     return n + 1 if n % 2 == 0 else n
 
 
 def running_median(x: np.ndarray, window: int) -> np.ndarray:
-    """Median over a centred window along axis 0 (edges use the available frames)."""
+    """Median of ``x (F, ...)`` over a centred window along axis 0; beyond the ends the first/last frame
+    repeats (scipy's ``mode="nearest"``). Floating dtypes are kept, others become float64 (as ``np.median``);
+    a NaN makes every window that holds it NaN."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
     if window < 3 or len(x) < 3:
         return x.copy()
-    half = window // 2
-    padded = np.concatenate([np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)], axis=0)
-    stacked = np.stack([padded[i : i + len(x)] for i in range(window)], axis=0)
-    return np.median(stacked, axis=0)
-
-
-def savgol_coefficients(window: int, polyorder: int) -> np.ndarray:
-    """Weights of the centre value of a least-squares polynomial fit over ``window`` samples."""
-    half = window // 2
-    t = np.arange(-half, half + 1, dtype=np.float64)
-    basis = np.vander(t, polyorder + 1, increasing=True)
-    return np.linalg.pinv(basis)[0]
+    size = (window,) + (1,) * (x.ndim - 1)
+    out = median_filter(x, size=size, mode="nearest")
+    missing = np.isnan(x)
+    if np.any(missing):  # scipy's selection is undefined with NaNs; keep numpy's propagation
+        out[maximum_filter(missing, size=size, mode="nearest")] = np.nan
+    return out
 
 
 def savgol(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
-    """Savitzky–Golay smoothing along axis 0, zero phase. The first and last half-windows take the value
-    of the polynomial fitted to the first/last full window (like scipy's ``mode="interp"``), so the
-    clip's ends are neither pinned nor bent towards a mirror image."""
+    """Savitzky–Golay smoothing of ``x (F, ...)`` along axis 0, zero phase. The first and last half-windows
+    take the value of the polynomial fitted to the first/last full window (scipy's ``mode="interp"``), so
+    the clip's ends are neither pinned nor bent towards a mirror image. The window shrinks to the clip's
+    length (kept odd); too short a clip for the polynomial comes back unchanged."""
+    x = np.asarray(x, dtype=np.float64)
     if len(x) % 2 == 0:
         window = min(window, len(x) - 1)
     else:
         window = min(window, len(x))
     if window <= polyorder + 1 or window < 3:
-        return np.array(x, dtype=np.float64, copy=True)
+        return x.copy()
+    bad = ~np.isfinite(x)
+    if not np.any(bad):
+        return savgol_filter(x, window, polyorder, axis=0, mode="interp")
+    # scipy's edge fit refuses non-finite values: filter with them zeroed, then make NaN every output
+    # whose window held one (the interior's centred window, or the whole first/last window at the ends).
+    out = savgol_filter(np.where(bad, 0.0, x), window, polyorder, axis=0, mode="interp")
+    spread = maximum_filter1d(bad, window, axis=0, mode="constant", cval=False)
     half = window // 2
-    coeffs = savgol_coefficients(window, polyorder)
-    out = np.zeros((len(x) - 2 * half,) + x.shape[1:], dtype=np.float64)
-    for i, c in enumerate(coeffs):
-        out += c * x[i : i + len(out)]
-    t = np.arange(window, dtype=np.float64)
-    fit = np.linalg.pinv(np.vander(t, polyorder + 1, increasing=True))  # (order+1, window)
-    flat = x.reshape(len(x), -1)
-    head = np.vander(t[:half], polyorder + 1, increasing=True) @ (fit @ flat[:window])
-    tail = np.vander(t[-half:], polyorder + 1, increasing=True) @ (fit @ flat[-window:])
-    shape = (half,) + x.shape[1:]
-    return np.concatenate([head.reshape(shape), out, tail.reshape(shape)], axis=0)
+    spread[:half] = bad[:window].any(axis=0)
+    spread[-half:] = bad[-window:].any(axis=0)
+    out[spread] = np.nan
+    return out
 
 
 def smooth_signal(x: np.ndarray, fps: float, median_seconds: float, window_seconds: float, polyorder: int) -> np.ndarray:

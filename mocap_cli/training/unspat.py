@@ -3,15 +3,15 @@
 The synthetic clips (``<data_dir>/<clip>/{video.mp4, gt.npz}``) give per-frame 3D joints in camera
 coordinates and 2D joints in pixels; their first 24 joints follow SMPL order. They have no SMPL parameters,
 so the shape / rotation / twist terms are implemented but only active for samples that carry SMPL ground
-truth. Frames are decoded with the ffmpeg binary of imageio-ffmpeg and cropped right away (private minimal
-crop; the tool's own crops live in ``mocap_cli.models.mesh.crops``).
+truth. Frames are decoded and cropped exactly as inference does (``capture.video.iter_frames``: rotation
+metadata, ``$MOCAP_FFMPEG``; ``models.unspat.hybrik_crops``: ``warp_crops`` with uint8 rounding and HybrIK's
+normalisation), so the network is trained on the pixels it will see at run time.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,8 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mocap_cli.capture.video import close_frames, iter_frames
 from mocap_cli.errors import MocapError
-from mocap_cli.nets.hybrik import PIXEL_MEAN, PIXEL_STD, SMPLBody, detect_variant, load_official_into, unwrap_official
+from mocap_cli.models.mesh.crops import SquareBoxes
+from mocap_cli.models.unspat import hybrik_crops
+from mocap_cli.nets.hybrik import SMPLBody, detect_variant, load_official_into, read_hybrik_state_dict
 from mocap_cli.nets.unspat import UNSPAT, UnspatConfig, UnspatOutput, save_unspat
 
 SQRT2 = math.sqrt(2.0)
@@ -88,16 +91,7 @@ def unspat_losses(
 # --------------------------------------------------------------------------------------------- data
 
 
-def _decode_video(path: Path) -> tuple[int, int, "subprocess.Popen[bytes]"]:
-    import imageio_ffmpeg
-
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
-    probe = imageio_ffmpeg.read_frames(str(path))
-    meta = next(probe)
-    probe.close()
-    w, h = meta["size"]
-    cmd = [exe, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    return w, h, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+DECODE_BATCH = 8  # frames cropped together while a clip is loaded
 
 
 def crop_box_from_joints(joints2d: np.ndarray, margin: float = 1.2, scale: float = 1.25) -> np.ndarray:
@@ -108,21 +102,41 @@ def crop_box_from_joints(joints2d: np.ndarray, margin: float = 1.2, scale: float
     return np.concatenate([c, side[..., None]], axis=-1)
 
 
-def crop_frame(frame: torch.Tensor, box: np.ndarray, size: int) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, size, size) normalised; crop pixel (u, v) samples (cx + (u - size/2) s/size, ...)."""
-    h, w = frame.shape[:2]
-    cx, cy, side = (float(v) for v in box)
-    u = torch.arange(size, dtype=torch.float32) - size / 2
-    px = cx + u * side / size
-    py = cy + u * side / size
-    gx = px / (w - 1) * 2 - 1
-    gy = py / (h - 1) * 2 - 1
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1).unsqueeze(0)
-    img = frame.permute(2, 0, 1).unsqueeze(0).float() / 255.0
-    crop = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=True)[0]
-    mean = torch.tensor(PIXEL_MEAN).view(3, 1, 1)
-    std = torch.tensor(PIXEL_STD).view(3, 1, 1)
-    return (crop - mean) / std
+def crop_frame(frame: torch.Tensor | np.ndarray, box: np.ndarray, size: int) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, size, size) normalised: the inference crop of the (cx, cy, side) window."""
+    return hybrik_crops(np.asarray(frame)[None], _windows(np.asarray(box)[None]), size, "cpu")[0]
+
+
+def _windows(boxes: np.ndarray) -> SquareBoxes:
+    """(F, 3) (cx, cy, side) rows → the crop windows inference uses."""
+    return SquareBoxes(boxes[:, :2].astype(np.float64), boxes[:, 2].astype(np.float64))
+
+
+def _decoded_crops(video_path: Path, boxes: np.ndarray, img_size: int) -> list[torch.Tensor]:
+    """The inference crop of window ``boxes[i]`` (F, 3) on frame i, for the first F frames of the video."""
+    crops: list[torch.Tensor] = []
+    images: list[np.ndarray] = []
+    rows: list[int] = []
+
+    def flush() -> None:
+        crops.extend(hybrik_crops(np.stack(images), _windows(boxes[rows]), img_size, "cpu"))
+        images.clear()
+        rows.clear()
+
+    frames = iter_frames(video_path)
+    try:
+        for frame in frames:
+            if frame.index >= len(boxes):
+                break
+            images.append(frame.image)
+            rows.append(frame.index)
+            if len(images) == DECODE_BATCH:
+                flush()
+        if images:
+            flush()
+    finally:
+        close_frames(frames)
+    return crops
 
 
 @dataclass
@@ -142,20 +156,7 @@ def load_clip(folder: Path, img_size: int, max_frames: int | None = None) -> Cli
     j2 = gt["joints2d"][:, :24].astype(np.float32)
     n = len(j3) if max_frames is None else min(len(j3), max_frames)
     boxes = crop_box_from_joints(j2[:n])
-    w, h, proc = _decode_video(video_path)
-    crops = []
-    assert proc.stdout is not None
-    try:
-        for i in range(n):
-            buf = proc.stdout.read(w * h * 3)
-            if len(buf) < w * h * 3:
-                break
-            frame = torch.frombuffer(bytearray(buf), dtype=torch.uint8).reshape(h, w, 3)
-            crops.append(crop_frame(frame, boxes[i], img_size))
-    finally:
-        proc.stdout.close()
-        proc.kill()
-        proc.wait()
+    crops = _decoded_crops(video_path, boxes, img_size)
     n = len(crops)
     if n == 0:
         raise MocapError(f"{video_path} could not be decoded; check the file.")
@@ -196,11 +197,9 @@ class TrainResult:
 
 
 def _build_model(cfg: UnspatConfig, init_weights: str | Path | None) -> UNSPAT:
-    from mocap_cli.nets.checkpoints import load_checkpoint
-
     if init_weights is None:
         return UNSPAT(cfg)
-    sd = unwrap_official(load_checkpoint(Path(init_weights)), Path(init_weights))
+    sd = read_hybrik_state_dict(Path(init_weights))
     variant = detect_variant(sd)
     widths = tuple(int(sd[f"deconv_layers.{i}.weight"].shape[1]) for i in (0, 3, 6))
     model = UNSPAT(UnspatConfig(**{**cfg.to_dict(), "variant": variant, "deconv": widths}))

@@ -17,18 +17,13 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import REPO, video
-from mocap_cli.batch.engine import (
-    BatchOptions,
-    ClipSettings,
-    find_clips,
-    input_record,
-    lower_body_warning,
-    output_paths,
-    plan,
-    run_batch,
-)
-from mocap_cli.errors import MocapError
+from mocap_cli.batch.plan import BatchOptions, find_clips, output_paths, plan
+from mocap_cli.batch.report import lower_body_warning
+from mocap_cli.batch.run import run_batch
+from mocap_cli.batch.state import input_record
 from mocap_cli.core.skeleton import JOINT_NAMES
+from mocap_cli.errors import MocapError
+from mocap_cli.settings import RunSettings
 
 WALK = "street_walk_5frames.mp4"
 BASKET = "3dpw_courtyard_basketball_portrait.mp4"
@@ -89,7 +84,7 @@ def log_events(out: Path, event: str) -> list[str]:
 
 
 def opts(src: Path, out: Path, **kw) -> BatchOptions:
-    settings = kw.pop("settings", ClipSettings(formats=("glb", "bvh")))
+    settings = kw.pop("settings", RunSettings(formats=("glb", "bvh")))
     return BatchOptions(in_dir=src, out_dir=out, settings=settings, recursive=kw.pop("recursive", True),
                         jobs=kw.pop("jobs", 2), **kw)
 
@@ -98,16 +93,16 @@ def opts(src: Path, out: Path, **kw) -> BatchOptions:
 
 
 @pytest.mark.parametrize("settings, message", [
-    (ClipSettings(formats=("glb", "obj")), "Unknown export format 'obj'"),
-    (ClipSettings(smooth="silky"), "Unknown smoothing preset 'silky'"),
-    (ClipSettings(preset="maya2"), "Unknown rig preset 'maya2'"),
-    (ClipSettings(root="sideways"), "Unknown root motion mode 'sideways'"),
-    (ClipSettings(mesh="cube"), "Unknown body mesh 'cube'"),
-    (ClipSettings(model="nope"), "Unknown model 'nope'"),
-    (ClipSettings(device="tpu"), "Unknown device 'tpu'"),
-    (ClipSettings(fps=-3.0), "--fps must be a positive"),
+    (RunSettings(formats=("glb", "obj")), "Unknown export format 'obj'"),
+    (RunSettings(smooth="silky"), "Unknown smoothing preset 'silky'"),
+    (RunSettings(preset="maya2"), "Unknown rig preset 'maya2'"),
+    (RunSettings(root="sideways"), "Unknown root motion mode 'sideways'"),
+    (RunSettings(mesh="cube"), "Unknown body mesh 'cube'"),
+    (RunSettings(model="nope"), "Unknown model 'nope'"),
+    (RunSettings(device="tpu"), "Unknown device 'tpu'"),
+    (RunSettings(fps=-3.0), "--fps must be a positive"),
 ])
-def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: ClipSettings, message: str) -> None:
+def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: RunSettings, message: str) -> None:
     src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
     out = tmp_path / "out"
     with pytest.raises(MocapError, match=message):
@@ -116,10 +111,10 @@ def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: ClipSetting
 
 
 def test_run_options_are_built_like_mocap_run() -> None:
-    from mocap_cli.batch.engine import build_run_options
+    from mocap_cli.settings import build_run_options
     from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 
-    settings = ClipSettings(formats=("fbx",), model="mediapipe", smooth="strong", fps=24.0, preset="mixamo",
+    settings = RunSettings(formats=("fbx",), model="mediapipe", smooth="strong", fps=24.0, preset="mixamo",
                             root="in-place", mesh="none", weights="variant-x", batch_size=8)
     run = build_run_options((Path("a.fbx"),), settings, overwrite=True)
     assert (run.exports, run.model, run.smooth, run.fps, run.preset, run.root, run.mesh, run.overwrite) == (
@@ -163,19 +158,19 @@ def test_clips_sharing_an_output_name_fail_alone(tmp_path: Path) -> None:
     src.mkdir()
     (src / "take.mp4").symlink_to(video(WALK))
     (src / "take.mov").symlink_to(video(WALK))
-    jobs, clashes = plan(BatchOptions(src, tmp_path / "out", ClipSettings()))
+    jobs, clashes = plan(BatchOptions(src, tmp_path / "out", RunSettings()))
     assert [j.rel for j in jobs] == ["take.mov", "take.mp4"]
     assert list(clashes) == [1] and "would overwrite that of take.mov" in clashes[1]
 
 
 def test_two_batches_never_share_an_output_folder(tmp_path: Path) -> None:
-    from mocap_cli.batch.engine import output_lock
+    from mocap_cli.batch.state import output_lock
 
     src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
     out = tmp_path / "out"
     with output_lock(out):
         with pytest.raises(MocapError, match="Another mocap batch is writing to"):
-            run_batch(BatchOptions(src, out, ClipSettings()))
+            run_batch(BatchOptions(src, out, RunSettings()))
     assert not (out / "report.json").exists()
 
 
@@ -210,7 +205,7 @@ def test_model_stage_holds_the_gpu_lock_and_reports_progress() -> None:
     import multiprocessing
     import queue
 
-    from mocap_cli.batch.engine import WorkerReporter
+    from mocap_cli.batch.worker import WorkerReporter
 
     lock = multiprocessing.get_context("spawn").Lock()
     events: queue.Queue = queue.Queue()
@@ -274,7 +269,7 @@ def test_batch_isolates_failures_reports_and_resumes(tmp_path: Path) -> None:
 
     # Another smoothing preset: every good clip is redone (and only once more).
     walk = (out / "walk.glb").read_bytes()
-    changed = run_batch(opts(src, out, resume=True, settings=ClipSettings(formats=("glb", "bvh"), smooth="strong")))
+    changed = run_batch(opts(src, out, resume=True, settings=RunSettings(formats=("glb", "bvh"), smooth="strong")))
     rows3 = read_report(out)
     assert changed.exit_code == 1
     assert {r: rows3[r]["status"] for r in GOOD} == dict.fromkeys(GOOD, "done")
@@ -388,6 +383,71 @@ def test_a_killed_worker_costs_one_retry_and_never_the_batch(tmp_path: Path) -> 
     assert log_events(out, "worker-died") == ["crash.mp4", "flaky.mp4"]
     assert sorted(log_events(out, "done")) == ["flaky.mp4", "walk.mp4"]
     assert not list(out.glob("crash.*")) and parts(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_killed_worker_does_not_disturb_the_clip_in_the_other_worker(tmp_path: Path) -> None:
+    """Two workers: the one running crash.mp4 dies twice; basket.mp4, running beside it, is neither restarted
+    nor charged a death (each worker holds exactly one clip, and only that clip pays)."""
+    src = make_folder(tmp_path, good={"basket.mp4": GOOD["sub/basket.mp4"], "crash.mp4": GOOD["walk.mp4"]},
+                      bad=False)
+    out = tmp_path / "out"
+    result = run_batch(opts(src, out, jobs=2), clip_fn=crash_on_purpose)
+    rows = read_report(out)
+    assert result.exit_code == 1
+    assert rows["basket.mp4"]["status"] == "done" and rows["basket.mp4"]["frames"] == 40
+    assert rows["crash.mp4"]["status"] == "failed" and "worker process died twice" in rows["crash.mp4"]["reason"]
+    assert log_events(out, "worker-died") == ["crash.mp4"]
+    assert sorted(log_events(out, "start")) == ["basket.mp4", "crash.mp4", "crash.mp4"]
+    assert not list(out.glob("crash.*")) and parts(tmp_path) == []
+
+
+def die_on_the_gpu(clip: Path, options, reporter):
+    """crash*: SIGKILL the worker while it holds the GPU turn (a CUDA out-of-memory kill), after the other
+    clip has asked for the GPU. Other clips ask for the GPU only once a crash* clip holds it, then run."""
+    marker = clip.parent / ".crash-holds-the-gpu"
+    if clip.name.startswith("crash"):
+        with reporter.stage("model", 1):
+            marker.touch()
+            time.sleep(1.0)  # the other worker asks meanwhile
+            os.kill(os.getpid(), signal.SIGKILL)
+    _wait_for(marker.exists, timeout=120)
+    from mocap_cli.pipeline import run_clip
+
+    return run_clip(clip, options, reporter)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_on_the_gpu_passes_its_turn_on(tmp_path: Path) -> None:
+    from mocap_cli.batch.pool import run_pool
+    from mocap_cli.batch.report import BatchLog
+    from mocap_cli.batch.run import NullDisplay
+    from mocap_cli.pipeline import build_run_options
+
+    walk = GOOD["walk.mp4"]
+    src = make_folder(tmp_path, good={"crash.mp4": walk, "walk.mp4": walk}, bad=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = opts(src, out, jobs=2)
+    jobs, _ = plan(options)
+    run_opts = {job.index: build_run_options(job.outputs, options.settings, overwrite=True) for job in jobs}
+    outcomes = {}
+
+    def hung(signum, frame):
+        raise TimeoutError("the batch waited for a GPU turn held by a dead worker")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(240)
+    try:
+        run_pool(jobs, run_opts, options, die_on_the_gpu, lambda job: None,
+                 lambda job, outcome: outcomes.__setitem__(job.rel, outcome), NullDisplay(),
+                 BatchLog(out / "batch.log", "test"), gpu=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert outcomes["walk.mp4"].status == "done" and outcomes["walk.mp4"].frames == 5
+    assert outcomes["crash.mp4"].status == "failed" and "died twice" in outcomes["crash.mp4"].reason
+    assert (out / "walk.glb").is_file() and not list(out.glob("crash.*"))
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from conftest import video
 from helpers import blender_probe, gltf_validate
-from mesh_helpers import optimizer_state, performance, save
+from mesh_helpers import small_int_file, small_maed_file
 from smpl_synthetic import write_synthetic_smpl_pkl
 from mocap_cli.body.select import mesh_for
 from mocap_cli.solve.camera import Pinhole
@@ -27,38 +27,10 @@ from mocap_cli.models.mesh.inference import MeshSequence
 from mocap_cli.models.registry import create_model, registry
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.models.mesh.adapter import StreamingCrops, camera_root_to_world, motion_from_mesh_sequence
-from mocap_cli.nets.int_hmr import INT, INTConfig
-from mocap_cli.nets.maed import MAED, MAEDConfig
 from mocap_cli.pipeline import RunOptions, run_clip
 from mocap_cli.core.rotations import quat_apply, quat_to_matrix
 from mocap_cli.core.skeleton import JOINT_INDEX, canonical_skeleton
 from mocap_cli.capture.video import Frame
-
-SMALL = dict(layers=(1, 1, 1), channels=(128, 128, 128), stem_chs=32)
-
-
-def _plausible_camera(head: torch.nn.Linear) -> None:
-    """Random networks give random cameras; a trained one gives s ≈ 0.9, t ≈ 0 for a centred person."""
-    with torch.no_grad():
-        head.weight.mul_(0.01)
-        head.bias.copy_(torch.tensor([0.9, 0.0, 0.0]))
-
-
-def small_maed_file(path: Path) -> Path:
-    torch.manual_seed(1)
-    net = MAED(MAEDConfig(embed_dim=64, num_blocks=1, num_heads=1, representation_size=64, hidden_dim=64, **SMALL))
-    _plausible_camera(net.decoder.deccam)
-    sd = {f"module.{k}": v for k, v in net.state_dict().items()}
-    return save({"epoch": 30, "state_dict": sd, "performance": performance(), "optimizer": optimizer_state()}, path)
-
-
-def small_int_file(path: Path) -> Path:
-    torch.manual_seed(2)
-    net = INT(INTConfig(embed_dim=64, depth=1, num_heads=1, temporal_layers=1, temporal_num_heads=1, **SMALL))
-    _plausible_camera(net.cam_head)
-    return save({"epoch": 20, "performance": performance(), "history_best_performance": performance(),
-                 "state_dict": net.state_dict(), "optimizer": optimizer_state()}, path)
-
 
 CHECKPOINTS = {"maed": small_maed_file, "int": small_int_file}
 
@@ -320,7 +292,7 @@ def test_an_installed_other_variant_is_used_when_the_default_is_missing(home, ch
     import json
     import shutil
 
-    from mocap_cli.weights.registry import MANIFEST_NAME, sha256_of
+    from mocap_cli.weights.cache import MANIFEST_NAME, sha256_of
 
     folder = home / "weights" / "int-64"
     folder.mkdir(parents=True)

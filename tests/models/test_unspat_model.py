@@ -7,7 +7,6 @@ cases stands in for the user's SMPL model. No HybrIK or SMPL data is involved.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import reference_dir, require_shared, video
+from conftest import require_shared, video
+from mesh_helpers import hybrik_layout_checkpoint
 from mocap_cli import pipeline
 from mocap_cli.errors import MocapError
 from mocap_cli.models.registry import create_model, registry
@@ -29,47 +29,12 @@ from mocap_cli.models.unspat import (
     hybrik_crops,
     readiness,
 )
-from mocap_cli.nets.hybrik import HybrIK, SMPLBody, build_hybrik_from_state_dict, official_to_ours
+from mocap_cli.nets.hybrik import SMPLBody, build_hybrik_from_state_dict
 from mocap_cli.pipeline import RunOptions, run_clip
 from mocap_cli.core.rotations import quat_to_matrix
 from mocap_cli.capture.video import iter_frames
 
 WALK = "street_walk_5frames.mp4"  # 5 frames at 5 fps
-
-
-def _layout(name: str) -> dict:
-    path = reference_dir("hybrik") / "official_layout.json"
-    if not path.is_file():
-        pytest.skip(f"official layout not found: {path}")
-    return json.loads(path.read_text())[name]
-
-
-def hybrik_layout_checkpoint(path: Path, layout_name: str, variant: str, seed: int = 0) -> Path:
-    """A HybrIK file with exactly the released keys, shapes and dtypes; random weights scaled so the heatmaps
-    are not flat (the heads' own initialisation is ~0.001 and would give every joint the crop centre)."""
-    torch.manual_seed(seed)
-    net = HybrIK(variant)  # type: ignore[arg-type]
-    head = net.head
-    for i in (1, 2, 3):
-        nn.init.kaiming_normal_(getattr(head, f"deconv{i}").weight)
-    nn.init.normal_(head.heatmap_conv.weight, std=0.05)
-    for m in (head.fc1, head.fc2, head.dec_shape, head.dec_twist, head.dec_cam, head.dec_leaf):
-        if m is not None:
-            nn.init.normal_(m.weight, std=0.03)
-            nn.init.normal_(m.bias, std=0.1)
-    own = net.state_dict()
-    sd: dict[str, torch.Tensor] = {}
-    for entry in _layout(layout_name)["keys"]:
-        key, shape, dtype = entry["key"], tuple(entry["shape"]), getattr(torch, entry["dtype"])
-        mapped, _ = official_to_ours({key: torch.zeros(shape, dtype=dtype)})
-        if mapped:  # a network tensor: ours, at the released shape
-            ((ours, _),) = mapped.items()
-            assert tuple(own[ours].shape) == shape, key
-            sd[key] = own[ours].clone().to(dtype)
-        else:  # smpl.* buffers: present in the released files, ignored by the loader; zeros here
-            sd[key] = torch.zeros(shape, dtype=dtype)
-    torch.save(sd, path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import require_shared
+from mocap_cli.capture.video import ffmpeg_executable, iter_frames, probe
+from mocap_cli.models.mesh.crops import SquareBoxes
+from mocap_cli.models.unspat import hybrik_crops
 from mocap_cli.nets.unspat import load_unspat
 from mocap_cli.training.unspat import crop_box_from_joints, crop_frame, laplacian_loss, load_clip, project, train_unspat
 
@@ -55,6 +61,41 @@ def test_clip_loading() -> None:
     assert clip.joints2d.abs().max() < 1.0  # joints inside the crop
     assert torch.all(clip.joints3d[:, 0] == 0)
     assert clip.crops.std() > 0.1  # real image content, not padding
+
+
+def _rotated_clip(folder: Path, out: Path) -> Path:
+    """``folder``'s clip with a phone-style display matrix (90° counter-clockwise, no re-encode) and its 2D
+    ground truth turned the same way, so joints stay on the person in the upright picture."""
+    out.mkdir()
+    subprocess.run([ffmpeg_executable(), "-nostdin", "-v", "error", "-y", "-display_rotation", "90",
+                    "-i", str(folder / "video.mp4"), "-c", "copy", str(out / "video.mp4")], check=True)  # fmt: skip
+    gt = dict(np.load(folder / "gt.npz", allow_pickle=False))
+    width = int(probe(folder / "video.mp4").width)
+    x, y = gt["joints2d"][..., 0], gt["joints2d"][..., 1]
+    gt["joints2d"] = np.stack([y, width - 1 - x], axis=-1)  # np.rot90(k=1): raw (x, y) -> upright (y, W-1-x)
+    np.savez(out / "gt.npz", **gt)
+    return out
+
+
+@pytest.mark.parametrize("rotated", [False, True])
+def test_training_crop_is_the_inference_crop_of_the_same_frame(tmp_path: Path, rotated: bool) -> None:
+    """The trainer decodes with the tool's decoder (rotation metadata included) and crops with UNSPAT's
+    inference crop: the same pixels for the same frame and window."""
+    folder = require_shared("data", "synthetic", "squat_14_06")
+    if rotated:
+        folder = _rotated_clip(folder, tmp_path / "rotated")
+    frames, size = 12, 256
+    clip = load_clip(folder, size, max_frames=frames)
+    joints2d = np.load(folder / "gt.npz")["joints2d"][:frames, :24].astype(np.float32)
+    boxes = crop_box_from_joints(joints2d)
+    with closing(iter_frames(folder / "video.mp4")) as decoded:
+        images = np.stack([f.image for f, _ in zip(decoded, range(frames))])
+    assert images.shape[1:3] == ((640, 480) if rotated else (480, 640))  # upright, as inference sees it
+    inference = hybrik_crops(images, SquareBoxes(boxes[:, :2].astype(np.float64), boxes[:, 2].astype(np.float64)), size, "cpu")
+    assert clip.crops.shape == inference.shape == (frames, 3, size, size)
+    assert torch.equal(clip.crops, inference)
+    assert torch.equal(crop_frame(images[5], boxes[5], size), inference[5])  # one frame on its own, same crop
+    assert clip.joints2d.abs().max() < 1.0 and clip.crops.std() > 0.1  # the person is in the crop
 
 
 def test_short_training_lowers_loss_and_checkpoint_reloads(tmp_path: Path) -> None:

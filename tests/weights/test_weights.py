@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conftest import REPO, require_shared
-from mocap_cli.weights import registry as W
-from mocap_cli.nets.checkpoints import load_checkpoint
+from mocap_cli.weights import cache as C, download as D, registry as R
+from mocap_cli.nets.checkpoints import load_checkpoint, state_dict_from_checkpoint
 from mocap_cli.errors import MocapError
 
 EXPECTED_NAMES = {
@@ -38,7 +38,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_registry_has_every_variant_with_page_file_and_licence():
-    registry = W.load_registry(REPO / "weights")
+    registry = R.load_registry(REPO / "weights")
     assert set(registry) == EXPECTED_NAMES
     for spec in registry.values():
         assert spec.page.startswith("https://"), spec.name
@@ -59,7 +59,7 @@ def _layout(model: str) -> dict[str, Any]:
 
 def test_registry_matches_the_official_layouts():
     """Frame counts and tensor counts in the TOMLs agree with the key lists taken from the authors' code."""
-    reg = W.load_registry(REPO / "weights")
+    reg = R.load_registry(REPO / "weights")
     mixste = _layout("mixste")
     assert reg["mixste-243"].num_tensors == len(mixste["state_dict"]) == 204
     temporal = next(e for e in mixste["state_dict"] if e["key"] == "Temporal_pos_embed")
@@ -103,39 +103,39 @@ def test_registry_matches_the_official_layouts():
 
 def test_registry_env_override_and_bad_files(tmp_path, monkeypatch):
     monkeypatch.delenv("MOCAP_WEIGHTS_REGISTRY", raising=False)
-    assert W.registry_dir() == REPO / "weights"  # a checkout: the top-level folder
-    assert set(W.load_registry()) == EXPECTED_NAMES
+    assert R.registry_dir() == REPO / "weights"  # a checkout: the top-level folder
+    assert set(R.load_registry()) == EXPECTED_NAMES
     (tmp_path / "one.toml").write_text(
         'family = "demo"\nlicence = "MIT"\n[variants.demo-1]\npage = "https://example.org"\n'
         'file_name = "demo.pth"\nlayout = "flat"\n')
     monkeypatch.setenv("MOCAP_WEIGHTS_REGISTRY", str(tmp_path))
-    assert list(W.load_registry()) == ["demo-1"]
+    assert list(R.load_registry()) == ["demo-1"]
     (tmp_path / "two.toml").write_text('[variants.demo-2]\npage = "https://example.org"\nfile_name = "x.pth"\n'
                                        'licence = "MIT"\nlayout = "zip"\n')
     with pytest.raises(MocapError, match="layout 'zip'"):
-        W.load_registry()
+        R.load_registry()
     (tmp_path / "two.toml").write_text('[variants.demo-2]\nsha256 = "abc"\npage = "https://e.org"\n'
                                        'file_name = "x.pth"\nlicence = "MIT"\nlayout = "flat"\n')
     with pytest.raises(MocapError, match="malformed sha256"):
-        W.load_registry()
+        R.load_registry()
     with pytest.raises(MocapError, match="No weights registry"):
-        W.load_registry(tmp_path / "empty")
+        R.load_registry(tmp_path / "empty")
 
 
 def test_missing_message_names_the_page_and_the_import_command():
-    reg = W.load_registry(REPO / "weights")
-    message = W.missing_message("mixste-243", registry=reg)
+    reg = R.load_registry(REPO / "weights")
+    message = R.missing_message("mixste-243", registry=reg)
     assert _one_sentence(message)
     assert reg["mixste-243"].page in message
     assert "`mocap weights import mixste-243 best_epoch_cpn_243f.bin`" in message
     # a model name means its default variant; a glob file name becomes FILE in the command
-    assert "`mocap weights import hybrik-res34-paper pretrained_res34.pth`" in W.missing_message("unspat", registry=reg)
-    strided = W.missing_message("strided", registry=reg)
+    assert "`mocap weights import hybrik-res34-paper pretrained_res34.pth`" in R.missing_message("unspat", registry=reg)
+    strided = R.missing_message("strided", registry=reg)
     assert "`mocap weights import strided-351 FILE`" in strided and _one_sentence(strided)
     for name in reg:
-        assert _one_sentence(W.missing_message(name, registry=reg)), name
+        assert _one_sentence(R.missing_message(name, registry=reg)), name
     with pytest.raises(MocapError, match="Unknown weights name"):
-        W.missing_message("vibe", registry=reg)
+        R.missing_message("vibe", registry=reg)
 
 
 # ------------------------------------------------------------------------------------------- cache
@@ -143,10 +143,10 @@ def test_missing_message_names_the_page_and_the_import_command():
 
 def test_mocap_home_override(monkeypatch, tmp_path):
     monkeypatch.setenv("MOCAP_HOME", str(tmp_path / "mh"))
-    assert W.cache_dir() == tmp_path / "mh" / "weights"
+    assert C.cache_dir() == tmp_path / "mh" / "weights"
     monkeypatch.delenv("MOCAP_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    assert W.cache_dir() == tmp_path / "user" / ".cache" / "mocap" / "weights"
+    assert C.cache_dir() == tmp_path / "user" / ".cache" / "mocap" / "weights"
 
 
 def _refine_checkpoint(path: Path, *, wrong: bool = False) -> Path:
@@ -164,26 +164,26 @@ class LayoutValidator:
     """What the lead's validator does: load with the safe loader, apply the registry layout, compare to the
     official key list."""
 
-    def __init__(self, spec: W.WeightSpec) -> None:
+    def __init__(self, spec: R.WeightSpec) -> None:
         self.spec = spec
         self.calls = 0
         self.expected = {k: tuple(v) for k, v in _layout("strided_transformer")["refine"]["state_dict_keys"].items()}
 
     def __call__(self, path: Path) -> None:
         self.calls += 1
-        state = W.state_dict_from_checkpoint(self.spec, load_checkpoint(path))
+        state = state_dict_from_checkpoint(self.spec, load_checkpoint(path))
         found = {k: tuple(v.shape) for k, v in state.items()}
         if found != self.expected:
             raise MocapError(f"{path} does not have the {self.spec.name} layout; check that it is the refine file.")
 
 
 def test_import_copies_records_sha_and_is_idempotent(tmp_path, home):
-    reg = W.load_registry(REPO / "weights")
+    reg = R.load_registry(REPO / "weights")
     spec = reg["strided-351-refine"]
     source = _refine_checkpoint(tmp_path / "refine_4_4365.pth")
     validator = LayoutValidator(spec)
-    assert W.installed(spec.name) is None
-    result = W.import_weights(spec.name, source, validate=validator, registry=reg)
+    assert C.installed(spec.name) is None
+    result = C.import_weights(spec.name, source, validate=validator, registry=reg)
     assert validator.calls == 1
     assert result.path == home / "weights" / spec.name / "refine_4_4365.pth"
     assert result.path.read_bytes() == source.read_bytes()
@@ -191,58 +191,58 @@ def test_import_copies_records_sha_and_is_idempotent(tmp_path, home):
     assert result.validated and not result.verified  # no published digest to verify against
     manifest = json.loads((result.path.parent / "manifest.json").read_text())
     assert manifest["sha256"] == result.sha256 and manifest["size"] == source.stat().st_size
-    assert W.installed(spec.name) == result
+    assert C.installed(spec.name) == result
     # again: nothing copied, validator not re-run
     stamp = result.path.stat().st_mtime_ns
-    again = W.import_weights(spec.name, source, validate=validator, registry=reg)
+    again = C.import_weights(spec.name, source, validate=validator, registry=reg)
     assert again == result and validator.calls == 1 and result.path.stat().st_mtime_ns == stamp
-    assert W.resolve(spec.name, registry=reg) == result.path
-    assert W.resolve(str(source), registry=reg) == source
+    assert C.resolve(spec.name, registry=reg) == result.path
+    assert C.resolve(str(source), registry=reg) == source
     assert sorted(p.name for p in result.path.parent.iterdir()) == ["manifest.json", "refine_4_4365.pth"]
 
 
 def test_import_refuses_a_file_the_validator_rejects(tmp_path, home):
-    reg = W.load_registry(REPO / "weights")
+    reg = R.load_registry(REPO / "weights")
     spec = reg["strided-351-refine"]
     bad = _refine_checkpoint(tmp_path / "refine_bad.pth", wrong=True)
     with pytest.raises(MocapError, match="does not have the strided-351-refine layout"):
-        W.import_weights(spec.name, bad, validate=LayoutValidator(spec), registry=reg)
-    assert W.installed(spec.name) is None
+        C.import_weights(spec.name, bad, validate=LayoutValidator(spec), registry=reg)
+    assert C.installed(spec.name) is None
     assert not (home / "weights").exists() or not any((home / "weights").rglob("*"))
 
     def crashes(path: Path) -> None:
         raise KeyError("model_pos")
 
     with pytest.raises(MocapError, match="could not be opened as strided-351-refine weights") as err:
-        W.import_weights(spec.name, bad, validate=crashes, registry=reg)
+        C.import_weights(spec.name, bad, validate=crashes, registry=reg)
     assert _one_sentence(str(err.value))
     with pytest.raises(MocapError, match="does not exist"):
-        W.import_weights(spec.name, tmp_path / "nope.pth", validate=crashes, registry=reg)
+        C.import_weights(spec.name, tmp_path / "nope.pth", validate=crashes, registry=reg)
     assert not (home / "weights").exists() or not any((home / "weights").rglob("*"))
 
 
 def test_resolve_errors(tmp_path, home):
-    reg = W.load_registry(REPO / "weights")
+    reg = R.load_registry(REPO / "weights")
     with pytest.raises(MocapError) as err:
-        W.resolve("mixste-81", registry=reg)
-    assert str(err.value) == W.missing_message("mixste-81", registry=reg)
+        C.resolve("mixste-81", registry=reg)
+    assert str(err.value) == R.missing_message("mixste-81", registry=reg)
     with pytest.raises(MocapError, match="does not exist"):
-        W.resolve(str(tmp_path / "model.pth"), registry=reg)
+        C.resolve(str(tmp_path / "model.pth"), registry=reg)
     with pytest.raises(MocapError, match="Unknown weights name"):
-        W.resolve("mixste-27", registry=reg)
+        C.resolve("mixste-27", registry=reg)
 
 
 def test_state_dict_from_checkpoint_applies_the_layout():
-    reg = W.load_registry(REPO / "weights")
+    reg = R.load_registry(REPO / "weights")
     t = torch.zeros(1)
     mixste = {"epoch": 1, "model_pos": {"module.head.1.bias": t, "module.Spatial_pos_embed": t}}
-    assert set(W.state_dict_from_checkpoint(reg["mixste-243"], mixste)) == {"head.1.bias", "Spatial_pos_embed"}
+    assert set(state_dict_from_checkpoint(reg["mixste-243"], mixste)) == {"head.1.bias", "Spatial_pos_embed"}
     maed = {"state_dict": {"module.encoder.norm.weight": t, "module.decoder.smpl.v_template": t}}
-    assert set(W.state_dict_from_checkpoint(reg["maed"], maed)) == {"encoder.norm.weight"}
+    assert set(state_dict_from_checkpoint(reg["maed"], maed)) == {"encoder.norm.weight"}
     hybrik = {"model": {"fc1.weight": t, "smpl.parents": t}}  # the HybrIK demo's wrapped form
-    assert set(W.state_dict_from_checkpoint(reg["hybrik-res34-cam"], hybrik)) == {"fc1.weight"}
+    assert set(state_dict_from_checkpoint(reg["hybrik-res34-cam"], hybrik)) == {"fc1.weight"}
     with pytest.raises(MocapError, match="no 'state_dict' entry"):
-        W.state_dict_from_checkpoint(reg["int-16"], {"epoch": 3})
+        state_dict_from_checkpoint(reg["int-16"], {"epoch": 3})
 
 
 # ------------------------------------------------------------------------------------------- download
@@ -310,25 +310,25 @@ def server(payload: bytes) -> Iterator[_Server]:
     s.close()
 
 
-def _registry(tmp_path: Path, url: str, sha256: str) -> dict[str, W.WeightSpec]:
+def _registry(tmp_path: Path, url: str, sha256: str) -> dict[str, R.WeightSpec]:
     folder = tmp_path / "registry"
     folder.mkdir(exist_ok=True)
     (folder / "demo.toml").write_text(
         f'family = "demo"\nlicence = "test data"\n[variants.demo-net]\npage = "https://example.org/demo"\n'
         f'direct_url = "{url}"\nfile_name = "demo_net.pth"\nsha256 = "{sha256}"\nlayout = "flat"\n')
-    return W.load_registry(folder)
+    return R.load_registry(folder)
 
 
 def test_download_streams_checks_sha_and_installs(tmp_path, home, server, payload):
     reg = _registry(tmp_path, server.url, hashlib.sha256(payload).hexdigest())
     seen: list[tuple[int, int | None]] = []
-    result = W.download("demo-net", progress=lambda done, total: seen.append((done, total)), registry=reg)
+    result = D.download("demo-net", progress=lambda done, total: seen.append((done, total)), registry=reg)
     assert result.path == home / "weights" / "demo-net" / "demo_net.pth"
     assert result.path.read_bytes() == payload
     assert result.verified and result.source == server.url
     assert seen[-1] == (len(payload), len(payload)) and len(seen) >= 2
     assert not (result.path.parent / "demo_net.pth.part").exists()
-    assert W.download("demo-net", registry=reg) == result and len(server.requests) == 1  # already installed
+    assert D.download("demo-net", registry=reg) == result and len(server.requests) == 1  # already installed
 
 
 def test_download_resumes_a_partial_file_with_range(tmp_path, home, server, payload):
@@ -337,7 +337,7 @@ def test_download_resumes_a_partial_file_with_range(tmp_path, home, server, payl
     folder.mkdir(parents=True)
     done = 300_001
     (folder / "demo_net.pth.part").write_bytes(payload[:done])
-    result = W.download("demo-net", registry=reg)
+    result = D.download("demo-net", registry=reg)
     assert server.requests == [{"range": f"bytes={done}-", "status": 206, "sent": len(payload) - done}]
     assert result.path.read_bytes() == payload and result.verified
 
@@ -348,7 +348,7 @@ def test_download_restarts_when_the_server_ignores_range(tmp_path, home, server,
     folder = home / "weights" / "demo-net"
     folder.mkdir(parents=True)
     (folder / "demo_net.pth.part").write_bytes(b"stale bytes from another file")
-    assert W.download("demo-net", registry=reg).path.read_bytes() == payload
+    assert D.download("demo-net", registry=reg).path.read_bytes() == payload
     assert server.requests[0]["status"] == 200 and server.requests[0]["sent"] == len(payload)
 
 
@@ -356,12 +356,12 @@ def test_interrupted_download_keeps_the_part_and_resumes(tmp_path, home, server,
     reg = _registry(tmp_path, server.url, hashlib.sha256(payload).hexdigest())
     server.cut_after = 200_000
     with pytest.raises(MocapError, match="run the same command again to resume") as err:
-        W.download("demo-net", registry=reg)
+        D.download("demo-net", registry=reg)
     assert _one_sentence(str(err.value))
     part = home / "weights" / "demo-net" / "demo_net.pth.part"
-    assert part.stat().st_size == 200_000 and W.installed("demo-net") is None
+    assert part.stat().st_size == 200_000 and C.installed("demo-net") is None
     server.cut_after = None
-    result = W.download("demo-net", registry=reg)
+    result = D.download("demo-net", registry=reg)
     assert server.requests[-1] == {"range": "bytes=200000-", "status": 206, "sent": len(payload) - 200_000}
     assert result.path.read_bytes() == payload
 
@@ -369,10 +369,10 @@ def test_interrupted_download_keeps_the_part_and_resumes(tmp_path, home, server,
 def test_download_with_wrong_sha_leaves_nothing(tmp_path, home, server, payload):
     reg = _registry(tmp_path, server.url, hashlib.sha256(b"some other file").hexdigest())
     with pytest.raises(MocapError, match="wrong sha256") as err:
-        W.download("demo-net", registry=reg)
+        D.download("demo-net", registry=reg)
     assert _one_sentence(str(err.value))
     assert list((home / "weights" / "demo-net").iterdir()) == []
-    assert W.installed("demo-net") is None
+    assert C.installed("demo-net") is None
 
 
 def test_download_validator_rejection_leaves_nothing(tmp_path, home, server, payload):
@@ -382,16 +382,16 @@ def test_download_validator_rejection_leaves_nothing(tmp_path, home, server, pay
         raise MocapError(f"{path} is not a checkpoint; check the file.")
 
     with pytest.raises(MocapError, match="is not a checkpoint"):
-        W.download("demo-net", validate=reject, registry=reg)
+        D.download("demo-net", validate=reject, registry=reg)
     assert list((home / "weights" / "demo-net").iterdir()) == []
-    result = W.download("demo-net", registry=reg)  # without a published digest: installed, not verified
+    result = D.download("demo-net", registry=reg)  # without a published digest: installed, not verified
     assert not result.verified and result.path.read_bytes() == payload
 
 
 def test_download_without_direct_url_explains_the_manual_route(home):
-    reg = W.load_registry(REPO / "weights")
+    reg = R.load_registry(REPO / "weights")
     with pytest.raises(MocapError) as err:
-        W.download("maed", registry=reg)
+        D.download("maed", registry=reg)
     assert "mocap weights import maed model_best.pth.tar" in str(err.value)
     assert _one_sentence(str(err.value))
 
@@ -399,7 +399,7 @@ def test_download_without_direct_url_explains_the_manual_route(home):
 def test_unreachable_server_is_one_sentence(tmp_path, home):
     reg = _registry(tmp_path, "http://127.0.0.1:9/nothing.pth", "")
     with pytest.raises(MocapError, match="Cannot reach") as err:
-        W.download("demo-net", registry=reg, timeout_s=5)
+        D.download("demo-net", registry=reg, timeout_s=5)
     assert _one_sentence(str(err.value))
 
 
@@ -408,7 +408,7 @@ def test_complete_part_file_is_finished_without_refetching(tmp_path, home, serve
     folder = home / "weights" / "demo-net"
     folder.mkdir(parents=True)
     (folder / "demo_net.pth.part").write_bytes(payload)
-    result = W.download("demo-net", registry=reg)
+    result = D.download("demo-net", registry=reg)
     assert server.requests == [{"range": f"bytes={len(payload)}-", "status": 416, "sent": 0}]
     assert result.verified and result.path.read_bytes() == payload
 
@@ -419,19 +419,19 @@ def test_overlong_part_file_is_deleted(tmp_path, home, server, payload):
     folder.mkdir(parents=True)
     (folder / "demo_net.pth.part").write_bytes(payload + b"junk")
     with pytest.raises(MocapError, match="longer than the file on the server"):
-        W.download("demo-net", registry=reg)
+        D.download("demo-net", registry=reg)
     assert list(folder.iterdir()) == []
-    assert W.download("demo-net", registry=reg).path.read_bytes() == payload
+    assert D.download("demo-net", registry=reg).path.read_bytes() == payload
 
 
 def test_importing_another_file_replaces_the_installed_one(tmp_path, home):
-    reg = W.load_registry(REPO / "weights")
+    reg = R.load_registry(REPO / "weights")
     spec = reg["strided-351-refine"]
-    first = W.import_weights(spec.name, _refine_checkpoint(tmp_path / "refine_1_5000.pth"),
+    first = C.import_weights(spec.name, _refine_checkpoint(tmp_path / "refine_1_5000.pth"),
                              validate=LayoutValidator(spec), registry=reg)
     second_source = tmp_path / "refine_9_4400.pth"
     torch.save({k: v + 1 for k, v in torch.load(first.path).items()}, second_source)
-    second = W.import_weights(spec.name, second_source, validate=LayoutValidator(spec), registry=reg)
+    second = C.import_weights(spec.name, second_source, validate=LayoutValidator(spec), registry=reg)
     assert second.sha256 != first.sha256 and second.path.name == "refine_9_4400.pth"
     assert sorted(p.name for p in second.path.parent.iterdir()) == ["manifest.json", "refine_9_4400.pth"]
-    assert W.installed(spec.name) == second
+    assert C.installed(spec.name) == second

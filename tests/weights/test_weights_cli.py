@@ -14,7 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mocap_cli.weights import registry as W
+from mocap_cli.weights import cache as C, registry as R
 from mocap_cli.commands.weights import app
 from conftest import require_shared
 from lifter_checkpoints import write_mixste, write_strided
@@ -45,7 +45,7 @@ def _row(output: str, name: str) -> str:
 def test_list_shows_every_variant_and_what_is_installed(tmp_path, home):
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0, result.output
-    for name in W.load_registry():
+    for name in R.load_registry():
         assert "│ no " in _row(result.stdout, name)
     assert str(home / "weights") in result.stdout
 
@@ -63,7 +63,7 @@ def test_import_validates_records_sha_and_copies(name, writer, tmp_path, home):
     source = writer(tmp_path / "downloaded.pth")
     result = runner.invoke(app, ["import", name, str(source)])
     assert result.exit_code == 0, result.output
-    variant = W.get_spec(name).name
+    variant = R.get_spec(name).name
     record = _manifest(home, variant)
     assert record["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     assert record["validated"] is True and record["verified"] is False  # no digest is published
@@ -87,7 +87,7 @@ def test_import_refuses_wrong_and_malicious_files(tmp_path, home):
     torch.save({"Transformer.pos_embedding": torch.zeros(1), "x": Exploit()}, evil)
     result = runner.invoke(app, ["import", "strided-351", str(evil)])
     assert result.exit_code == 1 and "refused" in result.stderr and not marker.exists()
-    assert W.installed("strided-351") is None
+    assert C.installed("strided-351") is None
 
     result = runner.invoke(app, ["import", "no-such-net", str(wrong)])
     assert result.exit_code == 1 and "Unknown weights name" in result.stderr
@@ -103,7 +103,7 @@ def test_import_hybrik_uses_its_loader(tmp_path, home):
     assert result.exit_code == 1 and "no HybrIK heatmap layer" in _flat(result.stderr)
     result = runner.invoke(app, ["import", "hybrik-res34-paper", str(tmp_path / "pretrained_res34.pth")])
     assert result.exit_code == 0, result.output
-    assert "note:" not in result.stderr and W.installed("hybrik-res34-paper").validated
+    assert "note:" not in result.stderr and C.installed("hybrik-res34-paper").validated
 
 
 def test_family_without_a_loader_gets_the_checkpoint_check_and_a_note(tmp_path, monkeypatch, home):
@@ -172,6 +172,7 @@ def _registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, sha256:
     folder.mkdir(exist_ok=True)
     (folder / "strided.toml").write_text(
         'family = "strided"\nmodel = "strided"\ndefault = "strided-test"\nlicence = "test data"\n'
+        'loader = "mocap_cli.models.lifters.loading:load_strided"\n'
         f'[variants.strided-test]\npage = "https://example.org/strided"\ndirect_url = "{url}"\n'
         f'file_name = "strided_test.pth"\nsha256 = "{sha256}"\nlayout = "flat"\ninput = "keypoints2d"\n'
         '[variants.strided-manual]\npage = "https://example.org/manual"\nfile_name = "manual.pth"\nlayout = "flat"\n'
@@ -185,7 +186,7 @@ def test_download_streams_verifies_validates_and_installs(tmp_path, monkeypatch,
     _registry(tmp_path, monkeypatch, server.url, digest)
     result = runner.invoke(app, ["download", "strided-test"])
     assert result.exit_code == 0, result.output
-    installed = W.installed("strided-test")
+    installed = C.installed("strided-test")
     assert installed is not None and installed.verified and installed.validated
     assert installed.path.read_bytes() == checkpoint_bytes and installed.source == server.url
     assert digest in result.stdout and server.ranges == [None]
@@ -212,7 +213,7 @@ def test_download_with_a_wrong_digest_or_no_url_fails_in_one_sentence(tmp_path, 
     _registry(tmp_path, monkeypatch, server.url, "0" * 64)
     result = runner.invoke(app, ["download", "strided-test"])
     assert result.exit_code == 1 and "wrong sha256" in result.stderr
-    assert W.installed("strided-test") is None and not any((home / "weights" / "strided-test").iterdir())
+    assert C.installed("strided-test") is None and not any((home / "weights" / "strided-test").iterdir())
 
     result = runner.invoke(app, ["download", "strided-manual"])
     message = _flat(result.stderr).removeprefix("error: ")
@@ -229,4 +230,4 @@ def test_download_refuses_a_file_that_does_not_load(tmp_path, monkeypatch, home)
     finally:
         s.close()
     assert result.exit_code == 1 and "not a Strided Transformer" in result.stderr
-    assert W.installed("strided-test") is None
+    assert C.installed("strided-test") is None

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mocap_cli import __version__
-from mocap_cli.weights import registry as W
+from mocap_cli.weights import cache as W
 from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation
 from mocap_cli.errors import MocapError
 from mocap_cli.capture.keypoints import H36M, MP, fill_low_confidence, mediapipe_to_h36m, normalize_screen

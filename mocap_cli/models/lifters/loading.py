@@ -5,30 +5,27 @@
 * Strided Transformer: a flat state dict (``no_refine_*.pth``); the refine MLP is a separate flat file
   (``refine_*.pth``).
 
-Files are read with ``weights_only=True`` (see ``mocap_cli.nets.checkpoints``) and loaded with ``strict=True``:
-a file that does not match the layout is refused instead of leaving the network randomly initialised.
+Where the weights sit in each file is declared by ``weights/mixste.toml`` / ``weights/strided.toml`` and
+applied by ``mocap_cli.nets.checkpoints.read_state_dict`` (``weights_only=True``); the networks are then loaded
+with ``strict=True``: a file that does not match the layout is refused instead of leaving the network randomly
+initialised. These functions are also what ``mocap weights import`` validates mixste / strided files with.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from mocap_cli.nets.checkpoints import load_checkpoint, strip_prefix
 from mocap_cli.errors import MocapError
+from mocap_cli.nets.checkpoints import read_state_dict
 from mocap_cli.nets.mixste import RELEASED_NUM_HEADS, MixSTE2, MixSTEConfig, mixste_config_from_state_dict
 from mocap_cli.nets.strided import RefineNet, StridedConfig, StridedTransformer, strided_config_from_state_dict
+from mocap_cli.weights.registry import WeightSpec, family_spec, get_spec
 
-
-def _state_dict_in(obj: Any, entry: str | None, path: Path, what: str) -> dict[str, torch.Tensor]:
-    if entry is not None and isinstance(obj, dict) and entry in obj:
-        obj = obj[entry]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise MocapError(f"{path} is not a {what} checkpoint (no state dict in the expected place); check that it is the right file.")
-    return strip_prefix(dict(obj), "module.")
+REFINE_VARIANT = "strided-351-refine"  # the registry entry of the refine MLP file
+_REFINE = "Strided Transformer refine"
 
 
 def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], path: Path, what: str) -> None:
@@ -39,10 +36,15 @@ def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], path: Path, what
     model.eval()
 
 
-def load_mixste(path: Path | str, num_heads: int = RELEASED_NUM_HEADS) -> tuple[MixSTE2, MixSTEConfig]:
-    """A released MixSTE checkpoint → (eval-mode ``MixSTE2`` on the CPU, its configuration inferred from the weights)."""
+def load_mixste(
+    path: Path | str, num_heads: int = RELEASED_NUM_HEADS, *, spec: WeightSpec | None = None
+) -> tuple[MixSTE2, MixSTEConfig]:
+    """A released MixSTE checkpoint → (eval-mode ``MixSTE2`` on the CPU, its configuration inferred from the weights).
+
+    ``spec`` is the file's registry entry (default: the mixste family's; its variants share the layout).
+    """
     path = Path(path)
-    sd = _state_dict_in(load_checkpoint(path), "model_pos", path, "MixSTE")
+    sd = read_state_dict(path, spec or family_spec("mixste"), "MixSTE")
     if "Temporal_pos_embed" not in sd:
         raise MocapError(f"{path} is not a MixSTE checkpoint (no MixSTE weights in it); check that it is the right file.")
     config = mixste_config_from_state_dict(sd, num_heads=num_heads)
@@ -52,14 +54,19 @@ def load_mixste(path: Path | str, num_heads: int = RELEASED_NUM_HEADS) -> tuple[
 
 
 def load_strided(
-    path: Path | str, refine_path: Path | str | None = None, stride_num: tuple[int, ...] | None = None
+    path: Path | str,
+    refine_path: Path | str | None = None,
+    stride_num: tuple[int, ...] | None = None,
+    *,
+    spec: WeightSpec | None = None,
 ) -> tuple[StridedTransformer, StridedConfig, RefineNet | None]:
     """A released Strided Transformer lifter (and optionally its refine MLP) → (lifter, config, refine or None).
 
     Strides are not stored in the weights; they come from the authors' table for the window length unless given.
+    ``spec`` is the lifter file's registry entry (default: the strided family's).
     """
     path = Path(path)
-    sd = _state_dict_in(load_checkpoint(path), None, path, "Strided Transformer")
+    sd = read_state_dict(path, spec or family_spec("strided"), "Strided Transformer")
     if "Transformer.pos_embedding" not in sd:
         raise MocapError(
             f"{path} is not a Strided Transformer lifter checkpoint (no lifter weights in it); check that it is the right file."
@@ -70,7 +77,19 @@ def load_strided(
     refine = None
     if refine_path is not None:
         refine_path = Path(refine_path)
-        rsd = _state_dict_in(load_checkpoint(refine_path), None, refine_path, "Strided Transformer refine")
-        refine = RefineNet(config.out_joints)
-        _load_strict(refine, rsd, refine_path, "Strided Transformer refine")
+        refine = _refine_from(read_state_dict(refine_path, get_spec(REFINE_VARIANT), _REFINE), config.out_joints, refine_path)
     return model, config, refine
+
+
+def load_strided_refine(path: Path | str, *, spec: WeightSpec | None = None) -> RefineNet:
+    """The refine MLP file on its own (joint count read from its output layer), eval mode on the CPU."""
+    path = Path(path)
+    sd = read_state_dict(path, spec or get_spec(REFINE_VARIANT), _REFINE)
+    out = sd.get("post_refine.3.weight")
+    return _refine_from(sd, int(out.shape[0]) // 2 if out is not None else 17, path)
+
+
+def _refine_from(sd: dict[str, torch.Tensor], joints: int, path: Path) -> RefineNet:
+    refine = RefineNet(joints)
+    _load_strict(refine, sd, path, _REFINE)
+    return refine

@@ -90,9 +90,9 @@ def mesh_net_specs() -> dict[str, MeshNetSpec]:
 
 def weights_path(spec: MeshNetSpec, settings: ModelSettings) -> Path:
     """``--weights`` (file or registry name), else an installed variant of the model (its default first)."""
-    from mocap_cli.weights import registry as weights
+    from mocap_cli.weights.cache import choose_weights
 
-    return weights.choose_weights(spec.weights_family or spec.name, settings.weights).path
+    return choose_weights(spec.weights_family or spec.name, settings.weights).path
 
 
 def smpl_path(settings: ModelSettings) -> Path | None:

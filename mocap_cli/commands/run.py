@@ -1,0 +1,74 @@
+"""``mocap run VIDEO --export FILE``: one clip through the whole pipeline, with a progress bar per stage and a
+summary table at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from mocap_cli.commands import options as opt
+from mocap_cli.commands import user_errors
+from mocap_cli.commands.progress import RichReporter, console
+from mocap_cli.errors import MocapError
+from mocap_cli.settings import DEFAULTS, build_run_options, formats_of
+
+if TYPE_CHECKING:
+    from mocap_cli.pipeline import RunResult
+
+
+@user_errors
+def run(
+    video: Path = typer.Argument(..., help="Input video (mp4, mov, avi, mkv, ...).", show_default=False),
+    export: list[Path] = typer.Option([], "--export", "-e", help="Output file; format from the extension "
+                                      "(.glb .fbx .bvh .npz). Repeat for several outputs."),
+    model: opt.Model = DEFAULTS.model,
+    weights: opt.Weights = None,
+    smpl: opt.Smpl = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    fps: opt.Fps = None,
+    smooth: opt.Smooth = DEFAULTS.smooth,
+    preset: opt.Preset = DEFAULTS.preset,
+    root: opt.Root = DEFAULTS.root,
+    mesh: opt.Mesh = DEFAULTS.mesh,
+    device: opt.Device = DEFAULTS.device,
+    fov: opt.Fov = DEFAULTS.fov,
+    batch_size: opt.BatchSize = DEFAULTS.batch_size,
+    foot_lock: opt.FootLock = DEFAULTS.foot_lock,
+    overwrite: opt.Overwrite = False,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Turn VIDEO into animation files."""
+    from mocap_cli.pipeline import run_clip
+
+    if not video.exists():
+        raise MocapError(f"{video} does not exist; check the path.")
+    settings = opt.settings_from_flags(
+        formats=formats_of(export), model=model, weights=weights, smpl=smpl, start=start, end=end, fps=fps,
+        smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
+        overwrite=overwrite, foot_lock=foot_lock,
+    )
+    _summary(video, run_clip(video, build_run_options(tuple(export), settings), RichReporter(quiet)))
+
+
+def _summary(video: Path, result: RunResult) -> None:
+    from mocap_cli.post.contacts import planted_share
+
+    table = Table(title=f"mocap: {video.name}", show_header=False, title_justify="left")
+    table.add_row("frames", str(result.frames))
+    table.add_row("video fps", f"{float(result.video.fps):.3f}")
+    table.add_row("output fps", f"{result.motion.fps:.3f}")
+    table.add_row("detection rate", f"{result.detection_rate:.1%}")
+    table.add_row("model", result.motion.provenance.get("model", "?"))
+    if (planted := planted_share(result.motion)) is not None:
+        table.add_row("feet planted", f"{planted:.0%} of frames (--foot-lock auto)")
+    rate = result.frames / max(result.total_seconds, 1e-9)
+    table.add_row("time", f"{result.total_seconds:.1f} s ({rate:.1f} frames/s)")
+    for path in result.files:
+        table.add_row("wrote", str(path))
+    for w in result.warnings:
+        table.add_row("[yellow]warning[/]", w)
+    console.print(table)
