@@ -65,6 +65,12 @@ class ContactPreset:
     gap_seconds: float
     support_height: float
     blend_seconds: float
+    floor_band: float
+    release_distance: float
+    reach_slack: float
+    hold_feet: float
+    lift_cap: float
+    follow_deadband: float
 
 
 def load_contact_preset(name: str = "default") -> ContactPreset:

@@ -2,8 +2,7 @@
 
 Before this stage the floor is a lower quartile of the soles over all frames (``solve.posing.ground_motion``),
 which sinks or lifts the body whenever the estimate's feet are noisy. Once contacts are known the floor is where
-the planted joints actually rest: the median of their heights minus their rest heights (how far a joint's
-centre sits above the surface it touches), over every planted frame.
+the planted joints actually rest (``contact_floor``).
 """
 
 from __future__ import annotations
@@ -14,8 +13,13 @@ from mocap_cli.core.motion import Motion
 from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, rest_heights
 
 
-def contact_floor(motion: Motion) -> float | None:
-    """Height of the floor under the planted foot joints, or None when nothing is planted."""
+def contact_floor(motion: Motion, band: float) -> float | None:
+    """Height of the floor under the planted foot joints, or None when nothing is planted.
+
+    A planted joint rests between its rest height (``rest_heights``: our skeleton's joint centre over the
+    sole) and ``band`` metres above it: joint definitions differ by a few centimetres between bodies and
+    models, and a heel rolling onto the ball lifts the ankle. The floor moves only as far as the median planted
+    sample is outside that band, so a motion whose feet already rest on the floor is not moved at all."""
     if motion.contacts is None:
         return None
     cols = [CONTACT_JOINTS.index(n) for n in FOOT_JOINTS]
@@ -24,7 +28,7 @@ def contact_floor(motion: Motion) -> float | None:
     if not planted.any():
         return None
     heights = motion.joints[:, idx, 1] - rest_heights(motion)[cols]
-    return float(np.median(heights[planted]))
+    return float(np.median(heights[planted] - np.clip(heights[planted], 0.0, band)))
 
 
 def shift_floor(motion: Motion, floor: float) -> Motion:

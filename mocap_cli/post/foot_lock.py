@@ -16,22 +16,42 @@ The post stage after smoothing (``apply_foot_lock``; ``--foot-lock auto|off``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import (
-    quat_apply, quat_between, quat_conj, quat_continuous, quat_from_rotvec, quat_mul, quat_normalize, quat_slerp,
+    quat_apply,
+    quat_between,
+    quat_conj,
+    quat_continuous,
+    quat_from_rotvec,
+    quat_mul,
+    quat_normalize,
+    quat_slerp,
 )
 from mocap_cli.core.skeleton import forward_kinematics
 from mocap_cli.errors import MocapError
 from mocap_cli.post.contacts import (
-    CONTACT_JOINTS, FOOT_JOINTS, ContactPreset, contact_runs, detect_contacts, image_evidence, load_contact_preset,
+    CONTACT_JOINTS,
+    FOOT_JOINTS,
+    ContactPreset,
+    contact_runs,
+    detect_contacts,
+    image_evidence,
+    load_contact_preset,
     rest_heights,
 )
-from mocap_cli.post.floor import contact_floor, ease_peaks, lift_above_floor, shift_floor
+from mocap_cli.post.floor import (
+    contact_floor,
+    ease_peaks,
+    lift_above_floor,
+    shift_floor,
+)
 from mocap_cli.settings import FOOT_LOCK_MODES
 from mocap_cli.solve.two_bone import solve_two_bone
 
@@ -41,8 +61,9 @@ FOOT_TOLERANCE = 0.01
 BODY_TOLERANCE = 0.02
 # A leg that cannot reach its anchor gets the pelvis lowered by at most this much (metres).
 MAX_PELVIS_DROP = 0.1
-# How far (metres) a planted joint's anchor may sit below / above its rest height over the floor.
-ANCHOR_BAND = (-0.01, 0.02)
+# A knee whose offset from the hip-ankle line is below this share of the thigh's length is "straight": its
+# plane of bending is carried over from the last bent frame.
+BENT_SIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -74,70 +95,142 @@ def apply_foot_lock(motion: Motion, track: Track2D | None = None, mode: str = "a
     preset = preset or load_contact_preset()
     evidence = image_evidence(track, motion.num_frames, motion.fps) if track is not None else None
     found = detect_contacts(motion, preset, 0.0, evidence)
-    floor = contact_floor(found)
+    floor = contact_floor(found, preset.floor_band)
     if floor is not None:
         found = detect_contacts(shift_floor(found, floor), preset, 0.0, evidence)
+    n = max(1, int(round(preset.blend_seconds * motion.fps)))
     locked = lock_contacts(found, preset)
-    locked = keep_above_floor(locked, max(1, int(round(preset.blend_seconds * motion.fps))))
+    # No joint other than the feet (hands, knees, head in floor work) may stay more than 2 cm under the floor:
+    # the body is lifted. Feet are only lifted by their legs (``lock_contacts``): lifting the whole body for
+    # them moved the root away from the truth on every benchmark clip where feet dip (squat: 70 -> 141 mm).
+    locked = lift_above_floor(locked, _body_surface(locked), BODY_TOLERANCE, n)
     locked.provenance = {**motion.provenance, "foot_lock": f"auto ({preset.name})"}
     return locked
 
 
-def keep_above_floor(motion: Motion, blend_frames: int) -> Motion:
-    """Lift the body where a foot's sole is more than 1 cm, or any joint more than 2 cm, under the floor."""
+def _body_surface(motion: Motion) -> np.ndarray:
+    """(J,) how far each joint's centre may sit above the floor's surface when touching it: 0 for every joint
+    but the feet, which are far below any floor here (they are handled by their legs)."""
     surface = np.zeros(motion.skeleton.num_joints)
-    heights = rest_heights(motion)
-    for name in FOOT_JOINTS:
-        surface[motion.skeleton.index(name)] = heights[CONTACT_JOINTS.index(name)]
-    feet = np.full(motion.skeleton.num_joints, -np.inf)
-    feet[[motion.skeleton.index(n) for n in FOOT_JOINTS]] = surface[[motion.skeleton.index(n) for n in FOOT_JOINTS]]
-    motion = lift_above_floor(motion, np.where(np.isfinite(feet), feet, -1e3), FOOT_TOLERANCE, blend_frames)
-    return lift_above_floor(motion, np.zeros_like(surface), BODY_TOLERANCE, blend_frames)
+    surface[[motion.skeleton.index(n) for n in FOOT_JOINTS]] = -1e3
+    return surface
 
 
-def run_anchors(mask: np.ndarray, values: np.ndarray, blend_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame anchor (F, D) and lock weight (F,) for one joint's contact mask (F,) and values (F, D).
+def run_anchors(mask: np.ndarray, values: np.ndarray, blend_frames: int, release: float = np.inf,
+                settle: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame anchor (F, D) and lock weight (F,) for one joint's contact mask (F,) and values (F, D);
+    the joint's target is ``values + weight * (anchor - values)``.
 
-    Inside a contact interval the anchor is the interval's median value and the weight 1; for ``blend_frames``
-    frames on either side the weight falls linearly to 0 (the nearer interval wins); elsewhere the weight is 0
-    and the anchor is the value itself."""
+    Inside a contact interval the anchor is the interval's median value (passed through ``settle``, e.g. onto
+    the floor) and the weight 1. For ``blend_frames`` frames on either side the weight eases to 0 on a
+    smoothstep (the nearer interval wins) and the anchor carries the correction of the interval's first or
+    last frame along with the moving joint, so a foot leaving the floor is not pulled back towards where it
+    stood. Elsewhere the weight is 0 and the anchor is the value itself. An interval whose values stray
+    farther than ``release`` (horizontally, metres) from its median is not held: a foot moving that much was
+    not planted."""
     anchor = np.array(values, dtype=np.float64, copy=True)
     weight = np.zeros(len(mask))
     for start, end in contact_runs(mask):
         median = np.median(values[start:end], axis=0)
+        stray = values[start:end] - median
+        if values.shape[-1] == 3:
+            stray = stray[:, [0, 2]]
+        if np.linalg.norm(stray, axis=-1).max() > release:
+            continue
+        if settle is not None:
+            median = settle(median)
         lo, hi = max(0, start - blend_frames), min(len(mask), end + blend_frames)
         frames = np.arange(lo, hi)
         dist = np.maximum(start - frames, frames - (end - 1)).clip(min=0)
         x = 1.0 - dist / (blend_frames + 1)
         w = x * x * (3.0 - 2.0 * x)  # smoothstep: the lock eases in and out with no kink
+        edge = np.where(frames < start, start, np.where(frames >= end, end - 1, frames))
+        held = values[frames] + (median - values[edge])
         better = w > weight[lo:hi]
         weight[lo:hi] = np.where(better, w, weight[lo:hi])
-        anchor[lo:hi] = np.where(better[:, None], median, anchor[lo:hi])
+        anchor[lo:hi] = np.where(better[:, None], held, anchor[lo:hi])
     return anchor, weight
 
 
-def _on_floor(height: np.ndarray, rest: float) -> np.ndarray:
-    """A planted joint's anchor height: its own median height when that is within ``ANCHOR_BAND`` of where the
-    skeleton says it rests (joint definitions differ by a centimetre or two between models), else the band's
-    nearest edge, so nothing planted floats or sinks."""
-    return np.clip(height, rest + ANCHOR_BAND[0], rest + ANCHOR_BAND[1])
+def root_follow(motion: Motion, joints: np.ndarray, deadband: float = 0.0) -> np.ndarray:
+    """(F, 3) horizontal root shift that carries the body with its planted feet.
+
+    Each planted foot joint asks for the shift that brings it back to its contact interval's anchor (the
+    interval's median position); a foot asks for the mean of its planted joints' requests, the body takes the
+    mean of its planted feet's. Between contacts the shift is interpolated (held before the first and after
+    the last), and shrunk by ``deadband`` metres (smaller requests are ignored). A drift of the whole body, the estimate's commonest foot skate, is so removed without touching
+    the legs' pose; only what differs between the feet is left to the leg IK."""
+    assert motion.contacts is not None
+    sk = motion.skeleton
+    total, count = np.zeros((motion.num_frames, 3)), np.zeros(motion.num_frames)
+    for leg in LEGS:
+        foot_sum, foot_n = np.zeros((motion.num_frames, 3)), np.zeros(motion.num_frames)
+        for name in (leg.end, leg.ball):
+            down = motion.contacts[:, CONTACT_JOINTS.index(name)] >= 0.5
+            pos = joints[:, sk.index(name)]
+            for start, end in contact_runs(down):
+                foot_sum[start:end] += np.median(pos[start:end], axis=0) - pos[start:end]
+                foot_n[start:end] += 1
+        held = foot_n > 0
+        total[held] += foot_sum[held] / foot_n[held, None]
+        count += held
+    shift = np.zeros((motion.num_frames, 3))
+    held = count > 0
+    if held.any():
+        t = np.arange(motion.num_frames)
+        for axis in (0, 2):
+            shift[:, axis] = np.interp(t, t[held], total[held, axis] / count[held])
+        # A foot's centre rolls a little over heel, sole and ball while planted; that much is left alone.
+        size = np.linalg.norm(shift, axis=-1, keepdims=True)
+        shift *= np.clip(1.0 - deadband / np.maximum(size, 1e-12), 0.0, 1.0)
+    return shift
 
 
-def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Limb, n: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def bend_poles(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """(F, 3) the direction each frame's knee bends towards: its offset from the hip-ankle line where the leg
+    is clearly bent, else the last clearly bent frame's (the first one's before it; ``fallback`` (F, 3) when
+    the leg is never bent), so a near-straight leg keeps the plane it had instead of jumping to another."""
+    axis = ankle - hip
+    axis = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
+    off = knee - hip
+    off = off - np.sum(off * axis, axis=-1, keepdims=True) * axis
+    upper = np.linalg.norm(knee - hip, axis=-1)
+    bent = np.linalg.norm(off, axis=-1) > BENT_SIN * upper
+    if not bent.any():
+        return fallback
+    idx = np.where(bent, np.arange(len(bent)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = np.flatnonzero(bent)[0]
+    return off[idx]
+
+
+def _on_floor(rest: float, preset: ContactPreset) -> Callable[[np.ndarray], np.ndarray]:
+    """Settles a planted joint's anchor (3,): its own height when that is within the contact band over where
+    the skeleton says it rests (``rest`` - 1 cm to ``rest + preset.floor_band``: joint definitions differ
+    between models), else the band's nearest edge, so nothing planted floats or sinks."""
+    def settle(anchor: np.ndarray) -> np.ndarray:
+        out = np.array(anchor, dtype=np.float64, copy=True)
+        out[1] = np.clip(out[1], rest - FOOT_TOLERANCE, rest + preset.floor_band)
+        return out
+    return settle
+
+
+def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Limb, n: int, preset: ContactPreset,
+                  hold: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ankle target (F, 3), ankle world rotation (F, 4), activity (F,) and lock weight (F,) of one leg
     (module docstring, 2)."""
     sk = motion.skeleton
     assert motion.contacts is not None and leg.ball is not None
     heights = rest_heights(motion)
     ankle, ball = sk.index(leg.end), sk.index(leg.ball)
-    heel_down = motion.contacts[:, CONTACT_JOINTS.index(leg.end)] >= 0.5
-    ball_down = motion.contacts[:, CONTACT_JOINTS.index(leg.ball)] >= 0.5
+    # Without ``hold`` only the floor lift below applies (the root has followed the planted feet already).
+    heel_down = (motion.contacts[:, CONTACT_JOINTS.index(leg.end)] >= 0.5) & hold
+    ball_down = (motion.contacts[:, CONTACT_JOINTS.index(leg.ball)] >= 0.5) & hold
     a, b, q = joints[:, ankle], joints[:, ball], glob[:, ankle]
-    a_anchor, wa = run_anchors(heel_down, a, n)
-    a_anchor[:, 1] = _on_floor(a_anchor[:, 1], heights[CONTACT_JOINTS.index(leg.end)])
-    b_anchor, wb = run_anchors(ball_down, b, n)
-    b_anchor[:, 1] = _on_floor(b_anchor[:, 1], heights[CONTACT_JOINTS.index(leg.ball)])
+    a_anchor, wa = run_anchors(heel_down, a, n, preset.release_distance,
+                               _on_floor(heights[CONTACT_JOINTS.index(leg.end)], preset))
+    b_anchor, wb = run_anchors(ball_down, b, n, preset.release_distance,
+                               _on_floor(heights[CONTACT_JOINTS.index(leg.ball)], preset))
     # Heading: the horizontal ankle->ball direction, held at its median over the foot's contact.
     fwd = (b - a) * np.array([1.0, 0.0, 1.0])
     fwd /= np.maximum(np.linalg.norm(fwd, axis=-1, keepdims=True), 1e-9)
@@ -152,15 +245,21 @@ def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Lim
     rot = quat_slerp(qh, aimed, (wa * wb)[:, None])
     # Keep heel and ball above the floor in every frame.
     ball_y = target[:, 1] + quat_apply(rot, np.broadcast_to(offset, a.shape))[:, 1]
-    lift = np.maximum.reduce([np.zeros(len(a)), heights[CONTACT_JOINTS.index(leg.ball)] - ball_y,
-                              heights[CONTACT_JOINTS.index(leg.end)] - target[:, 1]])
+    # Lift heel and ball above the floor (their rest heights less the tolerance) by bending the leg, at most
+    # ``lift_cap``: a foot that dips a little under the floor is the estimate's leg error; a deeper sink is the
+    # legs' length or the root's height and is left to the model. Lightly smoothed so the lift has no kinks.
+    deficit = np.maximum.reduce([np.zeros(len(a)), heights[CONTACT_JOINTS.index(leg.ball)] - FOOT_TOLERANCE - ball_y,
+                                 heights[CONTACT_JOINTS.index(leg.end)] - FOOT_TOLERANCE - target[:, 1]])
+    lift = np.minimum(np.maximum(deficit, gaussian_filter1d(deficit, 1.0)), preset.lift_cap)
     target[:, 1] += lift
     active = np.maximum.reduce([wa, wb, wh, (lift > 0).astype(np.float64)])
     return target, rot, active, np.maximum(wa, wb)
 
 
-def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """(F,) how far to lower the pelvis so every leg reaches its target (eased, capped)."""
+def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
+                 ) -> np.ndarray:
+    """(F,) how far to lower the pelvis so every leg reaches its target to within ``slack`` metres (eased,
+    capped): a leg that misses by less keeps the pelvis where it is."""
     sk = motion.skeleton
     drop = np.zeros(motion.num_frames)
     for leg in LEGS:
@@ -170,21 +269,8 @@ def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarr
         reach = 0.999 * (np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)]))
         d = targets[leg.end] - hip
         vertical = np.sqrt(np.maximum(reach**2 - d[:, 0] ** 2 - d[:, 2] ** 2, 0.0))
-        drop = np.maximum(drop, np.where(d[:, 1] < 0, -d[:, 1] - vertical, 0.0))
+        drop = np.maximum(drop, np.where(d[:, 1] < 0, -d[:, 1] - vertical - slack, 0.0))
     return np.minimum(ease_peaks(np.maximum(drop, 0.0), n), MAX_PELVIS_DROP)
-
-
-def _travel_shift(shift_sum: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """(F, 3) horizontal root shift that carries the body with its planted feet: the weighted mean of the
-    planted feet's corrections (F, 3) where a foot is locked, interpolated across the frames between."""
-    shift = np.zeros_like(shift_sum)
-    held = weight > 1e-6
-    if not held.any():
-        return shift
-    t = np.arange(len(weight))
-    for axis in (0, 2):
-        shift[:, axis] = np.interp(t, t[held], shift_sum[held, axis] / weight[held])
-    return shift
 
 
 def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
@@ -194,28 +280,27 @@ def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
     sk = motion.skeleton
     n = max(1, int(round(preset.blend_seconds * motion.fps)))
     joints, glob = forward_kinematics(sk, motion.rotations, motion.root_translation)
+    root = motion.root_translation + root_follow(motion, joints, preset.follow_deadband)
+    hold = preset.hold_feet > 0
+    joints, glob = forward_kinematics(sk, motion.rotations, root)
     targets: dict[str, np.ndarray] = {}
     end_rotations: dict[str, np.ndarray] = {}
     active: dict[str, np.ndarray] = {}
-    shift_sum, shift_weight = np.zeros((motion.num_frames, 3)), np.zeros(motion.num_frames)
     for leg in LEGS:
-        targets[leg.end], end_rotations[leg.end], active[leg.end], lock = _foot_targets(motion, joints, glob, leg, n)
-        shift_sum += lock[:, None] * (targets[leg.end] - joints[:, sk.index(leg.end)])
-        shift_weight += lock
+        targets[leg.end], end_rotations[leg.end], active[leg.end], _ = _foot_targets(
+            motion, joints, glob, leg, n, preset, hold)
     for arm in ARMS:
         down = motion.contacts[:, CONTACT_JOINTS.index(arm.end)] >= 0.5
         if not down.any():
             continue
         w_pos = joints[:, sk.index(arm.end)]
-        anchor, w = run_anchors(down, w_pos, n)
-        anchor[:, 1] = _on_floor(anchor[:, 1], rest_heights(motion)[CONTACT_JOINTS.index(arm.end)])
+        anchor, w = run_anchors(down, w_pos, n, preset.release_distance,
+                                _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset))
         targets[arm.end] = w_pos + w[:, None] * (anchor - w_pos)
         end_rotations[arm.end] = glob[:, sk.index(arm.end)]
         active[arm.end] = w
 
-    root = motion.root_translation + _travel_shift(shift_sum, shift_weight)
-    joints, glob = forward_kinematics(sk, motion.rotations, root)
-    drop = _pelvis_drop(joints, motion, targets, n)
+    drop = _pelvis_drop(joints, motion, targets, n, preset.reach_slack)
     root[:, 1] -= drop
     joints, glob = forward_kinematics(sk, motion.rotations, root)
     rotations = motion.rotations.copy()
@@ -228,8 +313,9 @@ def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
         if not len(f):
             continue
         r, m, e = sk.index(limb.root), sk.index(limb.middle), sk.index(limb.end)
+        pole = bend_poles(joints[:, r], joints[:, m], joints[:, e], limb.pole_sign * forward)
         solved = solve_two_bone(joints[f, r], joints[f, m], joints[f, e], targets[limb.end][f],
-                                glob[f, r], glob[f, m], limb.pole_sign * forward[f])
+                                glob[f, r], glob[f, m], pole[f])
         parent = sk.parents[r]
         rotations[f, r] = quat_mul(quat_conj(glob[f, parent]), solved.upper)
         rotations[f, m] = quat_mul(quat_conj(solved.upper), solved.middle)
