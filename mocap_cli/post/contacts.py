@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.core.motion import Motion
@@ -65,6 +66,7 @@ class ContactPreset:
     gap_seconds: float
     support_height: float
     blend_seconds: float
+    still_seconds: float
     floor_band: float
     release_distance: float
     reach_slack: float
@@ -99,7 +101,7 @@ class ImageEvidence:
     visibility: np.ndarray
 
 
-def image_evidence(track: Track2D, num_frames: int, fps: float) -> ImageEvidence:
+def image_evidence(track: Track2D, num_frames: int, fps: float, window: int = 1) -> ImageEvidence:
     """Landmark stillness and visibility for ``CONTACT_JOINTS``, sampled at the motion's frame times
     (frame i at i / fps after the track's first frame), so resampled motions line up with the video."""
     times = track.frame_times - track.frame_times[0]
@@ -113,6 +115,8 @@ def image_evidence(track: Track2D, num_frames: int, fps: float) -> ImageEvidence
     for k, joint in enumerate(CONTACT_JOINTS):
         idx = [track.names.index(n) for n in _LANDMARKS[joint]]
         xy = track.landmarks[:, idx, :2].mean(axis=1)
+        if window > 1:
+            xy = median_filter(xy, size=(window, 1), mode="nearest")
         step = np.linalg.norm(np.diff(xy, axis=0), axis=-1) / np.maximum(dt, 1e-6) / height
         # Central estimate: the mean of the steps into and out of each frame.
         speed[1:-1, k] = 0.5 * (step[:-1] + step[1:])
@@ -138,15 +142,24 @@ def rest_heights(motion: Motion) -> np.ndarray:
     return np.array([_REST_HEIGHT[n] * scale for n in CONTACT_JOINTS])
 
 
+def still_window(preset: ContactPreset, fps: float) -> int:
+    """The odd number of frames over which positions are median-filtered before speeds are taken."""
+    return 2 * int(round(preset.still_seconds * fps / 2)) + 1
+
+
 def _ramp(x: np.ndarray, full: float, none: float) -> np.ndarray:
     """1 at or below ``full``, 0 at or above ``none``, linear between (NaN stays NaN)."""
     return np.clip((none - x) / max(none - full, 1e-9), 0.0, 1.0)
 
 
-def joint_speeds(joints: np.ndarray, fps: float) -> np.ndarray:
-    """(F, K) speed in m/s of joints (F, K, 3): central differences, one-sided at the ends."""
+def joint_speeds(joints: np.ndarray, fps: float, window: int = 1) -> np.ndarray:
+    """(F, K) speed in m/s of joints (F, K, 3): central differences, one-sided at the ends, of the positions
+    median-filtered over ``window`` frames (an estimate's feet jitter by centimetres per frame; a planted
+    foot's median position barely moves)."""
     if len(joints) < 2:
         return np.zeros(joints.shape[:2])
+    if window > 1:
+        joints = median_filter(joints, size=(window, 1, 1), mode="nearest")
     v = np.gradient(joints, axis=0) * fps
     return np.linalg.norm(v, axis=-1)
 
@@ -164,7 +177,8 @@ def contact_probability(motion: Motion, preset: ContactPreset, floor: float = 0.
     lowest = height[:, feet].min(axis=1, keepdims=True)
     height = np.minimum(height, height - lowest)
     p_height = _ramp(height, preset.height_full, preset.height_none)
-    p_still = _ramp(joint_speeds(joints, motion.fps), preset.speed_full, preset.speed_none)
+    window = still_window(preset, motion.fps)
+    p_still = _ramp(joint_speeds(joints, motion.fps, window), preset.speed_full, preset.speed_none)
     if evidence is not None:
         seen = np.isfinite(evidence.speed)
         p_image = _ramp(np.nan_to_num(evidence.speed), preset.image_speed_full, preset.image_speed_none)
