@@ -1,6 +1,7 @@
 """Accuracy and jitter of `mocap run` on the rendered clips with exact 3D ground truth.
 
-usage: python benchmarks/accuracy.py [--model mediapipe] [--smooth light] [--clips walk_16_32,...]
+usage: python benchmarks/accuracy.py [--model mediapipe] [--smooth light] [--foot-lock auto|off]
+                                    [--clips walk_16_32,...] [--cache DIR] [--json out.json]
 
 For each clip in ../shared/data/synthetic it runs the whole pipeline (decode → MediaPipe → model → smoothing)
 and compares the Motion's joints with the ground-truth skeleton (gt.npz), on the 12 limb joints that
@@ -10,27 +11,49 @@ MediaPipe's published baseline uses (BASELINE.md there), so the numbers are comp
 - accel error: |second difference (ours) - second difference (GT)|, mm/frame², pelvis-centred;
 - root path error: pelvis trajectory after one rigid transform for the clip, mm;
 - foot height: ground truth and ours, median lowest-ankle height over the clip (cm), a check of the floor.
+
+Ground contact (issue 11's definitions, so numbers compare across branches). A foot joint (left/right ankle,
+left/right foot = ball) is *planted* in frame f when its GT speed between f-1 and f is below 1 cm/frame and its
+GT height is within 6 cm of that joint's lowest GT height in the clip:
+- foot skate: mean horizontal (XZ) speed of our same joint over planted frames, mm/frame;
+- penetration: share of frames whose lowest foot joint (ours) is more than 2 cm below the floor y = 0;
+- float: median over planted frames of our joint's height minus the GT joint's height, cm (signed; part of it
+  is the constant difference between MediaPipe's and Anny's ankle/toe definitions);
+- contact precision/recall: our Motion.contacts (>= 0.5) on the four foot joints against the planted frames.
+
+``--cache DIR`` keeps each clip's MediaPipe track (the slow part) in DIR, keyed by the video's size and mtime,
+so re-runs only time and measure the stages after detection ("fps_end_to_end" then excludes detection).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from mocap_cli import pipeline
+from mocap_cli.capture.detect import Track2D
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 LIMBS = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
          "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]
 SMPL_ORDER = ["pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
               "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
               "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
               "left_hand", "right_hand"]
+FEET = ["left_ankle", "right_ankle", "left_foot", "right_foot"]
+PLANTED_SPEED_M = 0.01  # per frame
+PLANTED_HEIGHT_M = 0.06  # above the joint's lowest GT height in the clip
+PENETRATION_M = 0.02
 
 
 def kabsch(a: np.ndarray, b: np.ndarray, scale: bool = False) -> tuple[np.ndarray, float, np.ndarray]:
@@ -75,40 +98,135 @@ def evaluate(ours: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     }
 
 
+def planted_mask(gt: np.ndarray) -> np.ndarray:
+    """(F, 4) GT planted frames of the FEET joints from GT joints (F, 24, 3); frame 0 has no speed: False."""
+    feet = gt[:, [SMPL_ORDER.index(n) for n in FEET]]
+    speed = np.zeros(feet.shape[:2])
+    speed[1:] = np.linalg.norm(np.diff(feet, axis=0), axis=-1)
+    height = feet[..., 1]
+    planted = (speed < PLANTED_SPEED_M) & (height - height.min(axis=0) < PLANTED_HEIGHT_M)
+    planted[0] = False
+    return planted
+
+
+def ground_contact(ours: np.ndarray, gt: np.ndarray, contacts: np.ndarray | None) -> dict[str, float]:
+    """Skate, penetration, float and contact precision/recall (module docstring). ours, gt: (F, 24, 3);
+    contacts: (F, 4) our contact probabilities of the FEET joints, or None when the motion has none."""
+    planted = planted_mask(gt)
+    feet = [SMPL_ORDER.index(n) for n in FEET]
+    step = np.zeros(planted.shape)
+    step[1:] = np.linalg.norm(np.diff(ours[:, feet][..., [0, 2]], axis=0), axis=-1)
+    out = {
+        "planted_frames": int(planted.sum()),
+        "skate_mm": 1000 * float(step[planted].mean()) if planted.any() else float("nan"),
+        "penetration": float(np.mean(ours[:, feet, 1].min(axis=1) < -PENETRATION_M)),
+        "float_cm": 100 * float(np.median(ours[:, feet, 1][planted] - gt[:, feet, 1][planted]))
+        if planted.any() else float("nan"),
+        "contact_precision": float("nan"),
+        "contact_recall": float("nan"),
+    }
+    if contacts is not None:
+        found = contacts >= 0.5
+        out["contact_precision"] = float((found & planted).sum() / max(found.sum(), 1))
+        out["contact_recall"] = float((found & planted).sum() / max(planted.sum(), 1))
+    return out
+
+
+def motion_contacts(motion) -> np.ndarray | None:
+    """(F, 4) contact probabilities of the FEET joints from a Motion, or None (a build without contacts)."""
+    contacts = getattr(motion, "contacts", None)
+    if contacts is None:
+        return None
+    names = list(getattr(motion, "contact_joints", ()))
+    if not all(n in names for n in FEET):
+        return None
+    return np.asarray(contacts)[:, [names.index(n) for n in FEET]]
+
+
+def _track_to_npz(track: Track2D, path: Path) -> None:
+    arrays = {f.name: getattr(track, f.name) for f in dataclasses.fields(track)}
+    arrays["fps"] = np.array([track.fps.numerator, track.fps.denominator])
+    arrays["image_size"] = np.array(track.image_size)
+    arrays["names"] = np.array(track.names)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _track_from_npz(path: Path) -> Track2D:
+    d = np.load(path)
+    fields = {f.name: d[f.name] for f in dataclasses.fields(Track2D) if f.name not in ("fps", "image_size", "names")}
+    return Track2D(fps=Fraction(int(d["fps"][0]), int(d["fps"][1])), image_size=tuple(int(v) for v in d["image_size"]),
+                   names=tuple(str(n) for n in d["names"]), **fields)
+
+
+def cache_detection(cache: Path) -> None:
+    """Route ``pipeline.decode_and_detect`` through a per-video cache in ``cache``."""
+    cache.mkdir(parents=True, exist_ok=True)
+    detect = pipeline.decode_and_detect
+
+    def cached(video: Path, info, options, reporter) -> Track2D:
+        st = video.stat()
+        key = cache / f"{video.parent.name}_{video.stem}_{st.st_size}_{int(st.st_mtime)}_{options.start}_{options.end}.npz"
+        if key.is_file():
+            return _track_from_npz(key)
+        track = detect(video, info, options, reporter)
+        _track_to_npz(track, key)
+        return track
+
+    pipeline.decode_and_detect = cached
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mediapipe")
     ap.add_argument("--smooth", default="light")
     ap.add_argument("--clips", default="")
+    ap.add_argument("--foot-lock", default=None, help="auto | off (default: the pipeline's)")
+    ap.add_argument("--cache", type=Path, help="folder keeping each clip's MediaPipe track between runs")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.cache:
+        cache_detection(args.cache)
+    extra = {} if args.foot_lock is None else {"foot_lock": args.foot_lock}
     folders = sorted(p for p in (SHARED / "data" / "synthetic").iterdir() if (p / "gt.npz").is_file())
     if args.clips:
         folders = [f for f in folders if f.name in args.clips.split(",")]
     rows = []
     for folder in folders:
         gt = np.load(folder / "gt.npz")
-        out = Path("/tmp") / f"acc_{folder.name}.npz"
+        out = Path(tempfile.mkdtemp(prefix="mocap_acc_")) / f"{folder.name}.npz"
         t0 = time.perf_counter()
         res = run_clip(folder / "video.mp4", RunOptions(exports=(out,), model=args.model, smooth=args.smooth,
-                                                        overwrite=True, settings=ModelSettings()))
+                                                        overwrite=True, settings=ModelSettings(), **extra))
         seconds = time.perf_counter() - t0
         ours = res.motion.joints
         truth = gt["joints3d_world"][: len(ours), :24]
         row = {"clip": folder.name, "frames": res.frames, "detection_rate": res.detection_rate,
-               "fps_end_to_end": res.frames / seconds, **evaluate(ours, truth)}
+               "fps_end_to_end": res.frames / seconds, **evaluate(ours, truth),
+               **ground_contact(ours, truth, motion_contacts(res.motion))}
         rows.append(row)
         print(json.dumps(row))
-    keys = ["mpjpe_mm", "pa_mpjpe_mm", "accel_mm", "root_path_mm"]
+    keys = ["mpjpe_mm", "pa_mpjpe_mm", "accel_mm", "root_path_mm", "penetration"]
     total = sum(r["frames"] for r in rows)
     mean = {k: sum(r[k] * r["frames"] for r in rows) / total for k in keys}
-    print(f"\n| clip | frames | det. rate | MPJPE mm | PA-MPJPE mm | accel mm/f² | root path mm | ankle h. ours/GT cm |")
-    print("|---|---|---|---|---|---|---|---|")
+    # Skate and float are per planted frame: weight clips by their planted frames.
+    planted = sum(r["planted_frames"] for r in rows)
+    for k in ("skate_mm", "float_cm"):
+        mean[k] = sum(r[k] * r["planted_frames"] for r in rows) / max(planted, 1)
+    for k in ("contact_precision", "contact_recall"):
+        mean[k] = sum(r[k] * r["planted_frames"] for r in rows) / max(planted, 1)
+    print("\n| clip | frames | det. rate | MPJPE mm | PA-MPJPE mm | accel mm/f² | root path mm | skate mm/f | "
+          "penetration | float cm | contact P/R | ankle h. ours/GT cm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['clip']} | {r['frames']} | {r['detection_rate']:.3f} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | "
-              f"{r['accel_mm']:.2f} | {r['root_path_mm']:.0f} | {r['ankle_height_cm_ours']:.1f}/{r['ankle_height_cm_gt']:.1f} |")
-    print(f"| **mean (frame-weighted)** | {total} | | {mean['mpjpe_mm']:.1f} | {mean['pa_mpjpe_mm']:.1f} | "
-          f"{mean['accel_mm']:.2f} | {mean['root_path_mm']:.0f} | |")
+              f"{r['accel_mm']:.2f} | {r['root_path_mm']:.0f} | {r['skate_mm']:.1f} | {100 * r['penetration']:.1f} % | "
+              f"{r['float_cm']:.1f} | {r['contact_precision']:.2f}/{r['contact_recall']:.2f} | "
+              f"{r['ankle_height_cm_ours']:.1f}/{r['ankle_height_cm_gt']:.1f} |")
+    print(f"| **frame-weighted** | {total} | | {mean['mpjpe_mm']:.1f} | {mean['pa_mpjpe_mm']:.1f} | "
+          f"{mean['accel_mm']:.2f} | {mean['root_path_mm']:.0f} | {mean['skate_mm']:.1f} | {100 * mean['penetration']:.1f} % | "
+          f"{mean['float_cm']:.1f} | {mean['contact_precision']:.2f}/{mean['contact_recall']:.2f} | |")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
 

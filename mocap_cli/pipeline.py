@@ -21,12 +21,13 @@ from mocap_cli.export.prepare import prepare_export
 from mocap_cli.models.registry import create_model
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.core.motion import Motion
+from mocap_cli.post.foot_lock import apply_foot_lock
 from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.root_motion import RootMode
 from mocap_cli.post.continuity import hold_lost_ends, make_continuous
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.preview.paths import check_preview_path
-from mocap_cli.settings import DEFAULTS, RunSettings, check_output_fps
+from mocap_cli.settings import DEFAULTS, FootLock, RunSettings, check_output_fps
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
@@ -49,6 +50,7 @@ class RunOptions:
     preset: str = DEFAULTS.preset  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
     root: RootMode = DEFAULTS.root
     mesh: MeshChoice = DEFAULTS.mesh  # GLB/FBX only
+    foot_lock: FootLock = DEFAULTS.foot_lock
     reference_pose: str = DEFAULTS.reference_pose  # none | t | a (export.reference_pose)
     preview: Path | None = None  # --preview out.mp4 (mocap_cli.preview)
 
@@ -143,6 +145,12 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
             motion = resample_motion(motion, options.fps)
         tick(motion.num_frames)
     seconds["smoothing"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with reporter.stage("foot lock", motion.num_frames) as tick:
+        motion = apply_foot_lock(motion, track, options.foot_lock)
+        tick(motion.num_frames)
+    seconds["foot lock"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     motion.provenance.setdefault("name", video.stem)

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[str, ...] = get_args(Device)
+FootLock = Literal["auto", "off"]
+FOOT_LOCK_MODES: tuple[str, ...] = get_args(FootLock)
 
 # The ranges are the computations' own (the camera solve and resampling guard themselves); they live there.
 
@@ -56,6 +58,7 @@ class RunSettings:
     device: Device = "auto"  # torch models resolve auto when built
     fov: float = DEFAULT_FOV_DEGREES
     batch_size: int = 32  # windows or crops per model batch
+    foot_lock: FootLock = "auto"  # ground contacts + foot locking (post.foot_lock)
     overwrite: bool = False
     reference_pose: str = "none"  # none | t | a: a bind-pose frame 0 in BVH/GLB/FBX (export.reference_pose)
     preview: bool = False  # a --preview video per clip (`mocap run` names it; `mocap batch` puts it beside)
@@ -89,6 +92,8 @@ class RunSettings:
             raise MocapError(f"--fov must be between {FOV_MIN_DEGREES:g} and {FOV_MAX_DEGREES:g} degrees.")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, Integral) or self.batch_size < 1:
             raise MocapError("--batch-size must be a whole number of at least 1.")
+        if self.foot_lock not in FOOT_LOCK_MODES:
+            raise MocapError(f"Unknown --foot-lock '{self.foot_lock}'; use {' or '.join(FOOT_LOCK_MODES)}.")
 
     def model_settings(self) -> ModelSettings:
         """What models receive (``create_model``); ``auto`` devices are resolved when a torch model is built."""
@@ -106,7 +111,7 @@ class RunSettings:
             model=options.model, weights=None if model.weights is None else str(model.weights), smpl=model.smpl,
             formats=formats_of(options.exports), start=options.start, end=options.end, fps=options.fps,
             smooth=options.smooth, preset=options.preset, root=options.root, mesh=options.mesh,
-            device=model.device, fov=model.fov_degrees, batch_size=model.batch_size, overwrite=options.overwrite,
+            device=model.device, fov=model.fov_degrees, batch_size=model.batch_size, foot_lock=options.foot_lock, overwrite=options.overwrite,
             reference_pose=options.reference_pose, preview=options.preview is not None,
         )
 
@@ -124,7 +129,7 @@ def build_run_options(exports: tuple[Path, ...], settings: RunSettings, *,
     return RunOptions(
         exports=tuple(exports), model=settings.model, start=settings.start, end=settings.end, fps=settings.fps,
         smooth=settings.smooth, overwrite=settings.overwrite if overwrite is None else overwrite,
-        preset=settings.preset, root=settings.root, mesh=settings.mesh, settings=settings.model_settings(),
+        preset=settings.preset, root=settings.root, mesh=settings.mesh, foot_lock=settings.foot_lock, settings=settings.model_settings(),
         reference_pose=settings.reference_pose, preview=preview,
     )
 

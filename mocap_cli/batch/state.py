@@ -72,6 +72,9 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         "fov": settings.fov,
         "start": settings.start,
         "end": settings.end,
+        "foot_lock": settings.foot_lock if settings.foot_lock == "off" else {
+            "mode": settings.foot_lock,
+            "sha256": hashlib.sha256((preset_dir("contact") / "default.toml").read_bytes()).hexdigest()},
         # only when set, so the records of runs without them stay up to date
         **({"reference_pose": settings.reference_pose} if settings.reference_pose != "none" else {}),
         **({"preview": True} if settings.preview else {}),

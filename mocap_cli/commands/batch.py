@@ -65,6 +65,7 @@ def batch(
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
+    foot_lock: opt.FootLock = DEFAULTS.foot_lock,
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include clips in sub-folders."),
     pattern: Optional[str] = typer.Option(None, help="Comma-separated file name globs "
                                           f"(default: {','.join(DEFAULT_PATTERNS)})."),
@@ -87,7 +88,8 @@ def batch(
         settings = opt.settings_from_flags(
             formats=parse_formats(export_format), model=model, weights=weights, smpl=smpl, start=None, end=None,
             fps=fps, smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov,
-            batch_size=batch_size, overwrite=overwrite, reference_pose=reference_pose, preview=preview,
+            batch_size=batch_size, overwrite=overwrite, foot_lock=foot_lock, reference_pose=reference_pose,
+            preview=preview,
         )
         options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
                                recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)

@@ -16,6 +16,7 @@ from mocap_cli.export.reference_pose import ReferencePose as ReferencePoseName
 from mocap_cli.export.root_motion import RootMode
 from mocap_cli.settings import FOV_MAX_DEGREES, FOV_MIN_DEGREES, RunSettings
 from mocap_cli.settings import Device as DeviceName
+from mocap_cli.settings import FootLock as FootLockMode
 
 Model = Annotated[str, typer.Option("--model", "-m", help="3D model (see `mocap models`).")]
 Weights = Annotated[Optional[str], typer.Option(
@@ -43,16 +44,20 @@ ReferencePose = Annotated[ReferencePoseName, typer.Option(
     "--reference-pose", case_sensitive=False, help="Prepend a bind-pose frame to BVH/GLB/FBX: none, t or a (the animation then starts "
                              "at frame 1).")]
 Json = Annotated[bool, typer.Option("--json", help="Also print a machine-readable summary (JSON) on stdout.")]
+FootLock = Annotated[FootLockMode, typer.Option(
+    "--foot-lock", help="auto: detect ground contacts, pin planted feet, fit the floor; off: export the motion "
+                        "as the model gives it.")]
 
 
 def settings_from_flags(*, formats: tuple[str, ...], model: str, weights: str | None, smpl: Path | None,
                         start: float | None, end: float | None, fps: float | None, smooth: str, preset: str,
                         root: RootMode, mesh: MeshChoice, device: DeviceName, fov: float, batch_size: int,
-                        overwrite: bool, reference_pose: str = "none", preview: bool = False) -> RunSettings:
+                        foot_lock: FootLockMode, overwrite: bool, reference_pose: str = "none",
+                        preview: bool = False) -> RunSettings:
     """The settings of `mocap run` and `mocap batch` from their flags, every flag named (the same flags give
     the same settings). Not validated here: ``run_clip`` and ``run_batch`` validate before any work, for API
     callers too."""
     return RunSettings(model=model, weights=weights, smpl=smpl, formats=formats, start=start, end=end, fps=fps,
                        smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov,
-                       batch_size=batch_size, overwrite=overwrite, reference_pose=reference_pose.lower(),
-                       preview=preview)
+                       batch_size=batch_size, foot_lock=foot_lock, overwrite=overwrite,
+                       reference_pose=reference_pose.lower(), preview=preview)

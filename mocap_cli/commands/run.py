@@ -37,6 +37,7 @@ def run(
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
+    foot_lock: opt.FootLock = DEFAULTS.foot_lock,
     overwrite: opt.Overwrite = False,
     preview: opt.Preview = None,
     reference_pose: opt.ReferencePose = DEFAULTS.reference_pose,
@@ -53,7 +54,7 @@ def run(
         settings = opt.settings_from_flags(
             formats=formats_of(export), model=model, weights=weights, smpl=smpl, start=start, end=end, fps=fps,
             smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
-            overwrite=overwrite, reference_pose=reference_pose, preview=preview is not None,
+            overwrite=overwrite, foot_lock=foot_lock, reference_pose=reference_pose, preview=preview is not None,
         )
         result = run_clip(video, build_run_options(tuple(export), settings, preview=preview), RichReporter(quiet))
     except MocapError as exc:
@@ -66,6 +67,8 @@ def run(
 
 
 def _summary(video: Path, result: RunResult) -> None:
+    from mocap_cli.post.contacts import planted_share
+
     table = Table(title=f"mocap: {video.name}", show_header=False, title_justify="left")
     frames = f"{result.frames} decoded"
     if result.filled_frames:
@@ -77,6 +80,8 @@ def _summary(video: Path, result: RunResult) -> None:
     table.add_row("model", result.motion.provenance.get("model", "?"))
     if "weights" in result.motion.provenance:
         table.add_row("weights", result.motion.provenance["weights"])
+    if (planted := planted_share(result.motion)) is not None:
+        table.add_row("feet planted", f"{planted:.0%} of frames (--foot-lock auto)")
     rate = result.frames / max(result.total_seconds, 1e-9)
     table.add_row("time", f"{result.total_seconds:.1f} s ({rate:.1f} frames/s)")
     for path in result.files:

@@ -12,7 +12,7 @@ from mocap_cli.errors import MocapError
 from mocap_cli.core.skeleton import Skeleton, forward_kinematics
 
 NPZ_FORMAT = "mocap.motion"
-NPZ_VERSION = 1
+NPZ_VERSION = 2  # 2: optional ground contacts ("contacts", "contact_joints"); version 1 files still load
 
 
 @dataclass
@@ -25,6 +25,8 @@ class Motion:
     confidence: (F, J) in [0, 1]; 0 marks frames/joints filled by interpolation (no detection).
     provenance: where it came from: input file, model, weights, mocap version, settings.
     betas: optional SMPL shape coefficients (10,) for mesh models.
+    contacts: optional (F, K) probability in [0, 1] that joint ``contact_joints[k]`` is planted on the floor
+        in frame f (>= 0.5: planted); None until the contact stage (``mocap_cli.post.contacts``) has run.
     """
 
     fps: float
@@ -35,6 +37,8 @@ class Motion:
     confidence: np.ndarray
     provenance: dict[str, str] = field(default_factory=dict)
     betas: np.ndarray | None = None
+    contacts: np.ndarray | None = None
+    contact_joints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         f, j = self.rotations.shape[:2]
@@ -46,6 +50,8 @@ class Motion:
             raise ValueError("confidence must be (F, J)")
         if not self.fps > 0:
             raise ValueError("fps must be positive")
+        if self.contacts is not None and self.contacts.shape != (f, len(self.contact_joints)):
+            raise ValueError("contacts must be (F, len(contact_joints))")
 
     @property
     def num_frames(self) -> int:
@@ -97,6 +103,9 @@ class Motion:
         }
         if self.betas is not None:
             arrays["betas"] = np.asarray(self.betas, dtype=np.float32)
+        if self.contacts is not None:
+            arrays["contacts"] = self.contacts.astype(np.float32)
+            arrays["contact_joints"] = np.array(self.contact_joints)
         with open(path, "wb") as fh:
             np.savez_compressed(fh, **arrays)
 
@@ -147,6 +156,8 @@ class Motion:
                 confidence=arrays["confidence"].astype(np.float64),
                 provenance={str(k): str(v) for k, v in provenance.items()},
                 betas=None if betas is None else betas.astype(np.float64),
+                contacts=data["contacts"].astype(np.float64) if "contacts" in data.files else None,
+                contact_joints=tuple(str(n) for n in data["contact_joints"]) if "contacts" in data.files else (),
             )
         except InvalidMotion as exc:
             raise MocapError(f"{path} cannot be used: the motion {exc}; {redo}.") from exc

@@ -18,6 +18,7 @@ import pygltflib as gl
 from mocap_cli import __version__
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.core.motion import Motion
+from mocap_cli.core.skeleton import JOINT_INDEX, PARENTS
 
 
 @dataclass
@@ -86,13 +87,28 @@ def write_glb(motion: Motion, path: Path, *, mesh: SkinnedMesh | None = None) ->
     for j in range(sk.num_joints):
         channel(j, "rotation", motion.rotations[:, j], "VEC4")
     gltf.animations.append(gl.Animation(name=motion.provenance.get("name", "motion"), samplers=samplers,
-                                        channels=channels))
+                                        channels=channels, extras=_contact_extras(motion)))
 
     gltf.scenes.append(gl.Scene(name="scene", nodes=scene_nodes))
     gltf.scene = 0
     gltf.buffers.append(gl.Buffer(byteLength=len(buf.data)))
     gltf.set_binary_blob(bytes(buf.data))
     gltf.save_binary(str(path))
+
+
+def _contact_extras(motion: Motion) -> dict | None:
+    """``animation.extras.contacts``: per exported bone, the per-frame probability (3 decimals) that it rests
+    on the floor (>= 0.5: planted), keyed by the bone's name in this file; None without contacts."""
+    if motion.contacts is None:
+        return None
+    sk = motion.skeleton
+    curves = {}
+    for k, name in enumerate(motion.contact_joints):
+        # A rig preset renames the bones but keeps the canonical order.
+        j = sk.names.index(name) if name in sk.names else (JOINT_INDEX.get(name) if sk.parents == PARENTS else None)
+        if j is not None:
+            curves[sk.names[j]] = [round(float(v), 3) for v in motion.contacts[:, k]]
+    return {"contacts": curves, "contact_threshold": 0.5}
 
 
 def _skinned_primitive(buf: _Buffer, mesh: SkinnedMesh) -> gl.Primitive:

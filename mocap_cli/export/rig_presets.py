@@ -147,6 +147,7 @@ def apply_rig_preset(motion: Motion, preset: RigPreset) -> Motion:
     out = Motion.from_rotations(motion.fps, skeleton, rotations, motion.root_translation, motion.confidence,
                                 motion.provenance, motion.betas)
     out.provenance["rig_preset"] = preset.name
+    out.contacts, out.contact_joints = motion.contacts, motion.contact_joints
     return out
 
 

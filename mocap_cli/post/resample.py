@@ -54,6 +54,9 @@ def resample_motion(motion: Motion, fps: float, source_times: np.ndarray | None 
     root = motion.root_translation[i0] + alpha[:, None] * (motion.root_translation[i1] - motion.root_translation[i0])
     confidence = np.minimum(motion.confidence[i0], motion.confidence[i1])
     out = Motion.from_rotations(fps, motion.skeleton, rotations, root, confidence, motion.provenance, motion.betas)
+    if motion.contacts is not None:
+        out.contacts = motion.contacts[i0] + alpha[:, None] * (motion.contacts[i1] - motion.contacts[i0])
+        out.contact_joints = motion.contact_joints
     return out
 
 

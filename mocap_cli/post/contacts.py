@@ -1,0 +1,237 @@
+"""Ground contacts: which joints rest on the floor in which frames.
+
+Foot locking, the floor fit and the exported contact curves all start here. A joint is a contact candidate when
+it is near the floor and still. "Still" is measured twice: in the 3D motion (whose depth is the least reliable
+axis) and, where the detector saw the joint, in the image, where MediaPipe's heel and foot-index landmarks
+barely move while a foot is planted. The per-frame evidence is a probability; a two-threshold hysteresis, a
+minimum contact duration and the filling of short breaks turn it into contact intervals without flicker.
+Heel (ankle joint) and ball (SMPL "foot" joint) are separate, so a heel strike, a flat foot and a toe-off are
+told apart. Hands (wrists) and knees count only when they come as close to the floor as a supporting limb.
+
+Thresholds are data (``presets/contact/<name>.toml``), in seconds and metres per second so they mean the same
+at every frame rate.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from mocap_cli.capture.detect import Track2D
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.preset_files import preset_dir
+from mocap_cli.core.skeleton import ANKLE_HEIGHT, JOINT_INDEX, canonical_skeleton
+from mocap_cli.errors import MocapError
+from mocap_cli.solve.posing import TOE_HEIGHT
+
+# The joints whose contacts are tracked, in the order of ``Motion.contacts``' columns.
+CONTACT_JOINTS: tuple[str, ...] = (
+    "left_ankle", "right_ankle", "left_foot", "right_foot", "left_wrist", "right_wrist", "left_knee", "right_knee",
+)
+FOOT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[:4]
+SUPPORT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[4:]
+# MediaPipe landmarks that show each contact joint in the image (their mean motion is the joint's image speed).
+_LANDMARKS: dict[str, tuple[str, ...]] = {
+    "left_ankle": ("left_heel", "left_ankle"), "right_ankle": ("right_heel", "right_ankle"),
+    "left_foot": ("left_foot_index",), "right_foot": ("right_foot_index",),
+    "left_wrist": ("left_wrist",), "right_wrist": ("right_wrist",),
+    "left_knee": ("left_knee",), "right_knee": ("right_knee",),
+}
+# Height of each joint's centre above the floor when it rests on it, for the default 1.75 m skeleton: ankle
+# and toe joints from the skeleton's foot geometry; a flat palm puts the wrist centre about 3 cm up, a
+# kneeling knee's centre about 5 cm (half the knee's depth).
+_REST_HEIGHT: dict[str, float] = {
+    "left_ankle": ANKLE_HEIGHT, "right_ankle": ANKLE_HEIGHT, "left_foot": TOE_HEIGHT, "right_foot": TOE_HEIGHT,
+    "left_wrist": 0.03, "right_wrist": 0.03, "left_knee": 0.05, "right_knee": 0.05,
+}
+
+
+@dataclass(frozen=True)
+class ContactPreset:
+    """Contact thresholds (``presets/contact/<name>.toml``); see the comments in ``default.toml``."""
+
+    name: str
+    height_full: float
+    height_none: float
+    speed_full: float
+    speed_none: float
+    image_speed_full: float
+    image_speed_none: float
+    on: float
+    off: float
+    min_seconds: float
+    gap_seconds: float
+    support_height: float
+    blend_seconds: float
+    still_seconds: float
+    floor_band: float
+    release_distance: float
+    reach_slack: float
+    hold_feet: float
+    lift_cap: float
+    follow_deadband: float
+
+
+def load_contact_preset(name: str = "default") -> ContactPreset:
+    path = preset_dir("contact") / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in preset_dir("contact").glob("*.toml"))) or "none installed"
+        raise MocapError(f"Unknown contact preset '{name}'; choose one of: {known}.")
+    try:
+        data = tomllib.loads(path.read_text())
+        values = {f: float(data[f]) for f in ContactPreset.__dataclass_fields__ if f != "name"}
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise MocapError(f"The contact preset {path} is incomplete or malformed ({exc}); fix or remove it.") from exc
+    if not (0.0 <= values["off"] < values["on"] <= 1.0):
+        raise MocapError(f"The contact preset {path} needs 0 <= off < on <= 1.")
+    return ContactPreset(name=name, **values)
+
+
+@dataclass(frozen=True)
+class ImageEvidence:
+    """The detector's view of each contact joint, on the motion's frames.
+
+    speed: (F, K) image speed of the joint's landmarks in body heights per second (NaN where not seen);
+    visibility: (F, K) MediaPipe visibility in [0, 1] (0 where not detected)."""
+
+    speed: np.ndarray
+    visibility: np.ndarray
+
+
+def image_evidence(track: Track2D, num_frames: int, fps: float, window: int = 1) -> ImageEvidence:
+    """Landmark stillness and visibility for ``CONTACT_JOINTS``, sampled at the motion's frame times
+    (frame i at i / fps after the track's first frame), so resampled motions line up with the video."""
+    times = track.frame_times - track.frame_times[0]
+    dt = np.diff(times)
+    height = np.nanmedian(track.boxes[:, 3] - track.boxes[:, 1]) if np.isfinite(track.boxes).any() else np.nan
+    if not np.isfinite(height) or height <= 0 or len(times) < 2:
+        nan = np.full((num_frames, len(CONTACT_JOINTS)), np.nan)
+        return ImageEvidence(nan, np.zeros_like(nan))
+    speed = np.full((len(times), len(CONTACT_JOINTS)), np.nan)
+    vis = np.zeros((len(times), len(CONTACT_JOINTS)))
+    for k, joint in enumerate(CONTACT_JOINTS):
+        idx = [track.names.index(n) for n in _LANDMARKS[joint]]
+        xy = track.landmarks[:, idx, :2].mean(axis=1)
+        if window > 1:
+            xy = median_filter(xy, size=(window, 1), mode="nearest")
+        step = np.linalg.norm(np.diff(xy, axis=0), axis=-1) / np.maximum(dt, 1e-6) / height
+        # Central estimate: the mean of the steps into and out of each frame.
+        speed[1:-1, k] = 0.5 * (step[:-1] + step[1:])
+        speed[0, k], speed[-1, k] = step[0], step[-1]
+        vis[:, k] = np.where(track.detected, track.visibility[:, idx].min(axis=1), 0.0)
+    new_t = np.arange(num_frames) / fps
+    out_speed = np.full((num_frames, len(CONTACT_JOINTS)), np.nan)
+    out_vis = np.zeros((num_frames, len(CONTACT_JOINTS)))
+    for k in range(len(CONTACT_JOINTS)):
+        ok = np.isfinite(speed[:, k]) & (vis[:, k] > 0)
+        if ok.sum() >= 2:
+            out_speed[:, k] = np.interp(new_t, times[ok], speed[ok, k])
+        out_vis[:, k] = np.interp(new_t, times, vis[:, k])
+    out_speed[out_vis <= 0] = np.nan
+    return ImageEvidence(out_speed, out_vis)
+
+
+def rest_heights(motion: Motion) -> np.ndarray:
+    """(K,) height of each contact joint's centre above the floor when it rests on it, for this skeleton."""
+    sk = motion.skeleton
+    ankle = JOINT_INDEX["left_ankle"]
+    scale = sk.bone_lengths()[ankle] / canonical_skeleton().bone_lengths()[ankle]
+    return np.array([_REST_HEIGHT[n] * scale for n in CONTACT_JOINTS])
+
+
+def still_window(preset: ContactPreset, fps: float) -> int:
+    """The odd number of frames over which positions are median-filtered before speeds are taken."""
+    return 2 * int(round(preset.still_seconds * fps / 2)) + 1
+
+
+def _ramp(x: np.ndarray, full: float, none: float) -> np.ndarray:
+    """1 at or below ``full``, 0 at or above ``none``, linear between (NaN stays NaN)."""
+    return np.clip((none - x) / max(none - full, 1e-9), 0.0, 1.0)
+
+
+def joint_speeds(joints: np.ndarray, fps: float, window: int = 1) -> np.ndarray:
+    """(F, K) speed in m/s of joints (F, K, 3): central differences, one-sided at the ends, of the positions
+    median-filtered over ``window`` frames (an estimate's feet jitter by centimetres per frame; a planted
+    foot's median position barely moves)."""
+    if len(joints) < 2:
+        return np.zeros(joints.shape[:2])
+    if window > 1:
+        joints = median_filter(joints, size=(window, 1, 1), mode="nearest")
+    v = np.gradient(joints, axis=0) * fps
+    return np.linalg.norm(v, axis=-1)
+
+
+def contact_probability(motion: Motion, preset: ContactPreset, floor: float = 0.0,
+                        evidence: ImageEvidence | None = None) -> np.ndarray:
+    """(F, K) per-frame probability that each of ``CONTACT_JOINTS`` rests on the floor at height ``floor``."""
+    idx = [JOINT_INDEX[n] for n in CONTACT_JOINTS]
+    joints = motion.joints[:, idx]
+    height = joints[..., 1] - floor - rest_heights(motion)
+    # A 3D estimate's feet drift up and down with its depth errors, but the lowest foot joint of a frame is
+    # still the best candidate for carrying the weight: heights count from the floor or from that joint,
+    # whichever is higher.
+    feet = [CONTACT_JOINTS.index(n) for n in FOOT_JOINTS]
+    lowest = height[:, feet].min(axis=1, keepdims=True)
+    height = np.minimum(height, height - lowest)
+    p_height = _ramp(height, preset.height_full, preset.height_none)
+    window = still_window(preset, motion.fps)
+    p_still = _ramp(joint_speeds(joints, motion.fps, window), preset.speed_full, preset.speed_none)
+    if evidence is not None:
+        seen = np.isfinite(evidence.speed)
+        p_image = _ramp(np.nan_to_num(evidence.speed), preset.image_speed_full, preset.image_speed_none)
+        # Where the detector saw the joint its image stillness decides, in proportion to the landmark's
+        # visibility: a 3D estimate's speed is dominated by its depth noise, the image's is not.
+        w = np.where(seen, np.clip(evidence.visibility, 0.0, 1.0), 0.0)
+        p_still = (1 - w) * p_still + w * p_image
+    p = p_height * p_still
+    support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
+    p[:, support] *= height[:, support] < preset.support_height
+    return p
+
+
+def hysteresis(p: np.ndarray, on: float, off: float, min_frames: int, max_gap: int) -> np.ndarray:
+    """(F, K) bool contact intervals from probabilities (F, K): a contact starts above ``on`` and lasts
+    while above ``off``; breaks of at most ``max_gap`` frames are bridged, then contacts shorter than
+    ``min_frames`` are dropped."""
+    state = np.zeros(p.shape, dtype=bool)
+    for k in range(p.shape[1]):
+        active = False
+        for f in range(p.shape[0]):
+            active = p[f, k] > off if active else p[f, k] >= on
+            state[f, k] = active
+        runs = contact_runs(state[:, k])
+        for (s0, e0), (s1, _) in zip(runs[:-1], runs[1:]):
+            if s1 - e0 <= max_gap:
+                state[e0:s1, k] = True
+        for s, e in contact_runs(state[:, k]):
+            if e - s < min_frames:
+                state[s:e, k] = False
+    return state
+
+
+def contact_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index pairs of the True runs of a 1-D bool array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def detect_contacts(motion: Motion, preset: ContactPreset, floor: float = 0.0,
+                    evidence: ImageEvidence | None = None) -> Motion:
+    """A copy of ``motion`` with ``contacts`` set: the evidence probability, pushed to >= 0.5 inside the
+    hysteresis intervals and below 0.5 outside, so ``contacts >= 0.5`` is the decision."""
+    p = contact_probability(motion, preset, floor, evidence)
+    planted = hysteresis(p, preset.on, preset.off, max(1, int(round(preset.min_seconds * motion.fps))),
+                         int(round(preset.gap_seconds * motion.fps)))
+    stored = np.where(planted, np.maximum(p, 0.5), np.minimum(p, 0.49))
+    return replace(motion, contacts=stored, contact_joints=CONTACT_JOINTS)
+
+
+def planted_share(motion: Motion) -> float | None:
+    """Share of frames in which at least one foot joint is planted (None without contacts)."""
+    if motion.contacts is None or not motion.num_frames:
+        return None
+    cols = [motion.contact_joints.index(n) for n in FOOT_JOINTS if n in motion.contact_joints]
+    return float(np.mean(np.any(motion.contacts[:, cols] >= 0.5, axis=1))) if cols else None

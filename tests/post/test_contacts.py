@@ -1,0 +1,79 @@
+"""Ground contacts: found on real (CMU) motion, stored in the versioned NPZ, exported in glTF extras."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pygltflib
+import pytest
+
+from conftest import require_shared
+from helpers import real_motion
+from mocap_cli.core.motion import Motion
+from mocap_cli.errors import MocapError
+from mocap_cli.export import export_motion
+from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, load_contact_preset, planted_share
+from mocap_cli.post.foot_lock import apply_foot_lock
+
+
+def planted_truth(clip: str, frames: int | None = None) -> np.ndarray:
+    """(F, 4) issue 11's planted frames of FOOT_JOINTS from the clip's ground truth: GT speed between f-1 and
+    f below 1 cm/frame and GT height within 6 cm of the joint's lowest GT height in the clip."""
+    from mocap_cli.core.skeleton import JOINT_INDEX
+
+    gt = np.load(require_shared("data", "synthetic", clip, "gt.npz"))["joints3d_world"][:frames, :24]
+    feet = gt[:, [JOINT_INDEX[n] for n in FOOT_JOINTS]]
+    speed = np.zeros(feet.shape[:2])
+    speed[1:] = np.linalg.norm(np.diff(feet, axis=0), axis=-1)
+    planted = (speed < 0.01) & (feet[..., 1] - feet[..., 1].min(axis=0) < 0.06)
+    planted[0] = False
+    return planted
+
+
+@pytest.mark.parametrize("clip", ["walk_16_32", "turn_105_53"])
+def test_contacts_of_cmu_motion_match_the_ground_truth(clip):
+    """CMU motion pushed through our skeleton and IK: its contacts are found (precision and recall >= 0.95)."""
+    motion = real_motion(clip, frames=None)
+    found = apply_foot_lock(motion).contacts[:, [CONTACT_JOINTS.index(n) for n in FOOT_JOINTS]] >= 0.5
+    truth = planted_truth(clip)
+    hits = (found & truth).sum()
+    assert hits / found.sum() >= 0.95 and hits / truth.sum() >= 0.95, (hits / found.sum(), hits / truth.sum())
+
+
+def test_no_supporting_hands_or_knees_while_walking():
+    contacts = apply_foot_lock(real_motion("walk_16_32", frames=None)).contacts
+    assert not np.any(contacts[:, [CONTACT_JOINTS.index(n) for n in CONTACT_JOINTS[4:]]] >= 0.5)
+
+
+def test_contacts_survive_npz_and_older_files_still_load(tmp_path):
+    motion = apply_foot_lock(real_motion("jump_13_11", frames=60))
+    path = tmp_path / "m.npz"
+    motion.save_npz(path)
+    back = Motion.load_npz(path)
+    assert back.contact_joints == CONTACT_JOINTS
+    np.testing.assert_allclose(back.contacts, motion.contacts, atol=1e-6)
+    assert planted_share(back) == pytest.approx(planted_share(motion))
+    # A version-1 file (before contacts) loads with no contacts.
+    data = dict(np.load(path))
+    data.pop("contacts"), data.pop("contact_joints")
+    data["version"] = np.array(1)
+    old = tmp_path / "v1.npz"
+    np.savez(old, **data)
+    assert Motion.load_npz(old).contacts is None
+
+
+def test_glb_carries_contact_curves_in_animation_extras(tmp_path):
+    motion = apply_foot_lock(real_motion("jump_13_11", frames=60))
+    path = tmp_path / "a.glb"
+    export_motion(motion, path)
+    extras = pygltflib.GLTF2().load(str(path)).animations[0].extras
+    extras = json.loads(extras) if isinstance(extras, str) else extras
+    curve = np.array(extras["contacts"]["left_ankle"])
+    assert len(curve) == motion.num_frames
+    np.testing.assert_allclose(curve, motion.contacts[:, CONTACT_JOINTS.index("left_ankle")], atol=1e-3)
+
+
+def test_unknown_contact_preset_is_a_clear_error():
+    with pytest.raises(MocapError, match="Unknown contact preset"):
+        load_contact_preset("nope")
