@@ -14,6 +14,8 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from mocap_cli.capture.detect import Track2D, detect
+from mocap_cli.capture.hands import detect_hands
+from mocap_cli.solve.hand_ik import add_fingers
 from mocap_cli.errors import MocapError
 from mocap_cli.body.select import MeshChoice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
@@ -24,7 +26,7 @@ from mocap_cli.core.motion import Motion
 from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.root_motion import RootMode
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
-from mocap_cli.settings import DEFAULTS, RunSettings, check_output_fps
+from mocap_cli.settings import DEFAULTS, HandsMode, RunSettings, check_output_fps
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
@@ -47,6 +49,7 @@ class RunOptions:
     preset: str = DEFAULTS.preset  # rig preset for BVH/GLB/FBX (presets/rig/<name>.toml)
     root: RootMode = DEFAULTS.root
     mesh: MeshChoice = DEFAULTS.mesh  # GLB/FBX only
+    hands: HandsMode = DEFAULTS.hands  # auto: 30 finger joints from the hand stage; off: 24 joints
 
 
 @dataclass
@@ -117,11 +120,20 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     model = create_model(options.model, options.settings)  # fails early if weights are missing
     track = decode_and_detect(video, info, options, reporter)
     seconds["decode + detect"] = time.perf_counter() - t0
+    hands = None
+    if options.hands == "auto":
+        t0 = time.perf_counter()
+        with reporter.stage("hands", track.num_frames) as tick:
+            hands = detect_hands(iter_frames(video, start=options.start, end=options.end, info=info), track,
+                                 progress=lambda done: tick(done, track.num_frames))
+        seconds["hands"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end, info=info))
     with reporter.stage("model", track.num_frames) as tick:
         motion = model.estimate(clip, progress=tick)
+    if options.hands == "auto":
+        motion = add_fingers(motion, hands)
     fps = float(track.fps)
     if not is_constant_rate(track.frame_times, fps):
         motion = resample_motion(motion, fps, track.frame_times)

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[str, ...] = get_args(Device)
+HandsMode = Literal["auto", "off"]
+HANDS_MODES: tuple[str, ...] = get_args(HandsMode)
 
 # Field of view (degrees across the longer image side): 0 or 180 put the camera at an infinite or zero focal
 # length, which the camera solve cannot handle.
@@ -63,6 +65,7 @@ class RunSettings:
     fov: float = DEFAULT_FOV_DEGREES
     batch_size: int = 32  # windows or crops per model batch
     overwrite: bool = False
+    hands: HandsMode = "auto"  # auto: animated fingers from the hand stage; off: the 24-joint body only
 
     def validate(self, *, check_gpu: bool = True) -> None:
         """Raise ``MocapError`` (one sentence naming the flag) for the first setting that cannot work.
@@ -89,6 +92,8 @@ class RunSettings:
             raise MocapError("--fps must be a positive number of frames per second.")
         if not FOV_MIN_DEGREES <= self.fov <= FOV_MAX_DEGREES:  # also refuses NaN
             raise MocapError(f"--fov must be between {FOV_MIN_DEGREES:g} and {FOV_MAX_DEGREES:g} degrees.")
+        if self.hands not in HANDS_MODES:
+            raise MocapError(f"Unknown --hands '{self.hands}'; use auto or off.")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, Integral) or self.batch_size < 1:
             raise MocapError("--batch-size must be a whole number of at least 1.")
 
@@ -109,6 +114,7 @@ class RunSettings:
             formats=formats_of(options.exports), start=options.start, end=options.end, fps=options.fps,
             smooth=options.smooth, preset=options.preset, root=options.root, mesh=options.mesh,
             device=model.device, fov=model.fov_degrees, batch_size=model.batch_size, overwrite=options.overwrite,
+            hands=options.hands,
         )
 
 
@@ -125,6 +131,7 @@ def build_run_options(exports: tuple[Path, ...], settings: RunSettings, *,
         exports=tuple(exports), model=settings.model, start=settings.start, end=settings.end, fps=settings.fps,
         smooth=settings.smooth, overwrite=settings.overwrite if overwrite is None else overwrite,
         preset=settings.preset, root=settings.root, mesh=settings.mesh, settings=settings.model_settings(),
+        hands=settings.hands,
     )
 
 

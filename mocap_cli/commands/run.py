@@ -34,6 +34,7 @@ def run(
     preset: opt.Preset = DEFAULTS.preset,
     root: opt.Root = DEFAULTS.root,
     mesh: opt.Mesh = DEFAULTS.mesh,
+    hands: opt.Hands = DEFAULTS.hands,
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
@@ -48,7 +49,7 @@ def run(
     settings = opt.settings_from_flags(
         formats=formats_of(export), model=model, weights=weights, smpl=smpl, start=start, end=end, fps=fps,
         smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
-        overwrite=overwrite,
+        overwrite=overwrite, hands=hands,
     )
     _summary(video, run_clip(video, build_run_options(tuple(export), settings), RichReporter(quiet)))
 

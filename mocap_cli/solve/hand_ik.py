@@ -1,0 +1,195 @@
+"""Finger rotations from 21 hand landmarks per hand: the 30 finger joints of ``core.hand_skeleton``.
+
+The body's wrist orientation stays the body model's; the fingers are posed *relative to the palm*, so a
+good finger pose never fights the arm. Per frame and hand:
+
+1. Palm frame from the wrist, index knuckle and pinky knuckle (primary: wrist → knuckle midpoint; secondary:
+   pinky → index knuckle), for MediaPipe's metric hand landmarks and for the rest hand; the rotation between
+   the two carries every landmark into the wrist's rest frame (translation and scale drop out: only bone
+   directions are used).
+2. Four fingers: at the knuckle (joint 1) two angles, abduction about the palm normal, then flexion about the
+   finger's own lateral axis (rest bone × palm normal, positive curls toward the palm); at the middle and end
+   joints (2, 3) flexion only, about the same axis carried by the parent. Each angle is clamped to an
+   anatomical range, so a noisy landmark cannot bend a finger backwards or sideways ("flips").
+3. Thumb: the smallest rotation taking each rest bone onto the measured one, capped in angle (its axes are
+   not the palm's).
+
+Frames where a hand is not seen (confidence < ``MIN_CONFIDENCE``) take the rotations of the nearest seen
+frames, linearly interpolated, and fade to the relaxed rest hand (identity) over ``FADE_SECONDS`` from the
+last frame seen: a hand that disappears relaxes instead of freezing as a claw. The body's joints, rotations
+and positions are left exactly as they were; temporal smoothing is the clip's preset, applied afterwards
+with the rest of the motion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap_cli.capture.hands import HandTrack
+from mocap_cli.core.hand_skeleton import (FINGER_JOINT_NAMES, FINGERS, REST_HAND_SIZE, SIDES, finger_tip,
+                                          with_fingers)
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.rotations import (frame_from_vectors, quat_apply, quat_between, quat_conj, quat_from_rotvec,
+                                      quat_identity, quat_mul, quat_normalize, quat_to_rotvec)
+from mocap_cli.core.skeleton import JOINT_NAMES, forward_kinematics
+
+MIN_CONFIDENCE = 0.5
+FADE_SECONDS = 0.3
+HAND_SCALE_RANGE = (0.7, 1.4)  # measured hand sizes outside this × the rest hand are treated as noise
+# MediaPipe hand landmark indices of each finger's joints 1, 2, 3 and tip.
+_CHAINS = {"thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12), "ring": (13, 14, 15, 16),
+           "pinky": (17, 18, 19, 20)}
+_WRIST, _INDEX_MCP, _PINKY_MCP = 0, 5, 17
+# Anatomical ranges, degrees (flexion positive toward the palm): knuckle flexion and abduction, middle and end
+# joint flexion; thumb: largest swing per joint.
+_KNUCKLE_FLEX = (-30.0, 95.0)
+_KNUCKLE_ABDUCT = (-25.0, 25.0)
+_JOINT_FLEX = ((-5.0, 115.0), (-10.0, 90.0))
+_THUMB_SWING = (70.0, 70.0, 90.0)
+_BODY = len(JOINT_NAMES)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def _palm_frame(wrist: np.ndarray, index: np.ndarray, pinky: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) palm frame (columns) from wrist, index knuckle and pinky knuckle points (..., 3)."""
+    return frame_from_vectors(0.5 * (index + pinky) - wrist, index - pinky)
+
+
+def _palm_normal(rest: np.ndarray, side: str) -> np.ndarray:
+    """Unit normal (3,) pointing out of the palm of the rest hand (positions (54, 3))."""
+    w, i, p = (rest[JOINT_NAMES.index(f"{side}_wrist")], rest[_joint(side, "index", 1)],
+               rest[_joint(side, "pinky", 1)])
+    n = np.cross(i - w, p - w)
+    return _unit(-n if side == "left" else n)
+
+
+def _joint(side: str, finger: str, k: int) -> int:
+    return _BODY + FINGER_JOINT_NAMES.index(f"{side}_{finger}{k}")
+
+
+def _signed_angle(u: np.ndarray, v: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Angle (F,) from u to v (F, 3) about ``axis`` (3,), after projecting both onto the plane ⊥ axis."""
+    u = u - (u @ axis)[:, None] * axis
+    v = v - (v @ axis)[:, None] * axis
+    return np.arctan2(np.cross(u, v) @ axis, np.sum(u * v, axis=-1))
+
+
+def _rot(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    return quat_from_rotvec(axis[None] * angle[:, None])
+
+
+def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
+    """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side)
+    from MediaPipe hand landmarks (F, 21, 3) in any metric frame, against the rest positions (54, 3)."""
+    f = points.shape[0]
+    wrist = rest[JOINT_NAMES.index(f"{side}_wrist")]
+    rest_frame = _palm_frame(wrist, rest[_joint(side, "index", 1)], rest[_joint(side, "pinky", 1)])
+    meas_frame = _palm_frame(points[:, _WRIST], points[:, _INDEX_MCP], points[:, _PINKY_MCP])
+    to_rest = np.einsum("ij,fkj->fik", rest_frame, meas_frame)  # R = F_rest F_meas^T
+    q = np.einsum("fij,fkj->fki", to_rest, points - points[:, :1])  # (F, 21, 3) in the wrist's rest frame
+    normal = _palm_normal(rest, side)
+    out = np.zeros((f, 15, 4))
+    for fi, finger in enumerate(FINGERS):
+        lm = _CHAINS[finger]
+        joints = [_joint(side, finger, k) for k in (1, 2, 3)]
+        rest_dirs = [_unit(rest[joints[1]] - rest[joints[0]]), _unit(rest[joints[2]] - rest[joints[1]]),
+                     _unit(finger_tip(FINGER_JOINT_NAMES[joints[2] - _BODY]))]
+        parent = quat_identity((f,))
+        for k in range(3):
+            d = _unit(quat_apply(quat_conj(parent), q[:, lm[k + 1]] - q[:, lm[k]]))
+            r = rest_dirs[k]
+            if finger == "thumb":
+                local = _capped_swing(r, d, np.radians(_THUMB_SWING[k]))
+            else:
+                axis = _unit(np.cross(rest_dirs[0], normal))  # flexion axis, in every joint's rest frame
+                if k == 0:
+                    # Abduction (about the palm normal) first, read from the sideways component along the
+                    # flexion axis; then flexion about that axis, which handles knuckles bent past 90 degrees.
+                    lateral = max(float(np.linalg.norm(r - (r @ axis) * axis - (r @ normal) * normal)), 1e-6)
+                    abduct = np.arcsin(np.clip(-(d @ axis) / lateral, -1, 1))
+                    abduct = np.clip(abduct, *np.radians(_KNUCKLE_ABDUCT))
+                    spread = _rot(normal, abduct)
+                    flex = _signed_angle(quat_apply(spread, np.broadcast_to(r, d.shape)), d, axis)
+                    flex = np.clip(flex, *np.radians(_KNUCKLE_FLEX))
+                    local = quat_mul(_rot(axis, flex), spread)
+                else:
+                    flex = np.clip(_signed_angle(np.broadcast_to(r, d.shape), d, axis),
+                                   *np.radians(_JOINT_FLEX[k - 1]))
+                    local = _rot(axis, flex)
+            out[:, 3 * fi + k] = local
+            parent = quat_mul(parent, local)
+    return out
+
+
+def _capped_swing(r: np.ndarray, d: np.ndarray, cap: float) -> np.ndarray:
+    """Smallest rotation (F, 4) taking r (3,) onto each d (F, 3), its angle capped at ``cap`` radians."""
+    swing = quat_to_rotvec(quat_between(np.broadcast_to(r, d.shape), d))
+    angle = np.linalg.norm(swing, axis=-1, keepdims=True)
+    return quat_from_rotvec(swing * np.minimum(1.0, cap / np.maximum(angle, 1e-12)))
+
+
+def fill_and_fade(rotvecs: np.ndarray, seen: np.ndarray, fade_frames: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation vectors (F, J, 3) with unseen frames (``seen`` (F,) False) interpolated from the nearest seen
+    frames and faded to zero with the distance to the nearest seen frame; returns them and the weight (F,)."""
+    f = rotvecs.shape[0]
+    idx = np.flatnonzero(seen)
+    if idx.size == 0:
+        return np.zeros_like(rotvecs), np.zeros(f)
+    t = np.arange(f)
+    flat = rotvecs.reshape(f, -1)
+    filled = np.stack([np.interp(t, idx, flat[idx, c]) for c in range(flat.shape[1])], axis=1)
+    nearest = np.abs(t[:, None] - idx[None]).min(axis=1)
+    weight = np.clip(1.0 - nearest / max(fade_frames, 1e-9), 0.0, 1.0)
+    weight[seen] = 1.0
+    return (filled * weight[:, None]).reshape(rotvecs.shape), weight
+
+
+def measured_hand_scale(hands: HandTrack) -> float:
+    """Subject hand size over the rest hand's: the median wrist-to-middle-knuckle length of MediaPipe's
+    metric hand landmarks over confidently seen frames (1 when never seen), clamped to ``HAND_SCALE_RANGE``."""
+    seen = hands.seen(MIN_CONFIDENCE)
+    lengths = np.linalg.norm(hands.world[..., 9, :] - hands.world[..., 0, :], axis=-1)[seen]
+    lengths = lengths[np.isfinite(lengths)]
+    if lengths.size == 0:
+        return 1.0
+    return float(np.clip(np.median(lengths) / REST_HAND_SIZE, *HAND_SCALE_RANGE))
+
+
+def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
+    """``motion`` on the 24-joint skeleton → the same motion with 30 finger joints appended (relaxed rest hand
+    wherever ``hands`` is None or a hand is not seen). Body joints are returned unchanged, bit for bit."""
+    if motion.skeleton.num_joints != _BODY:
+        raise ValueError("add_fingers needs a motion on the 24-joint body skeleton")
+    f = motion.num_frames
+    scale = 1.0 if hands is None else measured_hand_scale(hands)
+    skeleton = with_fingers(motion.skeleton, scale)
+    rest = skeleton.rest_positions()
+    fingers = np.tile(quat_identity(), (f, 30, 1))
+    finger_conf = np.zeros((f, 30))
+    if hands is not None:
+        if hands.num_frames != f:
+            raise ValueError(f"hand track has {hands.num_frames} frames, motion {f}")
+        for s, side in enumerate(SIDES):
+            seen = hands.seen(MIN_CONFIDENCE)[:, s] & np.all(np.isfinite(hands.world[:, s]), axis=(1, 2))
+            if not seen.any():
+                continue
+            local = np.tile(quat_identity(), (f, 15, 1))
+            local[seen] = finger_rotations(hands.world[seen, s].astype(np.float64), rest, side)
+            rotvecs, weight = fill_and_fade(quat_to_rotvec(local), seen, FADE_SECONDS * motion.fps)
+            fingers[:, 15 * s:15 * s + 15] = quat_from_rotvec(rotvecs)
+            conf = np.where(seen, hands.confidence[:, s], 0.0)
+            finger_conf[:, 15 * s:15 * s + 15] = conf[:, None]
+    rotations = np.concatenate([motion.rotations, quat_normalize(fingers)], axis=1)
+    joints, _ = forward_kinematics(skeleton, rotations, motion.root_translation)
+    joints[:, :_BODY] = motion.joints
+    out = Motion(motion.fps, skeleton, rotations, motion.root_translation, joints,
+                 np.concatenate([motion.confidence, finger_conf], axis=1), dict(motion.provenance), motion.betas)
+    out.provenance["hands"] = "mediapipe" if hands is not None else "rest"
+    return out
+
+
+__all__ = ["add_fingers", "fill_and_fade", "finger_rotations", "measured_hand_scale", "MIN_CONFIDENCE",
+           "FADE_SECONDS"]
