@@ -1,6 +1,6 @@
 """Accuracy and jitter of `mocap run` on the rendered clips with exact 3D ground truth.
 
-usage: python benchmarks/accuracy.py [--model mediapipe] [--smooth light] [--clips walk_16_32,...]
+usage: python benchmarks/accuracy.py [--model mediapipe] [--smooth light] [--clips walk_16_32,...] [--hands auto|off]
 
 For each clip in ../shared/data/synthetic it runs the whole pipeline (decode → MediaPipe → model → smoothing)
 and compares the Motion's joints with the ground-truth skeleton (gt.npz), on the 12 limb joints that
@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--smooth", default="light")
     ap.add_argument("--clips", default="")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--hands", default="auto", choices=["auto", "off"])
     args = ap.parse_args()
     folders = sorted(p for p in (SHARED / "data" / "synthetic").iterdir() if (p / "gt.npz").is_file())
     if args.clips:
@@ -91,9 +92,10 @@ def main() -> None:
         out = Path("/tmp") / f"acc_{folder.name}.npz"
         t0 = time.perf_counter()
         res = run_clip(folder / "video.mp4", RunOptions(exports=(out,), model=args.model, smooth=args.smooth,
-                                                        overwrite=True, settings=ModelSettings()))
+                                                        overwrite=True, settings=ModelSettings(),
+                                                        hands=args.hands))
         seconds = time.perf_counter() - t0
-        ours = res.motion.joints
+        ours = res.motion.joints[:, :24]  # the body (finger joints follow with --hands auto)
         truth = gt["joints3d_world"][: len(ours), :24]
         row = {"clip": folder.name, "frames": res.frames, "detection_rate": res.detection_rate,
                "fps_end_to_end": res.frames / seconds, **evaluate(ours, truth)}

@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("folder", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos")
     ap.add_argument("--model", default="mediapipe")
     ap.add_argument("--only", default="")
+    ap.add_argument("--hands", default="auto", choices=["auto", "off"])
     args = ap.parse_args()
     clips = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
     if args.only:
@@ -45,7 +46,8 @@ def main() -> None:
             try:
                 mp_frames, mp_seconds = mediapipe_only(clip)
                 t0 = time.perf_counter()
-                res = run_clip(clip, RunOptions(exports=outs, model=args.model, settings=ModelSettings()))
+                res = run_clip(clip, RunOptions(exports=outs, model=args.model, settings=ModelSettings(),
+                                                hands=args.hands))
                 seconds = time.perf_counter() - t0
             except MocapError as exc:
                 print(f"| {clip.name} | error: {exc} | | | | | | |")

@@ -63,13 +63,18 @@ class HandTrack:
         pixels (origin the wrist, smaller = nearer the camera); NaN where the hand was not seen.
     world: (F, 2, 21, 3) MediaPipe's metric hand landmarks, metres, origin near the hand's centre, camera axes
         (x right, y down, z away); NaN where not seen.
-    confidence: (F, 2) in [0, 1]: MediaPipe's handedness score for the expected hand; 0 where not seen.
+    confidence: (F, 2) in [0.5, 1] where seen: how sure MediaPipe's handedness classifier is (of either
+        side); 0 where not seen.
+    handedness: (F, 2) MediaPipe's probability that the hand is the side we expect (NaN where not seen). Below
+        0.5 it took the hand for the other one, i.e. the palm for the back: its 2D is as good, its depth
+        mirrored (see ``solve.hand_ik``). Our side comes from the pose and is trusted.
     size_px: (F, 2) hand size in pixels (wrist to middle knuckle, × 2); NaN where not seen.
     """
 
     landmarks: np.ndarray
     world: np.ndarray
     confidence: np.ndarray
+    handedness: np.ndarray
     size_px: np.ndarray
 
     @property
@@ -137,6 +142,7 @@ def detect_hands(frames: Iterable[Frame], track: Track2D, *,
     landmarks = np.full((f_total, 2, NUM_HAND_LANDMARKS, 3), np.nan, dtype=np.float32)
     world = np.full_like(landmarks, np.nan)
     confidence = np.zeros((f_total, 2), dtype=np.float32)
+    handedness = np.full((f_total, 2), np.nan, dtype=np.float32)
     size_px = np.full((f_total, 2), np.nan, dtype=np.float32)
     width = 2 * CROP_PIXELS + CANVAS_GAP
     canvas = np.zeros((CROP_PIXELS, width, 3), dtype=np.uint8)
@@ -160,18 +166,19 @@ def detect_hands(frames: Iterable[Frame], track: Track2D, *,
                     hands._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
                 last_us = stamp
                 result = hands.process(canvas)  # type: ignore[attr-defined]
-                _assign(result, crops, offsets, i, landmarks, world, confidence, size_px)
+                _assign(result, crops, offsets, i, landmarks, world, confidence, handedness, size_px)
             done = i + 1
             if progress is not None:
                 progress(done)
     finally:
         hands.close()  # type: ignore[attr-defined]
         close_frames(frames)
-    return HandTrack(landmarks, world, confidence, size_px)
+    return HandTrack(landmarks, world, confidence, handedness, size_px)
 
 
 def _assign(result: object, crops: list[tuple[np.ndarray, float] | None], offsets: tuple[int, int], i: int,
-            landmarks: np.ndarray, world: np.ndarray, confidence: np.ndarray, size_px: np.ndarray) -> None:
+            landmarks: np.ndarray, world: np.ndarray, confidence: np.ndarray, handedness: np.ndarray,
+            size_px: np.ndarray) -> None:
     """Map MediaPipe's hands on the canvas back to the frame and to the person's left/right hand."""
     found = getattr(result, "multi_hand_landmarks", None) or []
     worlds = getattr(result, "multi_hand_world_landmarks", None) or []
@@ -202,7 +209,8 @@ def _assign(result: object, crops: list[tuple[np.ndarray, float] | None], offset
         best[s] = shift
         landmarks[i, s] = img
         world[i, s] = np.array([(p.x, p.y, p.z) for p in hand_world.landmark])
-        confidence[i, s] = score
+        confidence[i, s] = max(score, 1.0 - score)
+        handedness[i, s] = score
         size_px[i, s] = 2.0 * float(np.linalg.norm(img[9, :2] - img[0, :2]))
 
 

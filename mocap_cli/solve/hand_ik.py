@@ -35,7 +35,9 @@ from mocap_cli.core.skeleton import JOINT_NAMES, forward_kinematics
 
 MIN_CONFIDENCE = 0.5
 FADE_SECONDS = 0.3
-HAND_SCALE_RANGE = (0.7, 1.4)  # measured hand sizes outside this × the rest hand are treated as noise
+HAND_SCALE_RANGE = (0.7, 1.4)
+LENGTH_QUANTILE = 0.8
+PALM_MODE = "fit"  # measured hand sizes outside this × the rest hand are treated as noise
 # MediaPipe hand landmark indices of each finger's joints 1, 2, 3 and tip.
 _CHAINS = {"thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12), "ring": (13, 14, 15, 16),
            "pinky": (17, 18, 19, 20)}
@@ -81,14 +83,35 @@ def _rot(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     return quat_from_rotvec(axis[None] * angle[:, None])
 
 
+def palm_alignment(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
+    """Rotations (F, 3, 3) carrying measured hand vectors (landmarks (F, 21, 3)) into the wrist's rest frame.
+
+    PALM_MODE "frame": the palm frame of wrist, index and pinky knuckles; "fit": the least-squares rotation
+    of the five palm points (wrist, four knuckles), each set centred and scaled to unit size."""
+    wrist = rest[JOINT_NAMES.index(f"{side}_wrist")]
+    if PALM_MODE == "frame":
+        rest_frame = _palm_frame(wrist, rest[_joint(side, "index", 1)], rest[_joint(side, "pinky", 1)])
+        meas_frame = _palm_frame(points[:, _WRIST], points[:, _INDEX_MCP], points[:, _PINKY_MCP])
+        return np.einsum("ij,fkj->fik", rest_frame, meas_frame)  # R = F_rest F_meas^T
+    model = np.stack([wrist] + [rest[_joint(side, f, 1)] for f in ("index", "middle", "ring", "pinky")])
+    model = model - model.mean(0)
+    meas = points[:, list(_PALM)]
+    meas = meas - meas.mean(1, keepdims=True)
+    cov = np.einsum("fki,kj->fij", meas, model)  # Σ meas_k model_k^T
+    u, _, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(np.einsum("fij,fjk->fik", u, vt)))
+    fix = np.ones((len(points), 3))
+    fix[:, 2] = d
+    # R maps measured → model: R = V diag(1, 1, d) U^T
+    return np.einsum("fji,fj,fkj->fik", vt, fix, u)
+
+
 def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
     """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side)
     from MediaPipe hand landmarks (F, 21, 3) in any metric frame, against the rest positions (54, 3)."""
     f = points.shape[0]
     wrist = rest[JOINT_NAMES.index(f"{side}_wrist")]
-    rest_frame = _palm_frame(wrist, rest[_joint(side, "index", 1)], rest[_joint(side, "pinky", 1)])
-    meas_frame = _palm_frame(points[:, _WRIST], points[:, _INDEX_MCP], points[:, _PINKY_MCP])
-    to_rest = np.einsum("ij,fkj->fik", rest_frame, meas_frame)  # R = F_rest F_meas^T
+    to_rest = palm_alignment(points, rest, side)
     q = np.einsum("fij,fkj->fki", to_rest, points - points[:, :1])  # (F, 21, 3) in the wrist's rest frame
     normal = _palm_normal(rest, side)
     out = np.zeros((f, 15, 4))
@@ -122,6 +145,86 @@ def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndar
             out[:, 3 * fi + k] = local
             parent = quat_mul(parent, local)
     return out
+
+
+_PALM = (0, 5, 9, 13, 17)  # wrist and the four finger knuckles: the rigid part of the hand
+# Each landmark's parent landmark (the bone into it): chains run wrist → knuckle → ... → tip.
+_LANDMARK_PARENT = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
+
+
+def bone_lengths(world: np.ndarray) -> np.ndarray:
+    """Per bone into landmarks 1..20 (20,), metres: a high quantile over the seen frames of MediaPipe's
+    metric bone lengths (world (N, 21, 3)). Its lengths are steady, but shrink a little when a finger points
+    along the view; the quantile keeps the unforeshortened ones."""
+    parents = list(_LANDMARK_PARENT[1:])
+    lengths = np.linalg.norm(world[:, 1:] - world[:, parents], axis=-1)
+    return np.nanquantile(lengths, LENGTH_QUANTILE, axis=0)
+
+
+def _weak_perspective_palm(model: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Rotation candidates and scale of a planar-ish rigid palm seen under scaled orthographic projection.
+
+    model (5, 3) palm points (metres), image (5, 2) pixels. Returns (R (2, 3, 3): the two mirror solutions,
+    camera axes x right, y down, z away; s pixels per metre) or None when degenerate. The palm is fitted as
+    a plane: the 2×2 map from its in-plane coordinates to the image is the top of s·R restricted to the plane,
+    whose larger singular value is s; the out-of-plane components follow from orthonormality up to a sign."""
+    centred = model - model.mean(0)
+    _, _, vt = np.linalg.svd(centred)
+    basis = vt[:2]  # (2, 3) in-plane axes
+    normal = vt[2]
+    xp = centred @ basis.T  # (5, 2)
+    yp = image - image.mean(0)
+    m, *_ = np.linalg.lstsq(xp, yp, rcond=None)  # yp ≈ xp @ m  → image = m.T @ plane coords
+    m = m.T  # (2, 2)
+    sig = np.linalg.svd(m, compute_uv=False)
+    scale = float(sig[0])
+    if not scale > 1e-6:
+        return None
+    a = m / scale  # rows: image x, y axes in plane coordinates (norm ≤ 1)
+    c = np.sqrt(np.clip(1.0 - np.sum(a * a, axis=1), 0.0, 1.0))
+    # Orthogonality of the two rows fixes the relative sign of their out-of-plane parts.
+    if a[0] @ a[1] > 0:
+        c[1] = -c[1]
+    out = []
+    for sign in (1.0, -1.0):
+        r1 = a[0] @ basis + sign * c[0] * normal
+        r2 = a[1] @ basis + sign * c[1] * normal
+        r1 /= np.linalg.norm(r1)
+        r2 -= (r2 @ r1) * r1
+        r2 /= max(np.linalg.norm(r2), 1e-12)
+        out.append(np.stack([r1, r2, np.cross(r1, r2)]))
+    return np.stack(out), scale
+
+
+def lift_hand(image: np.ndarray, world: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """3D hand points (21, 3) in camera axes (pixel units) from one frame's image landmarks (21, 2+),
+    MediaPipe's metric landmarks (21, 3, camera axes) and the hand's bone lengths (20,) (``bone_lengths``).
+
+    MediaPipe's metric landmarks keep good bone lengths but flatten fingers that point toward or away from
+    the camera (a fist seen face-on reads as a half-open hand), while its 2D landmarks show the
+    foreshortening. So depth is rebuilt from the 2D: the palm (wrist and four knuckles, MediaPipe's metric
+    shape) is fitted as a rigid plane for its scale s and tilt (of the two mirror tilts, the one nearer
+    MediaPipe's own), and each finger bone of length L seen with 2D length l gets |depth| = sqrt((sL)² − l²),
+    its sign from MediaPipe's direction."""
+    pts = np.zeros((21, 3))
+    pts[:, :2] = image[:, :2]
+    palm = list(_PALM)
+    fit = _weak_perspective_palm(world[palm], image[palm, :2])
+    if fit is None:
+        return world.copy()
+    rotations, scale = fit
+    rot = rotations[int(np.argmax([np.trace(r) for r in rotations]))]
+    pts[palm, 2] = (world[palm] - world[0]) @ rot[2] * scale
+    for i in range(1, 21):
+        parent = _LANDMARK_PARENT[i]
+        if i in _PALM:
+            continue
+        bone = float(lengths[i - 1]) * scale
+        flat = image[i, :2] - image[parent, :2]
+        depth = np.sqrt(max(bone * bone - float(flat @ flat), 0.0))
+        sign = 1.0 if world[i, 2] - world[parent, 2] >= 0 else -1.0
+        pts[i, 2] = pts[parent, 2] + sign * depth
+    return pts
 
 
 def _capped_swing(r: np.ndarray, d: np.ndarray, cap: float) -> np.ndarray:
@@ -177,7 +280,13 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
             if not seen.any():
                 continue
             local = np.tile(quat_identity(), (f, 15, 1))
-            local[seen] = finger_rotations(hands.world[seen, s].astype(np.float64), rest, side)
+            world = hands.world[seen, s].astype(np.float64)
+            # MediaPipe took these for the other hand (palm for back): same 2D, depth mirrored.
+            world[hands.handedness[seen, s] < 0.5, :, 2] *= -1.0
+            lengths = bone_lengths(world)
+            points = np.stack([lift_hand(image.astype(np.float64), w, lengths)
+                               for image, w in zip(hands.landmarks[seen, s], world)])
+            local[seen] = finger_rotations(points, rest, side)
             rotvecs, weight = fill_and_fade(quat_to_rotvec(local), seen, FADE_SECONDS * motion.fps)
             fingers[:, 15 * s:15 * s + 15] = quat_from_rotvec(rotvecs)
             conf = np.where(seen, hands.confidence[:, s], 0.0)
