@@ -5,20 +5,20 @@ they are, not by searching the whole frame, so the right person's hands are used
 view and small hands (40-60 px in a full-body 720p shot) are seen at a useful resolution. Each frame, each
 wrist with a visible pose gets a square, upright crop centred on the hand (from the pose's wrist, index and
 pinky landmarks; side ``CROP_SCALE`` × the wrist-to-knuckle distance, smoothed over time so the crop does
-not breathe). The two crops are pasted side by side, with a gap, into one small canvas, and MediaPipe's
-``solutions.hands`` (the bundled ``palm_detection_full`` + ``hand_landmark_full`` graph) runs on that canvas
-in tracking mode: while the crops follow the wrists the hands stay put on the canvas, so MediaPipe's own
-landmark-to-ROI tracking keeps working and the palm detector runs only when a hand is lost. One graph
-call per frame serves both hands.
+not breathe). Each hand has its own MediaPipe ``solutions.hands`` graph (the bundled
+``palm_detection_full`` + ``hand_landmark_full``) fed with its 224 px crop in tracking mode: while the crop
+follows the wrist the hand stays put in it, so MediaPipe's landmark-to-ROI tracking keeps working and its
+palm detector runs only when the hand is lost. (Measured first: both crops pasted into one 480×224 canvas
+for a single graph call; the palm detector, which sees the canvas shrunk to 192 px, then missed one of two
+side-on hands in every frame of the test render.)
 
-A detected hand is assigned to the crop holding its wrist landmark, only when it is nearer that crop's pose
-wrist than ``MAX_WRIST_SHIFT`` hand sizes (so a hand of someone else, or the other hand reaching into the
-crop, is rejected); when two hands fall in one crop the nearer wins.
+The hand found in a crop is kept only when its wrist is within ``MAX_WRIST_SHIFT`` hand sizes of where the
+pose puts it (so someone else's hand, or the other hand reaching into the crop, is rejected).
 
 Outputs per frame and side (0 = the person's left hand, 1 = right, as the pose's ``left_wrist``): 21 image
 landmarks (pixels, OpenCV convention as ``detect.Track2D``), MediaPipe's metric hand world landmarks
-(metres, hand-centred, camera axes), a confidence (MediaPipe's handedness score for the expected side,
-zero where unseen) and the hand's size in pixels. Memory is flat: frames are streamed, only landmarks kept.
+(metres, hand-centred, camera axes), MediaPipe's handedness (probability of the expected side), a confidence
+(zero where unseen) and the hand's size in pixels. Memory is flat: frames are streamed, only landmarks kept.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ HAND_LANDMARK_NAMES: tuple[str, ...] = (
     "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
     "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip",
 )
-CROP_PIXELS = 224  # each hand's crop on the canvas (the landmark model's own input size)
-CANVAS_GAP = 32  # pixels between the two crops, so a tracked ROI never straddles both hands
+CROP_PIXELS = 224  # each hand's crop (the landmark model's own input size)
 CROP_SCALE = 4.2  # crop side / pose wrist-to-knuckle distance (covers a fully spread hand)
 MIN_CROP_PX = 48.0  # never crop less than this (far-away hands are upscaled from at least this much)
 CROP_SMOOTHING = 0.5  # weight of the new crop size in its running average
@@ -92,7 +91,7 @@ def _hands_estimator() -> object:
     except ImportError as exc:
         raise MocapError("MediaPipe is not installed; install it with `pip install mediapipe==0.10.21`.") from exc
     return mp.solutions.hands.Hands(
-        static_image_mode=False, max_num_hands=2, model_complexity=1,
+        static_image_mode=False, max_num_hands=1, model_complexity=1,
         min_detection_confidence=0.5, min_tracking_confidence=0.5,
     )
 
@@ -144,74 +143,67 @@ def detect_hands(frames: Iterable[Frame], track: Track2D, *,
     confidence = np.zeros((f_total, 2), dtype=np.float32)
     handedness = np.full((f_total, 2), np.nan, dtype=np.float32)
     size_px = np.full((f_total, 2), np.nan, dtype=np.float32)
-    width = 2 * CROP_PIXELS + CANVAS_GAP
-    canvas = np.zeros((CROP_PIXELS, width, 3), dtype=np.uint8)
-    offsets = (0, CROP_PIXELS + CANVAS_GAP)
+    canvas = np.zeros((CROP_PIXELS, CROP_PIXELS, 3), dtype=np.uint8)
     sizes = np.full(2, np.nan)
-    hands = _hands_estimator()
+    estimators = [_hands_estimator(), _hands_estimator()]
     last_us = -1
-    done = 0
     try:
         for i, frame in enumerate(frames):
             if i >= f_total:
                 break
             crops = hand_crops(track, i, sizes)
-            canvas[:] = 0
-            for crop, x0 in zip(crops, offsets):
-                if crop is not None:
-                    _paste(frame.image, crop, canvas, x0)
-            if any(c is not None for c in crops):
-                stamp = max(int(round(frame.time * 1e6)), last_us + 1)
+            stamp = max(int(round(frame.time * 1e6)), last_us + 1)
+            last_us = stamp
+            for s, (crop, hands) in enumerate(zip(crops, estimators)):
+                if crop is None:
+                    continue
+                _paste(frame.image, crop, canvas, 0)
                 if hasattr(hands, "_simulated_timestamp"):
                     hands._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
-                last_us = stamp
                 result = hands.process(canvas)  # type: ignore[attr-defined]
-                _assign(result, crops, offsets, i, landmarks, world, confidence, handedness, size_px)
-            done = i + 1
+                found = _assign(result, crop, s)
+                if found is not None:
+                    landmarks[i, s], world[i, s], handedness[i, s] = found
+                    confidence[i, s] = max(handedness[i, s], 1.0 - handedness[i, s])
+                    size_px[i, s] = 2.0 * float(np.linalg.norm(found[0][9, :2] - found[0][0, :2]))
             if progress is not None:
-                progress(done)
+                progress(i + 1)
     finally:
-        hands.close()  # type: ignore[attr-defined]
+        for hands in estimators:
+            hands.close()  # type: ignore[attr-defined]
         close_frames(frames)
     return HandTrack(landmarks, world, confidence, handedness, size_px)
 
 
-def _assign(result: object, crops: list[tuple[np.ndarray, float] | None], offsets: tuple[int, int], i: int,
-            landmarks: np.ndarray, world: np.ndarray, confidence: np.ndarray, handedness: np.ndarray,
-            size_px: np.ndarray) -> None:
-    """Map MediaPipe's hands on the canvas back to the frame and to the person's left/right hand."""
+def _assign(result: object, crop: tuple[np.ndarray, float], s: int
+            ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """MediaPipe's hand on side ``s``'s crop mapped back to the frame: (image landmarks (21, 3), metric
+    landmarks (21, 3), probability it is the side we expect), or None when it is not this person's hand."""
     found = getattr(result, "multi_hand_landmarks", None) or []
     worlds = getattr(result, "multi_hand_world_landmarks", None) or []
     labels = getattr(result, "multi_handedness", None) or []
-    h, w = CROP_PIXELS, 2 * CROP_PIXELS + CANVAS_GAP
-    best = [np.inf, np.inf]
+    centre, side = crop
+    scale = side / CROP_PIXELS
+    reach = side / CROP_SCALE
+    best: tuple[np.ndarray, np.ndarray, float] | None = None
+    best_shift = np.inf
     for hand, hand_world, label in zip(found, worlds, labels):
-        canvas_pts = np.array([(p.x * w - 0.5, p.y * h - 0.5, p.z * w) for p in hand.landmark])
-        s = 0 if canvas_pts[0, 0] < CROP_PIXELS + CANVAS_GAP / 2 else 1
-        crop = crops[s]
-        if crop is None:
-            continue
-        centre, side = crop
-        scale = side / CROP_PIXELS
-        img = np.empty_like(canvas_pts)
+        crop_pts = np.array([(p.x * CROP_PIXELS - 0.5, p.y * CROP_PIXELS - 0.5, p.z * CROP_PIXELS)
+                             for p in hand.landmark])
         # Inverse of ``_paste``'s map (pixel centres at integers on both sides).
-        img[:, 0] = (canvas_pts[:, 0] - offsets[s]) * scale + centre[0] - side / 2.0 - 0.5 * (1.0 - scale)
-        img[:, 1] = canvas_pts[:, 1] * scale + centre[1] - side / 2.0 - 0.5 * (1.0 - scale)
-        img[:, 2] = canvas_pts[:, 2] * scale
+        img = np.empty_like(crop_pts)
+        img[:, :2] = crop_pts[:, :2] * scale + centre - side / 2.0 - 0.5 * (1.0 - scale)
+        img[:, 2] = crop_pts[:, 2] * scale
         # The crop was centred one knuckle distance past the pose wrist: the pose wrist sits about
-        # side / CROP_SCALE from the centre. Reject hands whose wrist is far from there.
-        reach = side / CROP_SCALE
+        # side / CROP_SCALE from the centre. Reject hands whose wrist is far from there (another hand).
         shift = float(np.linalg.norm(img[0, :2] - centre)) / reach
-        if shift > 1.0 + MAX_WRIST_SHIFT or shift >= best[s]:
+        if shift > 1.0 + MAX_WRIST_SHIFT or shift >= best_shift:
             continue
         cls = label.classification[0]
         score = float(cls.score) if cls.label == _MEDIAPIPE_LABEL[SIDES[s]] else 1.0 - float(cls.score)
-        best[s] = shift
-        landmarks[i, s] = img
-        world[i, s] = np.array([(p.x, p.y, p.z) for p in hand_world.landmark])
-        confidence[i, s] = max(score, 1.0 - score)
-        handedness[i, s] = score
-        size_px[i, s] = 2.0 * float(np.linalg.norm(img[9, :2] - img[0, :2]))
+        best_shift = shift
+        best = (img, np.array([(p.x, p.y, p.z) for p in hand_world.landmark]), score)
+    return best
 
 
 __all__ = ["HandTrack", "HAND_LANDMARK_NAMES", "NUM_HAND_LANDMARKS", "SIDES", "detect_hands", "hand_crops"]
