@@ -6,28 +6,29 @@ The CLI (``mocap run``) and the batch runner share this; they differ only in how
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from mocap_cli.body.select import MeshChoice
 from mocap_cli.capture.detect import Track2D, detect
 from mocap_cli.capture.hands import detect_hands
-from mocap_cli.solve.hand_ik import add_fingers
+from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
+from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
-from mocap_cli.body.select import MeshChoice
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
 from mocap_cli.export.prepare import prepare_export
-from mocap_cli.models.registry import create_model
-from mocap_cli.models.base import Clip, ModelSettings
-from mocap_cli.core.motion import Motion
-from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.export.root_motion import RootMode
+from mocap_cli.models.base import Clip, ModelSettings
+from mocap_cli.models.registry import create_model
+from mocap_cli.post.resample import is_constant_rate, resample_motion
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.settings import DEFAULTS, HandsMode, RunSettings, check_output_fps
-from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
+from mocap_cli.solve.hand_ik import add_fingers
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
 LOW_DETECTION_RATE = 0.6

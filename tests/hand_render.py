@@ -27,7 +27,12 @@ from mocap_cli.body.anny_body import anny_mesh
 from mocap_cli.body.skinning import skin
 from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, FINGERS, with_fingers
 from mocap_cli.core.rotations import quat_from_rotvec, quat_identity, quat_mul
-from mocap_cli.core.skeleton import JOINT_INDEX, canonical_skeleton, forward_kinematics, leaf_tip
+from mocap_cli.core.skeleton import (
+    JOINT_INDEX,
+    canonical_skeleton,
+    forward_kinematics,
+    leaf_tip,
+)
 from mocap_cli.solve import hand_ik
 
 POSES = ("relaxed", "open", "fist", "point", "pinch")

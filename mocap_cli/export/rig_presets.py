@@ -24,12 +24,23 @@ import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.body.skinning import skin
-from mocap_cli.errors import MocapError
+from mocap_cli.core.hand_skeleton import (
+    FINGER_JOINT_NAMES,
+    HAND_JOINT_NAMES,
+    HAND_PARENTS,
+    has_fingers,
+)
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.preset_files import preset_dir
-from mocap_cli.core.rotations import quat_between, quat_conj, quat_identity, quat_mul, quat_apply
-from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, HAND_JOINT_NAMES, HAND_PARENTS, has_fingers
+from mocap_cli.core.rotations import (
+    quat_apply,
+    quat_between,
+    quat_conj,
+    quat_identity,
+    quat_mul,
+)
 from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.errors import MocapError
 
 DEFAULT_RIG = "blender"
 _ARMS = (("left_shoulder", "left_elbow", 1.0), ("right_shoulder", "right_elbow", -1.0))
@@ -181,5 +192,13 @@ def repose_mesh(mesh: SkinnedMesh, skeleton: Skeleton, preset: RigPreset) -> Ski
     return replace(mesh, vertices=vertices)
 
 
-__all__ = ["RigPreset", "DEFAULT_RIG", "rig_preset_names", "load_rig_preset", "apply_rig_preset", "rest_change",
-           "repose_mesh", "finger_bone_names"]
+__all__ = [
+    "DEFAULT_RIG",
+    "RigPreset",
+    "apply_rig_preset",
+    "finger_bone_names",
+    "load_rig_preset",
+    "repose_mesh",
+    "rest_change",
+    "rig_preset_names",
+]

@@ -3,10 +3,11 @@
 The body's wrist orientation stays the body model's; the fingers are posed *relative to the palm*, so a
 good finger pose never fights the arm. Per frame and hand:
 
-1. Palm frame from the wrist, index knuckle and pinky knuckle (primary: wrist → knuckle midpoint; secondary:
-   pinky → index knuckle), for MediaPipe's metric hand landmarks and for the rest hand; the rotation between
-   the two carries every landmark into the wrist's rest frame (translation and scale drop out: only bone
-   directions are used).
+0. Depth (``lift_hand``): MediaPipe's metric landmarks flatten fingers that point along the view; their 2D
+   foreshortening, with the hand's bone lengths, gives the depth back. Where MediaPipe took the hand for the
+   other one (palm for back: same 2D, mirrored depth), its depth is mirrored back (the pose knows the side).
+1. Palm: the least-squares rotation of the wrist and four knuckles onto the rest hand's carries every
+   landmark into the wrist's rest frame (translation and scale drop out: only bone directions are used).
 2. Four fingers: at the knuckle (joint 1) two angles, abduction about the palm normal, then flexion about the
    finger's own lateral axis (rest bone × palm normal, positive curls toward the palm); at the middle and end
    joints (2, 3) flexion only, about the same axis carried by the parent. Each angle is clamped to an
@@ -26,18 +27,32 @@ from __future__ import annotations
 import numpy as np
 
 from mocap_cli.capture.hands import HandTrack
-from mocap_cli.core.hand_skeleton import (FINGER_JOINT_NAMES, FINGERS, REST_HAND_SIZE, SIDES, finger_tip,
-                                          with_fingers)
+from mocap_cli.core.hand_skeleton import (
+    FINGER_JOINT_NAMES,
+    FINGERS,
+    REST_HAND_SIZE,
+    SIDES,
+    finger_tip,
+    with_fingers,
+)
 from mocap_cli.core.motion import Motion
-from mocap_cli.core.rotations import (frame_from_vectors, quat_apply, quat_between, quat_conj, quat_from_rotvec,
-                                      quat_identity, quat_mul, quat_normalize, quat_to_rotvec)
+from mocap_cli.core.rotations import (
+    frame_from_vectors,
+    quat_apply,
+    quat_between,
+    quat_conj,
+    quat_from_rotvec,
+    quat_identity,
+    quat_mul,
+    quat_normalize,
+    quat_to_rotvec,
+)
 from mocap_cli.core.skeleton import JOINT_NAMES, forward_kinematics
 
 MIN_CONFIDENCE = 0.5
 FADE_SECONDS = 0.3
-HAND_SCALE_RANGE = (0.7, 1.4)
+HAND_SCALE_RANGE = (0.7, 1.4)  # measured hand sizes outside this × the rest hand are treated as noise
 LENGTH_QUANTILE = 0.8
-PALM_MODE = "fit"  # measured hand sizes outside this × the rest hand are treated as noise
 # MediaPipe hand landmark indices of each finger's joints 1, 2, 3 and tip.
 _CHAINS = {"thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12), "ring": (13, 14, 15, 16),
            "pinky": (17, 18, 19, 20)}
@@ -86,13 +101,9 @@ def _rot(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
 def palm_alignment(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
     """Rotations (F, 3, 3) carrying measured hand vectors (landmarks (F, 21, 3)) into the wrist's rest frame.
 
-    PALM_MODE "frame": the palm frame of wrist, index and pinky knuckles; "fit": the least-squares rotation
-    of the five palm points (wrist, four knuckles), each set centred and scaled to unit size."""
+    The least-squares rotation of the five palm points (wrist, four knuckles), each set centred: the palm
+    is the rigid part of the hand, and five points average out one badly placed landmark."""
     wrist = rest[JOINT_NAMES.index(f"{side}_wrist")]
-    if PALM_MODE == "frame":
-        rest_frame = _palm_frame(wrist, rest[_joint(side, "index", 1)], rest[_joint(side, "pinky", 1)])
-        meas_frame = _palm_frame(points[:, _WRIST], points[:, _INDEX_MCP], points[:, _PINKY_MCP])
-        return np.einsum("ij,fkj->fik", rest_frame, meas_frame)  # R = F_rest F_meas^T
     model = np.stack([wrist] + [rest[_joint(side, f, 1)] for f in ("index", "middle", "ring", "pinky")])
     model = model - model.mean(0)
     meas = points[:, list(_PALM)]
@@ -110,7 +121,6 @@ def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndar
     """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side)
     from MediaPipe hand landmarks (F, 21, 3) in any metric frame, against the rest positions (54, 3)."""
     f = points.shape[0]
-    wrist = rest[JOINT_NAMES.index(f"{side}_wrist")]
     to_rest = palm_alignment(points, rest, side)
     q = np.einsum("fij,fkj->fki", to_rest, points - points[:, :1])  # (F, 21, 3) in the wrist's rest frame
     normal = _palm_normal(rest, side)
@@ -287,7 +297,7 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
             points = np.stack([lift_hand(image.astype(np.float64), w, lengths)
                                for image, w in zip(hands.landmarks[seen, s], world)])
             local[seen] = finger_rotations(points, rest, side)
-            rotvecs, weight = fill_and_fade(quat_to_rotvec(local), seen, FADE_SECONDS * motion.fps)
+            rotvecs, _ = fill_and_fade(quat_to_rotvec(local), seen, FADE_SECONDS * motion.fps)
             fingers[:, 15 * s:15 * s + 15] = quat_from_rotvec(rotvecs)
             conf = np.where(seen, hands.confidence[:, s], 0.0)
             finger_conf[:, 15 * s:15 * s + 15] = conf[:, None]
@@ -300,5 +310,11 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
     return out
 
 
-__all__ = ["add_fingers", "fill_and_fade", "finger_rotations", "measured_hand_scale", "MIN_CONFIDENCE",
-           "FADE_SECONDS"]
+__all__ = [
+    "FADE_SECONDS",
+    "MIN_CONFIDENCE",
+    "add_fingers",
+    "fill_and_fade",
+    "finger_rotations",
+    "measured_hand_scale",
+]

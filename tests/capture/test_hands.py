@@ -12,7 +12,7 @@ import pytest
 from mocap_cli.pipeline import RunOptions, run_clip
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hand_render import POSES, hand_clip, joint_angles, with_tips  # noqa: E402
+from hand_render import POSES, hand_clip, joint_angles, with_tips
 
 HOLD = 4
 SETTLE = 1  # frames after each pose change left out (the trackers catch up)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import gltf_validate, real_motion, run_blender, to_blender
+
 from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, HAND_JOINT_NAMES
 from mocap_cli.core.motion import Motion
 from mocap_cli.export import export_motion
@@ -19,7 +19,7 @@ from mocap_cli.export.rig_presets import finger_bone_names, load_rig_preset
 from mocap_cli.solve.hand_ik import add_fingers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hand_render import POSES, finger_pose  # noqa: E402
+from hand_render import POSES, finger_pose
 
 PRESETS = ["blender", "mixamo", "ue5", "unity", "vrm"]
 FORMATS = ["bvh", "glb", "fbx"]

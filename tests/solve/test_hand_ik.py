@@ -8,17 +8,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import real_motion
+
 from mocap_cli.capture.hands import HandTrack
-from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, HAND_JOINT_NAMES, with_fingers
+from mocap_cli.core.hand_skeleton import (
+    FINGER_JOINT_NAMES,
+    HAND_JOINT_NAMES,
+    with_fingers,
+)
 from mocap_cli.core.rotations import quat_identity, quat_to_rotvec
 from mocap_cli.core.skeleton import JOINT_NAMES, canonical_skeleton
-from mocap_cli.solve.hand_ik import (_CHAINS, _joint, add_fingers, bone_lengths, fill_and_fade, finger_rotations,
-                                     lift_hand)
+from mocap_cli.solve.hand_ik import (
+    _CHAINS,
+    _joint,
+    add_fingers,
+    bone_lengths,
+    fill_and_fade,
+    finger_rotations,
+    lift_hand,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hand_render import POSES, finger_pose, joint_angles, with_tips  # noqa: E402
+from hand_render import POSES, finger_pose, joint_angles, with_tips
 
 SKELETON = with_fingers(canonical_skeleton())
 REST = SKELETON.rest_positions()
