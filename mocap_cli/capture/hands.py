@@ -50,6 +50,7 @@ CROP_PIXELS = 224  # each hand's crop (the landmark model's own input size)
 CROP_SCALE = 4.2  # crop side / pose wrist-to-knuckle distance (covers a fully spread hand)
 MIN_CROP_PX = 48.0  # never crop less than this (far-away hands are upscaled from at least this much)
 CROP_SMOOTHING = 0.5  # weight of the new crop size in its running average
+STRIDE_FPS = 20.0  # from this clip rate on, the hand models run on every second frame (speed; see hand_stride)
 MAX_WRIST_SHIFT = 1.2  # in crop sides/CROP_SCALE (~ hand lengths): farther than this from the pose wrist = not ours
 MIN_POSE_VISIBILITY = 0.3  # pose wrist visibility below which the hand is not looked for
 _POSE = {"left": ("left_wrist", "left_index", "left_pinky"), "right": ("right_wrist", "right_index", "right_pinky")}
@@ -136,10 +137,19 @@ def _paste(image: np.ndarray, crop: tuple[np.ndarray, float], canvas: np.ndarray
         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
+def hand_stride(fps: float) -> int:
+    """Every how many frames the hand models run: every second frame at ``STRIDE_FPS`` or more (fingers are
+    interpolated between), every frame below."""
+    return 2 if fps >= STRIDE_FPS else 1
+
+
 def detect_hands(frames: Iterable[Frame], track: Track2D, *,
-                 progress: Callable[[int], None] | None = None) -> HandTrack:
+                 progress: Callable[[int], None] | None = None, stride: int | None = None) -> HandTrack:
     """Run the hand models over streamed frames (the same frames ``track`` was detected on, in order) and
-    return the tracked person's hands. The iterator is closed on return or error."""
+    return the tracked person's hands. ``stride``: run on every n-th frame (default ``hand_stride`` of the
+    clip's rate); a frame in between gets the average of its neighbours where both saw the hand. The iterator
+    is closed on return or error."""
+    stride = hand_stride(float(track.fps)) if stride is None else max(int(stride), 1)
     f_total = track.num_frames
     landmarks = np.full((f_total, 2, NUM_HAND_LANDMARKS, 3), np.nan, dtype=np.float32)
     world = np.full_like(landmarks, np.nan)
@@ -154,6 +164,10 @@ def detect_hands(frames: Iterable[Frame], track: Track2D, *,
         for i, frame in enumerate(frames):
             if i >= f_total:
                 break
+            if i % stride and i != f_total - 1:
+                if progress is not None:
+                    progress(i + 1)
+                continue
             crops = hand_crops(track, i, sizes)
             stamp = max(int(round(frame.time * 1e6)), last_us + 1)
             last_us = stamp
@@ -175,7 +189,26 @@ def detect_hands(frames: Iterable[Frame], track: Track2D, *,
         for hands in estimators:
             hands.close()  # type: ignore[attr-defined]
         close_frames(frames)
+    if stride > 1:
+        _fill_between(stride, landmarks, world, confidence, handedness, size_px)
     return HandTrack(landmarks, world, confidence, handedness, size_px)
+
+
+def _fill_between(stride: int, landmarks: np.ndarray, world: np.ndarray, confidence: np.ndarray,
+                  handedness: np.ndarray, size_px: np.ndarray) -> None:
+    """In place: each frame skipped by the stride, between two run frames that both saw a hand, gets the
+    linear interpolation of the two (confidence: the lower)."""
+    f_total = confidence.shape[0]
+    run = [i for i in range(f_total) if i % stride == 0 or i == f_total - 1]
+    for a, b in zip(run[:-1], run[1:]):
+        for s in range(2):
+            if confidence[a, s] <= 0 or confidence[b, s] <= 0:
+                continue
+            for i in range(a + 1, b):
+                w = (i - a) / (b - a)
+                for arr in (landmarks, world, handedness, size_px):
+                    arr[i, s] = (1 - w) * arr[a, s] + w * arr[b, s]
+                confidence[i, s] = min(confidence[a, s], confidence[b, s])
 
 
 def _assign(result: object, crop: tuple[np.ndarray, float], s: int

@@ -48,3 +48,23 @@ def test_finger_angles_on_a_render_with_known_poses(tmp_path: Path) -> None:
     print("\n" + "\n".join(lines))
     assert errors["relaxed"] <= 15.0 and errors["open"] <= 15.0
     assert errors["pinch"] <= 20.0
+
+
+def test_frames_between_strided_runs_are_interpolated_only_between_sightings() -> None:
+    from mocap_cli.capture.hands import _fill_between, hand_stride
+
+    assert hand_stride(24.0) == 2 and hand_stride(15.0) == 1
+    f = 7
+    lm = np.full((f, 2, 21, 3), np.nan)
+    world = np.full_like(lm, np.nan)
+    conf = np.zeros((f, 2))
+    hand = np.full((f, 2), np.nan)
+    size = np.full((f, 2), np.nan)
+    for i, value in ((0, 0.0), (2, 2.0), (4, 4.0)):  # the left hand seen at 0, 2, 4; lost at 6
+        lm[i, 0], world[i, 0], conf[i, 0], hand[i, 0], size[i, 0] = value, value, 0.9 - 0.1 * i, 0.8, 10 * value
+    _fill_between(2, lm, world, conf, hand, size)
+    np.testing.assert_allclose(lm[[1, 3], 0, 0, 0], [1.0, 3.0])
+    np.testing.assert_allclose(size[[1, 3], 0], [10.0, 30.0])
+    np.testing.assert_allclose(conf[[1, 3], 0], [0.7, 0.5])
+    assert conf[5, 0] == 0 and np.isnan(lm[5, 0]).all()  # no sighting after: stays unseen (fades later)
+    assert np.all(conf[:, 1] == 0)
