@@ -34,6 +34,7 @@ def run(
     preset: opt.Preset = DEFAULTS.preset,
     root: opt.Root = DEFAULTS.root,
     mesh: opt.Mesh = DEFAULTS.mesh,
+    hands: opt.Hands = DEFAULTS.hands,
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
@@ -55,6 +56,7 @@ def run(
             formats=formats_of(export), model=model, weights=weights, smpl=smpl, start=start, end=end, fps=fps,
             smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
             overwrite=overwrite, foot_lock=foot_lock, reference_pose=reference_pose, preview=preview is not None,
+            hands=hands,
         )
         result = run_clip(video, build_run_options(tuple(export), settings, preview=preview), RichReporter(quiet))
     except MocapError as exc:
