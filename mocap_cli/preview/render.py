@@ -56,7 +56,8 @@ class PreviewInputs:
     """What the preview shows. ``motion`` is the exported Motion (after smoothing and resampling; canonical
     skeleton, world root), ``camera`` the camera it was solved with (its pose may be one per video frame),
     ``mesh`` the body bound to its skeleton (or None), and per video frame (F,): the detection confidence,
-    whether the person was detected, and each frame's time in seconds from the first frame. ``warnings`` are the run's warnings."""
+    whether the person was detected, and each frame's time in seconds from the first frame. ``warnings`` are
+    the run's warnings."""
 
     motion: Motion
     camera: SolvedCamera
