@@ -54,9 +54,10 @@ _TEXT = (235, 235, 235)
 @dataclass(frozen=True)
 class PreviewInputs:
     """What the preview shows. ``motion`` is the exported Motion (after smoothing and resampling; canonical
-    skeleton, world root), ``camera`` the camera it was solved with, ``mesh`` the body bound to its skeleton (or
-    None), and per video frame (F,): the detection confidence, whether the person was detected, and each frame's
-    time in seconds from the first frame. ``warnings`` are the run's warnings."""
+    skeleton, world root), ``camera`` the camera it was solved with (its pose may be one per video frame),
+    ``mesh`` the body bound to its skeleton (or None), and per video frame (F,): the detection confidence,
+    whether the person was detected, and each frame's time in seconds from the first frame. ``warnings`` are
+    the run's warnings."""
 
     motion: Motion
     camera: SolvedCamera
@@ -182,7 +183,7 @@ class PreviewPainter:
         else:
             cv2.cvtColor(cv2.resize(image_rgb, lay.camera, interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2BGR, dst=cam)
         k, joints, conf = self._pose(min(i, len(self.i0) - 1))
-        camera = self.inputs.camera
+        camera = self.inputs.camera.at(i)  # a turning camera has a pose per video frame
         if self.inputs.mesh is not None:
             verts, _ = camera.project(self._body(k))
             mask = silhouette_mask(pixels_in_panel(verts, lay.scale), self._parts, lay.camera)
