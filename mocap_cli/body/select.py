@@ -41,7 +41,7 @@ def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) 
     choice = default_mesh_choice() if choice in (None, "auto") else choice
     if choice == "none":
         return None
-    skeleton = _canonical(motion.skeleton)
+    skeleton = mesh_skeleton(motion.skeleton)
     if choice == "anny":
         from mocap_cli.body.anny_body import anny_available, anny_mesh
 
@@ -51,7 +51,9 @@ def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) 
     return _smpl_mesh(motion, skeleton, smpl_path)
 
 
-def _canonical(skeleton: Skeleton) -> Skeleton:
+def mesh_skeleton(skeleton: Skeleton) -> Skeleton:
+    """The skeleton a body mesh binds to: the canonical names (with fingers when the motion has them) on the
+    motion's own offsets."""
     from mocap_cli.core.hand_skeleton import HAND_JOINT_NAMES, has_fingers
 
     if has_fingers(skeleton):

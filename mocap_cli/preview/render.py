@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
+from mocap_cli.body.select import mesh_skeleton
 from mocap_cli.body.skinning import skin
 from mocap_cli.capture.video import Frame, ffmpeg_executable
 from mocap_cli.core.motion import Motion
-from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 from mocap_cli.errors import MocapError
 from mocap_cli.preview.camera_view import (
     SILHOUETTE,
@@ -149,7 +149,7 @@ class PreviewPainter:
         self.timeline = Timeline(inputs.detection, inputs.detected, self.layout.timeline)
         self.contacts = planted_contacts(m)
         self._skinned: dict[int, np.ndarray] = {}
-        self._mesh_skeleton = Skeleton(JOINT_NAMES, PARENTS, m.skeleton.offsets) if inputs.mesh is not None else None
+        self._mesh_skeleton = mesh_skeleton(m.skeleton) if inputs.mesh is not None else None
         self._parts = [] if inputs.mesh is None else body_parts(inputs.mesh.joints, inputs.mesh.weights)
         for n, warning in enumerate(inputs.warnings[:3]):  # drawn once into the side view's fixed background
             _label(self.side.background_path, f"warning: {warning}"[: max(10, self.layout.side[0] // 8)],
