@@ -35,6 +35,9 @@ Device = Annotated[DeviceName, typer.Option(case_sensitive=False, help="auto, cp
 Fov = Annotated[float, typer.Option(min=FOV_MIN_DEGREES, max=FOV_MAX_DEGREES,
                                     help="Assumed camera field of view (degrees, across the longer side).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Windows or crops per model batch.")]
+People = Annotated[str, typer.Option(
+    "--people", help="Who to capture: largest (the most prominent person, default), all, or N (the N most "
+                     "prominent). Several people give one file per person: out.person_1.glb, ...")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 
 

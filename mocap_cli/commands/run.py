@@ -38,11 +38,14 @@ def run(
     fov: opt.Fov = DEFAULTS.fov,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
     overwrite: opt.Overwrite = False,
+    people: opt.People = "largest",
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Turn VIDEO into animation files."""
+    from mocap_cli.people_pipeline import parse_people
     from mocap_cli.pipeline import run_clip
 
+    choice = parse_people(people)
     if not video.exists():
         raise MocapError(f"{video} does not exist; check the path.")
     settings = opt.settings_from_flags(
@@ -50,7 +53,14 @@ def run(
         smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
         overwrite=overwrite,
     )
-    _summary(video, run_clip(video, build_run_options(tuple(export), settings), RichReporter(quiet)))
+    options = build_run_options(tuple(export), settings)
+    if choice == "largest":
+        _summary(video, run_clip(video, options, RichReporter(quiet)))
+    else:
+        from mocap_cli.commands.people import people_summary
+        from mocap_cli.people_pipeline import run_people
+
+        people_summary(video, run_people(video, options, choice, RichReporter(quiet)))
 
 
 def _summary(video: Path, result: RunResult) -> None:

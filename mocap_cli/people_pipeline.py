@@ -1,0 +1,143 @@
+"""``--people all|N``: every person in the clip through the pipeline, in one shared world.
+
+``--people largest`` (the default) never comes here: it is ``pipeline.run_clip``, unchanged. Here the clip is
+decoded once for multi-person detection and tracking (``capture.people``, ``capture.tracking``); each kept
+person then goes through the chosen model and smoothing exactly like a single-person clip, and
+``solve.shared_world`` puts everyone in one camera and on one floor. Every requested file is written once per
+person, named ``out.person_1.glb``, ``out.person_2.glb``, … (people numbered by prominence: summed box area).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from mocap_cli.capture.people import find_people
+from mocap_cli.capture.tracking import Tracker, keep_people, to_track2d
+from mocap_cli.capture.video import count_frames, iter_frames, probe
+from mocap_cli.core.motion import Motion
+from mocap_cli.errors import MocapError
+from mocap_cli.export import check_output_path
+from mocap_cli.models.base import Clip
+from mocap_cli.models.registry import create_model
+from mocap_cli.pipeline import (
+    Reporter,
+    RunOptions,
+    SilentReporter,
+    validate,
+    write_exports,
+)
+from mocap_cli.post.resample import is_constant_rate, resample_motion
+from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
+from mocap_cli.settings import check_output_fps
+
+PeopleChoice = str | int  # "largest", "all" or a count ≥ 1
+
+
+def parse_people(text: str) -> PeopleChoice:
+    """``--people`` value → "largest", "all" or a positive count; anything else is one clear sentence."""
+    value = text.strip().lower()
+    if value in ("largest", "all"):
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1 or str(count) != value.lstrip("+"):
+        raise MocapError(f"--people must be largest, all or a number of people of at least 1, not '{text}'.")
+    return count
+
+
+def person_path(path: Path, number: int) -> Path:
+    """``out.bvh`` → ``out.person_2.bvh``."""
+    return path.with_name(f"{path.stem}.person_{number}{path.suffix}")
+
+
+@dataclass(frozen=True)
+class Person:
+    """One row of the people listing: ID (person_N), frames seen (detected), mean box height share."""
+
+    name: str
+    track_id: int
+    frames: int
+    first_frame: int
+    last_frame: int
+    mean_height: float
+
+
+@dataclass
+class PeopleResult:
+    frames: int
+    people: list[Person]
+    motions: list[Motion]
+    files: list[Path]
+    seconds: dict[str, float]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+
+def run_people(video: Path, options: RunOptions, people: PeopleChoice,
+               reporter: Reporter | None = None) -> PeopleResult:
+    reporter = reporter or SilentReporter()
+    validate(video, options)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    info = probe(video)
+    check_output_fps(options.fps, float(info.fps))
+    model = create_model(options.model, options.settings)
+    total = count_frames(info, options.start, options.end)
+    if total == 0:
+        raise MocapError(f"{video.name} has no frames in the chosen --start/--end range; adjust them.")
+    tracker = Tracker()
+    with reporter.stage("decode + detect people", total) as tick:
+        observed, size = find_people(iter_frames(video, start=options.start, end=options.end, info=info), tracker,
+                                     progress=lambda done: tick(done, total))
+    times = np.array([f.time for f in observed])
+    kept = keep_people(tracker.tracks(), times, size[1], keep_all=False)
+    if isinstance(people, int):
+        kept = kept[:people]
+    if not kept:
+        raise MocapError(f"No person was found in {video.name} for at least a second; use a clip where people "
+                         "are fully visible.")
+    tracks = [to_track2d(t, observed, info.fps, size) for t in kept]
+    listing = [Person(f"person_{i + 1}", t.id, len(t.positions), observed[t.positions[0]].index,
+                      observed[t.positions[-1]].index, t.mean_height() / size[1]) for i, t in enumerate(kept)]
+    for path in options.exports:
+        for i in range(len(kept)):
+            check_output_path(person_path(path, i + 1), overwrite=options.overwrite)
+    seconds["decode + detect"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    motions = []
+    for track in tracks:
+        clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end, info=info))
+        with reporter.stage("model", track.num_frames) as tick:
+            motion = model.estimate(clip, progress=tick)
+        if not is_constant_rate(track.frame_times, float(track.fps)):
+            motion = resample_motion(motion, float(track.fps), track.frame_times)
+        motions.append(motion)
+    seconds["model"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    from mocap_cli.solve.shared_world import place_people
+
+    preset = load_smoothing_preset(options.smooth)
+    motions = [smooth_motion(m, preset) for m in motions]
+    motions = place_people(motions, tracks, options.settings.fov_degrees)
+    if options.fps is not None:
+        motions = [resample_motion(m, options.fps) if abs(options.fps - m.fps) > 1e-9 else m for m in motions]
+    seconds["smoothing + shared world"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    files: list[Path] = []
+    for i, motion in enumerate(motions):
+        motion.provenance.setdefault("name", f"{video.stem}.person_{i + 1}")
+        one = replace(options, exports=tuple(person_path(p, i + 1) for p in options.exports))
+        files.extend(write_exports(motion, one, reporter))
+    seconds["export"] = time.perf_counter() - t0
+    return PeopleResult(len(observed), listing, motions, files, seconds)
