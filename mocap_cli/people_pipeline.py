@@ -4,7 +4,8 @@
 decoded once for multi-person detection and tracking (``capture.people``, ``capture.tracking``); each kept
 person then goes through the chosen model and smoothing exactly like a single-person clip, and
 ``solve.shared_world`` puts everyone in one camera and on one floor. Every requested file is written once per
-person, named ``out.person_1.glb``, ``out.person_2.glb``, … (people numbered by prominence: summed box area).
+person, named ``out.person_1.bvh``, ``out.person_2.bvh``, … (people numbered by prominence: summed box
+area), except .glb: one file with an armature per person (``export.multi``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mocap_cli.capture.video import count_frames, iter_frames, probe
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import check_output_path
+from mocap_cli.export.multi import write_people_glb
 from mocap_cli.models.base import Clip
 from mocap_cli.models.registry import create_model
 from mocap_cli.pipeline import (
@@ -49,6 +51,11 @@ def parse_people(text: str) -> PeopleChoice:
     if count < 1 or str(count) != value.lstrip("+"):
         raise MocapError(f"--people must be largest, all or a number of people of at least 1, not '{text}'.")
     return count
+
+
+def _per_person(exports: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The outputs written once per person (a .glb holds everyone in one file)."""
+    return tuple(p for p in exports if p.suffix.lower() != ".glb")
 
 
 def person_path(path: Path, number: int) -> Path:
@@ -107,7 +114,7 @@ def run_people(video: Path, options: RunOptions, people: PeopleChoice,
     tracks = [to_track2d(t, observed, info.fps, size) for t in kept]
     listing = [Person(f"person_{i + 1}", t.id, len(t.positions), observed[t.positions[0]].index,
                       observed[t.positions[-1]].index, t.mean_height() / size[1]) for i, t in enumerate(kept)]
-    for path in options.exports:
+    for path in _per_person(options.exports):
         for i in range(len(kept)):
             check_output_path(person_path(path, i + 1), overwrite=options.overwrite)
     seconds["decode + detect"] = time.perf_counter() - t0
@@ -137,7 +144,12 @@ def run_people(video: Path, options: RunOptions, people: PeopleChoice,
     files: list[Path] = []
     for i, motion in enumerate(motions):
         motion.provenance.setdefault("name", f"{video.stem}.person_{i + 1}")
-        one = replace(options, exports=tuple(person_path(p, i + 1) for p in options.exports))
+        one = replace(options, exports=tuple(person_path(p, i + 1) for p in _per_person(options.exports)))
         files.extend(write_exports(motion, one, reporter))
+    for path in options.exports:
+        if path.suffix.lower() == ".glb":
+            write_people_glb(motions, path, preset=options.preset, root=options.root, mesh=options.mesh,
+                             smpl=options.settings.smpl)
+            files.append(path)
     seconds["export"] = time.perf_counter() - t0
     return PeopleResult(len(observed), listing, motions, files, seconds)
