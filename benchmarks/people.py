@@ -1,13 +1,15 @@
 """`--people all` speed on real clips: multi-person detection+tracking frames/s against the single-person
 MediaPipe path on the same clip, people found, and the model+export cost of each extra person.
 
-usage: python benchmarks/people.py [--only NAME,...] [FOLDER]   (FOLDER defaults to ../shared/data/videos)
+usage: python benchmarks/people.py [--only NAME,...] [FOLDER]   (FOLDER defaults to $MOCAP_SHARED_DIR/data/videos,
+else ../shared/data/videos)
 Prints a markdown table. Timings depend on the machine; state which one with the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +24,8 @@ TWO_PERSON_CLIPS = "two_people_interaction_lab.mp4,3dpw_courtyard_two_people_por
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("folder", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos")
+    shared = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+    ap.add_argument("folder", nargs="?", type=Path, default=shared / "data" / "videos")
     ap.add_argument("--only", default=TWO_PERSON_CLIPS)
     args = ap.parse_args()
     print("| clip | frames | single-person detect frames/s | single-person end-to-end frames/s "
