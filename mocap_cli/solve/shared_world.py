@@ -11,6 +11,8 @@ above the world origin.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from mocap_cli.capture.detect import Track2D
@@ -57,6 +59,5 @@ def place_people(motions: list[Motion], tracks: list[Track2D], fov_degrees: floa
     out = []
     for i, m in enumerate(placed):
         m = m.with_rotations(m.rotations, m.root_translation - origin)
-        m.provenance["person"] = f"person_{i + 1}"
-        out.append(m)
+        out.append(replace(m, provenance={**m.provenance, "person": f"person_{i + 1}"}))
     return out
