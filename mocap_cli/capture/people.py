@@ -6,7 +6,10 @@ Why this route: the mediapipe wheel ships the legacy single-person graph and two
 ``.task`` bundle whose models carry input-normalisation metadata. We build that bundle in memory from the
 wheel's files with the wheel's own metadata writer (``mediapipe.tasks...metadata_writers``), so no extra
 runtime (such as ``ai-edge-litert``) and no download is needed, and the landmarks are the same network's as
-the single-person path. Measured on this project's 2-core CPU box (benchmarks/people.py).
+the single-person path. (``ai-edge-litert`` 2.3.0 would install too, but would mean a second TFLite runtime
+plus our own anchor decoding and ROI warping.) Measured with benchmarks/people.py on the project's shared
+2-core CPU box: detection + tracking 9.1 frames/s on two_people_interaction_lab (1920x1080, 2 people) and
+4.6 frames/s on the 1080x1920 courtyard duet, against 26-31 frames/s for the single-person legacy graph.
 
 The detector sees the whole frame letterboxed to 224 px, so people who fill less than about half the frame
 are often missed. We therefore look in three ways, then merge duplicates:
