@@ -16,7 +16,7 @@ import numpy as np
 
 from mocap_cli.body.select import MeshChoice
 from mocap_cli.capture.detect import Track2D, detect, small_person_warning
-from mocap_cli.capture.hands import detect_hands
+from mocap_cli.capture.hands import HandTrack, detect_hands
 from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
@@ -130,12 +130,9 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     model = create_model(options.model, options.settings)  # fails early if weights are missing
     track = decode_and_detect(video, info, options, reporter)
     seconds["decode + detect"] = time.perf_counter() - t0
-    hands = None
-    if options.hands == "auto":
-        t0 = time.perf_counter()
-        with reporter.stage("hands", track.num_frames) as tick:
-            hands = detect_hands(iter_frames(video, start=options.start, end=options.end, info=info), track,
-                                 progress=lambda done: tick(done, track.num_frames))
+    t0 = time.perf_counter()
+    hands = clip_hands(video, info, track, options, reporter)
+    if hands is not None:
         seconds["hands"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -144,18 +141,13 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
         motion = model.estimate(clip, progress=tick)
     if options.hands == "auto":
         motion = add_fingers(motion, hands)
-    fps = float(track.fps)
-    if not is_constant_rate(track.frame_times, fps):
-        motion = resample_motion(motion, fps, track.frame_times)
-    motion = make_continuous(motion)  # no snaps, held ends: always, whatever the smoothing
+    motion = continuous_motion(motion, track)
     filled = max(0, motion.num_frames - track.num_frames)
     seconds["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     with reporter.stage("smoothing", motion.num_frames) as tick:
-        motion = hold_lost_ends(smooth_motion(motion, load_smoothing_preset(options.smooth)))
-        if options.fps is not None and abs(options.fps - motion.fps) > 1e-9:
-            motion = resample_motion(motion, options.fps)
+        motion = at_output_rate(smoothed_motion(motion, options.smooth), options.fps)
         tick(motion.num_frames)
     seconds["smoothing"] = time.perf_counter() - t0
 
@@ -184,6 +176,37 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
         files.append(write_clip_preview(video, info, track, motion, options, warnings, reporter))
         seconds["preview"] = time.perf_counter() - t0
     return RunResult(info, motion, track.num_frames, rate, files, seconds, warnings, filled)
+
+
+def clip_hands(video: Path, info: VideoInfo, track: Track2D, options: RunOptions, reporter: Reporter
+               ) -> HandTrack | None:
+    """The tracked person's hands (``--hands auto``; a second decode of the clip), else None."""
+    if options.hands != "auto":
+        return None
+    with reporter.stage("hands", track.num_frames) as tick:
+        return detect_hands(iter_frames(video, start=options.start, end=options.end, info=info), track,
+                            progress=lambda done: tick(done, track.num_frames))
+
+
+def continuous_motion(motion: Motion, track: Track2D) -> Motion:
+    """A model's motion on the video's constant frame rate, with no snaps and lost ends held
+    (``post.continuity``): applied whatever the smoothing."""
+    fps = float(track.fps)
+    if not is_constant_rate(track.frame_times, fps):
+        motion = resample_motion(motion, fps, track.frame_times)
+    return make_continuous(motion)
+
+
+def smoothed_motion(motion: Motion, smooth: str) -> Motion:
+    """The ``--smooth`` preset applied; frames where the person was lost keep the nearest confident pose."""
+    return hold_lost_ends(smooth_motion(motion, load_smoothing_preset(smooth)))
+
+
+def at_output_rate(motion: Motion, fps: float | None) -> Motion:
+    """``--fps``: resampled to the output rate when one is asked for and differs."""
+    if fps is not None and abs(fps - motion.fps) > 1e-9:
+        return resample_motion(motion, fps)
+    return motion
 
 
 def write_clip_preview(video: Path, info: VideoInfo, track: Track2D, motion: Motion, options: RunOptions,

@@ -40,6 +40,9 @@ Fov = Annotated[float, typer.Option(min=FOV_MIN_DEGREES, max=FOV_MAX_DEGREES,
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Windows or crops per model batch.")]
 Hands = Annotated[HandsMode, typer.Option(help="Fingers: auto (animated from the video, 15 joints per "
                                            "hand) or off (the 24-joint body only).")]
+People = Annotated[str, typer.Option(
+    "--people", help="Who to capture: largest (the most prominent person, default), all, or N (the N most "
+                     "prominent). Several people give one file per person: out.person_1.glb, ...")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 Preview = Annotated[Optional[Path], typer.Option(
     "--preview", help="Also write PATH.mp4: the exported skeleton over the video, a side view and a timeline.")]
