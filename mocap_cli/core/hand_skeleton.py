@@ -73,6 +73,11 @@ def has_fingers(skeleton: Skeleton) -> bool:
     return tuple(skeleton.parents) == HAND_PARENTS
 
 
+def body_joint_count(skeleton: Skeleton) -> int:
+    """How many of ``skeleton``'s joints are the body (the first ones): 24 when fingers are appended, else all."""
+    return len(PARENTS) if has_fingers(skeleton) else skeleton.num_joints
+
+
 def with_fingers(skeleton: Skeleton, scale: float = 1.0) -> Skeleton:
     """The 24-joint ``skeleton`` with the 30 finger joints appended (rest hand scaled by ``scale``)."""
     if tuple(skeleton.parents) != PARENTS:
