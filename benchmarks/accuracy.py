@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import numpy as np
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 LIMBS = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
          "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]
 SMPL_ORDER = ["pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
@@ -86,9 +88,10 @@ def main() -> None:
     if args.clips:
         folders = [f for f in folders if f.name in args.clips.split(",")]
     rows = []
+    scratch = Path(tempfile.mkdtemp(prefix="mocap_accuracy_"))  # private: several runs may share /tmp
     for folder in folders:
         gt = np.load(folder / "gt.npz")
-        out = Path("/tmp") / f"acc_{folder.name}.npz"
+        out = scratch / f"acc_{folder.name}.npz"
         t0 = time.perf_counter()
         res = run_clip(folder / "video.mp4", RunOptions(exports=(out,), model=args.model, smooth=args.smooth,
                                                         overwrite=True, settings=ModelSettings()))
