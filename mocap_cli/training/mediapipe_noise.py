@@ -108,11 +108,14 @@ class MediaPipeNoise:
         return out * np.reshape(gain, (-1, 1, 1, 1))
 
     def dropout_mask(self, rng: np.random.Generator, count: int, frames: int) -> np.ndarray:
-        """(count, frames, 17) True where a joint is 'not confident': runs starting at random with the fitted
-        rate, lengths exponential with the fitted mean."""
+        """(count, frames, 17) True where a joint is 'not confident': runs with exponential lengths of the fitted
+        mean ``L``, starting with probability ``rate / (L (1 - rate))`` per frame (an on/off renewal process
+        whose on-fraction is the fitted rate), and already under way at frame 0 with probability ``rate``."""
         mask = np.zeros((count, frames, 17), dtype=bool)
         length = np.maximum(self.dropout_length, 1.0)
-        starts = rng.random((count, frames, 17)) < self.dropout_rate / length
+        rate = np.clip(self.dropout_rate, 0.0, 0.9)
+        starts = rng.random((count, frames, 17)) < rate / (length * (1 - rate))
+        starts[:, 0] = rng.random((count, 17)) < rate
         for b, s, j in zip(*np.nonzero(starts)):
             mask[b, s : s + max(1, int(round(rng.exponential(length[j])))), j] = True
         return mask

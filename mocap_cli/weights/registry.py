@@ -73,6 +73,7 @@ class WeightSpec:
     paper: str = ""
     arch: Mapping[str, Any] = field(default_factory=dict)
     is_default: bool = False  # the family's default variant
+    shipped: str = ""  # weights that come with mocap: path relative to the registry folder (mocap's own training)
 
     @property
     def cache_file_name(self) -> str:
@@ -201,6 +202,7 @@ def _spec_from_table(name: str, family: str, t: dict[str, Any], is_default: bool
         paper=text("paper"),
         arch=dict(t.get("arch", {})),
         is_default=is_default,
+        shipped=text("shipped"),
     )
 
 
@@ -268,8 +270,11 @@ def _variant_dir(name: str) -> Path:
 
 def installed(name: str) -> InstalledWeights | None:
     """The cached file of variant ``name`` per its manifest, or None when absent or incomplete (the file is
-    missing or its size differs from the manifest). Does not re-hash the file."""
+    missing or its size differs from the manifest). Does not re-hash the file. A variant mocap ships (registry
+    ``shipped``) counts as installed when its file is present; an imported copy in the cache takes precedence."""
     folder = _variant_dir(name)
+    if not (folder / MANIFEST_NAME).is_file():
+        return shipped_weights(name)
     try:
         record = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
         path = folder / str(record["file"])
@@ -287,6 +292,21 @@ def installed(name: str) -> InstalledWeights | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def shipped_weights(name: str) -> InstalledWeights | None:
+    """The weights file that comes with mocap for variant ``name`` (``shipped`` in its registry entry, relative to
+    the registry folder), or None. ``verified``: its sha256 matches the registry's."""
+    registry = load_registry()
+    spec = registry.get(name)
+    if spec is None or not spec.shipped:
+        return None
+    path = registry_dir() / spec.shipped
+    if not path.is_file():
+        return None
+    digest = sha256_of(path)
+    return InstalledWeights(name=name, path=path, sha256=digest, size=path.stat().st_size,
+                            verified=bool(spec.sha256) and digest == spec.sha256, validated=True, source="shipped")
 
 
 def sha256_of(path: Path) -> str:
@@ -544,7 +564,8 @@ def choose_weights(model: str, explicit: str | Path | None = None, *,
         return ChosenWeights(path, spec.name, found.sha256 if found else "")
     default = get_spec(model, registry)
     specs = [s for s in registry.values() if s.model == default.model and accept(s)]
-    for spec in sorted(specs, key=lambda s: (s.name != default.name, not s.is_default, s.name)):
+    # The authors' checkpoints (default first), then the weights mocap ships.
+    for spec in sorted(specs, key=lambda s: (bool(s.shipped), s.name != default.name, not s.is_default, s.name)):
         found = installed(spec.name)
         if found is not None:
             return ChosenWeights(found.path, spec.name, found.sha256)
