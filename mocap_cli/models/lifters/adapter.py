@@ -67,7 +67,7 @@ def readiness(model: str, settings: ModelSettings) -> Readiness:
         return Readiness(False, text[:1].lower() + text[1:])
     what = f"weights {found.variant}" if found.variant else "weights file"
     if found.variant and W.get_spec(found.variant).shipped:
-        what += " (shipped with mocap, trained on CMU mocap; the authors' checkpoints take precedence once imported)"
+        what += " (shipped with mocap, trained on CMU mocap)"
     return Readiness(True, f"{what}: {found.path}")
 
 
