@@ -62,7 +62,7 @@ def parse_asf(path: Path) -> Skeleton:
     text = Path(path).read_text(encoding="latin-1")
     try:
         bonedata = text.split(":bonedata", 1)[1].split(":hierarchy", 1)
-        blocks = re.findall(r"begin(.*?)end", bonedata[0], flags=re.S)
+        blocks = re.findall(r"begin(.*?)end", bonedata[0], flags=re.DOTALL)
         hierarchy = bonedata[1].split("begin", 1)[1].split("end", 1)[0]
     except IndexError as exc:
         raise MocapError(f"{path} is not a CMU ASF skeleton file (no :bonedata / :hierarchy section).") from exc

@@ -78,14 +78,14 @@ class MediaPipeNoise:
         return json.dumps(data, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "MediaPipeNoise":
+    def from_json(cls, text: str) -> MediaPipeNoise:
         d = json.loads(text)
         arrays = {k: np.asarray(d[k], dtype=np.float64) for k in
                   ("offsets", "sigma", "rho", "outlier_rate", "outlier_scale", "dropout_rate", "dropout_length")}
         return cls(**arrays, threshold=float(d["threshold"]), fitted_on=tuple(d["fitted_on"]))
 
     @classmethod
-    def load(cls, path: Path = NOISE_FILE) -> "MediaPipeNoise":
+    def load(cls, path: Path = NOISE_FILE) -> MediaPipeNoise:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     def offset_joints(self, joints_cam: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -117,7 +117,7 @@ class MediaPipeNoise:
         starts = rng.random((count, frames, 17)) < rate / (length * (1 - rate))
         starts[:, 0] = rng.random((count, 17)) < rate
         for b, s, j in zip(*np.nonzero(starts)):
-            mask[b, s : s + max(1, int(round(rng.exponential(length[j])))), j] = True
+            mask[b, s : s + max(1, round(rng.exponential(length[j]))), j] = True
         return mask
 
 
@@ -187,6 +187,6 @@ def fit_noise(clips: list[FitClip], threshold: float) -> MediaPipeNoise:
     rho = np.clip(np.where(inlier, prev * nxt, 0).sum(0) / np.maximum(np.sqrt(np.where(inlier, prev**2, 0).sum(0) * np.where(inlier, nxt**2, 0).sum(0)), 1e-12), 0.0, 0.98)
     low_all = np.concatenate(low)
     dropout_rate = low_all.mean(0)
-    dropout_length = np.array([np.mean(sum((r[j] for r in runs), [])) if any(r[j] for r in runs) else 1.0 for j in range(17)])
+    dropout_length = np.array([np.mean([n for r in runs for n in r[j]]) if any(r[j] for r in runs) else 1.0 for j in range(17)])
     return MediaPipeNoise(offsets, sigma, rho, outlier_rate, outlier_scale, dropout_rate, dropout_length, threshold,
                           tuple(c.name for c in clips))

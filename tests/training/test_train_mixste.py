@@ -13,16 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_shared
 from typer.testing import CliRunner
 
-from conftest import REPO, require_shared
 from mocap_cli.capture.keypoints import H36M, normalize_screen
 from mocap_cli.cli import app as cli_app
 from mocap_cli.errors import MocapError
 from mocap_cli.models.lifters.loading import load_mixste
 from mocap_cli.training import cmu
 from mocap_cli.training.mediapipe_noise import NOISE_FILE, MediaPipeNoise, project
-from mocap_cli.training.mixste import flip_batch, make_windows, mixste_loss, CameraRanges
+from mocap_cli.training.mixste import (
+    CameraRanges,
+    flip_batch,
+    make_windows,
+    mixste_loss,
+)
 from mocap_cli.weights import registry as W
 
 SUBJECTS = ("02", "05", "10")
@@ -183,7 +188,7 @@ def test_loss_and_flip_augmentation():
     _, terms = mixste_loss(gt, gt)  # moving: only the temporal-consistency term (the prediction's own speed)
     assert terms["wmpjpe"] < 1e-6 and terms["mpjve"] < 1e-6 and terms["tcl"] > 0.1
     shifted = gt + 0.1 * torch.tensor([1.0, 0, 0])  # a constant offset: no velocity error, position error 0.1 m
-    loss, terms = mixste_loss(shifted, gt)
+    _, terms = mixste_loss(shifted, gt)
     assert abs(terms["mpjve"]) < 1e-6 and abs(terms["wmpjpe"] - 0.1 * np.mean(
         [1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4])) < 1e-5
     # Mirroring the camera-frame pose mirrors its centred-pinhole projection; flipping twice is the identity.
@@ -207,7 +212,7 @@ def test_train_command_smoke_writes_a_loadable_file(cmu_root, tmp_path):
             "--depth", "1", "--max-trials", "4", "--quiet"]
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 0, result.output
-    net, config = load_mixste(out)
+    _, config = load_mixste(out)
     assert (config.num_frame, config.embed_dim, config.depth, config.num_heads) == (9, 16, 1, 8)
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["steps"] == 3 and record["curve"] and record["curve"][-1]["val_mpjpe_mm"] > 0
