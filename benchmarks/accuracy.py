@@ -194,9 +194,10 @@ def main() -> None:
     if args.clips:
         folders = [f for f in folders if f.name in args.clips.split(",")]
     rows = []
+    scratch = Path(tempfile.mkdtemp(prefix="mocap_accuracy_"))  # private: several runs may share /tmp
     for folder in folders:
         gt = np.load(folder / "gt.npz")
-        out = Path(tempfile.mkdtemp(prefix="mocap_acc_")) / f"{folder.name}.npz"
+        out = scratch / f"acc_{folder.name}.npz"
         t0 = time.perf_counter()
         res = run_clip(folder / "video.mp4", RunOptions(exports=(out,), model=args.model, smooth=args.smooth,
                                                         overwrite=True, settings=ModelSettings(),
