@@ -29,6 +29,7 @@ from mocap_cli.training.mixste import (
     mixste_loss,
 )
 from mocap_cli.weights import registry as W
+from mocap_cli.weights.cache import choose_weights
 
 SUBJECTS = ("02", "05", "10")  # small subjects: 05 and 10 hold evaluation trials 05_02 and 10_05
 # Shipped lifter on jumpingjacks_14_06 (MediaPipe 2D in, no IK): measured PA-MPJPE 58 mm; margin for platform noise.
@@ -242,7 +243,7 @@ def test_shipped_weights_are_registered_small_and_used_by_default():
     assert path.is_file() and path.stat().st_size <= 20 * 2**20
     assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256
     assert "CMU" in spec.licence and "commercial" in spec.licence
-    chosen = W.choose_weights("mixste", accept=lambda s: s.input == "keypoints2d")
+    chosen = choose_weights("mixste", accept=lambda s: s.input == "keypoints2d")
     assert chosen.path == path and chosen.variant == "mixste-cmu" and chosen.sha256 == spec.sha256
     ready = model_entry("mixste").readiness(ModelSettings())
     assert ready.ready and "mixste-cmu" in ready.detail and "shipped" in ready.detail
