@@ -86,10 +86,14 @@ class Limb:
     pole_sign: float  # +1: the middle joint bends towards the body's front (knee), -1: backwards (elbow)
 
 
-LEGS = (Limb("left_hip", "left_knee", "left_ankle", "left_foot", 1.0),
-        Limb("right_hip", "right_knee", "right_ankle", "right_foot", 1.0))
-ARMS = (Limb("left_shoulder", "left_elbow", "left_wrist", None, -1.0),
-        Limb("right_shoulder", "right_elbow", "right_wrist", None, -1.0))
+LEGS = (
+    Limb("left_hip", "left_knee", "left_ankle", "left_foot", 1.0),
+    Limb("right_hip", "right_knee", "right_ankle", "right_foot", 1.0),
+)
+ARMS = (
+    Limb("left_shoulder", "left_elbow", "left_wrist", None, -1.0),
+    Limb("right_shoulder", "right_elbow", "right_wrist", None, -1.0),
+)
 
 
 def check_foot_lock_mode(mode: str) -> str:
@@ -98,14 +102,18 @@ def check_foot_lock_mode(mode: str) -> str:
     return mode
 
 
-def apply_foot_lock(motion: Motion, track: Track2D | None = None, mode: str = "auto",
-                    preset: ContactPreset | None = None) -> Motion:
+def apply_foot_lock(
+    motion: Motion, track: Track2D | None = None, mode: str = "auto", preset: ContactPreset | None = None
+) -> Motion:
     """The whole stage (module docstring). ``mode="off"`` returns ``motion`` itself, untouched."""
     if check_foot_lock_mode(mode) == "off" or motion.num_frames < 2:
         return motion
     preset = preset or load_contact_preset()
-    evidence = (image_evidence(track, motion.num_frames, motion.fps, still_window(preset, float(track.fps)))
-                if track is not None else None)
+    evidence = (
+        image_evidence(track, motion.num_frames, motion.fps, still_window(preset, float(track.fps)))
+        if track is not None
+        else None
+    )
     found = detect_contacts(motion, preset, 0.0, evidence)
     floor = contact_floor(found, preset.floor_band)
     if floor is not None:
@@ -128,8 +136,13 @@ def _body_surface(motion: Motion) -> np.ndarray:
     return surface
 
 
-def run_anchors(mask: np.ndarray, values: np.ndarray, blend_frames: int, release: float = np.inf,
-                settle: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_anchors(
+    mask: np.ndarray,
+    values: np.ndarray,
+    blend_frames: int,
+    release: float = np.inf,
+    settle: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame anchor (F, D) and lock weight (F,) for one joint's contact mask (F,) and values (F, D);
     the joint's target is ``values + weight * (anchor - values)``.
 
@@ -171,7 +184,8 @@ def root_follow(motion: Motion, joints: np.ndarray, deadband: float = 0.0) -> np
     interval's median position); a foot asks for the mean of its planted joints' requests, the body takes the
     mean of its planted feet's. Between contacts the shift is interpolated (held before the first and after
     the last), and shrunk by ``deadband`` metres (smaller requests are ignored). Unlike the leg holds, strayed contacts
-    are followed too: on the rendered clips dropping them made the root path worse (70 -> 74 mm). A drift of the whole body, the estimate's commonest foot skate, is so removed without touching
+    are followed too: on the rendered clips dropping them made the root path worse (70 -> 74 mm). A drift of the whole
+    body, the estimate's commonest foot skate, is so removed without touching
     the legs' pose; only what differs between the feet is left to the leg IK."""
     assert motion.contacts is not None
     sk = motion.skeleton
@@ -221,15 +235,18 @@ def _on_floor(rest: float, preset: ContactPreset) -> Callable[[np.ndarray], np.n
     """Settles a planted joint's anchor (3,): its own height when that is within the contact band over where
     the skeleton says it rests (``rest`` - 1 cm to ``rest + preset.floor_band``: joint definitions differ
     between models), else the band's nearest edge, so nothing planted floats or sinks."""
+
     def settle(anchor: np.ndarray) -> np.ndarray:
         out = np.array(anchor, dtype=np.float64, copy=True)
         out[1] = np.clip(out[1], rest - FOOT_TOLERANCE, rest + preset.floor_band)
         return out
+
     return settle
 
 
-def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Limb, n: int, preset: ContactPreset,
-                  hold: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _foot_targets(
+    motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Limb, n: int, preset: ContactPreset, hold: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ankle target (F, 3), ankle world rotation (F, 4), activity (F,) and lock weight (F,) of one leg
     (module docstring, 2)."""
     sk = motion.skeleton
@@ -240,10 +257,12 @@ def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Lim
     heel_down = (motion.contacts[:, CONTACT_JOINTS.index(leg.end)] >= 0.5) & hold
     ball_down = (motion.contacts[:, CONTACT_JOINTS.index(leg.ball)] >= 0.5) & hold
     a, b, q = joints[:, ankle], joints[:, ball], glob[:, ankle]
-    a_anchor, wa = run_anchors(heel_down, a, n, preset.release_distance,
-                               _on_floor(heights[CONTACT_JOINTS.index(leg.end)], preset))
-    b_anchor, wb = run_anchors(ball_down, b, n, preset.release_distance,
-                               _on_floor(heights[CONTACT_JOINTS.index(leg.ball)], preset))
+    a_anchor, wa = run_anchors(
+        heel_down, a, n, preset.release_distance, _on_floor(heights[CONTACT_JOINTS.index(leg.end)], preset)
+    )
+    b_anchor, wb = run_anchors(
+        ball_down, b, n, preset.release_distance, _on_floor(heights[CONTACT_JOINTS.index(leg.ball)], preset)
+    )
     # Heading: the horizontal ankle->ball direction, held at its median over the foot's contact.
     fwd = (b - a) * np.array([1.0, 0.0, 1.0])
     fwd /= np.maximum(np.linalg.norm(fwd, axis=-1, keepdims=True), 1e-9)
@@ -264,16 +283,22 @@ def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Lim
     # Lift heel and ball above the floor (their rest heights less the tolerance) by bending the leg, at most
     # ``lift_cap``: a foot that dips a little under the floor is the estimate's leg error; a deeper sink is the
     # legs' length or the root's height and is left to the model. Lightly smoothed so the lift has no kinks.
-    deficit = np.maximum.reduce([np.zeros(len(a)), heights[CONTACT_JOINTS.index(leg.ball)] - FOOT_TOLERANCE - ball_y,
-                                 heights[CONTACT_JOINTS.index(leg.end)] - FOOT_TOLERANCE - target[:, 1]])
+    deficit = np.maximum.reduce(
+        [
+            np.zeros(len(a)),
+            heights[CONTACT_JOINTS.index(leg.ball)] - FOOT_TOLERANCE - ball_y,
+            heights[CONTACT_JOINTS.index(leg.end)] - FOOT_TOLERANCE - target[:, 1],
+        ]
+    )
     lift = np.minimum(np.maximum(deficit, gaussian_filter1d(deficit, 1.0)), preset.lift_cap)
     target[:, 1] += lift
     active = np.maximum.reduce([wa, wb, wh, (lift > 0).astype(np.float64)])
     return target, rot, active, np.maximum(wa, wb)
 
 
-def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
-                 ) -> np.ndarray:
+def _pelvis_drop(
+    joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
+) -> np.ndarray:
     """(F,) how far to lower the pelvis so every leg reaches its target to within ``slack`` metres (eased,
     capped): a leg that misses by less keeps the pelvis where it is."""
     sk = motion.skeleton
@@ -282,7 +307,9 @@ def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarr
         if leg.end not in targets:
             continue
         hip = joints[:, sk.index(leg.root)]
-        reach = 0.999 * (np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)]))
+        reach = 0.999 * (
+            np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)])
+        )
         d = targets[leg.end] - hip
         vertical = np.sqrt(np.maximum(reach**2 - d[:, 0] ** 2 - d[:, 2] ** 2, 0.0))
         drop = np.maximum(drop, np.where(d[:, 1] < 0, -d[:, 1] - vertical - slack, 0.0))
@@ -304,14 +331,20 @@ def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
     active: dict[str, np.ndarray] = {}
     for leg in LEGS:
         targets[leg.end], end_rotations[leg.end], active[leg.end], _ = _foot_targets(
-            motion, joints, glob, leg, n, preset, hold)
+            motion, joints, glob, leg, n, preset, hold
+        )
     for arm in ARMS:
         down = motion.contacts[:, CONTACT_JOINTS.index(arm.end)] >= 0.5
         if not down.any():
             continue
         w_pos = joints[:, sk.index(arm.end)]
-        anchor, w = run_anchors(down, w_pos, n, preset.release_distance,
-                                _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset))
+        anchor, w = run_anchors(
+            down,
+            w_pos,
+            n,
+            preset.release_distance,
+            _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset),
+        )
         targets[arm.end] = w_pos + w[:, None] * (anchor - w_pos)
         end_rotations[arm.end] = glob[:, sk.index(arm.end)]
         active[arm.end] = w
@@ -330,8 +363,9 @@ def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
             continue
         r, m, e = sk.index(limb.root), sk.index(limb.middle), sk.index(limb.end)
         pole = bend_poles(joints[:, r], joints[:, m], joints[:, e], limb.pole_sign * forward)
-        solved = solve_two_bone(joints[f, r], joints[f, m], joints[f, e], targets[limb.end][f],
-                                glob[f, r], glob[f, m], pole[f])
+        solved = solve_two_bone(
+            joints[f, r], joints[f, m], joints[f, e], targets[limb.end][f], glob[f, r], glob[f, m], pole[f]
+        )
         parent = sk.parents[r]
         rotations[f, r] = quat_mul(quat_conj(glob[f, parent]), solved.upper)
         rotations[f, m] = quat_mul(quat_conj(solved.upper), solved.middle)

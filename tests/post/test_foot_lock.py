@@ -58,7 +58,9 @@ def test_held_feet_do_not_skate_pop_or_hyperextend(clip):
     assert knee_flexion(locked).min() >= min(knee_flexion(motion).min(), 0.0) - np.radians(1.0)
     # The upper body's local rotations are untouched.
     upper = [JOINT_INDEX[n] for n in ("spine1", "spine2", "spine3", "neck", "head", "left_shoulder", "right_elbow")]
-    np.testing.assert_allclose(np.abs(np.sum(locked.rotations[:, upper] * motion.rotations[:, upper], -1)), 1, atol=1e-9)
+    np.testing.assert_allclose(
+        np.abs(np.sum(locked.rotations[:, upper] * motion.rotations[:, upper], -1)), 1, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("clip", ["walk_16_32", "jump_13_11"])
@@ -85,8 +87,9 @@ def test_feet_dipping_under_the_floor_are_lifted_by_their_legs():
     second (an estimate's leg error) end up no more than 1 cm under it, and the root has not moved up."""
     motion = real_motion("jump_13_11", frames=None)
     root = motion.root_translation.copy()
-    root[30:60, 1] -= 0.025 + (motion.joints[30:60, [JOINT_INDEX[n] for n in FOOT_JOINTS], 1]
-                               - rest_heights(motion)[:4]).min(axis=1)
+    root[30:60, 1] -= 0.025 + (
+        motion.joints[30:60, [JOINT_INDEX[n] for n in FOOT_JOINTS], 1] - rest_heights(motion)[:4]
+    ).min(axis=1)
     sunk = motion.with_rotations(motion.rotations, root)
     out = apply_foot_lock(sunk, preset=replace(load_contact_preset(), lift_cap=0.02))
     feet = [JOINT_INDEX[n] for n in FOOT_JOINTS]
@@ -95,9 +98,12 @@ def test_feet_dipping_under_the_floor_are_lifted_by_their_legs():
     assert np.abs(out.root_translation[:, 1] - sunk.root_translation[:, 1]).max() < 0.005
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 11): feet are lifted only by their legs, by at most "
-                   "lift_cap (2 cm); lifting the whole body for deeper sinks moved the root away from the truth "
-                   "on the rendered clips (squat root path 70 -> 141 mm), so a whole-body sink stays")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 11): feet are lifted only by their legs, by at most "
+    "lift_cap (2 cm); lifting the whole body for deeper sinks moved the root away from the truth "
+    "on the rendered clips (squat root path 70 -> 141 mm), so a whole-body sink stays",
+)
 def test_nothing_ends_up_under_the_floor():
     """A motion that sinks 12 cm through the floor for a second: afterwards no foot sole is more than 1 cm
     and no joint more than 2 cm under it."""
