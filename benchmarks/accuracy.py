@@ -29,18 +29,17 @@ so re-runs only time and measure the stages after detection ("fps_end_to_end" th
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from mocap_cli import pipeline
 from mocap_cli.capture.detect import Track2D
+from mocap_cli.capture.track_file import cached_track_path, load_track, save_track
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
 
@@ -179,42 +178,17 @@ def motion_contacts(motion) -> np.ndarray | None:
     return np.asarray(contacts)[:, [names.index(n) for n in FEET]]
 
 
-def _track_to_npz(track: Track2D, path: Path) -> None:
-    arrays = {f.name: getattr(track, f.name) for f in dataclasses.fields(track)}
-    arrays["fps"] = np.array([track.fps.numerator, track.fps.denominator])
-    arrays["image_size"] = np.array(track.image_size)
-    arrays["names"] = np.array(track.names)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-
-
-def _track_from_npz(path: Path) -> Track2D:
-    d = np.load(path)
-    fields = {f.name: d[f.name] for f in dataclasses.fields(Track2D) if f.name not in ("fps", "image_size", "names")}
-    return Track2D(
-        fps=Fraction(int(d["fps"][0]), int(d["fps"][1])),
-        image_size=tuple(int(v) for v in d["image_size"]),
-        names=tuple(str(n) for n in d["names"]),
-        **fields,
-    )
-
-
 def cache_detection(cache: Path) -> None:
     """Route ``pipeline.decode_and_detect`` through a per-video cache in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
     detect = pipeline.decode_and_detect
 
     def cached(video: Path, info, options, reporter) -> Track2D:
-        st = video.stat()
-        key = (
-            cache
-            / f"{video.parent.name}_{video.stem}_{st.st_size}_{int(st.st_mtime)}_{options.start}_{options.end}.npz"
-        )
+        key = cached_track_path(video, cache, options.start, options.end)
         if key.is_file():
-            return _track_from_npz(key)
+            return load_track(key)
         track = detect(video, info, options, reporter)
-        _track_to_npz(track, key)
+        save_track(track, key)
         return track
 
     pipeline.decode_and_detect = cached

@@ -34,31 +34,11 @@ from mocap_cli.capture.keypoints import (
     mediapipe_to_coco,
     mediapipe_to_h36m,
 )
+from mocap_cli.capture.track_file import detect_cached
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 VISIBILITY_THRESHOLD = 0.5  # the former rule's threshold
 DERIVED = ("spine", "thorax", "neck_nose", "head")
-
-
-def cached_track(video: Path, cache: Path) -> dict[str, np.ndarray]:
-    """Landmarks, visibility, detected flags of ``video`` from our detector, computed once and cached."""
-    from mocap_cli.capture.detect import detect
-    from mocap_cli.capture.video import iter_frames, probe
-
-    out = cache / f"{video.parent.name}.npz"
-    if not out.is_file():
-        info = probe(video)
-        t = detect(iter_frames(video, info=info), info)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            out,
-            landmarks=t.landmarks,
-            visibility=t.visibility,
-            world=t.world_landmarks,
-            detected=t.detected,
-            image_size=np.array(t.image_size),
-        )
-    return dict(np.load(out))
 
 
 def ground_truth_2d(gt: dict[str, np.ndarray]) -> np.ndarray:
@@ -98,7 +78,7 @@ def main() -> None:
     totals: dict[str, list[float]] = {}
     for folder in sorted(p for p in args.synthetic.iterdir() if (p / "gt.npz").is_file()):
         gt = dict(np.load(folder / "gt.npz"))
-        track = cached_track(folder / "video.mp4", args.cache)
+        track = vars(detect_cached(folder / "video.mp4", args.cache))
         truth = ground_truth_2d(gt)
         n = min(len(truth), len(track["detected"]))
         truth = truth[:n]

@@ -17,30 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap_cli.capture.detect import detect
 from mocap_cli.capture.keypoints import H36M_NAMES, mediapipe_to_h36m
-from mocap_cli.capture.video import iter_frames, probe
+from mocap_cli.capture.track_file import detect_cached
 from mocap_cli.models.lifters.adapter import VISIBILITY_THRESHOLD
 from mocap_cli.training.mediapipe_noise import NOISE_FILE, FitClip, fit_noise
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-
-
-def cached_track(video: Path, cache: Path) -> dict[str, np.ndarray]:
-    out = cache / f"{video.parent.name}.npz"
-    if not out.is_file():
-        info = probe(video)
-        t = detect(iter_frames(video, info=info), info)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            out,
-            landmarks=t.landmarks,
-            visibility=t.visibility,
-            world=t.world_landmarks,
-            detected=t.detected,
-            image_size=np.array(t.image_size),
-        )
-    return dict(np.load(out))
 
 
 def main() -> None:
@@ -52,7 +34,7 @@ def main() -> None:
     clips = []
     for folder in sorted(p for p in args.synthetic.iterdir() if (p / "gt.npz").is_file()):
         gt = np.load(folder / "gt.npz")
-        track = cached_track(folder / "video.mp4", args.cache)
+        track = vars(detect_cached(folder / "video.mp4", args.cache))
         vis = np.where(track["detected"][:, None], np.nan_to_num(track["visibility"]), 0.0)
         kp, conf = mediapipe_to_h36m(track["landmarks"][..., :2], vis)
         names = [str(n) for n in gt["h36m17_names"]] if "h36m17_names" in gt else None

@@ -97,27 +97,7 @@ def batch(
     """Turn every clip in IN_DIR into animation files in OUT; a failing clip is reported, the batch goes on."""
     patterns = tuple(p.strip() for p in pattern.split(",") if p.strip()) if pattern else DEFAULT_PATTERNS
     try:  # run_batch raises only before the first clip starts (settings, folders); failing clips are reported
-        settings = opt.settings_from_flags(
-            formats=parse_formats(export_format),
-            model=model,
-            weights=weights,
-            smpl=smpl,
-            start=None,
-            end=None,
-            fps=fps,
-            smooth=smooth,
-            preset=preset,
-            root=root,
-            mesh=mesh,
-            device=device,
-            fov=fov,
-            batch_size=batch_size,
-            overwrite=overwrite,
-            foot_lock=foot_lock,
-            reference_pose=reference_pose,
-            preview=preview,
-            hands=hands,
-        )
+        settings = opt.settings_from_flags(locals(), formats=parse_formats(export_format))
         options = BatchOptions(
             in_dir=in_dir,
             out_dir=out,

@@ -6,8 +6,10 @@ Typer checks numeric ranges and fixed choices as it parses (a usage error, exit 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -88,49 +90,10 @@ FootLock = Annotated[
 ]
 
 
-def settings_from_flags(
-    *,
-    formats: tuple[str, ...],
-    model: str,
-    weights: str | None,
-    smpl: Path | None,
-    start: float | None,
-    end: float | None,
-    fps: float | None,
-    smooth: str,
-    preset: str,
-    root: RootMode,
-    mesh: MeshChoice,
-    device: DeviceName,
-    fov: float,
-    batch_size: int,
-    foot_lock: FootLockMode,
-    overwrite: bool,
-    reference_pose: str = "none",
-    preview: bool = False,
-    hands: HandsMode = "auto",
-) -> RunSettings:
-    """The settings of `mocap run` and `mocap batch` from their flags, every flag named (the same flags give
-    the same settings). Not validated here: ``run_clip`` and ``run_batch`` validate before any work, for API
-    callers too."""
-    return RunSettings(
-        model=model,
-        weights=weights,
-        smpl=smpl,
-        formats=formats,
-        start=start,
-        end=end,
-        fps=fps,
-        smooth=smooth,
-        preset=preset,
-        root=root,
-        mesh=mesh,
-        device=device,
-        fov=fov,
-        batch_size=batch_size,
-        foot_lock=foot_lock,
-        overwrite=overwrite,
-        reference_pose=reference_pose.lower(),
-        preview=preview,
-        hands=hands,
-    )
+def settings_from_flags(flags: Mapping[str, Any], **given: Any) -> RunSettings:
+    """The ``RunSettings`` of a command from its parameters, taken by name (``locals()`` of `mocap run` or
+    `mocap batch`: every parameter named like a settings field is that field), with ``given`` for the fields a
+    command derives (formats, preview). Not validated here: ``run_clip`` and ``run_batch`` validate before any
+    work, for API callers too."""
+    names = {f.name for f in fields(RunSettings)}
+    return RunSettings(**{k: v for k, v in flags.items() if k in names and k not in given}, **given)

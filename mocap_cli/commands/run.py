@@ -60,27 +60,7 @@ def run(
         choice = parse_people(people)
         if not video.exists():
             raise MocapError(f"{video} does not exist; check the path.")
-        settings = opt.settings_from_flags(
-            formats=formats_of(export),
-            model=model,
-            weights=weights,
-            smpl=smpl,
-            start=start,
-            end=end,
-            fps=fps,
-            smooth=smooth,
-            preset=preset,
-            root=root,
-            mesh=mesh,
-            device=device,
-            fov=fov,
-            batch_size=batch_size,
-            overwrite=overwrite,
-            foot_lock=foot_lock,
-            reference_pose=reference_pose,
-            preview=preview is not None,
-            hands=hands,
-        )
+        settings = opt.settings_from_flags(locals(), formats=formats_of(export), preview=preview is not None)
         options = build_run_options(tuple(export), settings, preview=preview)
         if choice != "largest":
             _run_people(video, options, choice, quiet, json_summary)
