@@ -40,6 +40,7 @@ import numpy as np
 from mocap_cli import pipeline
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.capture.track_file import cached_track_path, load_track, save_track
+from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
 
@@ -58,32 +59,7 @@ LIMBS = [
     "left_ankle",
     "right_ankle",
 ]
-SMPL_ORDER = [
-    "pelvis",
-    "left_hip",
-    "right_hip",
-    "spine1",
-    "left_knee",
-    "right_knee",
-    "spine2",
-    "left_ankle",
-    "right_ankle",
-    "spine3",
-    "left_foot",
-    "right_foot",
-    "neck",
-    "left_collar",
-    "right_collar",
-    "head",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hand",
-    "right_hand",
-]
+SMPL_ORDER = list(JOINT_NAMES)  # the GT files use the SMPL-24 order of our skeleton
 FEET = ["left_ankle", "right_ankle", "left_foot", "right_foot"]
 PLANTED_SPEED_M = 0.01  # per frame
 PLANTED_HEIGHT_M = 0.06  # above the joint's lowest GT height in the clip
