@@ -154,10 +154,13 @@ def _track_to_npz(track: Track2D, path: Path) -> None:
 
 
 def _track_from_npz(path: Path) -> Track2D:
-    d = np.load(path)
-    fields = {f.name: d[f.name] for f in dataclasses.fields(Track2D) if f.name not in ("fps", "image_size", "names")}
+    d = np.load(path, allow_pickle=True)  # our own cache: ``background`` is a list of objects
+    skip = ("fps", "image_size", "names", "background")
+    fields = {f.name: d[f.name] for f in dataclasses.fields(Track2D) if f.name not in skip}
+    background = d["background"] if "background" in d.files else np.array(None)
     return Track2D(fps=Fraction(int(d["fps"][0]), int(d["fps"][1])), image_size=tuple(int(v) for v in d["image_size"]),
-                   names=tuple(str(n) for n in d["names"]), **fields)
+                   names=tuple(str(n) for n in d["names"]),
+                   background=None if background.shape == () else list(background), **fields)
 
 
 def cache_detection(cache: Path) -> None:
