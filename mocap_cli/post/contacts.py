@@ -76,6 +76,11 @@ class ContactPreset:
     lock_height: float
     root_still: float
     root_smooth: float
+    lift_depth: float
+    leg_lift_cap: float
+    root_lift: float
+    root_lift_depth: float
+    lift_seconds: float
     hold_speed_full: float
     hold_speed_none: float
     hold_still_seconds: float

@@ -119,6 +119,13 @@ def apply_foot_lock(motion: Motion, track: Track2D | None = None, mode: str = "a
     # the body is lifted. Feet are only lifted by their legs (``lock_contacts``): lifting the whole body for
     # them moved the root away from the truth on every benchmark clip where feet dip (squat: 70 -> 141 mm).
     locked = lift_above_floor(locked, _body_surface(locked), BODY_TOLERANCE, n)
+    if preset.root_lift:
+        # What the legs did not lift (``leg_lift_cap``): the body is lifted until no foot joint is more than
+        # ``lift_depth`` under its rest height.
+        surface = np.full(locked.skeleton.num_joints, -1e3)
+        feet = [locked.skeleton.index(name) for name in FOOT_JOINTS]
+        surface[feet] = rest_heights(locked)[[CONTACT_JOINTS.index(name) for name in FOOT_JOINTS]]
+        locked = lift_above_floor(locked, surface, preset.root_lift_depth, max(1, round(preset.lift_seconds * motion.fps)))
     locked.provenance = {**motion.provenance, "foot_lock": f"auto ({preset.name})"}
     return locked
 
@@ -272,11 +279,27 @@ def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Lim
     b_new = _joint_path(b, wb, yb, preset, motion.fps)
     # The foot turns so that its ankle->ball bone points at the ball's new place (pitch and heading).
     bone = b - a
-    aim = b_new - a_new
+    length = np.linalg.norm(bone, axis=-1)
+    point = (b_new - a_new) / np.maximum(np.linalg.norm(b_new - a_new, axis=-1, keepdims=True), 1e-9)
+    # A foot joint more than ``lift_depth`` below its rest height is lifted by its leg, at most
+    # ``leg_lift_cap``, eased in and out so nothing pops; the ball's lift pitches the foot (its height is then
+    # set exactly: pointing at a target puts the ball short of it when the estimate's ankle-ball distance is
+    # not the bone's).
+    n = max(1, round(preset.lift_seconds * motion.fps))
+    cap = preset.leg_lift_cap
+    lift_a = ease_peaks(np.minimum(np.maximum(0.0, heights[ka] - preset.lift_depth - a_new[:, 1]), cap), n)
+    a_new[:, 1] += lift_a
+    ball_y = a_new[:, 1] + length * point[:, 1]
+    lift_b = ease_peaks(np.minimum(np.maximum(0.0, heights[kb] - preset.lift_depth - ball_y), cap - lift_a), n)
+    rise = np.clip((ball_y + lift_b - a_new[:, 1]) / np.maximum(length, 1e-9), -1.0, 1.0)
+    flat = point * np.array([1.0, 0.0, 1.0])
+    flat /= np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-9)
+    level = flat * np.sqrt(1.0 - rise**2)[:, None] + rise[:, None] * np.array([0.0, 1.0, 0.0])
+    aim = np.where((lift_b > 0)[:, None], level, point)
     rot = quat_mul(quat_between(bone, aim), q)
     active = np.maximum(wa, wb)
     moved = np.linalg.norm(a_new - a, axis=-1) + np.linalg.norm(b_new - b, axis=-1)
-    active = np.maximum(active, (moved > 1e-5).astype(np.float64))
+    active = np.maximum(active, ((moved > 1e-5) | (lift_b > 0)).astype(np.float64))
     return a_new, rot, active, np.maximum(wa, wb)
 
 
