@@ -84,6 +84,8 @@ class ContactPreset:
     hold_speed_full: float
     hold_speed_none: float
     hold_still_seconds: float
+    hold_image_speed_full: float
+    hold_image_speed_none: float
     free_weight: float
     hold_ease_seconds: float
 
@@ -207,7 +209,9 @@ def stillness(motion: Motion, preset: ContactPreset, evidence: ImageEvidence | N
     p_still = _ramp(joint_speeds(joints, motion.fps, window), full, none)
     if evidence is not None:
         seen = np.isfinite(evidence.speed)
-        p_image = _ramp(np.nan_to_num(evidence.speed), preset.image_speed_full, preset.image_speed_none)
+        ifull, inone = ((preset.hold_image_speed_full, preset.hold_image_speed_none) if strict
+                        else (preset.image_speed_full, preset.image_speed_none))
+        p_image = _ramp(np.nan_to_num(evidence.speed), ifull, inone)
         # Where the detector saw the joint its image stillness decides, in proportion to the landmark's
         # visibility: a 3D estimate's speed is dominated by its depth noise, the image's is not.
         w = np.where(seen, np.clip(evidence.visibility, 0.0, 1.0), 0.0)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+from scipy.ndimage import gaussian_filter1d
 
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.core.motion import Motion
@@ -242,15 +242,14 @@ def _joint_path(values: np.ndarray, hold: np.ndarray, settled_y: np.ndarray, pre
     # frame apart, smoothness two.
     rate = fps / 30.0
     still = preset.still_weight * rate**2 * np.minimum(hold[1:], hold[:-1])
-    # A joint that is not held keeps its own path (the smoothing term only eases the holds in and out).
     data = 1.0 + preset.free_weight * (1.0 - hold) ** 2
-    # Smoothness only where a hold acts (and a little around it), so free motion is not smoothed.
-    # The weight itself fades out gradually: a box would put a kink where it ends.
-    span = max(1.0, 0.07 * fps)
-    near = gaussian_filter1d(maximum_filter1d(hold, 2 * round(span) + 1), span, mode="nearest")
-    accel = preset.smooth_weight * rate**4 * near[1:-1]
+    accel = preset.smooth_weight * rate**4
+    # The solve is for the correction d = p - p^: still where held (its steps cancel the estimate's) and
+    # smooth everywhere, so a hold eases in and out; where nothing is held d = 0 and free motion keeps its
+    # own path (smoothing the path itself near holds moved a fast swing next to one by 11 cm).
     out = np.empty_like(values)
-    out[:, [0, 2]] = still_track(values[:, [0, 2]], data, still, accel)
+    step = -np.diff(values[:, [0, 2]], axis=0)
+    out[:, [0, 2]] = values[:, [0, 2]] + still_track(np.zeros((len(values), 2)), data, still, accel, step)
     target_y = values[:, 1] + hold * (settled_y - values[:, 1])
     # Heights are not held still: a planted heel rises as the foot rolls onto its ball, and a near-straight
     # leg turns a centimetre of ankle height into several of knee. Only the pull onto the floor is smoothed.
@@ -277,8 +276,8 @@ def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Lim
         ya, yb = a[:, 1], b[:, 1]
     a_new = _joint_path(a, wa, ya, preset, motion.fps)
     b_new = _joint_path(b, wb, yb, preset, motion.fps)
-    # The foot turns so that its ankle->ball bone points at the ball's new place (pitch and heading).
     bone = b - a
+    # The foot turns so that its ankle->ball bone points at the ball's new place (pitch and heading).
     length = np.linalg.norm(bone, axis=-1)
     point = (b_new - a_new) / np.maximum(np.linalg.norm(b_new - a_new, axis=-1, keepdims=True), 1e-9)
     # A foot joint more than ``lift_depth`` below its rest height is lifted by its leg, at most
