@@ -70,7 +70,12 @@ def test_feet_off_leaves_the_legs_alone():
     np.testing.assert_allclose(locked.root_translation, motion.root_translation, atol=1e-12)
 
 
-@pytest.mark.parametrize("clip", ["walk_16_32", "turn_105_53", "jump_13_11"])
+@pytest.mark.parametrize("clip", [
+    "walk_16_32", "turn_105_53", "jump_13_11", "run_49_04", "kick_10_05", "squat_14_06", "basketball_06_14",
+    "jumpingjacks_14_06",
+    pytest.param("dance_05_02", marks=pytest.mark.xfail(strict=True, reason="known gap: standing on the ball of "
+                 "the foot (tiptoe), the held ball is placed through the foot's pitch and moves 1.7 cm once")),
+])
 def test_good_motion_is_left_alone(clip):
     """Clean CMU motion through our IK and skeleton: the stage moves no joint by more than 1 cm (a planted heel
     that starts to rise is let go, free motion is not smoothed)."""
