@@ -242,6 +242,9 @@ def _joint_path(values: np.ndarray, hold: np.ndarray, settled_y: np.ndarray, pre
     # frame apart, smoothness two.
     rate = fps / 30.0
     still = preset.still_weight * rate**2 * np.minimum(hold[1:], hold[:-1])
+    # Where the estimate does not move at all (a held pose where the person was lost) the path does not either.
+    frozen = np.all(np.abs(np.diff(values, axis=0)) < 1e-9, axis=-1)
+    still = np.where(frozen, max(preset.still_weight, 1.0) * 1e3, still)
     data = 1.0 + preset.free_weight * (1.0 - hold) ** 2
     accel = preset.smooth_weight * rate**4
     # The solve is for the correction d = p - p^: still where held (its steps cancel the estimate's) and
@@ -253,7 +256,7 @@ def _joint_path(values: np.ndarray, hold: np.ndarray, settled_y: np.ndarray, pre
     target_y = values[:, 1] + hold * (settled_y - values[:, 1])
     # Heights are not held still: a planted heel rises as the foot rolls onto its ball, and a near-straight
     # leg turns a centimetre of ankle height into several of knee. Only the pull onto the floor is smoothed.
-    out[:, 1] = values[:, 1] + still_track((target_y - values[:, 1])[:, None], data, np.zeros(len(values) - 1),
+    out[:, 1] = values[:, 1] + still_track((target_y - values[:, 1])[:, None], data, np.where(frozen, still, 0.0),
                                            accel)[:, 0]
     return out
 
