@@ -181,6 +181,8 @@ def root_path(motion: Motion, joints: np.ndarray, preset: ContactPreset, hold: n
     assert motion.contacts is not None
     sk = motion.skeleton
     root = motion.root_translation
+    if preset.root_still <= 0 and preset.root_smooth <= 0:
+        return root.copy()
     rate = motion.fps / 30.0
     weight_sum = np.zeros(motion.num_frames - 1)
     step_sum = np.zeros((motion.num_frames - 1, 2))
