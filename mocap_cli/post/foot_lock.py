@@ -6,11 +6,12 @@ The post stage after smoothing (``apply_foot_lock``; ``--foot-lock auto|off``):
    again on that floor;
 2. how firmly each joint is held: its contact weight times its stillness (stricter than the contact
    decision, so a heel that starts to rise is let go), eased in time;
-3. each foot joint's new world path is one banded least-squares solve (``post.trajectory.still_track``): near
-   the estimate, horizontally still as firmly as it is held, with second differences penalised around the
-   holds, so a hold eases in and out with the evidence instead of switching (the earlier pins moved the
-   estimate's foot errors into the legs in a frame: PA-MPJPE 66.7 -> 70.9 mm, accel 9.9 -> 12.6 on the
-   rendered clips); free motion keeps its own path;
+3. each foot joint's horizontal correction is one banded least-squares solve (``post.trajectory.still_track``):
+   small, making the joint still as firmly as it is held, with its second differences penalised, so a hold
+   eases in and out with the evidence instead of switching (the earlier pins moved the estimate's foot errors
+   into the legs in a frame: PA-MPJPE 66.7 -> 70.9 mm, accel 9.9 -> 12.6 on the rendered clips); free motion
+   keeps its own path; a foot joint more than ``lift_depth`` under the floor is lifted (at most
+   ``leg_lift_cap``);
 4. analytic two-bone IK (``solve.two_bone``) puts the ankle on its new path, a near-straight knee keeping the
    bend plane of its last bent frame, and the foot turns so its ankle->ball bone points at the ball's new
    place (pitch and heading); the pelvis is lowered only where a leg would miss by more than ``reach_slack``;
