@@ -1,7 +1,7 @@
 """Accuracy and jitter of `mocap run` on the rendered clips with exact 3D ground truth.
 
 usage: python benchmarks/accuracy.py [--model mediapipe] [--smooth light] [--foot-lock auto|off]
-                                    [--clips walk_16_32,...] [--cache DIR] [--json out.json]
+                                    [--clips walk_16_32,...] [--cache DIR] [--json out.json] [--hands auto|off]
 
 For each clip in ../shared/data/synthetic it runs the whole pipeline (decode → MediaPipe → model → smoothing)
 and compares the Motion's joints with the ground-truth skeleton (gt.npz), on the 12 limb joints that
@@ -188,6 +188,7 @@ def main() -> None:
     ap.add_argument("--foot-lock", default=None, help="auto | off (default: the pipeline's)")
     ap.add_argument("--cache", type=Path, help="folder keeping each clip's MediaPipe track between runs")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--hands", default="auto", choices=["auto", "off"])
     args = ap.parse_args()
     if args.cache:
         cache_detection(args.cache)
@@ -196,14 +197,16 @@ def main() -> None:
     if args.clips:
         folders = [f for f in folders if f.name in args.clips.split(",")]
     rows = []
+    scratch = Path(tempfile.mkdtemp(prefix="mocap_accuracy_"))  # private: several runs may share /tmp
     for folder in folders:
         gt = np.load(folder / "gt.npz")
-        out = Path(tempfile.mkdtemp(prefix="mocap_acc_")) / f"{folder.name}.npz"
+        out = scratch / f"acc_{folder.name}.npz"
         t0 = time.perf_counter()
         res = run_clip(folder / "video.mp4", RunOptions(exports=(out,), model=args.model, smooth=args.smooth,
-                                                        overwrite=True, settings=ModelSettings(), **extra))
+                                                        overwrite=True, settings=ModelSettings(),
+                                                        hands=args.hands, **extra))
         seconds = time.perf_counter() - t0
-        ours = res.motion.joints
+        ours = res.motion.joints[:, :24]  # the body (finger joints follow with --hands auto)
         truth = gt["joints3d_world"][: len(ours), :24]
         row = {"clip": folder.name, "frames": res.frames, "detection_rate": res.detection_rate,
                "fps_end_to_end": res.frames / seconds, **evaluate(ours, truth),

@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--model", default="mediapipe")
     ap.add_argument("--only", default="")
     ap.add_argument("--preview", action="store_true", help="also measure what --preview adds")
+    ap.add_argument("--hands", default="auto", choices=["auto", "off"])
     args = ap.parse_args()
     clips = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
     if args.only:
@@ -52,7 +53,8 @@ def main() -> None:
             try:
                 mp_frames, mp_seconds = mediapipe_only(clip)
                 t0, c0 = time.perf_counter(), cpu_seconds()
-                res = run_clip(clip, RunOptions(exports=outs, model=args.model, settings=ModelSettings()))
+                res = run_clip(clip, RunOptions(exports=outs, model=args.model, settings=ModelSettings(),
+                                                hands=args.hands))
                 seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             except MocapError as exc:
                 print(f"| {clip.name} | error: {exc} | | | | | | |")

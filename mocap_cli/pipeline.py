@@ -6,29 +6,32 @@ The CLI (``mocap run``) and the batch runner share this; they differ only in how
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from mocap_cli.capture.detect import Track2D, detect, small_person_warning
-from mocap_cli.errors import MocapError
 from mocap_cli.body.select import MeshChoice
+from mocap_cli.capture.detect import Track2D, detect, small_person_warning
+from mocap_cli.capture.hands import HandTrack, detect_hands
+from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
+from mocap_cli.core.motion import Motion
+from mocap_cli.errors import MocapError
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
 from mocap_cli.export.prepare import prepare_export
-from mocap_cli.models.registry import create_model
+from mocap_cli.export.root_motion import RootMode
 from mocap_cli.models.base import Clip, ModelSettings
-from mocap_cli.core.motion import Motion
+from mocap_cli.models.registry import create_model
+from mocap_cli.post.continuity import hold_lost_ends, make_continuous
 from mocap_cli.post.foot_lock import apply_foot_lock
 from mocap_cli.post.resample import is_constant_rate, resample_motion
-from mocap_cli.export.root_motion import RootMode
-from mocap_cli.post.continuity import hold_lost_ends, make_continuous
 from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 from mocap_cli.preview.paths import check_preview_path
-from mocap_cli.settings import DEFAULTS, FootLock, RunSettings, check_output_fps
-from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
+from mocap_cli.settings import DEFAULTS, FootLock, HandsMode, RunSettings, check_output_fps
+from mocap_cli.solve.hand_ik import add_fingers
 
 # A clip whose person is found in fewer frames than this is still exported, with a warning.
 LOW_DETECTION_RATE = 0.6
@@ -53,6 +56,7 @@ class RunOptions:
     foot_lock: FootLock = DEFAULTS.foot_lock
     reference_pose: str = DEFAULTS.reference_pose  # none | t | a (export.reference_pose)
     preview: Path | None = None  # --preview out.mp4 (mocap_cli.preview)
+    hands: HandsMode = DEFAULTS.hands  # auto: 30 finger joints from the hand stage; off: 24 joints
 
 
 @dataclass
@@ -126,23 +130,24 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     model = create_model(options.model, options.settings)  # fails early if weights are missing
     track = decode_and_detect(video, info, options, reporter)
     seconds["decode + detect"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hands = clip_hands(video, info, track, options, reporter)
+    if hands is not None:
+        seconds["hands"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     clip = Clip(info, track, lambda: iter_frames(video, start=options.start, end=options.end, info=info))
     with reporter.stage("model", track.num_frames) as tick:
         motion = model.estimate(clip, progress=tick)
-    fps = float(track.fps)
-    if not is_constant_rate(track.frame_times, fps):
-        motion = resample_motion(motion, fps, track.frame_times)
-    motion = make_continuous(motion)  # no snaps, held ends: always, whatever the smoothing
+    if options.hands == "auto":
+        motion = add_fingers(motion, hands)
+    motion = continuous_motion(motion, track)
     filled = max(0, motion.num_frames - track.num_frames)
     seconds["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     with reporter.stage("smoothing", motion.num_frames) as tick:
-        motion = hold_lost_ends(smooth_motion(motion, load_smoothing_preset(options.smooth)))
-        if options.fps is not None and abs(options.fps - motion.fps) > 1e-9:
-            motion = resample_motion(motion, options.fps)
+        motion = at_output_rate(smoothed_motion(motion, options.smooth), options.fps)
         tick(motion.num_frames)
     seconds["smoothing"] = time.perf_counter() - t0
 
@@ -171,6 +176,37 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
         files.append(write_clip_preview(video, info, track, motion, options, warnings, reporter))
         seconds["preview"] = time.perf_counter() - t0
     return RunResult(info, motion, track.num_frames, rate, files, seconds, warnings, filled)
+
+
+def clip_hands(video: Path, info: VideoInfo, track: Track2D, options: RunOptions, reporter: Reporter
+               ) -> HandTrack | None:
+    """The tracked person's hands (``--hands auto``; a second decode of the clip), else None."""
+    if options.hands != "auto":
+        return None
+    with reporter.stage("hands", track.num_frames) as tick:
+        return detect_hands(iter_frames(video, start=options.start, end=options.end, info=info), track,
+                            progress=lambda done: tick(done, track.num_frames))
+
+
+def continuous_motion(motion: Motion, track: Track2D) -> Motion:
+    """A model's motion on the video's constant frame rate, with no snaps and lost ends held
+    (``post.continuity``): applied whatever the smoothing."""
+    fps = float(track.fps)
+    if not is_constant_rate(track.frame_times, fps):
+        motion = resample_motion(motion, fps, track.frame_times)
+    return make_continuous(motion)
+
+
+def smoothed_motion(motion: Motion, smooth: str) -> Motion:
+    """The ``--smooth`` preset applied; frames where the person was lost keep the nearest confident pose."""
+    return hold_lost_ends(smooth_motion(motion, load_smoothing_preset(smooth)))
+
+
+def at_output_rate(motion: Motion, fps: float | None) -> Motion:
+    """``--fps``: resampled to the output rate when one is asked for and differs."""
+    if fps is not None and abs(fps - motion.fps) > 1e-9:
+        return resample_motion(motion, fps)
+    return motion
 
 
 def write_clip_preview(video: Path, info: VideoInfo, track: Track2D, motion: Motion, options: RunOptions,

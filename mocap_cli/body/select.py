@@ -41,7 +41,7 @@ def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) 
     choice = default_mesh_choice() if choice in (None, "auto") else choice
     if choice == "none":
         return None
-    skeleton = _canonical(motion.skeleton)
+    skeleton = mesh_skeleton(motion.skeleton)
     if choice == "anny":
         from mocap_cli.body.anny_body import anny_available, anny_mesh
 
@@ -51,7 +51,13 @@ def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) 
     return _smpl_mesh(motion, skeleton, smpl_path)
 
 
-def _canonical(skeleton: Skeleton) -> Skeleton:
+def mesh_skeleton(skeleton: Skeleton) -> Skeleton:
+    """The skeleton a body mesh binds to: the canonical names (with fingers when the motion has them) on the
+    motion's own offsets."""
+    from mocap_cli.core.hand_skeleton import HAND_JOINT_NAMES, has_fingers
+
+    if has_fingers(skeleton):
+        return Skeleton(HAND_JOINT_NAMES, skeleton.parents, skeleton.offsets)
     if tuple(skeleton.parents) != PARENTS:
         raise MocapError("Body meshes need the canonical 24-joint skeleton; export this motion with --mesh none.")
     return Skeleton(JOINT_NAMES, PARENTS, skeleton.offsets)
@@ -62,6 +68,10 @@ def _smpl_mesh(motion: Motion, skeleton: Skeleton, smpl_path: Path | None) -> Sk
     from mocap_cli.body.smpl_body import smpl_rest
     from mocap_cli.body.smpl_files import load_smpl, require_smpl
 
+    from mocap_cli.core.hand_skeleton import body_only, has_fingers
+
+    if has_fingers(skeleton):  # SMPL has no finger joints: its hands stay rigid on the body's hand joints
+        return _smpl_mesh(motion, body_only(skeleton), smpl_path)
     path = require_smpl(smpl_path, who="--mesh smpl")
     betas = motion.betas if motion.betas is not None else np.zeros(10)
     smpl_skeleton, mesh = smpl_rest(load_smpl(path), betas)

@@ -62,6 +62,7 @@ def batch(
     preset: opt.Preset = DEFAULTS.preset,
     root: opt.Root = DEFAULTS.root,
     mesh: opt.Mesh = DEFAULTS.mesh,
+    hands: opt.Hands = DEFAULTS.hands,
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
@@ -89,7 +90,7 @@ def batch(
             formats=parse_formats(export_format), model=model, weights=weights, smpl=smpl, start=None, end=None,
             fps=fps, smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov,
             batch_size=batch_size, overwrite=overwrite, foot_lock=foot_lock, reference_pose=reference_pose,
-            preview=preview,
+            preview=preview, hands=hands,
         )
         options = BatchOptions(in_dir=in_dir, out_dir=out, settings=settings, patterns=patterns,
                                recursive=recursive, jobs=jobs, resume=resume, overwrite=overwrite, ray_address=ray)

@@ -20,6 +20,7 @@ from mocap_cli.errors import MocapError
 
 if TYPE_CHECKING:
     from mocap_cli.batch.run import BatchResult
+    from mocap_cli.people_pipeline import PeopleResult
     from mocap_cli.pipeline import RunResult
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
@@ -50,6 +51,27 @@ def run_summary(video: Path, result: RunResult) -> dict[str, Any]:
         "people": 1,  # the pipeline follows one person per clip
         "model": motion.provenance.get("model", ""),
         "warnings": list(result.warnings),
+        "timings": {name: round(float(s), 4) for name, s in result.seconds.items()},
+        "total_seconds": round(float(result.total_seconds), 4),
+    }
+
+
+def people_run_summary(video: Path, result: PeopleResult) -> dict[str, Any]:
+    """``run --people all|N``: the same object as ``run_summary``; frames and rates are the clip's, the
+    detection rate is the share of frames with at least one of the people kept."""
+    motion = result.motions[0]
+    return {
+        **_base("run", "ok", 0),
+        "input": str(video),
+        "files": [str(p) for p in result.files],
+        "frames": int(result.frames),
+        "video_fps": float(result.video_fps),
+        "output_fps": float(motion.fps),
+        "output_frames": int(motion.num_frames),
+        "detection_rate": round(float(result.detection_rate), 4),
+        "people": len(result.people),
+        "model": motion.provenance.get("model", ""),
+        "warnings": [],
         "timings": {name: round(float(s), 4) for name, s in result.seconds.items()},
         "total_seconds": round(float(result.total_seconds), 4),
     }

@@ -17,6 +17,7 @@ from mocap_cli.export.root_motion import RootMode
 from mocap_cli.settings import FOV_MAX_DEGREES, FOV_MIN_DEGREES, RunSettings
 from mocap_cli.settings import Device as DeviceName
 from mocap_cli.settings import FootLock as FootLockMode
+from mocap_cli.settings import HandsMode
 
 Model = Annotated[str, typer.Option("--model", "-m", help="3D model (see `mocap models`).")]
 Weights = Annotated[Optional[str], typer.Option(
@@ -37,6 +38,11 @@ Device = Annotated[DeviceName, typer.Option(case_sensitive=False, help="auto, cp
 Fov = Annotated[float, typer.Option(min=FOV_MIN_DEGREES, max=FOV_MAX_DEGREES,
                                     help="Assumed camera field of view (degrees, across the longer side).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Windows or crops per model batch.")]
+Hands = Annotated[HandsMode, typer.Option(help="Fingers: auto (animated from the video, 15 joints per "
+                                           "hand) or off (the 24-joint body only).")]
+People = Annotated[str, typer.Option(
+    "--people", help="Who to capture: largest (the most prominent person, default), all, or N (the N most "
+                     "prominent). Several people give one file per person: out.person_1.glb, ...")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 Preview = Annotated[Optional[Path], typer.Option(
     "--preview", help="Also write PATH.mp4: the exported skeleton over the video, a side view and a timeline.")]
@@ -53,11 +59,11 @@ def settings_from_flags(*, formats: tuple[str, ...], model: str, weights: str | 
                         start: float | None, end: float | None, fps: float | None, smooth: str, preset: str,
                         root: RootMode, mesh: MeshChoice, device: DeviceName, fov: float, batch_size: int,
                         foot_lock: FootLockMode, overwrite: bool, reference_pose: str = "none",
-                        preview: bool = False) -> RunSettings:
+                        preview: bool = False, hands: HandsMode = "auto") -> RunSettings:
     """The settings of `mocap run` and `mocap batch` from their flags, every flag named (the same flags give
     the same settings). Not validated here: ``run_clip`` and ``run_batch`` validate before any work, for API
     callers too."""
     return RunSettings(model=model, weights=weights, smpl=smpl, formats=formats, start=start, end=end, fps=fps,
                        smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov,
                        batch_size=batch_size, foot_lock=foot_lock, overwrite=overwrite,
-                       reference_pose=reference_pose.lower(), preview=preview)
+                       reference_pose=reference_pose.lower(), preview=preview, hands=hands)

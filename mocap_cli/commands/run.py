@@ -16,7 +16,8 @@ from mocap_cli.errors import MocapError
 from mocap_cli.settings import DEFAULTS, build_run_options, formats_of
 
 if TYPE_CHECKING:
-    from mocap_cli.pipeline import RunResult
+    from mocap_cli.people_pipeline import PeopleChoice
+    from mocap_cli.pipeline import RunOptions, RunResult
 
 
 @user_errors
@@ -34,6 +35,7 @@ def run(
     preset: opt.Preset = DEFAULTS.preset,
     root: opt.Root = DEFAULTS.root,
     mesh: opt.Mesh = DEFAULTS.mesh,
+    hands: opt.Hands = DEFAULTS.hands,
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
@@ -41,22 +43,30 @@ def run(
     overwrite: opt.Overwrite = False,
     preview: opt.Preview = None,
     reference_pose: opt.ReferencePose = DEFAULTS.reference_pose,
+    people: opt.People = "largest",
     json_summary: opt.Json = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Turn VIDEO into animation files."""
     from mocap_cli.commands import json_report
+    from mocap_cli.people_pipeline import parse_people
     from mocap_cli.pipeline import run_clip
 
     try:
+        choice = parse_people(people)
         if not video.exists():
             raise MocapError(f"{video} does not exist; check the path.")
         settings = opt.settings_from_flags(
             formats=formats_of(export), model=model, weights=weights, smpl=smpl, start=start, end=end, fps=fps,
             smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
             overwrite=overwrite, foot_lock=foot_lock, reference_pose=reference_pose, preview=preview is not None,
+            hands=hands,
         )
-        result = run_clip(video, build_run_options(tuple(export), settings, preview=preview), RichReporter(quiet))
+        options = build_run_options(tuple(export), settings, preview=preview)
+        if choice != "largest":
+            _run_people(video, options, choice, quiet, json_summary)
+            return
+        result = run_clip(video, options, RichReporter(quiet))
     except MocapError as exc:
         if json_summary:
             json_report.emit(json_report.run_failure(video, exc))
@@ -64,6 +74,17 @@ def run(
     _summary(video, result)  # stderr; with --json the summary object goes to stdout as well
     if json_summary:
         json_report.emit(json_report.run_summary(video, result))
+
+
+def _run_people(video: Path, options: RunOptions, choice: PeopleChoice, quiet: bool, json_summary: bool) -> None:
+    from mocap_cli.commands import json_report
+    from mocap_cli.commands.people import people_summary
+    from mocap_cli.people_pipeline import run_people
+
+    result = run_people(video, options, choice, RichReporter(quiet))
+    people_summary(video, result)
+    if json_summary:
+        json_report.emit(json_report.people_run_summary(video, result))
 
 
 def _summary(video: Path, result: RunResult) -> None:

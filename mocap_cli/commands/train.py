@@ -88,3 +88,50 @@ def unspat(
     if result.terms:
         _console.print("final terms: " + ", ".join(f"{k} {v:.4f}" for k, v in result.terms[-1].items()), highlight=False)
     _console.print(f"wrote {result.checkpoint} (+ {result.checkpoint.with_suffix('.json').name})", highlight=False)
+
+
+@app.command("mixste")
+@user_errors
+def mixste(
+    data: Path = typer.Option(..., "--data", help="CMU ASF/AMC folder (cmu_asfamc/<subject>/*.asf, *.amc, or its parent)."),
+    out: Path = typer.Option(..., "--out", help="Weights to write (.safetensors; a .json with the curve is written beside it)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", min=0.1, help="Wall-clock budget; the learning-rate "
+                                            "schedule spans it and the best weights so far are always on disk."),
+    steps: int = typer.Option(100_000, "--steps", min=1, help="Optimiser steps (the run ends at --steps or --minutes)."),
+    frames: int = typer.Option(81, "--frames", min=9, help="Window length T."),
+    width: int = typer.Option(64, "--width", min=8, help="Channels (multiple of 8: the loader assumes 8 heads)."),
+    depth: int = typer.Option(3, "--depth", min=1, help="Spatial/temporal block pairs."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Windows per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak AdamW learning rate."),
+    val_every: float = typer.Option(120.0, "--val-every", min=1.0, help="Seconds between validations."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    max_trials: Optional[int] = typer.Option(None, "--max-trials", min=1, help="Use only the first N training trials (smoke tests)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train MixSTE on CMU motion capture (inputs made to look like MediaPipe's) for `--model mixste --weights`."""
+    try:
+        from mocap_cli.training.mixste import TrainSettings, train_mixste
+
+        if not data.is_dir():
+            raise MocapError(f"{data} is not a folder; unpack cmu_asfamc.tar.xz and give the cmu_asfamc folder.")
+        if width % 8:
+            raise MocapError(f"--width {width} is not a multiple of 8; MixSTE uses 8 attention heads.")
+        settings = TrainSettings(frames=frames, width=width, depth=depth, batch_size=batch_size, lr=lr, steps=steps,
+                                 minutes=minutes, val_every_s=val_every, seed=seed, threads=threads)
+        columns = [TextColumn("[bold]train mixste"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                   TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=_console, disable=quiet) as progress:
+            task = progress.add_task("train", total=1.0, loss="")
+
+            def advance(fraction: float, terms: dict[str, float]) -> None:
+                progress.update(task, completed=fraction, loss=f"loss {terms['loss']:.4f}")
+
+            result = train_mixste(data, out, settings, max_trials=max_trials, progress=advance,
+                                  log=lambda line: _console.print(line, highlight=False))
+    except KeyboardInterrupt:
+        _console.print(f"[yellow]interrupted; {out} holds the best weights validated so far (if any).[/]")
+        raise typer.Exit(130) from None
+    _console.print(f"{result.steps} steps in {result.seconds / 60:.1f} min ({result.frames_per_s:.0f} frames/s); "
+                   f"best validation MPJPE {result.best_val_mpjpe_mm:.1f} mm", highlight=False)
+    _console.print(f"wrote {result.checkpoint} (+ {result.checkpoint.with_suffix('.json').name})", highlight=False)

@@ -226,11 +226,15 @@ def forward_kinematics(
 def canonical_name(skeleton: Skeleton, j: int) -> str | None:
     """The canonical joint name of joint ``j``: its own name, or for a renamed skeleton with the canonical
     topology (a rig preset keeps SMPL's joint order) the canonical name at that index; else None."""
+    from mocap_cli.core.hand_skeleton import HAND_JOINT_NAMES, HAND_PARENTS
+
     name = skeleton.names[j]
-    if name in JOINT_INDEX:
+    if name in JOINT_INDEX or name in HAND_JOINT_NAMES:
         return name
     if tuple(skeleton.parents) == PARENTS:
         return JOINT_NAMES[j]
+    if tuple(skeleton.parents) == HAND_PARENTS:
+        return HAND_JOINT_NAMES[j]
     return None
 
 
@@ -239,12 +243,21 @@ def leaf_tip(skeleton: Skeleton, j: int) -> np.ndarray | None:
 
     ``LEAF_TIPS`` holds the canonical T-pose tips; when the skeleton's bone into ``j`` points elsewhere than
     the canonical one (an A-pose rest, a SMPL body) the tip turns with it by the smallest rotation."""
+    from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, finger_rest_offsets, finger_tip
+
     name = canonical_name(skeleton, j)
-    if name not in LEAF_TIPS:
-        return None
-    tip = np.asarray(LEAF_TIPS[name], dtype=np.float64)
-    ref = np.asarray(_OFFSETS_RIGHT_HANDED_T_POSE[name], dtype=np.float64)
     own = skeleton.offsets[j]
+    if name in FINGER_JOINT_NAMES:  # fingertips: the rest hand's, scaled like this finger's last bone
+        ref = finger_rest_offsets()[FINGER_JOINT_NAMES.index(name)]
+        tip = finger_tip(name)
+        if tip is None:
+            return None
+        tip = tip * np.linalg.norm(own) / np.linalg.norm(ref)
+    elif name in LEAF_TIPS:
+        tip = np.asarray(LEAF_TIPS[name], dtype=np.float64)
+        ref = np.asarray(_OFFSETS_RIGHT_HANDED_T_POSE[name], dtype=np.float64)
+    else:
+        return None
     if np.linalg.norm(own) < 1e-9 or skeleton.parents[j] < 0:
         return tip
     return quat_apply(quat_between(ref, own), tip)

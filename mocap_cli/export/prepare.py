@@ -14,7 +14,8 @@ from mocap_cli.core.motion import Motion
 from mocap_cli.export.reference_pose import with_reference_frame
 from mocap_cli.export.rig_presets import DEFAULT_RIG, apply_rig_preset, load_rig_preset, repose_mesh
 from mocap_cli.export.root_motion import apply_root_mode
-from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.core.hand_skeleton import HAND_JOINT_NAMES, has_fingers
+from mocap_cli.core.skeleton import JOINT_NAMES, Skeleton
 
 
 def prepare_export(motion: Motion, *, preset: str = DEFAULT_RIG, root: str = "world", mesh: str | None = "auto",
@@ -29,7 +30,8 @@ def prepare_export(motion: Motion, *, preset: str = DEFAULT_RIG, root: str = "wo
     moved = with_reference_frame(apply_root_mode(motion, root), reference_pose, rig)
     body = mesh_for(moved, mesh, smpl)
     if body is not None:
-        body = repose_mesh(body, Skeleton(JOINT_NAMES, PARENTS, moved.skeleton.offsets), rig)
+        names = HAND_JOINT_NAMES if has_fingers(moved.skeleton) else JOINT_NAMES
+        body = repose_mesh(body, Skeleton(names, moved.skeleton.parents, moved.skeleton.offsets), rig)
     rigged = apply_rig_preset(moved, rig)
     options = ExportOptions(mesh=body, unit_scale=rig.unit_scale, up_axis=rig.up_axis,
                             armature_name=rig.armature_name)

@@ -2,7 +2,9 @@
 
 A preset turns a Motion on our canonical skeleton into one on the target rig's conventions:
 
-- **names**: every one of the 24 joints gets the rig's bone name (same joint order and hierarchy);
+- **names**: every one of the 24 joints gets the rig's bone name (same joint order and hierarchy); with
+  fingers (``--hands auto``) the 30 finger joints get the names of the preset's ``[fingers]`` table, which may
+  also rename ``left_hand``/``right_hand`` (the palm end) when the rig's middle-finger name was used for it;
 - **rest pose**: ``T`` keeps our T-pose; ``A`` swings each arm (upper arm, forearm, hand) down by
   ``arm_down_degrees`` in the rest pose. The animation is re-expressed so the *posed* world skeleton is
   exactly the same (see ``rest_change`` and ``apply_rig_preset``);
@@ -15,18 +17,30 @@ A preset turns a Motion on our canonical skeleton into one on the target rig's c
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.body.skinning import skin
-from mocap_cli.errors import MocapError
+from mocap_cli.core.hand_skeleton import (
+    FINGER_JOINT_NAMES,
+    HAND_JOINT_NAMES,
+    HAND_PARENTS,
+    has_fingers,
+)
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.preset_files import preset_dir
-from mocap_cli.core.rotations import quat_between, quat_conj, quat_identity, quat_mul, quat_apply
+from mocap_cli.core.rotations import (
+    quat_apply,
+    quat_between,
+    quat_conj,
+    quat_identity,
+    quat_mul,
+)
 from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.errors import MocapError
 
 DEFAULT_RIG = "blender"
 _ARMS = (("left_shoulder", "left_elbow", 1.0), ("right_shoulder", "right_elbow", -1.0))
@@ -44,6 +58,7 @@ class RigPreset:
     forward: str
     armature_name: str
     formats: str
+    fingers: dict[str, str] = field(default_factory=dict)  # finger joint (and palm override) -> bone name
 
     @property
     def unit_scale(self) -> float:
@@ -75,6 +90,7 @@ def load_rig_preset(name: str) -> RigPreset:
             forward=str(data.get("forward", "+Z")),
             armature_name=str(data.get("armature_name", "Armature")),
             formats=str(data.get("formats", "")),
+            fingers={str(k): str(v) for k, v in data.get("fingers", {}).items()},
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MocapError(f"Rig preset file {path} is malformed ({exc}); fix it or pick one of {choices}.") from exc
@@ -83,6 +99,13 @@ def load_rig_preset(name: str) -> RigPreset:
         problems.append("its [bones] table must name all 24 joints")
     if len(set(bones.values())) != len(bones) or any(not v.strip() for v in bones.values()):
         problems.append("bone names must be unique and non-empty")
+    if preset.fingers:
+        names = finger_bone_names(preset)
+        if not set(FINGER_JOINT_NAMES) <= set(preset.fingers) or set(preset.fingers) - set(HAND_JOINT_NAMES):
+            problems.append("its [fingers] table must name the 30 finger joints (and may rename left_hand, "
+                            "right_hand)")
+        elif len(set(names)) != len(names) or any(not v.strip() for v in names):
+            problems.append("bone names with fingers must be unique and non-empty")
     if preset.rest_pose not in ("T", "A"):
         problems.append("rest_pose must be T or A")
     if preset.unit not in ("m", "cm"):
@@ -94,7 +117,15 @@ def load_rig_preset(name: str) -> RigPreset:
     return preset
 
 
+def finger_bone_names(preset: RigPreset) -> list[str]:
+    """The preset's bone names for the 54-joint skeleton with fingers (``HAND_JOINT_NAMES`` order): its
+    [bones] with its [fingers] table's overrides, our own names for fingers it does not name."""
+    return [preset.fingers.get(n, preset.bones.get(n, n)) for n in HAND_JOINT_NAMES]
+
+
 def _check_topology(skeleton: Skeleton) -> None:
+    if tuple(skeleton.names) == HAND_JOINT_NAMES and tuple(skeleton.parents) == HAND_PARENTS:
+        return
     if tuple(skeleton.names) != JOINT_NAMES or tuple(skeleton.parents) != PARENTS:
         raise MocapError(f"Rig presets need a motion on mocap's own 24-joint skeleton, but this one starts with "
                          f"'{skeleton.names[0]}'; re-export from the .npz that `mocap run` wrote.")
@@ -141,7 +172,7 @@ def apply_rig_preset(motion: Motion, preset: RigPreset) -> Motion:
     change = rest_change(sk, preset)
     parent_change = _parent_change(sk, change)
     offsets = quat_apply(parent_change, sk.offsets)
-    names = tuple(preset.bones[n] for n in sk.names)
+    names = (tuple(finger_bone_names(preset)) if has_fingers(sk) else tuple(preset.bones[n] for n in sk.names))
     skeleton = Skeleton(names, sk.parents, offsets)
     rotations = quat_mul(quat_mul(parent_change[None], motion.rotations), quat_conj(change)[None])
     out = Motion.from_rotations(motion.fps, skeleton, rotations, motion.root_translation, motion.confidence,
@@ -162,5 +193,13 @@ def repose_mesh(mesh: SkinnedMesh, skeleton: Skeleton, preset: RigPreset) -> Ski
     return replace(mesh, vertices=vertices)
 
 
-__all__ = ["RigPreset", "DEFAULT_RIG", "rig_preset_names", "load_rig_preset", "apply_rig_preset", "rest_change",
-           "repose_mesh"]
+__all__ = [
+    "DEFAULT_RIG",
+    "RigPreset",
+    "apply_rig_preset",
+    "finger_bone_names",
+    "load_rig_preset",
+    "repose_mesh",
+    "rest_change",
+    "rig_preset_names",
+]

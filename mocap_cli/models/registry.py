@@ -32,7 +32,7 @@ def registry() -> dict[str, ModelEntry]:
     rows = [
         ("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
          _adapter("mediapipe", "MediaPipeModel", "mediapipe")),
-        ("mixste", "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (CVPR 2022; the authors' weights)", "lifter",
+        ("mixste", "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (CVPR 2022; the authors' weights if imported, else mocap's own, trained on CMU mocap)", "lifter",
          _adapter("lifters.adapter", "LifterModel", "mixste")),
         ("strided", "Strided Transformer 2D->3D lifter on MediaPipe 2D + IK (TMM 2022; the authors' weights)",
          "lifter", _adapter("lifters.adapter", "LifterModel", "strided")),

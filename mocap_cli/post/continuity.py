@@ -31,7 +31,8 @@ from mocap_cli.core.rotations import (
     quat_normalize,
     quat_slerp,
 )
-from mocap_cli.core.skeleton import forward_kinematics
+from mocap_cli.core.hand_skeleton import body_joint_count
+from mocap_cli.core.skeleton import PARENTS, forward_kinematics
 from mocap_cli.post.smoothing import running_median
 
 MEDIAN_SECONDS = 0.3
@@ -44,8 +45,9 @@ CONFIDENT = 0.5
 
 
 def confident_frames(confidence: np.ndarray) -> np.ndarray:
-    """(F,) True where the model saw the person well: median confidence (F, J) over joints ≥ ``CONFIDENT``."""
-    return np.median(confidence, axis=1) >= CONFIDENT
+    """(F,) True where the model saw the person well: median confidence (F, J) over the body's joints (the
+    first 24: finger joints are unseen whenever the hands are, which says nothing of the body) ≥ ``CONFIDENT``."""
+    return np.median(confidence[:, : len(PARENTS)], axis=1) >= CONFIDENT
 
 
 def hold_lost_ends(motion: Motion) -> Motion:
@@ -135,7 +137,8 @@ def continuous_twists(motion: Motion, median_seconds: float = MEDIAN_SECONDS,
     exactly where it was. Joints at the ends of the chains (wrist → hand, ankle → toes, neck → head, and the
     leaves) are cleaned as a whole: their child is a fingertip-like end point measured from a few close
     landmarks, so it may move where its direction flips. Joints with several children (pelvis, chest) are fixed
-    by their rigid part and left alone."""
+    by their rigid part and left alone. Finger joints keep their rotations relative to the hand (the hand
+    stage solves and limits them itself); the hand counts as a chain end, as without fingers."""
     if motion.num_frames < 3:
         return motion
     sk = motion.skeleton
@@ -145,20 +148,21 @@ def continuous_twists(motion: Motion, median_seconds: float = MEDIAN_SECONDS,
     # the rate bound allows in one frame (no change at 30 fps and above; off at 5 fps).
     outlier_degrees = max(MAX_DEVIATION_DEGREES, 0.5 * max_degrees_per_second / motion.fps)
     _, glob = forward_kinematics(sk, motion.rotations, motion.root_translation)
+    body = body_joint_count(sk)
     cleaned = glob.copy()
-    for j in range(sk.num_joints):
-        children = sk.children(j)
+    for j in range(body):
+        children = [c for c in sk.children(j) if c < body]
         if len(children) > 1:
             continue
         q = limit_rate(despike(glob[:, j], window, outlier_degrees), max_radians)
-        if children and sk.children(children[0]):
+        if children and [c for c in sk.children(children[0]) if c < body]:
             rest = np.broadcast_to(sk.offsets[children[0]], (motion.num_frames, 3))
             q = quat_mul(quat_between(quat_apply(q, rest), quat_apply(glob[:, j], rest)), q)
         cleaned[:, j] = q
     if np.abs(np.abs(np.sum(cleaned * glob, axis=-1)) - 1.0).max() < 1e-12:
         return motion
-    local = np.empty_like(cleaned)
-    for j, parent in enumerate(sk.parents):
+    local = motion.rotations.copy()
+    for j, parent in enumerate(sk.parents[:body]):
         local[:, j] = cleaned[:, j] if parent < 0 else quat_mul(quat_conj(cleaned[:, parent]), cleaned[:, j])
     return motion.with_rotations(quat_continuous(quat_normalize(local), axis=0))
 

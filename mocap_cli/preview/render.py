@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
+from mocap_cli.body.select import mesh_skeleton
 from mocap_cli.body.skinning import skin
 from mocap_cli.capture.video import Frame, ffmpeg_executable
 from mocap_cli.core.motion import Motion
-from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 from mocap_cli.errors import MocapError
 from mocap_cli.preview.camera_view import (
     SILHOUETTE,
@@ -54,9 +54,10 @@ _TEXT = (235, 235, 235)
 @dataclass(frozen=True)
 class PreviewInputs:
     """What the preview shows. ``motion`` is the exported Motion (after smoothing and resampling; canonical
-    skeleton, world root), ``camera`` the camera it was solved with, ``mesh`` the body bound to its skeleton (or
-    None), and per video frame (F,): the detection confidence, whether the person was detected, and each frame's
-    time in seconds from the first frame. ``warnings`` are the run's warnings."""
+    skeleton, world root), ``camera`` the camera it was solved with (its pose may be one per video frame),
+    ``mesh`` the body bound to its skeleton (or None), and per video frame (F,): the detection confidence,
+    whether the person was detected, and each frame's time in seconds from the first frame. ``warnings`` are
+    the run's warnings."""
 
     motion: Motion
     camera: SolvedCamera
@@ -148,7 +149,7 @@ class PreviewPainter:
         self.timeline = Timeline(inputs.detection, inputs.detected, self.layout.timeline)
         self.contacts = planted_contacts(m)
         self._skinned: dict[int, np.ndarray] = {}
-        self._mesh_skeleton = Skeleton(JOINT_NAMES, PARENTS, m.skeleton.offsets) if inputs.mesh is not None else None
+        self._mesh_skeleton = mesh_skeleton(m.skeleton) if inputs.mesh is not None else None
         self._parts = [] if inputs.mesh is None else body_parts(inputs.mesh.joints, inputs.mesh.weights)
         for n, warning in enumerate(inputs.warnings[:3]):  # drawn once into the side view's fixed background
             _label(self.side.background_path, f"warning: {warning}"[: max(10, self.layout.side[0] // 8)],
@@ -182,7 +183,7 @@ class PreviewPainter:
         else:
             cv2.cvtColor(cv2.resize(image_rgb, lay.camera, interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2BGR, dst=cam)
         k, joints, conf = self._pose(min(i, len(self.i0) - 1))
-        camera = self.inputs.camera
+        camera = self.inputs.camera.at(i)  # a turning camera has a pose per video frame
         if self.inputs.mesh is not None:
             verts, _ = camera.project(self._body(k))
             mask = silhouette_mask(pixels_in_panel(verts, lay.scale), self._parts, lay.camera)

@@ -46,16 +46,31 @@ def side_axes(camera: CameraPose | None) -> tuple[np.ndarray, np.ndarray]:
     """(right, up) screen axes of a view from the filming camera's right side (world frame, unit vectors).
 
     The view direction is the camera's right axis flattened onto the floor, tilted down by the elevation; the
-    filming camera then sits towards the panel's left."""
-    cam_right = np.array([1.0, 0.0, 0.0]) if camera is None else camera.rotation[:, 0]
-    flat = np.array([cam_right[0], 0.0, cam_right[2]])
-    flat = flat / np.linalg.norm(flat) if np.linalg.norm(flat) > 1e-6 else np.array([1.0, 0.0, 0.0])
+    filming camera then sits towards the panel's left. A camera that turned during the clip (a per-frame pose)
+    gives its mean heading: the view stays fixed, so the body moves through it as it does in the world."""
+    flat = _flat_right(camera)
     elev = np.radians(ELEVATION_DEGREES)
     looking = -(np.cos(elev) * flat + np.sin(elev) * np.array([0.0, 1.0, 0.0]))  # from the eye towards the body
     right = np.cross(looking, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, looking)
     return right, up
+
+
+def _flat_right(camera: CameraPose | None) -> np.ndarray:
+    """The camera's right axis flattened onto the floor (3,), unit; averaged over the frames of a per-frame pose
+    (frame 0's when the headings cancel out, a camera circling the whole way round)."""
+    fallback = np.array([1.0, 0.0, 0.0])
+    if camera is None:
+        return fallback
+    rights = np.asarray(camera.rotation, dtype=np.float64)[..., :, 0].reshape(-1, 3) * [1.0, 0.0, 1.0]
+    lengths = np.linalg.norm(rights, axis=1)
+    units = rights[lengths > 1e-6] / lengths[lengths > 1e-6, None]
+    if not len(units):
+        return fallback
+    mean = units.mean(axis=0)
+    norm = np.linalg.norm(mean)
+    return mean / norm if norm > 0.3 else units[0]
 
 
 def frame_projection(joints: np.ndarray, camera: CameraPose | None, size: tuple[int, int]) -> SideProjection:

@@ -56,13 +56,26 @@ def undo_camera_rotation(
     circles stays in place instead of tracing the camera's circle."""
     rot = camera.rotations
     root = joints_cam[:, 0]
-    turned_root = np.einsum("fij,fj->fi", rot, root)
-    steps = np.where(camera.panning[1:, None], turned_root[1:] - turned_root[:-1],
-                     np.einsum("fij,fj->fi", rot[1:], root[1:] - root[:-1]))
-    path = turned_root[0] + np.concatenate([np.zeros((1, 3)), np.cumsum(steps, axis=0)])
+    path = root_path_in_first_camera(root, camera)
     joints = np.einsum("fij,fkj->fki", rot, joints_cam - root[:, None]) + path[:, None]
     hints = {k: np.einsum("fij,fj->fi", rot, v) for k, v in hints_cam.items()}
     return joints, hints
+
+
+def root_path_in_first_camera(root: np.ndarray, camera: CameraMotion) -> np.ndarray:
+    """The root path (F, 3) in frame 0's camera axes that ``undo_camera_rotation`` puts the body on, from the
+    camera-frame root (F, 3) (see there)."""
+    rot = camera.rotations
+    turned_root = np.einsum("fij,fj->fi", rot, root)
+    steps = np.where(camera.panning[1:, None], turned_root[1:] - turned_root[:-1],
+                     np.einsum("fij,fj->fi", rot[1:], root[1:] - root[:-1]))
+    return turned_root[0] + np.concatenate([np.zeros((1, 3)), np.cumsum(steps, axis=0)])
+
+
+def camera_origins(root: np.ndarray, camera: CameraMotion) -> np.ndarray:
+    """Where each frame's camera sits (F, 3) in frame 0's camera axes, as ``undo_camera_rotation`` implies:
+    it maps camera-frame points p_f to ``camera.rotations[f] @ p_f + origin[f]`` (zero for pure panning)."""
+    return root_path_in_first_camera(root, camera) - np.einsum("fij,fj->fi", camera.rotations, root)
 
 
 def motion_from_camera_joints(
@@ -78,7 +91,9 @@ def motion_from_camera_joints(
     """joints_cam: (F, 24, 3) absolute camera-frame positions (metres, OpenCV axes) in SMPL joint order;
     confidence (F, 24); hints_cam: IK twist hints (see ``ik.TWIST_HINTS``) as camera-frame vectors;
     camera: how the camera turned (``camera_motion``), so the world stays put while it pans or orbits."""
+    turns = origins = None
     if camera is not None and camera.moving:
+        turns, origins = camera.rotations, camera_origins(joints_cam[:, 0], camera)
         joints_cam, hints_cam = undo_camera_rotation(joints_cam, hints_cam or {}, camera)
     world = camera_to_world(joints_cam)
     hints = {k: camera_to_world(v) for k, v in (hints_cam or {}).items()}
@@ -89,7 +104,8 @@ def motion_from_camera_joints(
     rotations, root = solve_ik(skeleton, world, hints)
     motion = Motion.from_rotations(fps, skeleton, rotations, root, confidence, provenance)
     grounded = ground_motion(motion)
-    record_camera_pose(grounded.provenance, CameraPose.from_alignment(tilt, grounding_shift(root, grounded.root_translation)))
+    shift = grounding_shift(root, grounded.root_translation)
+    record_camera_pose(grounded.provenance, CameraPose.from_alignment(tilt, shift, turns, origins))
     return grounded
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 import mocap_cli
 from mocap_cli.core.atomic import commit, temp_path_beside, write_text_atomic
 from mocap_cli.errors import MocapError
-from mocap_cli.weights.registry import WeightSpec, get_spec, is_glob, load_registry, missing_message
+from mocap_cli.weights.registry import WeightSpec, get_spec, is_glob, load_registry, missing_message, registry_dir
 from mocap_cli.weights.validate import run_validator
 
 HOME_ENV = "MOCAP_HOME"
@@ -62,8 +62,11 @@ def variant_dir(name: str) -> Path:
 
 def installed(name: str) -> InstalledWeights | None:
     """The cached file of variant ``name`` per its manifest, or None when absent or incomplete (the file is
-    missing or its size differs from the manifest). Does not re-hash the file."""
+    missing or its size differs from the manifest). Does not re-hash the file. A variant mocap ships (registry
+    ``shipped``) counts as installed when its file is present; an imported copy in the cache takes precedence."""
     folder = variant_dir(name)
+    if not (folder / MANIFEST_NAME).is_file():
+        return shipped_weights(name)
     try:
         record = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
         path = folder / str(record["file"])
@@ -81,6 +84,20 @@ def installed(name: str) -> InstalledWeights | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def shipped_weights(name: str) -> InstalledWeights | None:
+    """The weights file that comes with mocap for variant ``name`` (``shipped`` in its registry entry, relative to
+    the registry folder), or None. ``verified``: its sha256 matches the registry's."""
+    spec = load_registry().get(name)
+    if spec is None or not spec.shipped:
+        return None
+    path = registry_dir() / spec.shipped
+    if not path.is_file():
+        return None
+    digest = sha256_of(path)
+    return InstalledWeights(name=name, path=path, sha256=digest, size=path.stat().st_size,
+                            verified=bool(spec.sha256) and digest == spec.sha256, validated=True, source="shipped")
 
 
 def sha256_of(path: Path) -> str:
@@ -209,7 +226,8 @@ def choose_weights(model: str, explicit: str | Path | None = None, *,
         return ChosenWeights(path, spec.name, found.sha256 if found else "")
     default = get_spec(model, registry)
     specs = [s for s in registry.values() if s.model == default.model and accept(s)]
-    for spec in sorted(specs, key=lambda s: (s.name != default.name, not s.is_default, s.name)):
+    # The authors' checkpoints (default first), then the weights mocap ships.
+    for spec in sorted(specs, key=lambda s: (bool(s.shipped), s.name != default.name, not s.is_default, s.name)):
         found = installed(spec.name)
         if found is not None:
             return ChosenWeights(found.path, spec.name, found.sha256)

@@ -58,6 +58,7 @@ class WeightSpec:
     paper: str = ""
     arch: Mapping[str, Any] = field(default_factory=dict)
     is_default: bool = False  # the family's default variant
+    shipped: str = ""  # weights that come with mocap: path relative to the registry folder (mocap's own training)
     loader: str = ""  # "module:function" that builds the network from the file; also the import validator
 
     @property
@@ -179,6 +180,7 @@ def _spec_from_table(name: str, family: str, t: dict[str, Any], is_default: bool
         paper=text("paper"),
         arch=dict(t.get("arch", {})),
         is_default=is_default,
+        shipped=text("shipped"),
         loader=loader,
     )
 

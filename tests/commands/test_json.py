@@ -54,7 +54,7 @@ def test_run_json_success(clip):
     assert data["video_fps"] == data["output_fps"] == 30.0
     assert data["files"] == ["out.bvh", "out.npz"] and all((clip.parent / f).is_file() for f in data["files"])
     assert data["detection_rate"] > 0.95 and data["people"] == 1 and data["model"] == "mediapipe"
-    assert set(data["timings"]) == {"decode + detect", "model", "smoothing", "foot lock", "export"}
+    assert set(data["timings"]) == {"decode + detect", "hands", "model", "smoothing", "foot lock", "export"}
     assert "error" not in data
 
 

@@ -19,7 +19,6 @@ from helpers import blender_probe, gltf_validate
 from mesh_helpers import small_int_file, small_maed_file
 from smpl_synthetic import write_synthetic_smpl_pkl
 from mocap_cli.body.select import mesh_for
-from mocap_cli.solve.camera import Pinhole
 from mocap_cli.models.mesh.crops import SquareBoxes
 from mocap_cli.errors import MocapError
 from mocap_cli.export import ExportOptions, export_motion

@@ -255,7 +255,7 @@ def test_canonical_stand_in_without_smpl(tmp_path: Path, paper_ckpt: Path, no_in
     assert "canonical T-pose" in m.provenance["ik_rest_template"] and m.provenance["skeleton"] == "canonical"
     from mocap_cli.core.skeleton import canonical_skeleton
 
-    assert np.allclose(m.skeleton.offsets, canonical_skeleton().offsets)
+    assert np.allclose(m.skeleton.offsets[:24], canonical_skeleton().offsets)  # the body; fingers follow
     assert np.isfinite(m.joints).all()
     # grounded: the lowest sole point over the clip sits near the floor
     assert -0.2 < m.joints[..., 1].min() < 0.2

@@ -119,3 +119,23 @@ def test_person_lost_at_the_ends_holds_the_nearest_confident_pose(tmp_path):
         assert result.detection_rate < 0.8
         assert np.abs(motion.joints[last + 1:] - motion.joints[last]).max() < 1e-4, smooth
         assert np.abs(motion.joints[:first] - motion.joints[first]).max() < 1e-4, smooth
+
+
+def test_unseen_hands_do_not_make_the_body_lost_and_fingers_keep_their_pose():
+    """With fingers appended (30 of 54 joints) and the hands unseen in the first and last frames, the body was
+    still seen: nothing is held, the flipped wrist of a real capture is still repaired, finger rotations
+    relative to the hand are kept."""
+    from mocap_cli.solve.hand_ik import add_fingers
+
+    motion = add_fingers(real_motion("dance_05_02", frames=None), None)
+    assert motion.skeleton.num_joints == 54
+    conf = motion.confidence.copy()
+    conf[:10, 24:] = 0.0
+    conf[-10:, 24:] = 0.0
+    motion = Motion(motion.fps, motion.skeleton, motion.rotations, motion.root_translation, motion.joints, conf,
+                    motion.provenance)
+    assert confident_frames(motion.confidence).all()
+    out = make_continuous(motion)
+    assert turn_per_frame(out, "right_shoulder").max() < 45  # the IK's twist flip, as without fingers
+    np.testing.assert_array_equal(np.abs(np.sum(out.rotations[:, 24:] * motion.rotations[:, 24:], -1)).round(9), 1.0)
+    assert np.abs(out.joints[:, :22] - motion.joints[:, :22]).max() < 1e-6

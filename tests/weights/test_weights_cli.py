@@ -45,8 +45,8 @@ def _row(output: str, name: str) -> str:
 def test_list_shows_every_variant_and_what_is_installed(tmp_path, home):
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0, result.output
-    for name in R.load_registry():
-        assert "│ no " in _row(result.stdout, name)
+    for name, spec in R.load_registry().items():
+        assert ("│ yes " if spec.shipped else "│ no ") in _row(result.stdout, name)  # shipped weights come installed
     assert str(home / "weights") in result.stdout
 
     ckpt = write_mixste(tmp_path / "best_epoch_cpn_81f.bin")

@@ -65,6 +65,8 @@ def readiness(model: str, settings: ModelSettings) -> Readiness:
         text = str(exc).rstrip(".")
         return Readiness(False, text[:1].lower() + text[1:])
     what = f"weights {found.variant}" if found.variant else "weights file"
+    if found.variant and W.get_spec(found.variant).shipped:
+        what += " (shipped with mocap, trained on CMU mocap)"
     return Readiness(True, f"{what}: {found.path}")
 
 

@@ -36,15 +36,33 @@ def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], path: Path, what
     model.eval()
 
 
+def _mixste_safetensors(path: Path, num_heads: int) -> tuple[dict[str, torch.Tensor], int]:
+    """State dict and head count (metadata ``num_heads``, else ``num_heads``) of a MixSTE .safetensors file."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise MocapError(f"Weights file {path} does not exist; check the path.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            heads = int((f.metadata() or {}).get("num_heads", num_heads))
+            return {k: f.get_tensor(k) for k in f.keys()}, heads
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise MocapError(f"{path} is not a readable safetensors file ({exc.__class__.__name__}); re-create or re-copy it.") from exc
+
+
 def load_mixste(
     path: Path | str, num_heads: int = RELEASED_NUM_HEADS, *, spec: WeightSpec | None = None
 ) -> tuple[MixSTE2, MixSTEConfig]:
-    """A released MixSTE checkpoint → (eval-mode ``MixSTE2`` on the CPU, its configuration inferred from the weights).
+    """A released MixSTE checkpoint, or mocap's own ``.safetensors`` weights → (eval-mode ``MixSTE2`` on the CPU,
+    its configuration inferred from the weights).
 
     ``spec`` is the file's registry entry (default: the mixste family's; its variants share the layout).
     """
     path = Path(path)
-    sd = read_state_dict(path, spec or family_spec("mixste"), "MixSTE")
+    if path.suffix == ".safetensors":  # mocap's own trained weights (mocap train mixste): bare state dict
+        sd, num_heads = _mixste_safetensors(path, num_heads)
+    else:
+        sd = read_state_dict(path, spec or family_spec("mixste"), "MixSTE")
     if "Temporal_pos_embed" not in sd:
         raise MocapError(f"{path} is not a MixSTE checkpoint (no MixSTE weights in it); check that it is the right file.")
     config = mixste_config_from_state_dict(sd, num_heads=num_heads)

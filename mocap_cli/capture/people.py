@@ -1,0 +1,263 @@
+"""Landmarks of every person in a clip, with MediaPipe's own bundled pose models (nothing downloaded).
+
+Why this route: the mediapipe wheel ships the legacy single-person graph and two raw models
+(``pose_detection.tflite``, a person detector, and ``pose_landmark_full.tflite``). The Tasks API's
+``PoseLandmarker(num_poses=N)`` runs exactly these two networks for several people, but only from a
+``.task`` bundle whose models carry input-normalisation metadata. We build that bundle in memory from the
+wheel's files with the wheel's own metadata writer (``mediapipe.tasks...metadata_writers``), so no extra
+runtime (such as ``ai-edge-litert``) and no download is needed, and the landmarks are the same network's as
+the single-person path. (``ai-edge-litert`` 2.3.0 would install too, but would mean a second TFLite runtime
+plus our own anchor decoding and ROI warping.) Measured with benchmarks/people.py on the project's shared
+2-core CPU box: detection + tracking 9.1 frames/s on two_people_interaction_lab (1920x1080, 2 people) and
+4.6 frames/s on the 1080x1920 courtyard duet, against 26-31 frames/s for the single-person legacy graph.
+
+The detector sees the whole frame letterboxed to 224 px, so people who fill less than about half the frame
+are often missed. We therefore look in three ways, then merge duplicates:
+- around every tracked person (a square crop around the predicted box), every frame: the crop makes the
+  person large for both networks, so a person once found is kept through motion and partial occlusion;
+- a *scan* of the whole frame and of two overlapping halves (left/right, or top/bottom for portrait
+  clips), on the first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering.
+Identities are given by ``capture.tracking``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mocap_cli.capture.video import Frame, close_frames
+from mocap_cli.errors import MocapError
+
+if TYPE_CHECKING:
+    from mocap_cli.capture.tracking import Tracker
+
+SCAN_INTERVAL_S = 0.25
+# A crop around a tracked person is this many times the larger side of its landmark box.
+CROP_SCALE = 1.5
+# Crops are shrunk to at most this side before the networks (they resize to 224/256 px anyway).
+MAX_CROP_SIDE = 512
+# Two observations whose body landmarks are on average closer than this share of the box height are the same
+# person seen twice (by the scan and by its crop).
+SAME_PERSON = 0.12
+MAX_POSES_PER_CALL = 4
+# At most this many person crops per frame (the scan still runs on top).
+MAX_CROPS = 12
+MIN_VISIBILITY = 0.5
+_BODY = slice(11, 33)
+# Input normalisation the two networks were trained with (the legacy graphs' ImageToTensor settings).
+_DETECTOR_NORM = (127.5, 127.5)  # [-1, 1]
+_LANDMARK_NORM = (0.0, 255.0)  # [0, 1]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One person seen on one frame. landmarks (33, 3): x, y pixels (OpenCV centres), z relative depth in
+    pixels (as ``Track2D.landmarks``); visibility (33,); world (33, 3) metres, hip-centred, camera axes;
+    box (4,) x0, y0, x1, y1 extent of the landmarks in pixels."""
+
+    landmarks: np.ndarray
+    visibility: np.ndarray
+    world: np.ndarray
+    box: np.ndarray
+
+    @property
+    def height(self) -> float:
+        return float(self.box[3] - self.box[1])
+
+
+def _bundled_model(*parts: str) -> bytes:
+    import mediapipe as mp
+
+    path = Path(mp.__file__).parent / "modules" / Path(*parts)
+    if not path.is_file():
+        raise MocapError(f"The mediapipe install lacks {path.name}; reinstall it with `pip install mediapipe==0.10.21`.")
+    return path.read_bytes()
+
+
+def _with_image_metadata(model: bytes, norm: tuple[float, float], outputs: int) -> bytes:
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer as mw
+
+    writer = mw.MetadataWriter.create(bytearray(model))
+    writer.add_general_info("mocap", "MediaPipe pose model from the mediapipe wheel")
+    writer.add_image_input(norm_mean=[norm[0]], norm_std=[norm[1]])
+    for _ in range(outputs):
+        writer.add_feature_output()
+    return bytes(writer.populate()[0])
+
+
+def pose_bundle() -> bytes:
+    """The ``.task`` bundle (a zip) the Tasks ``PoseLandmarker`` reads, built from the wheel's two models."""
+    import io
+    import zipfile
+
+    try:
+        detector = _with_image_metadata(_bundled_model("pose_detection", "pose_detection.tflite"), _DETECTOR_NORM, 2)
+        landmarks = _with_image_metadata(_bundled_model("pose_landmark", "pose_landmark_full.tflite"), _LANDMARK_NORM, 5)
+    except ImportError as exc:
+        raise MocapError("MediaPipe is not installed; install it with `pip install mediapipe==0.10.21`.") from exc
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("pose_detector.tflite", detector)
+        zf.writestr("pose_landmarks_detector.tflite", landmarks)
+    return out.getvalue()
+
+
+class PoseFinder:
+    """Runs the landmarker on whole frames or crops and returns observations in frame pixels."""
+
+    def __init__(self, max_poses: int = MAX_POSES_PER_CALL) -> None:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self._mp = mp
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=pose_bundle()),
+            running_mode=vision.RunningMode.IMAGE,
+            num_poses=max_poses,
+            min_pose_detection_confidence=0.3,
+            min_pose_presence_confidence=0.5,
+        )
+        self._landmarker = vision.PoseLandmarker.create_from_options(options)
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+    def find(self, image: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[Observation]:
+        """People in ``image`` (H, W, 3 RGB uint8), or in its ``region`` x0, y0, x1, y1 (may reach outside the
+        image; the outside is black)."""
+        import cv2
+
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)
+        crop = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+        if crop.size == 0:
+            return []
+        pad = (max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0))
+        if any(pad):
+            crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        cw, ch = x1 - x0, y1 - y0
+        shrink = min(1.0, MAX_CROP_SIDE / max(cw, ch))
+        if shrink < 1.0:
+            crop = cv2.resize(crop, (max(int(cw * shrink), 1), max(int(ch * shrink), 1)), interpolation=cv2.INTER_AREA)
+        result = self._landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
+                                                        data=np.ascontiguousarray(crop)))
+        found = []
+        for pts, wpts in zip(result.pose_landmarks, result.pose_world_landmarks):
+            lm = np.array([(p.x * cw - 0.5 + x0, p.y * ch - 0.5 + y0, p.z * cw) for p in pts], dtype=np.float32)
+            vis = np.array([p.visibility if p.visibility is not None else 0.0 for p in pts], dtype=np.float32)
+            world = np.array([(p.x, p.y, p.z) for p in wpts], dtype=np.float32)
+            box = np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()], dtype=np.float32)
+            box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
+            # Poses the landmark network itself doubts (mean body visibility under MIN_VISIBILITY) are
+            # mostly hallucinated in clutter.
+            if box[2] - box[0] > 1 and box[3] - box[1] > 1 and float(np.mean(vis[_BODY])) >= MIN_VISIBILITY:
+                found.append(Observation(lm, np.clip(vis, 0.0, 1.0), world, box))
+        return found
+
+
+def scan_regions(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The whole frame plus two overlapping 60 % halves along its longer side."""
+    full = (0, 0, width, height)
+    if width >= height:
+        part = round(0.6 * width)
+        return [full, (0, 0, part, height), (width - part, 0, width, height)]
+    part = round(0.6 * height)
+    return [full, (0, 0, width, part), (0, height - part, width, height)]
+
+
+def crop_around(box: np.ndarray) -> tuple[int, int, int, int]:
+    """A square region ``CROP_SCALE`` times the larger side of ``box``, centred on it."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = CROP_SCALE * max(box[2] - box[0], box[3] - box[1], 16.0) / 2
+    return int(cx - half), int(cy - half), int(cx + half), int(cy + half)
+
+
+def _most_central(found: list[Observation], region: tuple[int, int, int, int]) -> Observation | None:
+    centre = np.array([(region[0] + region[2]) / 2, (region[1] + region[3]) / 2])
+    dist = [float(np.linalg.norm((o.box[:2] + o.box[2:]) / 2 - centre)) for o in found]
+    return found[int(np.argmin(dist))] if found else None
+
+
+def distinct_crops(boxes: list[np.ndarray]) -> list[tuple[int, int, int, int]]:
+    """Crops around ``boxes`` (most recent tracks first), skipping any that mostly repeats a kept one, at most
+    ``MAX_CROPS``: without this, two tracks briefly on one person would double the work on every frame."""
+    kept: list[tuple[int, int, int, int]] = []
+    for box in boxes:
+        region = crop_around(box)
+        if len(kept) < MAX_CROPS and all(_iou(region, k) < 0.6 for k in kept):
+            kept.append(region)
+    return kept
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def pose_distance(a: np.ndarray, b: np.ndarray, height: float) -> float:
+    """Mean distance between the body landmarks (22 of 33) of two (33, ≥2) landmark sets, in units of
+    ``height`` pixels."""
+    return float(np.mean(np.linalg.norm(a[_BODY, :2] - b[_BODY, :2], axis=1)) / max(height, 1.0))
+
+
+def merge_duplicates(observations: list[Observation]) -> list[Observation]:
+    """Keep one of every group of observations of the same person (the first one listed wins)."""
+    kept: list[Observation] = []
+    for obs in observations:
+        if all(pose_distance(obs.landmarks, k.landmarks, max(obs.height, k.height)) > SAME_PERSON for k in kept):
+            kept.append(obs)
+    return kept
+
+
+@dataclass
+class FrameObservations:
+    index: int
+    time: float
+    people: list[Observation]
+
+
+def find_people(
+    frames: Iterable[Frame],
+    tracker: Tracker,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[FrameObservations], tuple[int, int]]:
+    """Observe every frame (crops around ``tracker``'s people, periodic scans) and feed ``tracker``.
+
+    Returns the per-frame observations and the image size (W, H). Closes the frame iterator."""
+    finder = PoseFinder()
+    seen: list[FrameObservations] = []
+    size: tuple[int, int] | None = None
+    last_scan = -np.inf
+    try:
+        for frame in frames:
+            h, w = frame.image.shape[:2]
+            size = size or (w, h)
+            found: list[Observation] = []
+            for region in distinct_crops(tracker.predicted_boxes(frame.time)):
+                # A crop looks for its own person only: new people come from the scan, so a false pose in
+                # the background of a crop cannot start a track that then gets a crop of its own.
+                centred = _most_central(finder.find(frame.image, region), region)
+                found.extend([centred] if centred is not None else [])
+            if frame.time - last_scan >= SCAN_INTERVAL_S - 1e-6:
+                last_scan = frame.time
+                for region in scan_regions(w, h):
+                    found.extend(finder.find(frame.image, region))
+            people = merge_duplicates(found)
+            tracker.update(len(seen), frame.time, people)
+            seen.append(FrameObservations(frame.index, frame.time, people))
+            if progress is not None:
+                progress(len(seen))
+    finally:
+        finder.close()
+        close_frames(frames)
+    if size is None:
+        raise MocapError("The clip yielded no frames to analyse; check --start/--end.")
+    return seen, size
+

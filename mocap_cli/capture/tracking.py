@@ -1,0 +1,178 @@
+"""Person identities across frames: appearance-free tracking by pose continuity with a motion model.
+
+Each track predicts its landmarks forward in time with a constant image velocity (of the landmark box
+centre, smoothed); each frame, observations are assigned to tracks by the Hungarian method on the mean
+distance of the body landmarks (in body heights) plus a penalty for a change of size. The gate widens with
+the time since the track was last seen (a person moves at most about a body height per second in the
+image), so a person hidden for up to ``MAX_OCCLUSION_S`` keeps their identity; after that the track ends
+and a reappearing person starts a new one. Using the whole pose rather than the box is what keeps two
+people apart while they hug or cross: their boxes overlap, their joints do not.
+
+After the clip, tracks are filtered: shorter than ``MIN_TRACK_S`` (or than half a clip shorter than that)
+or with a mean box height under ``MIN_HEIGHT_SHARE`` of the frame height are background, and dropped
+unless every track was asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from mocap_cli.capture.detect import (
+    DEFAULT_MAX_GAP_S,
+    NUM_LANDMARKS,
+    Track2D,
+    _fill_short_gaps,
+)
+from mocap_cli.capture.people import FrameObservations, Observation, pose_distance
+
+MAX_OCCLUSION_S = 1.0
+MIN_TRACK_S = 1.0
+MIN_HEIGHT_SHARE = 0.15
+# Tracks unseen for longer than this get no crop of their own (the periodic scan finds them again).
+MAX_CROP_AGE_S = 0.5
+_BASE_GATE = 0.35  # body heights of mean landmark distance allowed between consecutive frames
+_GATE_PER_S = 1.0
+_VELOCITY_SMOOTHING = 0.5
+
+
+@dataclass
+class _Live:
+    id: int
+    last_time: float
+    landmarks: np.ndarray  # (33, 3) last observed
+    height: float
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # px/s of the box centre
+    positions: list[int] = field(default_factory=list)  # frame positions (0-based, in decode order)
+    observations: list[Observation] = field(default_factory=list)
+
+    def predict(self, time: float) -> np.ndarray:
+        """(33, 3) landmarks expected at ``time`` (velocity applied for at most MAX_CROP_AGE_S)."""
+        dt = min(time - self.last_time, MAX_CROP_AGE_S)
+        out = self.landmarks.copy()
+        out[:, :2] += self.velocity * dt
+        return out
+
+
+@dataclass
+class PersonTrack:
+    """One identity: the frame positions it was seen on and its observation on each."""
+
+    id: int
+    positions: list[int]
+    observations: list[Observation]
+
+    def mean_height(self) -> float:
+        return float(np.mean([o.height for o in self.observations]))
+
+    def prominence(self) -> float:
+        """Box area summed over the frames (the legacy single-person choice uses the same measure)."""
+        return float(sum((o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) for o in self.observations))
+
+
+class Tracker:
+    """Feed it each frame's observations in time order; ``tracks()`` returns every identity seen."""
+
+    def __init__(self) -> None:
+        self._live: list[_Live] = []
+        self._done: list[_Live] = []
+        self._next_id = 1
+
+    def predicted_boxes(self, time: float) -> list[np.ndarray]:
+        """Boxes (4,) where recently seen people should be at ``time``, to look for them there."""
+        boxes = []
+        for t in self._live:
+            if time - t.last_time <= MAX_CROP_AGE_S:
+                p = t.predict(time)
+                boxes.append(np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]))
+        return boxes
+
+    def update(self, position: int, time: float, people: list[Observation]) -> None:
+        ended = [t for t in self._live if time - t.last_time > MAX_OCCLUSION_S]
+        self._done.extend(ended)
+        self._live = [t for t in self._live if t not in ended]
+        cost = np.full((len(self._live), len(people)), np.inf)
+        for i, track in enumerate(self._live):
+            predicted = track.predict(time)
+            gate = _BASE_GATE + _GATE_PER_S * (time - track.last_time)
+            for j, obs in enumerate(people):
+                c = pose_distance(predicted, obs.landmarks, track.height)
+                c += 0.5 * abs(np.log(max(obs.height, 1.0) / max(track.height, 1.0)))
+                if c <= gate:
+                    cost[i, j] = c
+        matched: set[int] = set()
+        if cost.size and np.isfinite(cost).any():
+            rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e6))
+            for i, j in zip(rows, cols):
+                if np.isfinite(cost[i, j]):
+                    self._extend(self._live[i], position, time, people[j])
+                    matched.add(int(j))
+        for j, obs in enumerate(people):
+            if j not in matched:
+                track = _Live(self._next_id, time, obs.landmarks, obs.height)
+                self._next_id += 1
+                track.positions.append(position)
+                track.observations.append(obs)
+                self._live.append(track)
+
+    @staticmethod
+    def _extend(track: _Live, position: int, time: float, obs: Observation) -> None:
+        dt = time - track.last_time
+        if dt > 0:
+            old = 0.5 * (track.landmarks[:, :2].min(0) + track.landmarks[:, :2].max(0))
+            new = 0.5 * (obs.landmarks[:, :2].min(0) + obs.landmarks[:, :2].max(0))
+            track.velocity = _VELOCITY_SMOOTHING * track.velocity + (1 - _VELOCITY_SMOOTHING) * (new - old) / dt
+        track.last_time = time
+        track.landmarks = obs.landmarks
+        track.height = obs.height
+        track.positions.append(position)
+        track.observations.append(obs)
+
+    def tracks(self) -> list[PersonTrack]:
+        every = sorted(self._done + self._live, key=lambda t: t.id)
+        return [PersonTrack(t.id, list(t.positions), list(t.observations)) for t in every]
+
+
+def keep_people(tracks: list[PersonTrack], frame_times: np.ndarray, frame_height: int,
+                *, keep_all: bool = False) -> list[PersonTrack]:
+    """Drop background tracks (see module docstring), most prominent first."""
+    clip = float(frame_times[-1] - frame_times[0]) if len(frame_times) > 1 else 0.0
+    step = clip / max(len(frame_times) - 1, 1)
+    min_span = min(MIN_TRACK_S, 0.5 * clip)
+    kept = []
+    for t in tracks:
+        span = (len(t.positions) - 1) * step  # time covered by the frames it was seen on
+        if keep_all or (span >= min_span - 1e-9 and t.mean_height() >= MIN_HEIGHT_SHARE * frame_height):
+            kept.append(t)
+    return sorted(kept, key=lambda t: -t.prominence())
+
+
+def to_track2d(track: PersonTrack, observed: list[FrameObservations], fps: Fraction,
+               size: tuple[int, int], max_gap: float = DEFAULT_MAX_GAP_S) -> Track2D:
+    """One person's ``Track2D`` over the whole clip (NaN where absent; short gaps filled like ``detect``)."""
+    n = len(observed)
+    landmarks = np.full((n, NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
+    world = np.full((n, NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
+    visibility = np.zeros((n, NUM_LANDMARKS), dtype=np.float32)
+    boxes = np.full((n, 4), np.nan, dtype=np.float32)
+    detected = np.zeros(n, dtype=bool)
+    for pos, obs in zip(track.positions, track.observations):
+        landmarks[pos], world[pos], visibility[pos], boxes[pos] = obs.landmarks, obs.world, obs.visibility, obs.box
+        detected[pos] = True
+    times = np.array([f.time for f in observed], dtype=np.float64)
+    filled = _fill_short_gaps(times, detected, max_gap, landmarks, world, boxes)
+    return Track2D(
+        fps=fps,
+        frame_times=times,
+        frame_indices=np.array([f.index for f in observed], dtype=np.int64),
+        image_size=size,
+        landmarks=landmarks,
+        visibility=visibility,
+        world_landmarks=world,
+        detected=detected,
+        filled=filled,
+        boxes=boxes,
+    )

@@ -1,0 +1,128 @@
+"""Several people: the --people parser, tracking through a crossing, and real two-person clips."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mocap_cli.capture.people import Observation, find_people, merge_duplicates
+from mocap_cli.capture.tracking import MAX_OCCLUSION_S, Tracker, keep_people
+from mocap_cli.capture.video import iter_frames, probe
+from mocap_cli.errors import MocapError
+from mocap_cli.people_pipeline import parse_people, person_path
+from tests.conftest import video
+
+
+def _person(cx: float, height: float = 300.0, lean: float = 0.0) -> Observation:
+    """A stick person of 33 landmarks centred at x=cx (a column of points; ``lean`` skews it)."""
+    y = np.linspace(100.0, 100.0 + height, 33)
+    x = cx + lean * (y - y.mean()) + np.tile([-20.0, 20.0, 0.0], 11)
+    lm = np.stack([x, y, np.zeros(33)], axis=1).astype(np.float32)
+    box = np.array([x.min(), y.min(), x.max(), y.max()], dtype=np.float32)
+    return Observation(lm, np.ones(33, np.float32), np.zeros((33, 3), np.float32), box)
+
+
+def test_parse_people_accepts_the_three_forms_and_refuses_the_rest():
+    assert parse_people("largest") == "largest"
+    assert parse_people("ALL") == "all"
+    assert parse_people("3") == 3
+    for bad in ("0", "-1", "many", "1.5", ""):
+        with pytest.raises(MocapError, match="--people must be"):
+            parse_people(bad)
+
+
+def test_person_path_numbers_before_the_extension():
+    assert person_path(Path("/x/out.bvh"), 2) == Path("/x/out.person_2.bvh")
+
+
+def test_ids_survive_a_crossing_and_a_short_occlusion():
+    """Two people walk through each other; B is hidden for 0.6 s just after the crossing."""
+    tracker = Tracker()
+    fps = 30.0
+    for i in range(90):
+        t = i / fps
+        a = _person(200.0 + 8.0 * i, lean=0.3)  # walks right
+        b = _person(900.0 - 8.0 * i, lean=-0.3)  # walks left
+        hidden = 50 <= i < 68
+        tracker.update(i, t, [a] if hidden else [b, a])
+    tracks = tracker.tracks()
+    assert len(tracks) == 2
+    for track in tracks:
+        xs = np.array([o.box[0] + o.box[2] for o in track.observations]) / 2
+        # Each identity keeps moving one way only: no switch at the crossing or after the gap.
+        assert np.all(np.diff(xs) > 0) or np.all(np.diff(xs) < 0)
+    assert sorted(len(t.positions) for t in tracks) == [72, 90]
+
+
+def test_a_longer_occlusion_starts_a_new_track():
+    tracker = Tracker()
+    steps = int(MAX_OCCLUSION_S * 30) + 10
+    for i in range(60 + steps):
+        tracker.update(i, i / 30, [] if 30 <= i < 30 + steps else [_person(400.0)])
+    assert len(tracker.tracks()) == 2
+
+
+def test_short_and_small_tracks_are_dropped_unless_asked():
+    tracker = Tracker()
+    for i in range(60):
+        people = [_person(300.0)] + ([_person(900.0)] if i < 20 else []) + [_person(1500.0, height=60.0)]
+        tracker.update(i, i / 30, people)
+    times = np.arange(60) / 30
+    kept = keep_people(tracker.tracks(), times, frame_height=1080)
+    assert [len(t.positions) for t in kept] == [60]
+    assert len(keep_people(tracker.tracks(), times, frame_height=1080, keep_all=True)) == 3
+
+
+def test_the_same_person_seen_twice_is_merged():
+    assert len(merge_duplicates([_person(300.0), _person(302.0), _person(700.0)])) == 2
+
+
+def _tracks_of(name: str):
+    path = video(name)
+    tracker = Tracker()
+    observed, size = find_people(iter_frames(path, info=probe(path)), tracker)
+    times = np.array([f.time for f in observed])
+    return keep_people(tracker.tracks(), times, size[1]), observed
+
+
+def _assert_continuous(track) -> None:
+    """Consecutive sightings of one ID move less than 40 % of a body height per frame (no ID switch)."""
+    for (p0, o0), (p1, o1) in zip(zip(track.positions, track.observations),
+                                  zip(track.positions[1:], track.observations[1:])):
+        c0, c1 = (o0.box[:2] + o0.box[2:]) / 2, (o1.box[:2] + o1.box[2:]) / 2
+        assert np.linalg.norm(c1 - c0) < 0.4 * max(o0.height, o1.height) * (p1 - p0), (track.id, p0, p1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", [
+    "two_people_interaction_lab.mp4",
+    "3dpw_courtyard_two_people_portrait.mp4",
+    pytest.param("two_kids_jumping_bed.mp4", marks=pytest.mark.xfail(
+        strict=True, reason="known gap: airborne kids leaving the frame split into several tracks (no stitching)")),
+])
+def test_two_person_clips_give_exactly_two_continuous_people(clip):
+    kept, observed = _tracks_of(clip)
+    assert len(kept) == 2
+    for track in kept:
+        _assert_continuous(track)
+        assert len(track.positions) >= 0.4 * len(observed)
+
+
+@pytest.mark.slow
+def test_single_person_clip_gives_one_person():
+    kept, _ = _tracks_of("ntu_drink_water_S001C001P001R001A001.avi")
+    assert len(kept) == 1
+
+
+@pytest.mark.slow
+def test_cli_refuses_bad_people_values(tmp_path):
+    for bad in ("0", "-1", "many"):
+        done = subprocess.run([sys.executable, "-m", "mocap_cli.cli", "run", "x.mp4", "-e", str(tmp_path / "o.bvh"),
+                               "--people", bad], capture_output=True, text=True, check=False)
+        assert done.returncode != 0
+        assert "--people must be largest, all or a number" in done.stdout + done.stderr
+        assert "Traceback" not in done.stdout + done.stderr

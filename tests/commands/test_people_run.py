@@ -1,0 +1,33 @@
+"""`--people all` end to end on a real two-person clip: two people listed, one GLB with two skins, BVH/NPZ
+per person, everyone on one floor and apart from each other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pygltflib
+import pytest
+
+from mocap_cli.core.motion import Motion
+from mocap_cli.people_pipeline import run_people
+from mocap_cli.pipeline import RunOptions
+from tests.conftest import video
+
+
+@pytest.mark.slow
+def test_people_all_on_the_courtyard_duet(tmp_path):
+    clip = video("3dpw_courtyard_two_people_portrait.mp4")
+    exports = (tmp_path / "duet.glb", tmp_path / "duet.bvh", tmp_path / "duet.npz")
+    result = run_people(clip, RunOptions(exports=exports), "all")
+    assert [p.name for p in result.people] == ["person_1", "person_2"]
+    assert all(p.frames >= 30 for p in result.people)  # of 40
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["duet.glb", "duet.person_1.bvh", "duet.person_1.npz", "duet.person_2.bvh", "duet.person_2.npz"]
+    gltf = pygltflib.GLTF2().load(str(tmp_path / "duet.glb"))
+    assert [s.name for s in gltf.skins] == ["person_1", "person_2"]
+    a, b = (Motion.load_npz(tmp_path / f"duet.person_{i}.npz") for i in (1, 2))
+    # One floor: each person's lowest joint over the clip is just above height 0.
+    for m in (a, b):
+        assert -0.02 <= m.joints[..., 1].min() < 0.1
+    # Side by side, not stacked at the origin: pelvises between 0.3 and 3 m apart on the ground plane.
+    gap = np.linalg.norm(a.root_translation[:, [0, 2]] - b.root_translation[:, [0, 2]], axis=1)
+    assert 0.3 < np.median(gap) < 3.0, np.median(gap)
