@@ -4,7 +4,8 @@ For each rendered clip in shared/data/synthetic: our detector (``capture.detect`
 run``) once per clip, cached in ``--cache`` (npz per clip); the clip's exact camera-frame H36M joints
 (gt.npz ``h36m17``) projected with its intrinsics ``K`` are the truth. Compared, in pixels (640×480 clips):
 
-* gap rule (issue 15 item 3), derived joints as before (``rule="midpoints"``): ``positions`` (``keypoints.lifter_input``: the detector's positions as they are,
+* gap rule (issue 15 item 3), derived joints as before (``rule="midpoints"``): ``positions``
+(``keypoints.lifter_input``: the detector's positions as they are,
   only frames without a detection interpolated) vs ``interpolate`` (the former rule: joints below 0.5
   visibility replaced by interpolation over time, the last value held at the ends);
 * derived joints (item 4): ``ours`` (``keypoints.mediapipe_to_h36m(rule="midpoints")``) vs ``demo`` (the
@@ -49,8 +50,14 @@ def cached_track(video: Path, cache: Path) -> dict[str, np.ndarray]:
         info = probe(video)
         t = detect(iter_frames(video, info=info), info)
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(out, landmarks=t.landmarks, visibility=t.visibility, world=t.world_landmarks, detected=t.detected,
-                 image_size=np.array(t.image_size))
+        np.savez(
+            out,
+            landmarks=t.landmarks,
+            visibility=t.visibility,
+            world=t.world_landmarks,
+            detected=t.detected,
+            image_size=np.array(t.image_size),
+        )
     return dict(np.load(out))
 
 
@@ -106,14 +113,20 @@ def main() -> None:
         e_pos = err(lifter_input(track["landmarks"], track["visibility"], track["detected"], rule="midpoints")[0])
         e_new = err(lifter_input(track["landmarks"], track["visibility"], track["detected"])[0])
         e_coco = err(coco_demo(track))
-        values = {"interpolate": e_old.mean(), "positions": e_pos.mean(), "default": e_new.mean(),
-                  "interpolate_low": e_old[low].mean() if low.any() else np.nan,
-                  "positions_low": e_pos[low].mean() if low.any() else np.nan}
+        values = {
+            "interpolate": e_old.mean(),
+            "positions": e_pos.mean(),
+            "default": e_new.mean(),
+            "interpolate_low": e_old[low].mean() if low.any() else np.nan,
+            "positions_low": e_pos[low].mean() if low.any() else np.nan,
+        }
         for k, v in values.items():
             if np.isfinite(v):
                 totals.setdefault(k, []).append(float(v))
-        gap_rows.append(f"| {folder.name} | {n} | {low.mean():.1%} | {values['interpolate']:.2f} | {values['positions']:.2f} | "
-                        f"{values['interpolate_low']:.2f} | {values['positions_low']:.2f} | {values['default']:.2f} |")
+        gap_rows.append(
+            f"| {folder.name} | {n} | {low.mean():.1%} | {values['interpolate']:.2f} | {values['positions']:.2f} | "
+            f"{values['interpolate_low']:.2f} | {values['positions_low']:.2f} | {values['default']:.2f} |"
+        )
         cells = []
         for name in DERIVED:
             j = H36M[name]
@@ -124,12 +137,16 @@ def main() -> None:
         derived_rows.append(f"| {folder.name} | " + " | ".join(cells) + " |")
     m = {k: _mean(v) for k, v in totals.items()}
     print("## Gap rule (item 3): mean H36M-17 input error vs gt h36m17 (px), derived joints as before\n")
-    print("| clip | frames | joint-frames < 0.5 vis | interpolate (former) | positions | interpolate, low-vis only | "
-          "positions, low-vis only | new default (positions + demo spine/thorax) |")
+    print(
+        "| clip | frames | joint-frames < 0.5 vis | interpolate (former) | positions | interpolate, low-vis only | "
+        "positions, low-vis only | new default (positions + demo spine/thorax) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(gap_rows))
-    print(f"| **mean** | | | {m['interpolate']:.2f} | {m['positions']:.2f} | {m['interpolate_low']:.2f} | "
-          f"{m['positions_low']:.2f} | {m['default']:.2f} |")
+    print(
+        f"| **mean** | | | {m['interpolate']:.2f} | {m['positions']:.2f} | {m['interpolate_low']:.2f} | "
+        f"{m['positions_low']:.2f} | {m['default']:.2f} |"
+    )
     print("\n## Derived joints (item 4): mean error per joint (px), ours (midpoints) / Strided demo (coco_to_h36m)\n")
     print("| clip | " + " | ".join(f"{n} ours | {n} demo" for n in DERIVED) + " |")
     print("|---|" + "---|" * (2 * len(DERIVED)))

@@ -32,8 +32,14 @@ def cached_track(video: Path, cache: Path) -> dict[str, np.ndarray]:
         info = probe(video)
         t = detect(iter_frames(video, info=info), info)
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(out, landmarks=t.landmarks, visibility=t.visibility, world=t.world_landmarks, detected=t.detected,
-                 image_size=np.array(t.image_size))
+        np.savez(
+            out,
+            landmarks=t.landmarks,
+            visibility=t.visibility,
+            world=t.world_landmarks,
+            detected=t.detected,
+            image_size=np.array(t.image_size),
+        )
     return dict(np.load(out))
 
 
@@ -53,14 +59,20 @@ def main() -> None:
         if names is not None and len(names) != len(H36M_NAMES):
             raise SystemExit(f"{folder.name}: unexpected h36m17 layout {names}")
         n = min(len(kp), len(gt["h36m17"]))
-        clips.append(FitClip(folder.name, gt["h36m17"][:n].astype(np.float64), gt["K"].astype(np.float64), kp[:n], conf[:n]))
+        clips.append(
+            FitClip(folder.name, gt["h36m17"][:n].astype(np.float64), gt["K"].astype(np.float64), kp[:n], conf[:n])
+        )
     model = fit_noise(clips, VISIBILITY_THRESHOLD)
     args.out.write_text(model.to_json() + "\n", encoding="utf-8")
     print(f"wrote {args.out} from {len(clips)} clips")
     for j, name in enumerate(H36M_NAMES):
-        print(f"{name:15s} offset cm {np.round(model.offsets[j] * 100, 1)}  sigma mm {np.round(model.sigma[j] * 1000, 1)}  "
-              f"rho {np.round(model.rho[j], 2)}  gross {model.outlier_rate[j]:.3f}/{model.outlier_scale[j] * 1000:.0f}mm  "
-              f"low-vis {model.dropout_rate[j]:.3f} x{model.dropout_length[j]:.1f}")
+        print(
+            f"{name:15s} offset cm {np.round(model.offsets[j] * 100, 1)}  sigma mm "
+            f"{np.round(model.sigma[j] * 1000, 1)}  "
+            f"rho {np.round(model.rho[j], 2)}  gross "
+            f"{model.outlier_rate[j]:.3f}/{model.outlier_scale[j] * 1000:.0f}mm  "
+            f"low-vis {model.dropout_rate[j]:.3f} x{model.dropout_length[j]:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -87,10 +87,14 @@ class Limb:
     pole_sign: float  # +1: the middle joint bends towards the body's front (knee), -1: backwards (elbow)
 
 
-LEGS = (Limb("left_hip", "left_knee", "left_ankle", "left_foot", 1.0),
-        Limb("right_hip", "right_knee", "right_ankle", "right_foot", 1.0))
-ARMS = (Limb("left_shoulder", "left_elbow", "left_wrist", None, -1.0),
-        Limb("right_shoulder", "right_elbow", "right_wrist", None, -1.0))
+LEGS = (
+    Limb("left_hip", "left_knee", "left_ankle", "left_foot", 1.0),
+    Limb("right_hip", "right_knee", "right_ankle", "right_foot", 1.0),
+)
+ARMS = (
+    Limb("left_shoulder", "left_elbow", "left_wrist", None, -1.0),
+    Limb("right_shoulder", "right_elbow", "right_wrist", None, -1.0),
+)
 
 
 def check_foot_lock_mode(mode: str) -> str:
@@ -99,14 +103,18 @@ def check_foot_lock_mode(mode: str) -> str:
     return mode
 
 
-def apply_foot_lock(motion: Motion, track: Track2D | None = None, mode: str = "auto",
-                    preset: ContactPreset | None = None) -> Motion:
+def apply_foot_lock(
+    motion: Motion, track: Track2D | None = None, mode: str = "auto", preset: ContactPreset | None = None
+) -> Motion:
     """The whole stage (module docstring). ``mode="off"`` returns ``motion`` itself, untouched."""
     if check_foot_lock_mode(mode) == "off" or motion.num_frames < 2:
         return motion
     preset = preset or load_contact_preset()
-    evidence = (image_evidence(track, motion.num_frames, motion.fps, still_window(preset, float(track.fps)))
-                if track is not None else None)
+    evidence = (
+        image_evidence(track, motion.num_frames, motion.fps, still_window(preset, float(track.fps)))
+        if track is not None
+        else None
+    )
     found = detect_contacts(motion, preset, 0.0, evidence)
     floor = contact_floor(found, preset.floor_band)
     if floor is not None:
@@ -139,8 +147,13 @@ def _body_surface(motion: Motion) -> np.ndarray:
     return surface
 
 
-def run_anchors(mask: np.ndarray, values: np.ndarray, blend_frames: int, release: float = np.inf,
-                settle: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_anchors(
+    mask: np.ndarray,
+    values: np.ndarray,
+    blend_frames: int,
+    release: float = np.inf,
+    settle: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame anchor (F, D) and lock weight (F,) for one joint's contact mask (F,) and values (F, D);
     the joint's target is ``values + weight * (anchor - values)``.
 
@@ -223,10 +236,12 @@ def _on_floor(rest: float, preset: ContactPreset) -> Callable[[np.ndarray], np.n
     """Settles a planted joint's anchor (3,): its own height when that is within the contact band over where
     the skeleton says it rests (``rest`` - 1 cm to ``rest + preset.floor_band``: joint definitions differ
     between models), else the band's nearest edge, so nothing planted floats or sinks."""
+
     def settle(anchor: np.ndarray) -> np.ndarray:
         out = np.array(anchor, dtype=np.float64, copy=True)
         out[1] = np.clip(out[1], rest - FOOT_TOLERANCE, rest + preset.floor_band)
         return out
+
     return settle
 
 
@@ -308,8 +323,9 @@ def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Lim
     return a_new, rot, active, np.maximum(wa, wb)
 
 
-def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
-                 ) -> np.ndarray:
+def _pelvis_drop(
+    joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
+) -> np.ndarray:
     """(F,) how far to lower the pelvis so every leg reaches its target to within ``slack`` metres (eased,
     capped): a leg that misses by less keeps the pelvis where it is."""
     sk = motion.skeleton
@@ -318,7 +334,9 @@ def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarr
         if leg.end not in targets:
             continue
         hip = joints[:, sk.index(leg.root)]
-        reach = 0.999 * (np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)]))
+        reach = 0.999 * (
+            np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)])
+        )
         d = targets[leg.end] - hip
         vertical = np.sqrt(np.maximum(reach**2 - d[:, 0] ** 2 - d[:, 2] ** 2, 0.0))
         drop = np.maximum(drop, np.where(d[:, 1] < 0, -d[:, 1] - vertical - slack, 0.0))
@@ -351,8 +369,13 @@ def lock_contacts(motion: Motion, preset: ContactPreset, hold: np.ndarray | None
         if not down.any():
             continue
         w_pos = joints[:, sk.index(arm.end)]
-        anchor, w = run_anchors(down, w_pos, n, preset.release_distance,
-                                _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset))
+        anchor, w = run_anchors(
+            down,
+            w_pos,
+            n,
+            preset.release_distance,
+            _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset),
+        )
         targets[arm.end] = w_pos + w[:, None] * (anchor - w_pos)
         end_rotations[arm.end] = glob[:, sk.index(arm.end)]
         active[arm.end] = w
@@ -371,8 +394,9 @@ def lock_contacts(motion: Motion, preset: ContactPreset, hold: np.ndarray | None
             continue
         r, m, e = sk.index(limb.root), sk.index(limb.middle), sk.index(limb.end)
         pole = bend_poles(joints[:, r], joints[:, m], joints[:, e], limb.pole_sign * forward)
-        solved = solve_two_bone(joints[f, r], joints[f, m], joints[f, e], targets[limb.end][f],
-                                glob[f, r], glob[f, m], pole[f])
+        solved = solve_two_bone(
+            joints[f, r], joints[f, m], joints[f, e], targets[limb.end][f], glob[f, r], glob[f, m], pole[f]
+        )
         parent = sk.parents[r]
         rotations[f, r] = quat_mul(quat_conj(glob[f, parent]), solved.upper)
         rotations[f, m] = quat_mul(quat_conj(solved.upper), solved.middle)

@@ -58,7 +58,9 @@ def test_held_feet_do_not_skate_pop_or_hyperextend(clip):
     assert knee_flexion(locked).min() >= min(knee_flexion(motion).min(), 0.0) - np.radians(1.0)
     # The upper body's local rotations are untouched.
     upper = [JOINT_INDEX[n] for n in ("spine1", "spine2", "spine3", "neck", "head", "left_shoulder", "right_elbow")]
-    np.testing.assert_allclose(np.abs(np.sum(locked.rotations[:, upper] * motion.rotations[:, upper], -1)), 1, atol=1e-9)
+    np.testing.assert_allclose(
+        np.abs(np.sum(locked.rotations[:, upper] * motion.rotations[:, upper], -1)), 1, atol=1e-9
+    )
 
 
 def test_feet_off_leaves_the_legs_alone():
