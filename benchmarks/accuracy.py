@@ -194,9 +194,13 @@ def _track_from_npz(path: Path) -> Track2D:
     skip = ("fps", "image_size", "names", "background")
     fields = {f.name: d[f.name] for f in dataclasses.fields(Track2D) if f.name not in skip}
     background = d["background"] if "background" in d.files else np.array(None)
-    return Track2D(fps=Fraction(int(d["fps"][0]), int(d["fps"][1])), image_size=tuple(int(v) for v in d["image_size"]),
-                   names=tuple(str(n) for n in d["names"]),
-                   background=None if background.shape == () else list(background), **fields)
+    return Track2D(
+        fps=Fraction(int(d["fps"][0]), int(d["fps"][1])),
+        image_size=tuple(int(v) for v in d["image_size"]),
+        names=tuple(str(n) for n in d["names"]),
+        background=None if background.shape == () else list(background),
+        **fields,
+    )
 
 
 def cache_detection(cache: Path) -> None:

@@ -216,8 +216,9 @@ def contact_probability(
     return p
 
 
-def stillness(motion: Motion, preset: ContactPreset, evidence: ImageEvidence | None = None,
-              strict: bool = False) -> np.ndarray:
+def stillness(
+    motion: Motion, preset: ContactPreset, evidence: ImageEvidence | None = None, strict: bool = False
+) -> np.ndarray:
     """(F, K) how still each of ``CONTACT_JOINTS`` is, in [0, 1]: from its 3D speed, and where the detector saw
     it from its image speed. ``strict`` uses the ``hold_*`` thresholds: how firmly foot locking may hold it."""
     idx = [JOINT_INDEX[n] for n in CONTACT_JOINTS]
@@ -227,8 +228,11 @@ def stillness(motion: Motion, preset: ContactPreset, evidence: ImageEvidence | N
     p_still = _ramp(joint_speeds(joints, motion.fps, window), full, none)
     if evidence is not None:
         seen = np.isfinite(evidence.speed)
-        ifull, inone = ((preset.hold_image_speed_full, preset.hold_image_speed_none) if strict
-                        else (preset.image_speed_full, preset.image_speed_none))
+        ifull, inone = (
+            (preset.hold_image_speed_full, preset.hold_image_speed_none)
+            if strict
+            else (preset.image_speed_full, preset.image_speed_none)
+        )
         p_image = _ramp(np.nan_to_num(evidence.speed), ifull, inone)
         # Where the detector saw the joint its image stillness decides, in proportion to the landmark's
         # visibility: a 3D estimate's speed is dominated by its depth noise, the image's is not.

@@ -134,7 +134,9 @@ def apply_foot_lock(
         surface = np.full(locked.skeleton.num_joints, -1e3)
         feet = [locked.skeleton.index(name) for name in FOOT_JOINTS]
         surface[feet] = rest_heights(locked)[[CONTACT_JOINTS.index(name) for name in FOOT_JOINTS]]
-        locked = lift_above_floor(locked, surface, preset.root_lift_depth, max(1, round(preset.lift_seconds * motion.fps)))
+        locked = lift_above_floor(
+            locked, surface, preset.root_lift_depth, max(1, round(preset.lift_seconds * motion.fps))
+        )
     locked.provenance = {**motion.provenance, "foot_lock": f"auto ({preset.name})"}
     return locked
 
@@ -208,9 +210,13 @@ def root_path(motion: Motion, joints: np.ndarray, preset: ContactPreset, hold: n
         step_sum -= w[:, None] * np.diff(rel, axis=0)
     step = step_sum / np.maximum(weight_sum, 1e-9)[:, None]
     out = root.copy()
-    out[:, [0, 2]] = still_track(root[:, [0, 2]], np.ones(motion.num_frames),
-                                 preset.root_still * rate**2 * np.minimum(weight_sum, 1.0),
-                                 preset.root_smooth * rate**4, step)
+    out[:, [0, 2]] = still_track(
+        root[:, [0, 2]],
+        np.ones(motion.num_frames),
+        preset.root_still * rate**2 * np.minimum(weight_sum, 1.0),
+        preset.root_smooth * rate**4,
+        step,
+    )
     return out
 
 
@@ -252,8 +258,9 @@ def _contact_weight(c: np.ndarray, preset: ContactPreset) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _joint_path(values: np.ndarray, hold: np.ndarray, settled_y: np.ndarray, preset: ContactPreset, fps: float
-                ) -> np.ndarray:
+def _joint_path(
+    values: np.ndarray, hold: np.ndarray, settled_y: np.ndarray, preset: ContactPreset, fps: float
+) -> np.ndarray:
     """(F, 3) one foot joint's new world path (module docstring, 3): horizontally still where held,
     vertically pulled onto ``settled_y`` (F,) as firmly as it is held; ``hold`` (F,) in [0, 1]."""
     # Weights per frame, so that they mean the same at every frame rate: stillness compares positions one
@@ -274,13 +281,21 @@ def _joint_path(values: np.ndarray, hold: np.ndarray, settled_y: np.ndarray, pre
     target_y = values[:, 1] + hold * (settled_y - values[:, 1])
     # Heights are not held still: a planted heel rises as the foot rolls onto its ball, and a near-straight
     # leg turns a centimetre of ankle height into several of knee. Only the pull onto the floor is smoothed.
-    out[:, 1] = values[:, 1] + still_track((target_y - values[:, 1])[:, None], data, np.where(frozen, still, 0.0),
-                                           accel)[:, 0]
+    out[:, 1] = (
+        values[:, 1] + still_track((target_y - values[:, 1])[:, None], data, np.where(frozen, still, 0.0), accel)[:, 0]
+    )
     return out
 
 
-def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Limb, preset: ContactPreset,
-                  hold: np.ndarray, enabled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _foot_targets(
+    motion: Motion,
+    joints: np.ndarray,
+    glob: np.ndarray,
+    leg: Limb,
+    preset: ContactPreset,
+    hold: np.ndarray,
+    enabled: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ankle target (F, 3), ankle world rotation (F, 4), activity (F,) and lock weight (F,) of one leg
     (module docstring, 3)."""
     sk = motion.skeleton
@@ -363,7 +378,8 @@ def lock_contacts(motion: Motion, preset: ContactPreset, hold: np.ndarray | None
     active: dict[str, np.ndarray] = {}
     for leg in LEGS:
         targets[leg.end], end_rotations[leg.end], active[leg.end], _ = _foot_targets(
-            motion, joints, glob, leg, preset, hold, preset.hold_feet > 0)
+            motion, joints, glob, leg, preset, hold, preset.hold_feet > 0
+        )
     for arm in ARMS:
         down = motion.contacts[:, CONTACT_JOINTS.index(arm.end)] >= 0.5
         if not down.any():

@@ -18,8 +18,9 @@ import numpy as np
 from scipy.linalg import solveh_banded
 
 
-def still_track(values: np.ndarray, data: np.ndarray, still: np.ndarray, accel: float | np.ndarray,
-                step: np.ndarray | None = None) -> np.ndarray:
+def still_track(
+    values: np.ndarray, data: np.ndarray, still: np.ndarray, accel: float | np.ndarray, step: np.ndarray | None = None
+) -> np.ndarray:
     """(F, D) the path minimising the module's objective.
 
     values: (F, D) the estimate p^; data: (F,) weight d_f >= 0 of the estimate in each frame (positive

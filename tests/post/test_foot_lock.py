@@ -72,12 +72,27 @@ def test_feet_off_leaves_the_legs_alone():
     np.testing.assert_allclose(locked.root_translation, motion.root_translation, atol=1e-12)
 
 
-@pytest.mark.parametrize("clip", [
-    "walk_16_32", "turn_105_53", "jump_13_11", "run_49_04", "kick_10_05", "squat_14_06", "basketball_06_14",
-    "jumpingjacks_14_06",
-    pytest.param("dance_05_02", marks=pytest.mark.xfail(strict=True, reason="known gap: standing on the ball of "
-                 "the foot (tiptoe), the held ball is placed through the foot's pitch and moves 1.7 cm once")),
-])
+@pytest.mark.parametrize(
+    "clip",
+    [
+        "walk_16_32",
+        "turn_105_53",
+        "jump_13_11",
+        "run_49_04",
+        "kick_10_05",
+        "squat_14_06",
+        "basketball_06_14",
+        "jumpingjacks_14_06",
+        pytest.param(
+            "dance_05_02",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: standing on the ball of "
+                "the foot (tiptoe), the held ball is placed through the foot's pitch and moves 1.7 cm once",
+            ),
+        ),
+    ],
+)
 def test_good_motion_is_left_alone(clip):
     """Clean CMU motion through our IK and skeleton: the stage moves no joint by more than 1 cm (a planted heel
     that starts to rise is let go, free motion is not smoothed)."""
@@ -116,9 +131,12 @@ def test_root_lift_keeps_a_sinking_body_out_of_the_floor():
     assert out.joints[..., 1].min() >= -0.02 - 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 11): by default feet are lifted only by their legs, by at "
-                   "most leg_lift_cap (5 cm); lifting the whole body for deeper sinks (root_lift) moved the root "
-                   "away from the truth on the rendered clips (squat root path 54 -> 104 mm)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 11): by default feet are lifted only by their legs, by at "
+    "most leg_lift_cap (5 cm); lifting the whole body for deeper sinks (root_lift) moved the root "
+    "away from the truth on the rendered clips (squat root path 54 -> 104 mm)",
+)
 def test_nothing_ends_up_under_the_floor():
     """A motion that sinks 12 cm through the floor for a second: afterwards no foot sole is more than 1 cm
     and no joint more than 2 cm under it."""
