@@ -88,8 +88,23 @@ class ContactPreset:
     release_distance: float
     reach_slack: float
     hold_feet: float
-    lift_cap: float
-    follow_deadband: float
+    still_weight: float
+    smooth_weight: float
+    lock_height: float
+    root_still: float
+    root_smooth: float
+    lift_depth: float
+    leg_lift_cap: float
+    root_lift: float
+    root_lift_depth: float
+    lift_seconds: float
+    hold_speed_full: float
+    hold_speed_none: float
+    hold_still_seconds: float
+    hold_image_speed_full: float
+    hold_image_speed_none: float
+    free_weight: float
+    hold_ease_seconds: float
 
 
 def load_contact_preset(name: str = "default") -> ContactPreset:
@@ -195,19 +210,35 @@ def contact_probability(
     lowest = height[:, feet].min(axis=1, keepdims=True)
     height = np.minimum(height, height - lowest)
     p_height = _ramp(height, preset.height_full, preset.height_none)
-    window = still_window(preset, motion.fps)
-    p_still = _ramp(joint_speeds(joints, motion.fps, window), preset.speed_full, preset.speed_none)
+    p = p_height * stillness(motion, preset, evidence)
+    support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
+    p[:, support] *= height[:, support] < preset.support_height
+    return p
+
+
+def stillness(
+    motion: Motion, preset: ContactPreset, evidence: ImageEvidence | None = None, strict: bool = False
+) -> np.ndarray:
+    """(F, K) how still each of ``CONTACT_JOINTS`` is, in [0, 1]: from its 3D speed, and where the detector saw
+    it from its image speed. ``strict`` uses the ``hold_*`` thresholds: how firmly foot locking may hold it."""
+    idx = [JOINT_INDEX[n] for n in CONTACT_JOINTS]
+    joints = motion.joints[:, idx]
+    full, none = (preset.hold_speed_full, preset.hold_speed_none) if strict else (preset.speed_full, preset.speed_none)
+    window = 2 * round(preset.hold_still_seconds * motion.fps / 2) + 1 if strict else still_window(preset, motion.fps)
+    p_still = _ramp(joint_speeds(joints, motion.fps, window), full, none)
     if evidence is not None:
         seen = np.isfinite(evidence.speed)
-        p_image = _ramp(np.nan_to_num(evidence.speed), preset.image_speed_full, preset.image_speed_none)
+        ifull, inone = (
+            (preset.hold_image_speed_full, preset.hold_image_speed_none)
+            if strict
+            else (preset.image_speed_full, preset.image_speed_none)
+        )
+        p_image = _ramp(np.nan_to_num(evidence.speed), ifull, inone)
         # Where the detector saw the joint its image stillness decides, in proportion to the landmark's
         # visibility: a 3D estimate's speed is dominated by its depth noise, the image's is not.
         w = np.where(seen, np.clip(evidence.visibility, 0.0, 1.0), 0.0)
         p_still = (1 - w) * p_still + w * p_image
-    p = p_height * p_still
-    support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
-    p[:, support] *= height[:, support] < preset.support_height
-    return p
+    return p_still
 
 
 def hysteresis(p: np.ndarray, on: float, off: float, min_frames: int, max_gap: int) -> np.ndarray:
