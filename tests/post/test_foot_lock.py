@@ -169,7 +169,7 @@ def test_foot_lock_off_reproduces_the_pipeline_without_the_stage(tmp_path):
     from mocap_cli.post.smoothing import load_smoothing_preset, smooth_motion
 
     video = REPO / "examples" / "jumping_jacks.mp4"
-    off = run_clip(video, RunOptions(exports=(tmp_path / "off.npz",), end=2.0, foot_lock="off"))
+    off = run_clip(video, RunOptions(exports=(tmp_path / "off.npz",), end=2.0, foot_lock="off", hands="off"))
     options = RunOptions(exports=(tmp_path / "x.npz",), end=2.0)
     info = probe(video)
     track = decode_and_detect(video, info, options, SilentReporter())
