@@ -154,7 +154,9 @@ def scene() -> dict:
     center = joints[0].mean(axis=0)
     target = np.array([center[0], floor + 0.35, center[2]])
     az = np.radians(CAMERA_AZIMUTH_DEG)
-    eye = np.array([center[0] + CAMERA_DISTANCE * np.sin(az), floor + CAMERA_HEIGHT, center[2] + CAMERA_DISTANCE * np.cos(az)])
+    eye = np.array(
+        [center[0] + CAMERA_DISTANCE * np.sin(az), floor + CAMERA_HEIGHT, center[2] + CAMERA_DISTANCE * np.cos(az)]
+    )
     _, phase = _schedule()
     return {
         "vertices": verts,
