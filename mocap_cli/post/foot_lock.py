@@ -2,16 +2,16 @@
 
 The post stage after smoothing (``apply_foot_lock``; ``--foot-lock auto|off``):
 1. contacts from the motion and the detector's evidence (``post.contacts``), then the floor fitted to them
-   (``post.floor``: moved only when the planted joints rest outside a band over it) and the contacts found
-   again on that floor;
+   (``post.floor``: moved only when the planted feet rest outside a band over it, and down to the planted
+   hands and knees in floor work) and the contacts found again on that floor;
 2. the root follows the planted feet horizontally (``root_follow``): each contact interval's anchor is the
    joint's median position, and the drift of the planted feet from their anchors beyond a dead band moves
    the whole body, so the legs keep the model's pose (what the estimate gets right) while the body stops
    sliding;
 3. with ``hold_feet`` (off by default) each planted heel/ball is also held horizontally at its anchor with
    the foot's heading, and the corrections ease in and out with the moving joint over ``blend_seconds``;
-   supporting hands are always held; intervals whose joint strays farther than ``release_distance`` are not
-   held (a wrong contact);
+   supporting hands are always held, over their whole contact; foot intervals whose joint strays farther than
+   ``release_distance`` are not held (a wrong contact);
 4. feet under the floor are lifted by their legs, by at most ``lift_cap``; analytic two-bone IK
    (``solve.two_bone``) moves hip-knee-ankle (shoulder-elbow-wrist) onto the targets, a near-straight knee
    keeping the bend plane of its last bent frame; the pelvis is lowered only where a leg would miss by more
