@@ -5,7 +5,8 @@ and vertical, palms flat, thighs vertical, shins and the tops of the feet on the
 right arm forward and the left leg back to horizontal, holds, puts them down where they were, and does the
 same with the other pair. The supporting hands and knees never move, so their ground-truth contacts are
 exact: a joint is in contact in the frames where it sits at its lowest height. The clip is rendered by
-``body_render`` (Blender Workbench) from the front-left at 1.5 m height, 640×480 at 30 fps.
+``body_render`` (Blender Workbench, FXAA: one sample per pixel keeps the render to about a minute) from the
+front-left at 1.5 m height, 640×480 at 30 fps.
 
 The ground truth is our own forward kinematics of the rotations that posed the mesh; the floor is the lowest
 vertex of the hands and knees in the first frame (where they rest).
@@ -185,6 +186,7 @@ def floor_clip(out_dir: Path) -> tuple[Path, dict]:
         FOCAL_PX,
         FPS,
         floor=data["floor"],
+        antialiasing="FXAA",
     )
     np.savez(out_dir / "floor_scene.npz", **data)
     return clip, data
