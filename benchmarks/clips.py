@@ -63,7 +63,7 @@ def main() -> None:
         print(f"| {clip.name} | wrote glb, bvh, npz | {res.frames} | {float(res.video.fps):.3f} | "
               f"{res.detection_rate:.3f} | {mp_fps:.1f} | {e2e_fps:.1f} | {e2e_fps / mp_fps:.2f} |", flush=True)
         if args.preview:
-            preview_rows.append(preview_row(clip, args.model, seconds, cpu))
+            preview_rows.append(preview_row(clip, args.model, args.hands, seconds, cpu))
     if args.preview:
         print("\n| clip | size | frames | run without preview (s) | run with preview (s) | preview stage (s) | "
               "preview / rest of its run | CPU without / with preview (s) | CPU added |")
@@ -78,13 +78,14 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) -> str:
+def preview_row(clip: Path, model: str, hands: str, plain_seconds: float, plain_cpu: float) -> str:
     """``--preview`` added to the same clip: the stage's share of its own run, wall times, and CPU time (the
     least sensitive to other work on the machine)."""
     info = probe(clip)
     with tempfile.TemporaryDirectory() as tmp:
         options = RunOptions(exports=(Path(tmp) / "out.glb", Path(tmp) / "out.bvh", Path(tmp) / "out.npz"),
-                             model=model, settings=ModelSettings(), preview=Path(tmp) / "preview.mp4")
+                             model=model, settings=ModelSettings(), preview=Path(tmp) / "preview.mp4",
+                             hands=hands)
         t0, c0 = time.perf_counter(), cpu_seconds()
         try:
             res = run_clip(clip, options)
