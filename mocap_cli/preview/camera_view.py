@@ -102,12 +102,30 @@ def silhouette_mask(pixels: np.ndarray, parts: list[np.ndarray], size: tuple[int
     (``cv2.fillPoly`` cannot fill them in one call: it fills by the even-odd rule, punching holes where limbs
     overlap)."""
     mask = np.zeros((size[1], size[0]), dtype=np.uint8)
+    part_mask, (x0, y0) = silhouette(pixels, parts, size)
+    mask[y0 : y0 + part_mask.shape[0], x0 : x0 + part_mask.shape[1]] = part_mask
+    return mask
+
+
+def silhouette(pixels: np.ndarray, parts: list[np.ndarray], size: tuple[int, int]
+               ) -> tuple[np.ndarray, tuple[int, int]]:
+    """``silhouette_mask`` cropped to the body's box in the frame: the mask (h, w) and its top-left corner
+    (x, y); (0, 0)-sized off frame. Per frame only the box is allocated and filled, not the whole panel."""
+    finite = pixels[np.all(np.isfinite(pixels), axis=-1)]
+    if len(finite) < 3:
+        return np.zeros((0, 0), dtype=np.uint8), (0, 0)
+    x0, y0 = np.clip(np.floor(finite.min(axis=0)).astype(int), 0, size)
+    x1, y1 = np.clip(np.ceil(finite.max(axis=0)).astype(int) + 2, 0, size)
+    mask = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), dtype=np.uint8)
+    if mask.size == 0:
+        return mask, (int(x0), int(y0))
+    origin = np.array([x0, y0], dtype=np.float64)
     for part in parts:
         pts = pixels[part]
         pts = pts[np.all(np.isfinite(pts), axis=-1)]
         if len(pts) >= 3:
-            cv2.fillConvexPoly(mask, cv2.convexHull(_fixed(pts)), 255, cv2.LINE_8, _SUBPIXEL_BITS)
-    return mask
+            cv2.fillConvexPoly(mask, cv2.convexHull(_fixed(pts - origin)), 255, cv2.LINE_8, _SUBPIXEL_BITS)
+    return mask, (int(x0), int(y0))
 
 
 def tint(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alpha: float) -> None:

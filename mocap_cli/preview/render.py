@@ -35,7 +35,7 @@ from mocap_cli.preview.camera_view import (
     body_parts,
     draw_skeleton,
     pixels_in_panel,
-    silhouette_mask,
+    silhouette,
     tint,
 )
 from mocap_cli.preview.overlap import Feeder, Prefetch
@@ -209,8 +209,8 @@ class PreviewPainter:
         camera = self.inputs.camera.at(i)  # a turning camera has a pose per video frame
         if self.inputs.mesh is not None:
             verts, _ = camera.project(self._body(k))
-            mask = silhouette_mask(pixels_in_panel(verts, lay.scale), self._parts, lay.camera)
-            tint(cam, mask, SILHOUETTE, SILHOUETTE_ALPHA)
+            mask, (x0, y0) = silhouette(pixels_in_panel(verts, lay.scale), self._parts, lay.camera)
+            tint(cam[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]], mask, SILHOUETTE, SILHOUETTE_ALPHA)
         pixels = pixels_in_panel(camera.project(joints)[0], lay.scale)
         draw_skeleton(cam, pixels, conf, self.motion.skeleton.parents, self.motion.skeleton.names, self.style)
         t = float(self.inputs.frame_times[min(i, len(self.inputs.frame_times) - 1)] - self.inputs.frame_times[0])
