@@ -90,7 +90,8 @@ class VideoInfo:
 
 @dataclass
 class Frame:
-    """One decoded frame: position in the file, presentation time in seconds, RGB uint8 image (H, W, 3)."""
+    """One decoded frame: position in the file, presentation time in seconds, RGB uint8 image (H, W, 3) (BGR when
+    decoded with ``pixel_format="bgr24"``)."""
 
     index: int
     time: float
