@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from conftest import require_shared
 from helpers import real_motion
-
 from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.preview.render import Layout, PreviewInputs, PreviewPainter
 from mocap_cli.solve.camera import Pinhole
@@ -37,8 +37,9 @@ def test_trimmed_scaled_decode_keeps_the_window():
     info = probe(video)
     start, end = 0.5, 1.0
     full = [f.index for f in iter_frames(video, info=info, start=start, end=end)]
-    small = [f.index for f in iter_frames(video, info=info, start=start, end=end, size=(320, 240),
-                                          pixel_format="bgr24")]
+    small = [
+        f.index for f in iter_frames(video, info=info, start=start, end=end, size=(320, 240), pixel_format="bgr24")
+    ]
     assert small == full and len(full) > 5
 
 
