@@ -67,7 +67,7 @@ def main() -> None:
             flush=True,
         )
         if args.preview:
-            preview_rows.append(preview_row(clip, args.model, seconds, cpu))
+            preview_rows.append(preview_row(clip, args.model, args.hands, seconds, cpu))
     if args.preview:
         print(
             "\n| clip | size | frames | run without preview (s) | run with preview (s) | preview stage (s) | "
@@ -84,7 +84,7 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) -> str:
+def preview_row(clip: Path, model: str, hands: str, plain_seconds: float, plain_cpu: float) -> str:
     """``--preview`` added to the same clip: the stage's share of its own run, wall times, and CPU time (the
     least sensitive to other work on the machine)."""
     info = probe(clip)
@@ -94,6 +94,7 @@ def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) 
             model=model,
             settings=ModelSettings(),
             preview=Path(tmp) / "preview.mp4",
+            hands=hands,
         )
         t0, c0 = time.perf_counter(), cpu_seconds()
         try:
