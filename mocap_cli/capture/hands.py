@@ -65,7 +65,7 @@ CROP_PIXELS = 224  # each hand's crop (the landmark model's own input size)
 CROP_SCALE = 4.2  # crop side / pose wrist-to-knuckle distance (covers a fully spread hand)
 MIN_CROP_PX = 48.0  # never crop less than this (far-away hands are upscaled from at least this much)
 CROP_SMOOTHING = 0.5  # weight of the new crop size in its running average
-STRIDE_FPS = 20.0  # from this clip rate on, the hand models run on every second frame (speed; see hand_stride)
+HAND_RATE = 12.0  # about how many frames/s the hand models run at on high-rate clips (speed; see hand_stride)
 MAX_WRIST_SHIFT = 1.2  # in crop sides/CROP_SCALE (~ hand lengths): farther than this from the pose wrist = not ours
 MIN_POSE_VISIBILITY = 0.3  # pose wrist visibility below which the hand is not looked for
 _POSE = {"left": ("left_wrist", "left_index", "left_pinky"), "right": ("right_wrist", "right_index", "right_pinky")}
@@ -161,9 +161,11 @@ def _paste(image: np.ndarray, crop: tuple[np.ndarray, float], canvas: np.ndarray
 
 
 def hand_stride(fps: float) -> int:
-    """Every how many frames the hand models run: every second frame at ``STRIDE_FPS`` or more (fingers are
-    interpolated between), every frame below."""
-    return 2 if fps >= STRIDE_FPS else 1
+    """Every how many frames the hand models run: the whole stride nearest to ``fps / HAND_RATE`` (24-30 fps:
+    every second frame, 50 fps every fourth, 60 fps every fifth; fingers are interpolated between), every
+    frame at 17 fps and below. Finger poses change more slowly than the body's, and the hand models cost about
+    as much per frame as the pose model, so a fixed sampling rate keeps high-rate clips from paying double."""
+    return max(1, int(round(fps / HAND_RATE)))
 
 
 def detect_hands(

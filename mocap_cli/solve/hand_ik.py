@@ -4,8 +4,11 @@ The body's wrist orientation stays the body model's; the fingers are posed *rela
 good finger pose never fights the arm. Per frame and hand:
 
 0. Depth (``lift_hand``): MediaPipe's metric landmarks flatten fingers that point along the view; their 2D
-   foreshortening, with the hand's bone lengths, gives the depth back. Where MediaPipe took the hand for the
-   other one (palm for back: same 2D, mirrored depth), its depth is mirrored back (the pose knows the side).
+   foreshortening, with the hand's bone lengths, gives the depth back for the knuckle and middle bones that
+   are clearly foreshortened; bones lying across the view and the short end bones keep MediaPipe's own depth
+   (there the 2D length says little about depth). Where MediaPipe took the hand for the other one (palm for
+   back: same 2D, mirrored depth), its depth is mirrored back (the pose knows the side); on the test render
+   this halves the fist's error seen thumb-side on.
 1. Palm: the least-squares rotation of the wrist and four knuckles onto the rest hand's carries every
    landmark into the wrist's rest frame (translation and scale drop out: only bone directions are used).
 2. Four fingers: at the knuckle (joint 1) two angles, abduction about the palm normal, then flexion about the
@@ -164,6 +167,9 @@ def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndar
 
 
 _PALM = (0, 5, 9, 13, 17)  # wrist and the four finger knuckles: the rigid part of the hand
+_TIPS = (4, 8, 12, 16, 20)  # fingertips: the end bones lead into them
+# A bone seen at more than this fraction of its length lies nearly across the view: its depth is MediaPipe's.
+FORESHORTENED = 0.8
 # Each landmark's parent landmark (the bone into it): chains run wrist → knuckle → ... → tip.
 _LANDMARK_PARENT = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 
@@ -220,8 +226,10 @@ def lift_hand(image: np.ndarray, world: np.ndarray, lengths: np.ndarray) -> np.n
     the camera (a fist seen face-on reads as a half-open hand), while its 2D landmarks show the
     foreshortening. So depth is rebuilt from the 2D: the palm (wrist and four knuckles, MediaPipe's metric
     shape) is fitted as a rigid plane for its scale s and tilt (of the two mirror tilts, the one nearer
-    MediaPipe's own), and each finger bone of length L seen with 2D length l gets |depth| = sqrt((sL)² − l²),
-    its sign from MediaPipe's direction."""
+    MediaPipe's own), and each knuckle or middle finger bone of length L seen with 2D length l ≤
+    ``FORESHORTENED`` · sL gets |depth| = sqrt((sL)² − l²), its sign from MediaPipe's direction. Longer-looking
+    bones and the end bones take MediaPipe's depth step × s (on the test render the square root read the
+    relaxed hand's end joints as bent 25-40°, truth 7°: near l = sL a small length error is a large depth)."""
     pts = np.zeros((21, 3))
     pts[:, :2] = image[:, :2]
     palm = list(_PALM)
@@ -237,6 +245,12 @@ def lift_hand(image: np.ndarray, world: np.ndarray, lengths: np.ndarray) -> np.n
             continue
         bone = float(lengths[i - 1]) * scale
         flat = image[i, :2] - image[parent, :2]
+        if i in _TIPS or float(flat @ flat) > (FORESHORTENED * bone) ** 2:
+            # Depth from the bone's 2D length is ill-conditioned where the bone lies nearly across the view
+            # (d depth / d length grows without bound) and for the short, often blurred end bones: MediaPipe's
+            # own depth, in the palm's pixel scale, is the better reading there.
+            pts[i, 2] = pts[parent, 2] + (world[i, 2] - world[parent, 2]) * scale
+            continue
         depth = np.sqrt(max(bone * bone - float(flat @ flat), 0.0))
         sign = 1.0 if world[i, 2] - world[parent, 2] >= 0 else -1.0
         pts[i, 2] = pts[parent, 2] + sign * depth
