@@ -12,6 +12,12 @@ palm detector runs only when the hand is lost. (Measured first: both crops paste
 for a single graph call; the palm detector, which sees the canvas shrunk to 192 px, then missed one of two
 side-on hands in every frame of the test render.)
 
+Speed: ``run`` feeds the hand models from the pose pass's own decode (``HandFinder`` as ``detect``'s
+``on_frame``, seeded by each frame's raw pose; frames whose pose is later rejected as another person lose
+their hands), so the clip is decoded once; a track made elsewhere (several people, a cached track) gets its
+hands from a second decode (``detect_hands``). The models run at about ``HAND_RATE`` frames/s
+(``hand_stride``), fingers interpolated between.
+
 The hand found in a crop is kept only when its wrist is within ``MAX_WRIST_SHIFT`` hand sizes of where the
 pose puts it (so someone else's hand, or the other hand reaching into the crop, is rejected).
 
