@@ -14,7 +14,8 @@ The post stage after smoothing (``apply_foot_lock``; ``--foot-lock auto|off``):
    ``leg_lift_cap``);
 4. analytic two-bone IK (``solve.two_bone``) puts the ankle on its new path, a near-straight knee keeping the
    bend plane of its last bent frame, and the foot turns so its ankle->ball bone points at the ball's new
-   place (pitch and heading); the pelvis is lowered only where a leg would miss by more than ``reach_slack``;
+   place (pitch and heading); the pelvis is lowered only where a leg or held arm would miss by more than
+   ``reach_slack``;
    supporting hands are held at their contact's anchor the same way; the upper body's local rotations are
    untouched;
 5. finally no joint other than the feet may stay more than 2 cm under the floor (floor work): the body is
@@ -345,11 +346,13 @@ def _foot_targets(
 def _pelvis_drop(
     joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
 ) -> np.ndarray:
-    """(F,) how far to lower the pelvis so every leg reaches its target to within ``slack`` metres (eased,
-    capped): a leg that misses by less keeps the pelvis where it is."""
+    """(F,) how far to lower the pelvis so every leg and held arm reaches its target to within ``slack`` metres
+    (eased, capped): a limb that misses by less keeps the pelvis where it is. Arms count because the root is
+    the estimate's (``root_still`` 0): in floor work it drifts away from the held hands, and an arm out of
+    reach left its wrist short of the anchor, 4 cm off it and 9 cm over the floor (tests/post/test_floor_work.py)."""
     sk = motion.skeleton
     drop = np.zeros(motion.num_frames)
-    for leg in LEGS:
+    for leg in LEGS + ARMS:
         if leg.end not in targets:
             continue
         hip = joints[:, sk.index(leg.root)]

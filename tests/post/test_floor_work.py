@@ -104,12 +104,6 @@ def test_supporting_hands_are_held_still(floor_run: dict) -> None:
 
 @pytest.mark.slow
 @pytest.mark.blender
-@pytest.mark.xfail(
-    strict=True,
-    reason="MediaPipe's far wrist moves in the image for ~4-6 frames while the near arm lifts, splitting that "
-    "hand's contact in two with anchors 13 cm apart (the estimate's root drifts in depth meanwhile); a contact "
-    "found a frame late leaves that frame in the blend (7 cm)",
-)
 def test_supporting_hands_are_still_over_each_whole_contact(floor_run: dict) -> None:
     m, truth = floor_run["motion"], floor_run["truth"]
     drifts = {
