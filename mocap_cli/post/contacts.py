@@ -105,6 +105,8 @@ class ContactPreset:
     hold_image_speed_none: float
     free_weight: float
     hold_ease_seconds: float
+    trim_start_seconds: float
+    trim_end_seconds: float
 
 
 def load_contact_preset(name: str = "default") -> ContactPreset:
@@ -261,6 +263,24 @@ def hysteresis(p: np.ndarray, on: float, off: float, min_frames: int, max_gap: i
     return state
 
 
+def trim_contact_edges(planted: np.ndarray, start_frames: int, end_frames: int) -> np.ndarray:
+    """(F, K) bool contacts (F, K) with ``start_frames`` dropped from the start and ``end_frames`` from the end
+    of every interval (an interval too short to keep one frame is kept whole).
+
+    The evidence is smoothed over ``still_seconds``, so an interval reaches past the frames where the foot is
+    truly still: into the landing, and more at toe-off, where the heel starts to rise while the median-filtered
+    landmarks still stand. The two ends are trimmed separately because they are not equally late."""
+    if start_frames <= 0 and end_frames <= 0:
+        return planted
+    out = planted.copy()
+    for k in range(planted.shape[1]):
+        for s, e in contact_runs(planted[:, k]):
+            if e - s > start_frames + end_frames:
+                out[s : s + start_frames, k] = False
+                out[e - end_frames : e, k] = False
+    return out
+
+
 def contact_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) index pairs of the True runs of a 1-D bool array."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
@@ -279,6 +299,11 @@ def detect_contacts(
         preset.off,
         max(1, int(round(preset.min_seconds * motion.fps))),
         int(round(preset.gap_seconds * motion.fps)),
+    )
+    planted = trim_contact_edges(
+        planted,
+        int(round(preset.trim_start_seconds * motion.fps)),
+        int(round(preset.trim_end_seconds * motion.fps)),
     )
     stored = np.where(planted, np.maximum(p, 0.5), np.minimum(p, 0.49))
     return replace(motion, contacts=stored, contact_joints=CONTACT_JOINTS)

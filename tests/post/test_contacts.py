@@ -13,7 +13,13 @@ from helpers import real_motion
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import export_motion
-from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, load_contact_preset, planted_share
+from mocap_cli.post.contacts import (
+    CONTACT_JOINTS,
+    FOOT_JOINTS,
+    load_contact_preset,
+    planted_share,
+    trim_contact_edges,
+)
 from mocap_cli.post.foot_lock import apply_foot_lock
 
 
@@ -77,3 +83,13 @@ def test_glb_carries_contact_curves_in_animation_extras(tmp_path):
 def test_unknown_contact_preset_is_a_clear_error():
     with pytest.raises(MocapError, match="Unknown contact preset"):
         load_contact_preset("nope")
+
+
+def test_trim_contact_edges_drops_each_end_separately():
+    """One frame off every interval's start and two off its end; an interval too short to keep a frame stays."""
+    planted = np.zeros((12, 1), dtype=bool)
+    planted[1:7, 0] = True  # 6 frames: trimmed to 2..4
+    planted[9:12, 0] = True  # 3 frames: 1 + 2 would leave none, kept whole
+    out = trim_contact_edges(planted, 1, 2)
+    assert np.flatnonzero(out[:, 0]).tolist() == [2, 3, 4, 9, 10, 11]
+    assert trim_contact_edges(planted, 0, 0) is planted

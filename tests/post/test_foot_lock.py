@@ -122,8 +122,8 @@ def test_feet_dipping_under_the_floor_are_lifted_by_their_legs():
 
 
 def test_root_lift_keeps_a_sinking_body_out_of_the_floor():
-    """With ``root_lift`` (off by default, see the preset) a body sinking 12 cm ends with no foot sole more
-    than 1 cm and no joint more than 2 cm under the floor."""
+    """With ``root_lift`` (on by default, see the preset; here with a 1 cm depth) a body sinking 12 cm ends
+    with no foot sole more than 1 cm and no joint more than 2 cm under the floor."""
     sunk, feet = _sunk(0.12)
     out = apply_foot_lock(sunk, preset=replace(load_contact_preset(), root_lift=1.0, root_lift_depth=0.01))
     soles = out.joints[:, feet, 1] - rest_heights(out)[:4]
@@ -133,8 +133,8 @@ def test_root_lift_keeps_a_sinking_body_out_of_the_floor():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (issue 11): by default feet are lifted only by their legs, by at "
-    "most leg_lift_cap (5 cm); lifting the whole body for deeper sinks (root_lift) moved the root "
+    reason="known gap (issue 11): feet are lifted by their legs by at most leg_lift_cap (5 cm) and the body "
+    "only until no sole is more than root_lift_depth (3 cm) under the floor; a 1 cm depth moved the root "
     "away from the truth on the rendered clips (squat root path 54 -> 104 mm)",
 )
 def test_nothing_ends_up_under_the_floor():
