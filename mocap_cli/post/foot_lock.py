@@ -28,7 +28,7 @@ odometry), so the default preset leaves it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -53,6 +53,7 @@ from mocap_cli.post.contacts import (
     detect_contacts,
     image_evidence,
     load_contact_preset,
+    release_contacts,
     rest_heights,
     still_window,
     stillness,
@@ -115,6 +116,8 @@ def apply_foot_lock(
         if track is not None
         else None
     )
+    if evidence is not None and preset.release_rise > 0:
+        evidence = replace(evidence, raw_speed=image_evidence(track, motion.num_frames, motion.fps).speed)
     found = detect_contacts(motion, preset, 0.0, evidence)
     floor = contact_floor(found, preset.floor_band)
     if floor is not None:
@@ -124,9 +127,12 @@ def apply_foot_lock(
     # heel that starts to rise as planted) its stillness.
     hold = _contact_weight(found.contacts, preset) * stillness(found, preset, evidence, strict=True)
     locked = lock_contacts(found, preset, hold)
+    # The reported contacts end where the foot visibly lifts off; the hold above used them before that.
+    locked = replace(locked, contacts=release_contacts(found, preset, evidence).contacts)
     # No joint other than the feet (hands, knees, head in floor work) may stay more than 2 cm under the floor:
-    # the body is lifted. Feet are only lifted by their legs (``lock_contacts``): lifting the whole body for
-    # them moved the root away from the truth on every benchmark clip where feet dip (squat: 70 -> 141 mm).
+    # the body is lifted. Feet are lifted by their legs (``lock_contacts``, up to ``leg_lift_cap``) and by the
+    # body only for what is left (``root_lift`` below): lifting the body for every dip moved the root away from
+    # the truth on every benchmark clip where feet dip (squat: 70 -> 141 mm).
     locked = lift_above_floor(locked, _body_surface(locked), BODY_TOLERANCE, n)
     if preset.root_lift:
         # What the legs did not lift (``leg_lift_cap``): the body is lifted until no foot joint is more than
