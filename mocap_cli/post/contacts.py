@@ -110,6 +110,9 @@ class ContactPreset:
     release_rise: float
     release_image_speed: float
     release_seconds: float
+    fold_lift_cap: float
+    fold_full: float
+    fold_none: float
 
 
 def load_contact_preset(name: str = "default") -> ContactPreset:
