@@ -159,11 +159,11 @@ def cache_detection(cache: Path) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     detect = pipeline.decode_and_detect
 
-    def cached(video: Path, info, options, reporter) -> Track2D:
+    def cached(video: Path, info, options, reporter, on_frame=None) -> Track2D:
         key = cached_track_path(video, cache, options.start, options.end)
         if key.is_file():
-            return load_track(key)
-        track = detect(video, info, options, reporter)
+            return load_track(key)  # the hands, if wanted, come from a second decode
+        track = detect(video, info, options, reporter, on_frame=on_frame)
         save_track(track, key)
         return track
 

@@ -1,8 +1,12 @@
 """`mocap run` over every real clip: outcome, frames, detection rate, and end-to-end speed against
 MediaPipe alone (decode + detect, the floor any MediaPipe-based tool pays) on the same clip.
 
-usage: python benchmarks/clips.py [FOLDER] [--model mediapipe] [--only NAME,...] [--preview]
+usage: python benchmarks/clips.py [FOLDER] [--model mediapipe] [--only NAME,...] [--preview] [--hands auto|off|compare]
 FOLDER defaults to ../shared/data/videos. Prints a markdown table.
+
+--hands compare: instead, each clip run with ``--hands off`` and ``--hands auto`` in turn, twice, the faster of
+each kept; prints both speeds and auto's over off's in wall time and in CPU time (this process's threads and
+its ffmpeg children: the less sensitive to other work on a shared machine). Target: ≥ 0.6 at 720p.
 
 --preview adds a second table: each clip run again with ``--preview`` (and a GLB, so the body silhouette is drawn
 when anny is installed); the preview stage's time against the rest of the same run (same machine load), and
@@ -39,11 +43,17 @@ def main() -> None:
     ap.add_argument("--model", default="mediapipe")
     ap.add_argument("--only", default="")
     ap.add_argument("--preview", action="store_true", help="also measure what --preview adds")
-    ap.add_argument("--hands", default="auto", choices=["auto", "off"])
+    ap.add_argument("--hands", default="auto", choices=["auto", "off", "compare"])
     args = ap.parse_args()
     clips = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
     if args.only:
         clips = [c for c in clips if c.name in args.only.split(",")]
+    if args.hands == "compare":
+        print("| clip | size | frames | off frames/s | auto frames/s | auto / off (wall) | auto / off (CPU) |")
+        print("|---|---|---|---|---|---|---|")
+        for clip in clips:
+            print(hands_row(clip, args.model), flush=True)
+        return
     print("| clip | outcome | frames | fps | detection rate | MediaPipe-only frames/s | end-to-end frames/s | ratio |")
     print("|---|---|---|---|---|---|---|---|")
     preview_rows: list[str] = []
@@ -67,7 +77,7 @@ def main() -> None:
             flush=True,
         )
         if args.preview:
-            preview_rows.append(preview_row(clip, args.model, seconds, cpu))
+            preview_rows.append(preview_row(clip, args.model, args.hands, seconds, cpu))
     if args.preview:
         print(
             "\n| clip | size | frames | run without preview (s) | run with preview (s) | preview stage (s) | "
@@ -84,7 +94,32 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) -> str:
+def hands_row(clip: Path, model: str, repeats: int = 2) -> str:
+    """``--hands auto`` against ``--hands off`` on one clip: the runs alternate (so both meet the same machine
+    load), the fastest of each mode is kept."""
+    info = probe(clip)
+    best: dict[str, tuple[float, float]] = {}
+    frames = 0
+    for _ in range(repeats):
+        for mode in ("off", "auto"):
+            with tempfile.TemporaryDirectory() as tmp:
+                outs = tuple(Path(tmp) / f"out{ext}" for ext in (".glb", ".bvh", ".npz"))
+                t0, c0 = time.perf_counter(), cpu_seconds()
+                try:
+                    res = run_clip(clip, RunOptions(exports=outs, model=model, settings=ModelSettings(), hands=mode))
+                except MocapError as exc:
+                    return f"| {clip.name} | {info.width}x{info.height} | error: {exc} | | | | |"
+                run = (time.perf_counter() - t0, cpu_seconds() - c0)
+            frames = res.frames
+            best[mode] = min(best.get(mode, run), run)
+    (off_s, off_cpu), (auto_s, auto_cpu) = best["off"], best["auto"]
+    return (
+        f"| {clip.name} | {info.width}x{info.height} | {frames} | {frames / off_s:.1f} | {frames / auto_s:.1f} | "
+        f"{off_s / auto_s:.2f} | {off_cpu / auto_cpu:.2f} |"
+    )
+
+
+def preview_row(clip: Path, model: str, hands: str, plain_seconds: float, plain_cpu: float) -> str:
     """``--preview`` added to the same clip: the stage's share of its own run, wall times, and CPU time (the
     least sensitive to other work on the machine)."""
     info = probe(clip)
@@ -94,6 +129,7 @@ def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) 
             model=model,
             settings=ModelSettings(),
             preview=Path(tmp) / "preview.mp4",
+            hands=hands,
         )
         t0, c0 = time.perf_counter(), cpu_seconds()
         try:

@@ -6,7 +6,7 @@ The CLI (``mocap run``) and the batch runner share this; they differ only in how
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +16,8 @@ import numpy as np
 
 from mocap_cli.body.select import MeshChoice
 from mocap_cli.capture.detect import Track2D, detect, small_person_warning
-from mocap_cli.capture.hands import HandTrack, detect_hands
-from mocap_cli.capture.video import VideoInfo, count_frames, iter_frames, probe
+from mocap_cli.capture.hands import HandFinder, HandTrack, detect_hands
+from mocap_cli.capture.video import Frame, VideoInfo, count_frames, iter_frames, probe
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
@@ -104,7 +104,15 @@ def validate(video: Path, options: RunOptions) -> None:
         check_preview_path(options.preview, overwrite=options.overwrite, taken=(video, *options.exports))
 
 
-def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporter: Reporter) -> Track2D:
+def decode_and_detect(
+    video: Path,
+    info: VideoInfo,
+    options: RunOptions,
+    reporter: Reporter,
+    on_frame: Callable[[Frame, np.ndarray | None, np.ndarray | None], None] | None = None,
+) -> Track2D:
+    """The clip decoded once and the person tracked; ``on_frame`` also sees every decoded frame and its pose
+    (``detect``), so the hand models share this decode."""
     total = count_frames(info, options.start, options.end)
     if total == 0:
         raise MocapError(
@@ -114,7 +122,7 @@ def decode_and_detect(video: Path, info: VideoInfo, options: RunOptions, reporte
         )
     with reporter.stage("decode + detect", total) as tick:
         frames = iter_frames(video, start=options.start, end=options.end, info=info)
-        track = detect(frames, info, progress=lambda done: tick(done, total))
+        track = detect(frames, info, progress=lambda done: tick(done, total), on_frame=on_frame)
     if not np.any(track.detected):
         raise MocapError(f"No person was found in {video.name}; use a clip where one person is fully visible.")
     return track
@@ -128,10 +136,12 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     info = probe(video)
     check_output_fps(options.fps, float(info.fps))
     model = create_model(options.model, options.settings)  # fails early if weights are missing
-    track = decode_and_detect(video, info, options, reporter)
+    with HandFinder(float(info.fps), count_frames(info, options.start, options.end)) as finder:
+        on_frame = finder.add if options.hands == "auto" else None
+        track = decode_and_detect(video, info, options, reporter, on_frame=on_frame)
     seconds["decode + detect"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    hands = clip_hands(video, info, track, options, reporter)
+    hands = clip_hands(video, info, track, options, reporter, finder)
     if hands is not None:
         seconds["hands"] = time.perf_counter() - t0
 
@@ -181,11 +191,20 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
 
 
 def clip_hands(
-    video: Path, info: VideoInfo, track: Track2D, options: RunOptions, reporter: Reporter
+    video: Path,
+    info: VideoInfo,
+    track: Track2D,
+    options: RunOptions,
+    reporter: Reporter,
+    first_pass: HandFinder | None = None,
 ) -> HandTrack | None:
-    """The tracked person's hands (``--hands auto``; a second decode of the clip), else None."""
+    """The tracked person's hands (``--hands auto``), else None: from ``first_pass`` when it saw every frame of
+    the detection decode (frames where the pose seen was not the tracked person's dropped), else (a track from
+    elsewhere: several people, a cache) from a second decode of the clip."""
     if options.hands != "auto":
         return None
+    if first_pass is not None and first_pass.frames == track.num_frames:
+        return first_pass.result(track.num_frames, keep=track.detected)
     with reporter.stage("hands", track.num_frames) as tick:
         return detect_hands(
             iter_frames(video, start=options.start, end=options.end, info=info),

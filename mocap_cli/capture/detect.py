@@ -136,10 +136,14 @@ def detect(
     *,
     progress: Callable[[int], None] | None = None,
     max_gap: float = DEFAULT_MAX_GAP_S,
+    on_frame: Callable[[Frame, np.ndarray | None, np.ndarray | None], None] | None = None,
 ) -> Track2D:
     """Run MediaPipe Pose over streamed frames (only landmarks are kept) and return one person's track.
 
-    ``progress(frames_done)`` is called after every frame. Raises ``MocapError`` when no person is found.
+    ``progress(frames_done)`` is called after every frame. ``on_frame(frame, landmarks, visibility)`` gets
+    each frame with the pose found on it (image landmarks (33, 3) as in ``Track2D``, visibility (33,); None
+    where nobody was found) before the person is chosen, so later stages can use the decoded frame (the hand
+    models do). Raises ``MocapError`` when no person is found.
     The iterator is closed on return or error, so an ``iter_frames`` generator releases its ffmpeg.
     """
     times: list[float] = []
@@ -178,6 +182,8 @@ def detect(
                 wpts = result.pose_world_landmarks.landmark
                 world_lm.append(np.array([(p.x, p.y, p.z) for p in wpts], dtype=np.float32))
                 found.append(True)
+            if on_frame is not None:
+                on_frame(frame, image_lm[-1] if found[-1] else None, vis[-1] if found[-1] else None)
             # The camera's motion is tracked on the frames already decoded (a second decode would cost more).
             tracker.add(frame.image, _boxes(image_lm[-1][None], (w, h))[0])
             if progress is not None:

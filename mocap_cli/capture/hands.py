@@ -12,6 +12,12 @@ palm detector runs only when the hand is lost. (Measured first: both crops paste
 for a single graph call; the palm detector, which sees the canvas shrunk to 192 px, then missed one of two
 side-on hands in every frame of the test render.)
 
+Speed: ``run`` feeds the hand models from the pose pass's own decode (``HandFinder`` as ``detect``'s
+``on_frame``, seeded by each frame's raw pose; frames whose pose is later rejected as another person lose
+their hands), so the clip is decoded once; a track made elsewhere (several people, a cached track) gets its
+hands from a second decode (``detect_hands``). The models run at about ``HAND_RATE`` frames/s
+(``hand_stride``), fingers interpolated between.
+
 The hand found in a crop is kept only when its wrist is within ``MAX_WRIST_SHIFT`` hand sizes of where the
 pose puts it (so someone else's hand, or the other hand reaching into the crop, is rejected).
 
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap_cli.capture.detect import Track2D
+from mocap_cli.capture.detect import LANDMARK_NAMES, Track2D
 from mocap_cli.capture.video import Frame, close_frames
 from mocap_cli.errors import MocapError
 
@@ -65,7 +71,7 @@ CROP_PIXELS = 224  # each hand's crop (the landmark model's own input size)
 CROP_SCALE = 4.2  # crop side / pose wrist-to-knuckle distance (covers a fully spread hand)
 MIN_CROP_PX = 48.0  # never crop less than this (far-away hands are upscaled from at least this much)
 CROP_SMOOTHING = 0.5  # weight of the new crop size in its running average
-STRIDE_FPS = 20.0  # from this clip rate on, the hand models run on every second frame (speed; see hand_stride)
+HAND_RATE = 12.0  # about how many frames/s the hand models run at on high-rate clips (speed; see hand_stride)
 MAX_WRIST_SHIFT = 1.2  # in crop sides/CROP_SCALE (~ hand lengths): farther than this from the pose wrist = not ours
 MIN_POSE_VISIBILITY = 0.3  # pose wrist visibility below which the hand is not looked for
 _POSE = {"left": ("left_wrist", "left_index", "left_pinky"), "right": ("right_wrist", "right_index", "right_pinky")}
@@ -118,15 +124,18 @@ def _hands_estimator() -> object:
     )
 
 
-def hand_crops(track: Track2D, frame: int, sizes: np.ndarray) -> list[tuple[np.ndarray, float] | None]:
-    """Per side, the crop (centre (2,) pixels, side pixels) seeded by the pose, or None when the pose's wrist
-    is not seen. ``sizes`` (2,) carries the smoothed crop sides between frames (updated in place; NaN = none)."""
+def hand_crops(
+    pose: np.ndarray, visibility: np.ndarray | None, sizes: np.ndarray, names: tuple[str, ...] = LANDMARK_NAMES
+) -> list[tuple[np.ndarray, float] | None]:
+    """Per side, the crop (centre (2,) pixels, side pixels) seeded by one frame's pose landmarks (33, 2+)
+    (pixels, ``names`` order), or None when the pose's wrist is not seen. ``visibility`` (33,): MediaPipe's, or
+    None for an interpolated pose (no visibility to check). ``sizes`` (2,) carries the smoothed crop sides
+    between frames (updated in place; NaN = none)."""
     out: list[tuple[np.ndarray, float] | None] = []
     for s, side in enumerate(SIDES):
-        wrist, index, pinky = (track.names.index(n) for n in _POSE[side])
-        pts = track.landmarks[frame, [wrist, index, pinky], :2].astype(np.float64)
-        vis = track.visibility[frame, wrist]
-        if not np.all(np.isfinite(pts)) or (track.detected[frame] and vis < MIN_POSE_VISIBILITY):
+        wrist, index, pinky = (names.index(n) for n in _POSE[side])
+        pts = pose[[wrist, index, pinky], :2].astype(np.float64)
+        if not np.all(np.isfinite(pts)) or (visibility is not None and visibility[wrist] < MIN_POSE_VISIBILITY):
             out.append(None)
             continue
         knuckles = 0.5 * (pts[1] + pts[2])
@@ -161,61 +170,104 @@ def _paste(image: np.ndarray, crop: tuple[np.ndarray, float], canvas: np.ndarray
 
 
 def hand_stride(fps: float) -> int:
-    """Every how many frames the hand models run: every second frame at ``STRIDE_FPS`` or more (fingers are
-    interpolated between), every frame below."""
-    return 2 if fps >= STRIDE_FPS else 1
+    """Every how many frames the hand models run: the whole stride nearest to ``fps / HAND_RATE`` (24-30 fps:
+    every second frame, 50 fps every fourth, 60 fps every fifth; fingers are interpolated between), every
+    frame at 17 fps and below. Finger poses change more slowly than the body's, and the hand models cost about
+    as much per frame as the pose model, so a fixed sampling rate keeps high-rate clips from paying double."""
+    return max(1, int(round(fps / HAND_RATE)))
+
+
+class HandFinder:
+    """The hand models fed one frame at a time with that frame's pose: inside the pose pass (``detect``'s
+    ``on_frame``, so the clip is decoded once) or over a second decode (``detect_hands``).
+
+    ``total``: how many frames the clip has (the last one is always run); ``stride`` as ``hand_stride``. Only
+    landmarks are kept (memory flat in clip length). Close it (or use it as a context manager) to free the
+    MediaPipe graphs; ``result`` closes it too."""
+
+    def __init__(self, fps: float, total: int, *, stride: int | None = None) -> None:
+        self.stride = hand_stride(fps) if stride is None else max(int(stride), 1)
+        self.total = int(total)
+        self.frames = 0
+        self._rows: list[tuple[int, int, np.ndarray, np.ndarray, float]] = []  # frame, side, image, world, hand
+        self._sizes = np.full(2, np.nan)
+        self._canvas = np.zeros((CROP_PIXELS, CROP_PIXELS, 3), dtype=np.uint8)
+        self._estimators: list[object] | None = None
+        self._last_us = -1
+
+    def __enter__(self) -> HandFinder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for hands in self._estimators or []:
+            hands.close()  # type: ignore[attr-defined]
+        self._estimators = []
+
+    def add(self, frame: Frame, pose: np.ndarray | None, visibility: np.ndarray | None) -> None:
+        """The next frame (in clip order) and its pose landmarks (33, 2+) pixels (None: no person found)."""
+        i = self.frames
+        self.frames += 1
+        if pose is None or (i % self.stride and i != self.total - 1):
+            return
+        if self._estimators is None:
+            self._estimators = [_hands_estimator(), _hands_estimator()]
+        crops = hand_crops(pose, visibility, self._sizes)
+        stamp = max(int(round(frame.time * 1e6)), self._last_us + 1)
+        self._last_us = stamp
+        for s, (crop, hands) in enumerate(zip(crops, self._estimators)):
+            if crop is None:
+                continue
+            _paste(frame.image, crop, self._canvas, 0)
+            if hasattr(hands, "_simulated_timestamp"):
+                hands._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
+            found = _assign(hands.process(self._canvas), crop, s)  # type: ignore[attr-defined]
+            if found is not None:
+                self._rows.append((i, s, *found))
+
+    def result(self, num_frames: int, keep: np.ndarray | None = None) -> HandTrack:
+        """The hands over the clip's first ``num_frames`` frames (not seen where none were added); ``keep``
+        (F,) False drops a frame's hands (frames where the pose seen was not the tracked person's). Frames
+        skipped by the stride, between two run frames that both saw a hand, get the interpolation of the two."""
+        self.close()
+        f_total = int(num_frames)
+        landmarks = np.full((f_total, 2, NUM_HAND_LANDMARKS, 3), np.nan, dtype=np.float32)
+        world = np.full_like(landmarks, np.nan)
+        confidence = np.zeros((f_total, 2), dtype=np.float32)
+        handedness = np.full((f_total, 2), np.nan, dtype=np.float32)
+        size_px = np.full((f_total, 2), np.nan, dtype=np.float32)
+        for i, s, image, metric, hand in self._rows:
+            if i >= f_total or (keep is not None and not keep[i]):
+                continue
+            landmarks[i, s], world[i, s], handedness[i, s] = image, metric, hand
+            confidence[i, s] = max(hand, 1.0 - hand)
+            size_px[i, s] = 2.0 * float(np.linalg.norm(image[9, :2] - image[0, :2]))
+        if self.stride > 1:
+            _fill_between(self.stride, landmarks, world, confidence, handedness, size_px)
+        return HandTrack(landmarks, world, confidence, handedness, size_px)
 
 
 def detect_hands(
     frames: Iterable[Frame], track: Track2D, *, progress: Callable[[int], None] | None = None, stride: int | None = None
 ) -> HandTrack:
-    """Run the hand models over streamed frames (the same frames ``track`` was detected on, in order) and
-    return the tracked person's hands. ``stride``: run on every n-th frame (default ``hand_stride`` of the
-    clip's rate); a frame in between gets the average of its neighbours where both saw the hand. The iterator
-    is closed on return or error."""
-    stride = hand_stride(float(track.fps)) if stride is None else max(int(stride), 1)
+    """Run the hand models over streamed frames (the same frames ``track`` was detected on, in order: a second
+    decode) and return the tracked person's hands. ``stride``: run on every n-th frame (default
+    ``hand_stride`` of the clip's rate). The iterator is closed on return or error."""
     f_total = track.num_frames
-    landmarks = np.full((f_total, 2, NUM_HAND_LANDMARKS, 3), np.nan, dtype=np.float32)
-    world = np.full_like(landmarks, np.nan)
-    confidence = np.zeros((f_total, 2), dtype=np.float32)
-    handedness = np.full((f_total, 2), np.nan, dtype=np.float32)
-    size_px = np.full((f_total, 2), np.nan, dtype=np.float32)
-    canvas = np.zeros((CROP_PIXELS, CROP_PIXELS, 3), dtype=np.uint8)
-    sizes = np.full(2, np.nan)
-    estimators = [_hands_estimator(), _hands_estimator()]
-    last_us = -1
-    try:
-        for i, frame in enumerate(frames):
-            if i >= f_total:
-                break
-            if i % stride and i != f_total - 1:
+    with HandFinder(float(track.fps), f_total, stride=stride) as finder:
+        try:
+            for i, frame in enumerate(frames):
+                if i >= f_total:
+                    break
+                visibility = track.visibility[i] if track.detected[i] else None
+                finder.add(frame, track.landmarks[i], visibility)
                 if progress is not None:
                     progress(i + 1)
-                continue
-            crops = hand_crops(track, i, sizes)
-            stamp = max(int(round(frame.time * 1e6)), last_us + 1)
-            last_us = stamp
-            for s, (crop, hands) in enumerate(zip(crops, estimators)):
-                if crop is None:
-                    continue
-                _paste(frame.image, crop, canvas, 0)
-                if hasattr(hands, "_simulated_timestamp"):
-                    hands._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
-                result = hands.process(canvas)  # type: ignore[attr-defined]
-                found = _assign(result, crop, s)
-                if found is not None:
-                    landmarks[i, s], world[i, s], handedness[i, s] = found
-                    confidence[i, s] = max(handedness[i, s], 1.0 - handedness[i, s])
-                    size_px[i, s] = 2.0 * float(np.linalg.norm(found[0][9, :2] - found[0][0, :2]))
-            if progress is not None:
-                progress(i + 1)
-    finally:
-        for hands in estimators:
-            hands.close()  # type: ignore[attr-defined]
-        close_frames(frames)
-    if stride > 1:
-        _fill_between(stride, landmarks, world, confidence, handedness, size_px)
-    return HandTrack(landmarks, world, confidence, handedness, size_px)
+        finally:
+            close_frames(frames)
+        return finder.result(f_total)
 
 
 def _fill_between(
@@ -272,4 +324,12 @@ def _assign(result: object, crop: tuple[np.ndarray, float], s: int) -> tuple[np.
     return best
 
 
-__all__ = ["HAND_LANDMARK_NAMES", "NUM_HAND_LANDMARKS", "SIDES", "HandTrack", "detect_hands", "hand_crops"]
+__all__ = [
+    "HAND_LANDMARK_NAMES",
+    "NUM_HAND_LANDMARKS",
+    "SIDES",
+    "HandFinder",
+    "HandTrack",
+    "detect_hands",
+    "hand_crops",
+]

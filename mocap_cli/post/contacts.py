@@ -40,6 +40,7 @@ CONTACT_JOINTS: tuple[str, ...] = (
 )
 FOOT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[:4]
 SUPPORT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[4:]
+HAND_JOINTS: tuple[str, ...] = CONTACT_JOINTS[4:6]
 # MediaPipe landmarks that show each contact joint in the image (their mean motion is the joint's image speed).
 _LANDMARKS: dict[str, tuple[str, ...]] = {
     "left_ankle": ("left_heel", "left_ankle"),
@@ -219,7 +220,12 @@ def contact_probability(
     # whichever is higher.
     feet = [CONTACT_JOINTS.index(n) for n in FOOT_JOINTS]
     lowest = height[:, feet].min(axis=1, keepdims=True)
+    hands = [CONTACT_JOINTS.index(n) for n in HAND_JOINTS]
+    # Hands count from the floor only: in floor work the feet can be well above it (a kneeling estimate's
+    # feet float), and a hand raised to their height is not on the floor. Knees rest at the feet's level.
+    from_floor = height[:, hands]
     height = np.minimum(height, height - lowest)
+    height[:, hands] = from_floor
     p_height = _ramp(height, preset.height_full, preset.height_none)
     p = p_height * stillness(motion, preset, evidence)
     support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]

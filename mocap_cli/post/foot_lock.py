@@ -2,8 +2,8 @@
 
 The post stage after smoothing (``apply_foot_lock``; ``--foot-lock auto|off``):
 1. contacts from the motion and the detector's evidence (``post.contacts``), then the floor fitted to them
-   (``post.floor``: moved only when the planted joints rest outside a band over it) and the contacts found
-   again on that floor;
+   (``post.floor``: moved only when the planted feet rest outside a band over it, and down to the planted
+   hands and knees in floor work) and the contacts found again on that floor;
 2. how firmly each joint is held: its contact weight times its stillness (stricter than the contact
    decision, so a heel that starts to rise is let go), eased in time;
 3. each foot joint's horizontal correction is one banded least-squares solve (``post.trajectory.still_track``):
@@ -59,8 +59,8 @@ from mocap_cli.post.contacts import (
     stillness,
 )
 from mocap_cli.post.floor import (
-    contact_floor,
     ease_peaks,
+    fitted_floor,
     lift_above_floor,
     shift_floor,
 )
@@ -72,6 +72,10 @@ from mocap_cli.solve.two_bone import solve_two_bone
 # (a joint centre lies a little inside the body's surface).
 FOOT_TOLERANCE = 0.01
 BODY_TOLERANCE = 0.02
+# A supporting hand is held however far the estimate's wrist strays over its contact (``release_distance`` is
+# for feet): it counts only at the floor and still in the image, and in floor work the estimate's root and
+# arms drift 10-30 cm while the hand rests (tests/post/test_floor_work.py).
+SUPPORT_RELEASE = np.inf
 # A leg that cannot reach its anchor gets the pelvis lowered by at most this much (metres).
 MAX_PELVIS_DROP = 0.1
 # A knee whose offset from the hip-ankle line is below this share of the thigh's length is "straight": its
@@ -119,7 +123,7 @@ def apply_foot_lock(
     if evidence is not None and preset.release_rise > 0:
         evidence = replace(evidence, raw_speed=image_evidence(track, motion.num_frames, motion.fps).speed)
     found = detect_contacts(motion, preset, 0.0, evidence)
-    floor = contact_floor(found, preset.floor_band)
+    floor = fitted_floor(found, preset.floor_band)
     if floor is not None:
         found = detect_contacts(shift_floor(found, floor), preset, 0.0, evidence)
     n = max(1, int(round(preset.blend_seconds * motion.fps)))
@@ -429,7 +433,7 @@ def lock_contacts(
             down,
             w_pos,
             n,
-            preset.release_distance,
+            SUPPORT_RELEASE,
             _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset),
         )
         targets[arm.end] = w_pos + w[:, None] * (anchor - w_pos)

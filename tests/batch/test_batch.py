@@ -292,7 +292,8 @@ def test_batch_isolates_failures_reports_and_resumes(tmp_path: Path) -> None:
     assert parts(tmp_path) == []
     import bvhio
 
-    assert len(bvhio.readAsHierarchy(str(out / "sub/basket.bvh")).layout()) == 24
+    # 24 body joints + 30 finger joints (--hands auto)
+    assert len(bvhio.readAsHierarchy(str(out / "sub/basket.bvh")).layout()) == 54
 
     # Resume: nothing good is redone; the bad files are tried again and fail again.
     again = run_batch(opts(src, out, resume=True))

@@ -9,20 +9,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import require_shared
 from mocap_cli.pipeline import RunOptions, run_clip
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hand_render import POSES, hand_clip, joint_angles, with_tips
 
-HOLD = 4
-SETTLE = 1  # frames after each pose change left out (the trackers catch up)
+HOLD = 6  # frames per pose (at 4, with a frame left out at each end, one hand run per pose remains)
+SETTLE = 1  # frames left out at each end of a pose: the render switches poses from one frame to the next, which
+# the trackers take a frame to follow and the hand models, run on every second frame, interpolate across
+
+# Mean finger joint angle error allowed per view and pose, degrees (150 px hands); for the poses far from rest
+# (fist, point) as a fraction of the rest hand's error instead. Seen thumb-side on ("side": fingers bend across
+# the image) the estimate is much better than not estimating; seen palm-on ("front": fingers curl toward the
+# camera) MediaPipe's own image and metric landmarks read a half-closed hand, so only "better".
+MAX_ERROR = {
+    "side": {"relaxed": 10.0, "open": 10.0, "pinch": 15.0},
+    "front": {"relaxed": 15.0, "open": 15.0, "pinch": 17.0},
+}
+FAR_POSE_RATIO = {"side": {"fist": 0.6, "point": 0.5}, "front": {"fist": 0.85, "point": 0.85}}
 
 
 @pytest.mark.slow
 @pytest.mark.blender
 def test_finger_angles_on_a_render_with_known_poses(tmp_path: Path) -> None:
     pytest.importorskip("bpy")
-    clip, scene = hand_clip(tmp_path, [150.0], ["side"], hold=HOLD)
+    clip, scene = hand_clip(tmp_path, [150.0], ["side", "front"], hold=HOLD)
     res = run_clip(clip, RunOptions(exports=(tmp_path / "out.npz",), smooth="none", overwrite=True))
     m = res.motion
     assert m.skeleton.num_joints == 54
@@ -31,31 +43,36 @@ def test_finger_angles_on_a_render_with_known_poses(tmp_path: Path) -> None:
     ours = joint_angles(m.skeleton, est)
     rest = joint_angles(m.skeleton, with_tips(m.skeleton, np.tile([0.0, 0, 0, 1], (1, 54, 1)), m.root_translation[:1]))
     seen = m.confidence[:, [24, 39]] > 0.5  # (F, 2)
-    assert seen[:, 0].mean() > 0.9  # the left hand (thumb side to the camera) is found in nearly every frame
-    lines, errors = [], {}
-    for pose in POSES:
-        frames = np.flatnonzero(scene["poses"] == pose)[SETTLE:]
-        err, base = [], []
-        for s in (0, 1):
-            f = frames[seen[frames, s]]
-            err.append(np.abs(ours[f, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
-            base.append(np.abs(rest[0, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
-        errors[pose] = float(np.concatenate(err).mean())
-        lines.append(
-            f"{pose:8s}: mean finger joint angle error {errors[pose]:5.1f} deg "
-            f"(rest hand would be {float(np.concatenate(base).mean()):5.1f})"
-        )
-        if pose in ("fist", "point", "pinch"):  # far from the rest hand: the estimate beats not estimating
-            assert errors[pose] < float(np.concatenate(base).mean()), pose
+    lines, errors, baseline = [], {}, {}
+    for view in ("side", "front"):
+        in_view = scene["views"] == view
+        assert seen[in_view, 0].mean() > 0.9, view  # the left hand is found in nearly every frame
+        for pose in POSES:
+            frames = np.flatnonzero(in_view & (scene["poses"] == pose))[SETTLE:-SETTLE]
+            err, base = [], []
+            for s in (0, 1):
+                f = frames[seen[frames, s]]
+                err.append(np.abs(ours[f, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
+                base.append(np.abs(rest[0, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
+            errors[view, pose] = float(np.concatenate(err).mean())
+            baseline[view, pose] = float(np.concatenate(base).mean())
+            lines.append(
+                f"{view:5s} {pose:8s}: mean finger joint angle error {errors[view, pose]:5.1f} deg "
+                f"(rest hand would be {baseline[view, pose]:5.1f})"
+            )
     print("\n" + "\n".join(lines))
-    assert errors["relaxed"] <= 15.0 and errors["open"] <= 15.0
-    assert errors["pinch"] <= 20.0
+    for view in ("side", "front"):
+        for pose, limit in MAX_ERROR[view].items():
+            assert errors[view, pose] <= limit, (view, pose)
+        for pose, ratio in FAR_POSE_RATIO[view].items():
+            assert errors[view, pose] <= ratio * baseline[view, pose], (view, pose)
 
 
 def test_frames_between_strided_runs_are_interpolated_only_between_sightings() -> None:
     from mocap_cli.capture.hands import _fill_between, hand_stride
 
-    assert hand_stride(24.0) == 2 and hand_stride(15.0) == 1
+    assert hand_stride(24.0) == 2 and hand_stride(15.0) == 1 and hand_stride(30.0) == 2
+    assert hand_stride(50.0) == 4 and hand_stride(60.0) == 5  # about 12 hand frames/s on high-rate clips
     f = 7
     lm = np.full((f, 2, 21, 3), np.nan)
     world = np.full_like(lm, np.nan)
@@ -70,3 +87,24 @@ def test_frames_between_strided_runs_are_interpolated_only_between_sightings() -
     np.testing.assert_allclose(conf[[1, 3], 0], [0.7, 0.5])
     assert conf[5, 0] == 0 and np.isnan(lm[5, 0]).all()  # no sighting after: stays unseen (fades later)
     assert np.all(conf[:, 1] == 0)
+
+
+@pytest.mark.slow
+def test_hands_found_inside_the_pose_pass_equal_a_second_decode() -> None:
+    """``run`` feeds the hand models from the pose pass's own decode; on a real clip that gives exactly the
+    hands a second decode over the finished track gives, and frames whose pose was not kept lose theirs."""
+    from mocap_cli.capture.detect import detect
+    from mocap_cli.capture.hands import HandFinder, detect_hands
+    from mocap_cli.capture.video import count_frames, iter_frames, probe
+
+    clip = require_shared("data", "videos", "juggle_park.mp4")
+    info = probe(clip)
+    with HandFinder(float(info.fps), count_frames(info, end=1.5)) as finder:
+        track = detect(iter_frames(clip, end=1.5, info=info), info, on_frame=finder.add)
+    once = finder.result(track.num_frames, keep=track.detected)
+    twice = detect_hands(iter_frames(clip, end=1.5, info=info), track)
+    assert once.seen().any(axis=0).all()  # both hands are found in the first 1.5 s
+    for name in ("landmarks", "world", "confidence", "handedness", "size_px"):
+        np.testing.assert_array_equal(getattr(once, name), getattr(twice, name), err_msg=name)
+    dropped = finder.result(track.num_frames, keep=np.zeros(track.num_frames, bool))
+    assert not dropped.seen().any() and np.isnan(dropped.landmarks).all()
