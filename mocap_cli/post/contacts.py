@@ -106,6 +106,14 @@ class ContactPreset:
     hold_image_speed_none: float
     free_weight: float
     hold_ease_seconds: float
+    trim_start_seconds: float
+    trim_end_seconds: float
+    release_rise: float
+    release_image_speed: float
+    release_seconds: float
+    fold_lift_cap: float
+    fold_full: float
+    fold_none: float
 
 
 def load_contact_preset(name: str = "default") -> ContactPreset:
@@ -128,10 +136,13 @@ class ImageEvidence:
     """The detector's view of each contact joint, on the motion's frames.
 
     speed: (F, K) image speed of the joint's landmarks in body heights per second (NaN where not seen);
-    visibility: (F, K) MediaPipe visibility in [0, 1] (0 where not detected)."""
+    visibility: (F, K) MediaPipe visibility in [0, 1] (0 where not detected);
+    raw_speed: (F, K) or None, the image speed without the median filter (it reacts in the frame a foot
+    starts to move)."""
 
     speed: np.ndarray
     visibility: np.ndarray
+    raw_speed: np.ndarray | None = None
 
 
 def image_evidence(track: Track2D, num_frames: int, fps: float, window: int = 1) -> ImageEvidence:
@@ -267,6 +278,59 @@ def hysteresis(p: np.ndarray, on: float, off: float, min_frames: int, max_gap: i
     return state
 
 
+def trim_contact_edges(planted: np.ndarray, start_frames: int, end_frames: int) -> np.ndarray:
+    """(F, K) bool contacts (F, K) with ``start_frames`` dropped from the start and ``end_frames`` from the end
+    of every interval (an interval too short to keep one frame is kept whole).
+
+    The evidence is smoothed over ``still_seconds``, so an interval reaches past the frames where the foot is
+    truly still: into the landing, and more at toe-off, where the heel starts to rise while the median-filtered
+    landmarks still stand. The two ends are trimmed separately because they are not equally late."""
+    if start_frames <= 0 and end_frames <= 0:
+        return planted
+    out = planted.copy()
+    for k in range(planted.shape[1]):
+        for s, e in contact_runs(planted[:, k]):
+            if e - s > start_frames + end_frames:
+                out[s : s + start_frames, k] = False
+                out[e - end_frames : e, k] = False
+    return out
+
+
+def release_moving_ends(
+    planted: np.ndarray,
+    heights: np.ndarray,
+    raw_speed: np.ndarray | None,
+    rise: float,
+    image_speed: float,
+    max_frames: int,
+) -> np.ndarray:
+    """(F, K) bool contacts (F, K) whose intervals lose their trailing frames in which the joint is already
+    leaving: more than ``rise`` metres above the interval's median height (heights (F, K)) and, where the
+    faster than ``image_speed`` body heights per second in the unfiltered image (raw_speed (F, K), NaN where
+    the detector did not see it: nothing is released there; clean CMU walking without a video lost true
+    contacts to the height alone); at most ``max_frames`` (about the median filter's lag: a joint still rising
+    long before the end was planted in a noisy estimate, not leaving) and never more than half the interval
+    (a run's short contacts would vanish).
+
+    The contact evidence is median-filtered (``still_seconds``), so it still reads "still" for a few frames
+    after a foot lifts off (on jumping jacks and kicks most false contacts were an interval's last frames).
+    Both signs are required: either alone also cut true contacts (rendered clips, contact P/R: height or
+    image speed .91/.87, both .90/.88)."""
+    out = planted.copy()
+    for k in range(planted.shape[1]):
+        for s, e in contact_runs(planted[:, k]):
+            base = np.median(heights[s:e, k])
+            f = e - 1
+            while f > max(s + (e - s) // 2, e - 1 - max_frames):
+                seen = raw_speed is not None and np.isfinite(raw_speed[f, k])
+                fast = seen and raw_speed[f, k] > image_speed
+                if not (heights[f, k] - base > rise and fast):
+                    break
+                out[f, k] = False
+                f -= 1
+    return out
+
+
 def contact_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) index pairs of the True runs of a 1-D bool array."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
@@ -286,8 +350,34 @@ def detect_contacts(
         max(1, int(round(preset.min_seconds * motion.fps))),
         int(round(preset.gap_seconds * motion.fps)),
     )
+    planted = trim_contact_edges(
+        planted,
+        int(round(preset.trim_start_seconds * motion.fps)),
+        int(round(preset.trim_end_seconds * motion.fps)),
+    )
     stored = np.where(planted, np.maximum(p, 0.5), np.minimum(p, 0.49))
     return replace(motion, contacts=stored, contact_joints=CONTACT_JOINTS)
+
+
+def release_contacts(motion: Motion, preset: ContactPreset, evidence: ImageEvidence | None = None) -> Motion:
+    """A copy of ``motion`` (with ``contacts``) whose contact intervals lose the last frames in which the
+    joint is already leaving (``release_moving_ends`` on ``motion``'s joint heights and the unfiltered
+    image speed), their probabilities pushed below 0.5. Foot locking holds by the contacts before this:
+    released frames held as firmly as before gave less skate on the rendered clips (run_49_04: 6.5 vs 8.7
+    mm/frame when the hold was released too)."""
+    if motion.contacts is None or preset.release_rise <= 0:
+        return motion
+    idx = [JOINT_INDEX[n] for n in motion.contact_joints]
+    planted = motion.contacts >= 0.5
+    released = release_moving_ends(
+        planted,
+        motion.joints[:, idx, 1],
+        evidence.raw_speed if evidence is not None else None,
+        preset.release_rise,
+        preset.release_image_speed,
+        int(round(preset.release_seconds * motion.fps)),
+    )
+    return replace(motion, contacts=np.where(released, motion.contacts, np.minimum(motion.contacts, 0.49)))
 
 
 def planted_share(motion: Motion) -> float | None:

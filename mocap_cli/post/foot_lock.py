@@ -29,7 +29,7 @@ odometry), so the default preset leaves it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -54,6 +54,7 @@ from mocap_cli.post.contacts import (
     detect_contacts,
     image_evidence,
     load_contact_preset,
+    release_contacts,
     rest_heights,
     still_window,
     stillness,
@@ -120,6 +121,8 @@ def apply_foot_lock(
         if track is not None
         else None
     )
+    if evidence is not None and preset.release_rise > 0:
+        evidence = replace(evidence, raw_speed=image_evidence(track, motion.num_frames, motion.fps).speed)
     found = detect_contacts(motion, preset, 0.0, evidence)
     floor = fitted_floor(found, preset.floor_band)
     if floor is not None:
@@ -128,10 +131,14 @@ def apply_foot_lock(
     # How firmly each joint is held: its contact, and (stricter than the contact decision, which counts a
     # heel that starts to rise as planted) its stillness.
     hold = _contact_weight(found.contacts, preset) * stillness(found, preset, evidence, strict=True)
-    locked = lock_contacts(found, preset, hold)
+    fold = leg_fold(found, track, preset) if track is not None and preset.fold_lift_cap > preset.leg_lift_cap else None
+    locked = lock_contacts(found, preset, hold, fold)
+    # The reported contacts end where the foot visibly lifts off; the hold above used them before that.
+    locked = replace(locked, contacts=release_contacts(found, preset, evidence).contacts)
     # No joint other than the feet (hands, knees, head in floor work) may stay more than 2 cm under the floor:
-    # the body is lifted. Feet are only lifted by their legs (``lock_contacts``): lifting the whole body for
-    # them moved the root away from the truth on every benchmark clip where feet dip (squat: 70 -> 141 mm).
+    # the body is lifted. Feet are lifted by their legs (``lock_contacts``, up to ``leg_lift_cap``) and by the
+    # body only for what is left (``root_lift`` below): lifting the body for every dip moved the root away from
+    # the truth on every benchmark clip where feet dip (squat: 70 -> 141 mm).
     locked = lift_above_floor(locked, _body_surface(locked), BODY_TOLERANCE, n)
     if preset.root_lift:
         # What the legs did not lift (``leg_lift_cap``): the body is lifted until no foot joint is more than
@@ -144,6 +151,33 @@ def apply_foot_lock(
         )
     locked.provenance = {**motion.provenance, "foot_lock": f"auto ({preset.name})"}
     return locked
+
+
+def leg_fold(motion: Motion, track: Track2D, preset: ContactPreset) -> np.ndarray:
+    """(F,) in [0, 1]: how surely the image shows the legs folded farther than the estimate has them.
+
+    The hip-to-heel height in the image (over the person's standing height there) against the pelvis-to-
+    lowest-foot height in the estimate (over its standing height): where the image's is the smaller by more
+    than ``fold_full`` (``fold_none``: not at all), the person crouches lower than the estimate's legs allow,
+    so a foot under the floor is lifted by folding its leg, not by lifting the body (squat_14_06 at the
+    bottom: 0.10 in the image, 0.40 in the estimate, whose pelvis height was right). Where the image agrees,
+    a foot under the floor means the body is too low (run_49_04's root bobs 30 cm): ``root_lift``."""
+    sk = motion.skeleton
+    n = track.names
+    times = track.frame_times - track.frame_times[0]
+    hip = 0.5 * (track.landmarks[:, n.index("left_hip"), 1] + track.landmarks[:, n.index("right_hip"), 1])
+    heel = np.maximum(track.landmarks[:, n.index("left_heel"), 1], track.landmarks[:, n.index("right_heel"), 1])
+    box = track.boxes[:, 3] - track.boxes[:, 1]
+    ok = track.detected & np.isfinite(hip) & np.isfinite(heel) & np.isfinite(box)
+    if ok.sum() < 2:
+        return np.zeros(motion.num_frames)
+    image = (heel - hip)[ok] / np.percentile(box[ok], 90)
+    image = np.interp(np.arange(motion.num_frames) / motion.fps, times[ok], image)
+    feet = motion.joints[:, [sk.index(name) for name in FOOT_JOINTS], 1].min(axis=1)
+    standing = np.max(motion.joints[:, sk.index("head"), 1] - feet)
+    estimate = (motion.joints[:, 0, 1] - feet) / max(standing, 1e-6)
+    excess = estimate - image
+    return np.clip((excess - preset.fold_none) / max(preset.fold_full - preset.fold_none, 1e-9), 0.0, 1.0)
 
 
 def _body_surface(motion: Motion) -> np.ndarray:
@@ -300,9 +334,10 @@ def _foot_targets(
     preset: ContactPreset,
     hold: np.ndarray,
     enabled: bool,
+    cap: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ankle target (F, 3), ankle world rotation (F, 4), activity (F,) and lock weight (F,) of one leg
-    (module docstring, 3)."""
+    (module docstring, 3); ``cap`` (F,) how far the leg may lift its foot in each frame."""
     sk = motion.skeleton
     assert motion.contacts is not None and leg.ball is not None
     heights = rest_heights(motion)
@@ -321,12 +356,11 @@ def _foot_targets(
     # The foot turns so that its ankle->ball bone points at the ball's new place (pitch and heading).
     length = np.linalg.norm(bone, axis=-1)
     point = (b_new - a_new) / np.maximum(np.linalg.norm(b_new - a_new, axis=-1, keepdims=True), 1e-9)
-    # A foot joint more than ``lift_depth`` below its rest height is lifted by its leg, at most
-    # ``leg_lift_cap``, eased in and out so nothing pops; the ball's lift pitches the foot (its height is then
-    # set exactly: pointing at a target puts the ball short of it when the estimate's ankle-ball distance is
-    # not the bone's).
+    # A foot joint more than ``lift_depth`` below its rest height is lifted by its leg, at most ``cap`` (F,)
+    # (``leg_lift_cap``, more where the legs should fold), eased in and out so nothing pops; the ball's lift
+    # pitches the foot (its height is then set exactly: pointing at a target puts the ball short of it when
+    # the estimate's ankle-ball distance is not the bone's).
     n = max(1, round(preset.lift_seconds * motion.fps))
-    cap = preset.leg_lift_cap
     lift_a = ease_peaks(np.minimum(np.maximum(0.0, heights[ka] - preset.lift_depth - a_new[:, 1]), cap), n)
     a_new[:, 1] += lift_a
     ball_y = a_new[:, 1] + length * point[:, 1]
@@ -365,9 +399,12 @@ def _pelvis_drop(
     return np.minimum(ease_peaks(np.maximum(drop, 0.0), n), MAX_PELVIS_DROP)
 
 
-def lock_contacts(motion: Motion, preset: ContactPreset, hold: np.ndarray | None = None) -> Motion:
+def lock_contacts(
+    motion: Motion, preset: ContactPreset, hold: np.ndarray | None = None, fold: np.ndarray | None = None
+) -> Motion:
     """Hold planted feet and supporting hands (module docstring, 2-5). Needs ``motion.contacts``; ``hold``
-    (F, K) how firmly to hold each of ``CONTACT_JOINTS`` in [0, 1], by default from the contacts."""
+    (F, K) how firmly to hold each of ``CONTACT_JOINTS`` in [0, 1], by default from the contacts; ``fold``
+    (F,) in [0, 1] where the legs should fold (``leg_fold``), by default nowhere."""
     if motion.contacts is None:
         return motion
     if hold is None:
@@ -380,12 +417,15 @@ def lock_contacts(motion: Motion, preset: ContactPreset, hold: np.ndarray | None
     joints, glob = forward_kinematics(sk, motion.rotations, motion.root_translation)
     root = root_path(motion, joints, preset, hold)
     joints, glob = forward_kinematics(sk, motion.rotations, root)
+    # How far the legs may lift a foot: ``leg_lift_cap``, up to ``fold_lift_cap`` where the legs should fold.
+    cap = preset.leg_lift_cap + (0.0 if fold is None else fold) * (preset.fold_lift_cap - preset.leg_lift_cap)
+    cap = np.broadcast_to(cap, (motion.num_frames,))
     targets: dict[str, np.ndarray] = {}
     end_rotations: dict[str, np.ndarray] = {}
     active: dict[str, np.ndarray] = {}
     for leg in LEGS:
         targets[leg.end], end_rotations[leg.end], active[leg.end], _ = _foot_targets(
-            motion, joints, glob, leg, preset, hold, preset.hold_feet > 0
+            motion, joints, glob, leg, preset, hold, preset.hold_feet > 0, cap
         )
     for arm in ARMS:
         down = motion.contacts[:, CONTACT_JOINTS.index(arm.end)] >= 0.5

@@ -13,7 +13,14 @@ from helpers import real_motion
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import export_motion
-from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, load_contact_preset, planted_share
+from mocap_cli.post.contacts import (
+    CONTACT_JOINTS,
+    FOOT_JOINTS,
+    load_contact_preset,
+    planted_share,
+    release_moving_ends,
+    trim_contact_edges,
+)
 from mocap_cli.post.foot_lock import apply_foot_lock
 
 
@@ -77,3 +84,32 @@ def test_glb_carries_contact_curves_in_animation_extras(tmp_path):
 def test_unknown_contact_preset_is_a_clear_error():
     with pytest.raises(MocapError, match="Unknown contact preset"):
         load_contact_preset("nope")
+
+
+def test_trim_contact_edges_drops_each_end_separately():
+    """One frame off every interval's start and two off its end; an interval too short to keep a frame stays."""
+    planted = np.zeros((12, 1), dtype=bool)
+    planted[1:7, 0] = True  # 6 frames: trimmed to 2..4
+    planted[9:12, 0] = True  # 3 frames: 1 + 2 would leave none, kept whole
+    out = trim_contact_edges(planted, 1, 2)
+    assert np.flatnonzero(out[:, 0]).tolist() == [2, 3, 4, 9, 10, 11]
+    assert trim_contact_edges(planted, 0, 0) is planted
+
+
+def test_release_moving_ends_drops_a_rising_moving_tail_only():
+    """A 10-frame contact whose last 3 frames rise 3-9 cm while the landmark moves fast loses those 3 (at most
+    ``max_frames``); a rise the image shows still, one the detector did not see, or a fast joint that does not
+    rise keeps its frames."""
+    planted = np.zeros((12, 1), dtype=bool)
+    planted[0:10, 0] = True
+    heights = np.zeros((12, 1))
+    heights[7:10, 0] = [0.03, 0.06, 0.09]
+    fast = np.full((12, 1), 0.05)
+    fast[7:10, 0] = 0.4
+    out = release_moving_ends(planted, heights, fast, 0.02, 0.1, 6)
+    assert np.flatnonzero(out[:, 0]).tolist() == list(range(7))
+    assert release_moving_ends(planted, heights, fast, 0.02, 0.1, 2)[:, 0].sum() == 8
+    still = np.full((12, 1), 0.05)
+    assert release_moving_ends(planted, heights, still, 0.02, 0.1, 6)[:, 0].sum() == 10
+    assert release_moving_ends(planted, heights, None, 0.02, 0.1, 6)[:, 0].sum() == 10
+    assert release_moving_ends(planted, np.zeros((12, 1)), fast, 0.02, 0.1, 6)[:, 0].sum() == 10

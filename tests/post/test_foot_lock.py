@@ -12,7 +12,7 @@ from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import quat_to_rotvec
 from mocap_cli.core.skeleton import JOINT_INDEX
 from mocap_cli.errors import MocapError
-from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, load_contact_preset, rest_heights
+from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, detect_contacts, load_contact_preset, rest_heights
 from mocap_cli.post.foot_lock import apply_foot_lock, check_foot_lock_mode, lock_contacts
 from post.test_contacts import planted_truth
 
@@ -122,8 +122,8 @@ def test_feet_dipping_under_the_floor_are_lifted_by_their_legs():
 
 
 def test_root_lift_keeps_a_sinking_body_out_of_the_floor():
-    """With ``root_lift`` (off by default, see the preset) a body sinking 12 cm ends with no foot sole more
-    than 1 cm and no joint more than 2 cm under the floor."""
+    """With ``root_lift`` (on by default, see the preset; here with a 1 cm depth) a body sinking 12 cm ends
+    with no foot sole more than 1 cm and no joint more than 2 cm under the floor."""
     sunk, feet = _sunk(0.12)
     out = apply_foot_lock(sunk, preset=replace(load_contact_preset(), root_lift=1.0, root_lift_depth=0.01))
     soles = out.joints[:, feet, 1] - rest_heights(out)[:4]
@@ -131,10 +131,25 @@ def test_root_lift_keeps_a_sinking_body_out_of_the_floor():
     assert out.joints[..., 1].min() >= -0.02 - 1e-6
 
 
+def test_feet_under_the_floor_fold_their_legs_where_the_image_shows_a_crouch():
+    """Where ``leg_fold`` says the legs should fold, a foot 12 cm under the floor is lifted by its leg (up to
+    ``fold_lift_cap``, 15 cm) and the root stays; elsewhere the leg lifts it by at most ``leg_lift_cap``."""
+    preset = load_contact_preset()
+    sunk, feet = _sunk(0.12)
+    found = detect_contacts(sunk, preset)
+    folded = lock_contacts(found, preset, fold=np.ones(sunk.num_frames))
+    soles = folded.joints[:, feet, 1] - rest_heights(folded)[:4]
+    assert soles.min() >= -preset.lift_depth - 1e-3
+    np.testing.assert_allclose(folded.root_translation[:, 1], sunk.root_translation[:, 1], atol=1e-12)
+    straight = lock_contacts(found, preset)
+    depth = -(straight.joints[:, feet, 1] - rest_heights(straight)[:4]).min()
+    assert depth >= 0.12 - preset.leg_lift_cap - 0.01
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (issue 11): by default feet are lifted only by their legs, by at "
-    "most leg_lift_cap (5 cm); lifting the whole body for deeper sinks (root_lift) moved the root "
+    reason="known gap (issue 11): feet are lifted by their legs by at most leg_lift_cap (5 cm) and the body "
+    "only until no sole is more than root_lift_depth (3 cm) under the floor; a 1 cm depth moved the root "
     "away from the truth on the rendered clips (squat root path 54 -> 104 mm)",
 )
 def test_nothing_ends_up_under_the_floor():
