@@ -3,9 +3,9 @@
 ``--people largest`` (the default) never comes here: it is ``pipeline.run_clip``, unchanged. Here the clip is
 decoded once for multi-person detection and tracking (``capture.people``, ``capture.tracking``); each kept
 person then goes through the chosen model and smoothing exactly like a single-person clip, and
-``solve.shared_world`` puts everyone in one camera and on one floor. Every requested file is written once per
-person, named ``out.person_1.bvh``, ``out.person_2.bvh``, … (people numbered by prominence: summed box
-area), except .glb: one file with an armature per person (``export.multi``).
+``solve.shared_world`` puts everyone in one camera and on one floor. A .glb or .fbx holds everyone, one armature
+per person (``export.multi``); .bvh and .npz are written once per person, named ``out.person_1.bvh``,
+``out.person_2.bvh``, … (people numbered by prominence: summed box area; ``export.person_files``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from mocap_cli.capture.video import count_frames, iter_frames, probe
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import check_output_path
-from mocap_cli.export.multi import write_people_glb
+from mocap_cli.export.multi import write_people_file
+from mocap_cli.export.person_files import one_file_per_person, person_name, person_path
 from mocap_cli.models.base import Clip
 from mocap_cli.models.registry import create_model
 from mocap_cli.pipeline import (
@@ -58,13 +59,8 @@ def parse_people(text: str) -> PeopleChoice:
 
 
 def _per_person(exports: tuple[Path, ...]) -> tuple[Path, ...]:
-    """The outputs written once per person (a .glb holds everyone in one file)."""
-    return tuple(p for p in exports if p.suffix.lower() != ".glb")
-
-
-def person_path(path: Path, number: int) -> Path:
-    """``out.bvh`` → ``out.person_2.bvh``."""
-    return path.with_name(f"{path.stem}.person_{number}{path.suffix}")
+    """The outputs written once per person (a .glb or .fbx holds everyone in one file)."""
+    return tuple(p for p in exports if one_file_per_person(p))
 
 
 @dataclass(frozen=True)
@@ -120,7 +116,7 @@ def run_people(video: Path, options: RunOptions, people: PeopleChoice,
         raise MocapError(f"No person was found in {video.name} for at least a second; use a clip where people "
                          "are fully visible.")
     tracks = [to_track2d(t, observed, info.fps, size) for t in kept]
-    listing = [Person(f"person_{i + 1}", t.id, len(t.positions), observed[t.positions[0]].index,
+    listing = [Person(person_name(i + 1), t.id, len(t.positions), observed[t.positions[0]].index,
                       observed[t.positions[-1]].index, t.mean_height() / size[1]) for i, t in enumerate(kept)]
     for path in _per_person(options.exports):
         for i in range(len(kept)):
@@ -150,12 +146,12 @@ def run_people(video: Path, options: RunOptions, people: PeopleChoice,
     t0 = time.perf_counter()
     files: list[Path] = []
     for i, motion in enumerate(motions):
-        motion.provenance.setdefault("name", f"{video.stem}.person_{i + 1}")
+        motion.provenance.setdefault("name", f"{video.stem}.{person_name(i + 1)}")
         one = replace(options, exports=tuple(person_path(p, i + 1) for p in _per_person(options.exports)))
         files.extend(write_exports(motion, one, reporter))
     for path in options.exports:
-        if path.suffix.lower() == ".glb":
-            write_people_glb(motions, path, preset=options.preset, root=options.root, mesh=options.mesh,
+        if not one_file_per_person(path):
+            write_people_file(motions, path, preset=options.preset, root=options.root, mesh=options.mesh,
                              smpl=options.settings.smpl, reference_pose=options.reference_pose,
                              overwrite=options.overwrite)
             files.append(path)
