@@ -30,7 +30,7 @@ LEG_CONFIDENCE = 0.5
 LEG_VISIBLE_FRACTION = 0.5
 
 ROW_FIELDS = ("clip", "status", "reason", "frames", "source_fps", "detection_rate", "seconds",
-              "frames_per_second", "outputs", "warnings")
+              "frames_per_second", "people", "person_frames", "outputs", "warnings")
 
 
 @dataclass
@@ -48,6 +48,8 @@ class ClipOutcome:
     error_type: str | None = None
     traceback: str | None = None
     pid: int = 0
+    people: int | None = None  # people captured (1 with --people largest)
+    person_frames: list[int] = field(default_factory=list)  # frames each person was seen on, person_1 first
 
 
 @dataclass
@@ -62,6 +64,8 @@ class ClipRow:
     detection_rate: float | None = None
     seconds: float | None = None
     frames_per_second: float | None = None
+    people: int | None = None
+    person_frames: list[int] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -93,7 +97,7 @@ class Report:
         writer.writerow(ROW_FIELDS)
         for row in self.rows:
             values = dataclasses.asdict(row)
-            writer.writerow(["; ".join(values[k]) if isinstance(values[k], list) else
+            writer.writerow(["; ".join(map(str, values[k])) if isinstance(values[k], list) else
                              ("" if values[k] is None else values[k]) for k in ROW_FIELDS])
         write_text_atomic(self.out_dir / REPORT_CSV, buf.getvalue())
 
@@ -116,7 +120,8 @@ def row_from_outcome(job: ClipJob, out_dir: Path, outcome: ClipOutcome) -> ClipR
     return ClipRow(
         clip=job.rel, status=outcome.status, reason=outcome.reason, frames=outcome.frames,
         source_fps=_round(outcome.source_fps, 4), detection_rate=_round(outcome.detection_rate, 4),
-        seconds=_round(outcome.seconds, 3), frames_per_second=_round(fps, 2),
+        seconds=_round(outcome.seconds, 3), frames_per_second=_round(fps, 2), people=outcome.people,
+        person_frames=list(outcome.person_frames),
         outputs=[Path(f).relative_to(out_dir).as_posix() if Path(f).is_relative_to(out_dir) else str(f)
                  for f in outcome.files],
         warnings=list(outcome.warnings),
@@ -144,6 +149,16 @@ def lower_body_warning(confidence: Any, names: tuple[str, ...] | list[str]) -> s
         return None
     return (f"knees/ankles were clearly visible in only {visible:.0%} of the frames with a person; "
             "the legs are mostly guessed")
+
+
+def people_warnings(result: Any) -> list[str]:
+    """``clip_warnings`` of a ``run_people`` result: the lower-body warning per person, named."""
+    warnings = []
+    for person, motion in zip(result.people, result.motions):
+        leg = lower_body_warning(motion.confidence, tuple(motion.skeleton.names))
+        if leg:
+            warnings.append(f"{person.name}: {leg}")
+    return warnings
 
 
 def clip_warnings(result: Any) -> list[str]:

@@ -43,6 +43,7 @@ from mocap_cli.batch.report import (
     row_from_outcome,
 )
 from mocap_cli.batch.state import (
+    clip_files,
     input_record,
     output_lock,
     remove_outputs,
@@ -144,7 +145,7 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
             todo.append(job)
         rows.append(row)
     if not options.resume and not options.overwrite:
-        existing = [p for job in todo for p in job.outputs if p.exists()]
+        existing = [p for job in todo for p in clip_files(job) if p.exists()]
         if existing:
             raise MocapError(f"{len(existing)} output file(s) already exist in {options.out_dir} (e.g. {existing[0]}); "
                              "pass --resume to finish an earlier batch or --overwrite to redo every clip.")
@@ -164,14 +165,15 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
         elif rows[job.index].status == "skipped":
             log.write("skipped", job.rel, "up to date")
 
-    run_opts = {job.index: clip_run_options(job.outputs, settings) for job in todo}
+    run_opts = {job.index: clip_run_options(job.outputs, settings) for job in todo}  # people: see worker.run_job
 
     def finished(job: ClipJob, outcome: ClipOutcome) -> None:
         row = row_from_outcome(job, out_dir, outcome)
         rows[job.index] = row
         if outcome.status == "done":
             write_sidecar(job, record, dataclasses.asdict(row), run_id, now())
-            log.write("done", job.rel, f"{row.frames} frames in {row.seconds:.2f} s (pid {outcome.pid})")
+            people = f", {row.people} people" if job.per_person else ""
+            log.write("done", job.rel, f"{row.frames} frames{people} in {row.seconds:.2f} s (pid {outcome.pid})")
         else:
             job.sidecar.unlink(missing_ok=True)
             log.write("failed", job.rel, outcome.reason)
@@ -197,7 +199,7 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
         interrupted = True
         for job in todo:
             if rows[job.index].status == "pending":
-                remove_outputs(job.outputs)  # stale (a redo) or possibly incomplete: none is kept
+                remove_outputs(clip_files(job))  # stale (a redo) or possibly incomplete: none is kept
                 rows[job.index].reason = "not finished: the batch was interrupted; rerun with --resume"
         log.write("interrupted", detail="Ctrl-C; unfinished clips are pending")
     finally:

@@ -42,7 +42,8 @@ Hands = Annotated[HandsMode, typer.Option(help="Fingers: auto (animated from the
                                            "hand) or off (the 24-joint body only).")]
 People = Annotated[str, typer.Option(
     "--people", help="Who to capture: largest (the most prominent person, default), all, or N (the N most "
-                     "prominent). Several people give one file per person: out.person_1.glb, ...")]
+                     "prominent). A .glb/.fbx holds everyone (an armature per person); .bvh/.npz are written per "
+                     "person: out.person_1.bvh, ...")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 Preview = Annotated[Optional[Path], typer.Option(
     "--preview", help="Also write PATH.mp4: the exported skeleton over the video, a side view and a timeline.")]
@@ -59,11 +60,11 @@ def settings_from_flags(*, formats: tuple[str, ...], model: str, weights: str | 
                         start: float | None, end: float | None, fps: float | None, smooth: str, preset: str,
                         root: RootMode, mesh: MeshChoice, device: DeviceName, fov: float, batch_size: int,
                         foot_lock: FootLockMode, overwrite: bool, reference_pose: str = "none",
-                        preview: bool = False, hands: HandsMode = "auto") -> RunSettings:
+                        preview: bool = False, hands: HandsMode = "auto", people: str = "largest") -> RunSettings:
     """The settings of `mocap run` and `mocap batch` from their flags, every flag named (the same flags give
     the same settings). Not validated here: ``run_clip`` and ``run_batch`` validate before any work, for API
     callers too."""
     return RunSettings(model=model, weights=weights, smpl=smpl, formats=formats, start=start, end=end, fps=fps,
                        smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov,
                        batch_size=batch_size, foot_lock=foot_lock, overwrite=overwrite,
-                       reference_pose=reference_pose.lower(), preview=preview, hands=hands)
+                       reference_pose=reference_pose.lower(), preview=preview, hands=hands, people=people)

@@ -49,8 +49,8 @@ def run(
 ) -> None:
     """Turn VIDEO into animation files."""
     from mocap_cli.commands import json_report
-    from mocap_cli.people_pipeline import parse_people
     from mocap_cli.pipeline import run_clip
+    from mocap_cli.settings import parse_people
 
     try:
         choice = parse_people(people)
@@ -60,7 +60,7 @@ def run(
             formats=formats_of(export), model=model, weights=weights, smpl=smpl, start=start, end=end, fps=fps,
             smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
             overwrite=overwrite, foot_lock=foot_lock, reference_pose=reference_pose, preview=preview is not None,
-            hands=hands,
+            hands=hands, people=people,
         )
         options = build_run_options(tuple(export), settings, preview=preview)
         if choice != "largest":
