@@ -43,14 +43,34 @@ FOCAL_PX = 1100.0
 # Per pose and finger: (knuckle flexion, abduction, middle flexion, end flexion), degrees; thumb: three swings.
 _ANGLES: dict[str, dict[str, tuple[float, ...]]] = {
     "relaxed": {},
-    "open": {"index": (-8, 8, -5, -5), "middle": (-8, 0, -5, -5), "ring": (-8, -8, -5, -5),
-             "pinky": (-8, -15, -5, -5), "thumb": (-15, -10, -10)},
-    "fist": {"index": (85, 0, 100, 60), "middle": (85, 0, 100, 60), "ring": (85, 0, 100, 60),
-             "pinky": (85, 0, 100, 60), "thumb": (30, 45, 40)},
-    "point": {"index": (-5, 0, -5, -5), "middle": (85, 0, 100, 60), "ring": (85, 0, 100, 60),
-              "pinky": (85, 0, 100, 60), "thumb": (30, 45, 40)},
-    "pinch": {"index": (40, 0, 45, 25), "middle": (15, 0, 20, 10), "ring": (15, 0, 20, 10),
-              "pinky": (15, 0, 20, 10), "thumb": (25, 25, 20)},
+    "open": {
+        "index": (-8, 8, -5, -5),
+        "middle": (-8, 0, -5, -5),
+        "ring": (-8, -8, -5, -5),
+        "pinky": (-8, -15, -5, -5),
+        "thumb": (-15, -10, -10),
+    },
+    "fist": {
+        "index": (85, 0, 100, 60),
+        "middle": (85, 0, 100, 60),
+        "ring": (85, 0, 100, 60),
+        "pinky": (85, 0, 100, 60),
+        "thumb": (30, 45, 40),
+    },
+    "point": {
+        "index": (-5, 0, -5, -5),
+        "middle": (85, 0, 100, 60),
+        "ring": (85, 0, 100, 60),
+        "pinky": (85, 0, 100, 60),
+        "thumb": (30, 45, 40),
+    },
+    "pinch": {
+        "index": (40, 0, 45, 25),
+        "middle": (15, 0, 20, 10),
+        "ring": (15, 0, 20, 10),
+        "pinky": (15, 0, 20, 10),
+        "thumb": (25, 25, 20),
+    },
 }
 
 
@@ -146,10 +166,18 @@ def scene(hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
     distances = [FOCAL_PX * hand_m / px for px, _, _ in frames]
     target = 0.5 * (joints[0, JOINT_INDEX["left_wrist"]] + joints[0, JOINT_INDEX["right_wrist"]])
     target[1] -= 0.15
-    return {"vertices": verts, "faces": mesh.faces, "distances": np.array(distances), "target": target,
-            "joints": joints, "rotations": rot, "hand_px": np.array([px for px, _, _ in frames]),
-            "views": np.array([view for _, view, _ in frames]), "poses": np.array([pose for _, _, pose in frames]),
-            "skeleton_offsets": skeleton.offsets}
+    return {
+        "vertices": verts,
+        "faces": mesh.faces,
+        "distances": np.array(distances),
+        "target": target,
+        "joints": joints,
+        "rotations": rot,
+        "hand_px": np.array([px for px, _, _ in frames]),
+        "views": np.array([view for _, view, _ in frames]),
+        "poses": np.array([pose for _, _, pose in frames]),
+        "skeleton_offsets": skeleton.offsets,
+    }
 
 
 _BLENDER_SCRIPT = r"""
@@ -184,8 +212,9 @@ for i, (verts, dist) in enumerate(zip(data["vertices"], data["distances"])):
 """
 
 
-def hand_clip(out_dir: Path, hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
-              ) -> tuple[Path, dict]:
+def hand_clip(
+    out_dir: Path, hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
+) -> tuple[Path, dict]:
     """Render the clip (``out_dir/hands.mp4``) and return it with the scene (ground truth)."""
     import imageio_ffmpeg
 
@@ -197,14 +226,36 @@ def hand_clip(out_dir: Path, hand_px: list[float], views: list[str] | None = Non
     script.write_text(_BLENDER_SCRIPT)
     frames = out_dir / "frames"
     frames.mkdir(exist_ok=True)
-    proc = subprocess.run([sys.executable, str(script), str(npz), str(frames), str(WIDTH), str(HEIGHT),
-                           str(FOCAL_PX)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(npz), str(frames), str(WIDTH), str(HEIGHT), str(FOCAL_PX)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     clip = out_dir / "hands.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-framerate", str(FPS), "-i",
-                    str(frames / "frame_%04d.png"), "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p",
-                    str(clip)], check=True, timeout=300)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-framerate",
+            str(FPS),
+            "-i",
+            str(frames / "frame_%04d.png"),
+            "-c:v",
+            "libx264",
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+        timeout=300,
+    )
     return clip, data
 
 

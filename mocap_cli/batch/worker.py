@@ -131,8 +131,14 @@ class WorkerReporter:
                 lock.release()
 
 
-def run_job(job: ClipJob, options: RunOptions, clip_fn: ClipFn | None = None, events: Any = None,
-            gpu_lock: Any = None, state: WorkerState | None = None) -> ClipOutcome:
+def run_job(
+    job: ClipJob,
+    options: RunOptions,
+    clip_fn: ClipFn | None = None,
+    events: Any = None,
+    gpu_lock: Any = None,
+    state: WorkerState | None = None,
+) -> ClipOutcome:
     """Run one clip and describe the result; never raises for a failing clip (the batch goes on).
     ``state`` is the pool worker's (SIGTERM cancels the clip while it is busy); a Ray task has none."""
     if clip_fn is None:
@@ -154,14 +160,18 @@ def run_job(job: ClipJob, options: RunOptions, clip_fn: ClipFn | None = None, ev
         os._exit(0)
     except MocapError as exc:
         remove_outputs(clip_files(job))
-        outcome = ClipOutcome("failed", reason=str(exc), seconds=time.perf_counter() - t0, pid=os.getpid(),
-                              error_type=type(exc).__name__)
+        outcome = ClipOutcome(
+            "failed", reason=str(exc), seconds=time.perf_counter() - t0, pid=os.getpid(), error_type=type(exc).__name__
+        )
     except Exception as exc:  # noqa: BLE001 - isolation: any bug or library error costs this clip only
         remove_outputs(clip_files(job))
         outcome = ClipOutcome(
-            "failed", reason=f"Unexpected error while processing this clip ({type(exc).__name__}); "
-            f"details are in {LOG_NAME}.", seconds=time.perf_counter() - t0, pid=os.getpid(),
-            error_type=type(exc).__name__, traceback=traceback.format_exc(),
+            "failed",
+            reason=f"Unexpected error while processing this clip ({type(exc).__name__}); details are in {LOG_NAME}.",
+            seconds=time.perf_counter() - t0,
+            pid=os.getpid(),
+            error_type=type(exc).__name__,
+            traceback=traceback.format_exc(),
         )
     finally:
         state.busy = False
@@ -202,10 +212,18 @@ def _done(result: Any, seconds: float) -> ClipOutcome:
     else:
         frames = [int(p.frames) for p in people]
         fps, warnings = float(result.video_fps), people_warnings(result)
-    return ClipOutcome("done", frames=int(result.frames), source_fps=fps,
-                       detection_rate=float(result.detection_rate), seconds=seconds,
-                       files=[str(p) for p in result.files], warnings=warnings, pid=os.getpid(),
-                       people=len(frames), person_frames=frames)
+    return ClipOutcome(
+        "done",
+        frames=int(result.frames),
+        source_fps=fps,
+        detection_rate=float(result.detection_rate),
+        seconds=seconds,
+        files=[str(p) for p in result.files],
+        warnings=warnings,
+        pid=os.getpid(),
+        people=len(frames),
+        person_frames=frames,
+    )
 
 
 def worker_main(conn: Connection, gpu: bool, threads: int, parent: int) -> None:

@@ -159,6 +159,7 @@ def _snap_rate(pts: np.ndarray, tb: Fraction) -> tuple[Fraction, bool]:
     near = diffs[np.abs(diffs - mode) <= 1]  # within a tick of the most common interval
     if len(near) * 2 >= len(diffs):
         rate = Fraction(len(near)) / (int(near.sum()) * tb)
+
         def miss(candidate: Fraction) -> float:
             return abs(float(1 / (candidate * tb)) - float(near.mean()))
 
@@ -183,7 +184,9 @@ def probe(path: Path | str) -> VideoInfo:
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MocapError(f"Could not run ffmpeg to read {path} ({exc.__class__.__name__}); check the ffmpeg install.") from exc
+        raise MocapError(
+            f"Could not run ffmpeg to read {path} ({exc.__class__.__name__}); check the ffmpeg install."
+        ) from exc
     err = done.stderr.decode("utf-8", "replace")
     out = done.stdout.decode("utf-8", "replace")
 
@@ -274,7 +277,9 @@ def _first_frame(path: Path, exe: str, sar: Fraction) -> tuple[int, int, float]:
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MocapError(f"Could not run ffmpeg to read {path} ({exc.__class__.__name__}); check the ffmpeg install.") from exc
+        raise MocapError(
+            f"Could not run ffmpeg to read {path} ({exc.__class__.__name__}); check the ffmpeg install."
+        ) from exc
     err = done.stderr.decode("utf-8", "replace")
     m = _SHOWINFO_RE.search(err)
     if done.returncode != 0 or m is None:
@@ -285,7 +290,13 @@ def _first_frame(path: Path, exe: str, sar: Fraction) -> tuple[int, int, float]:
 
 
 def _decode_command(
-    path: Path, exe: str, pixel_aspect: Fraction, *, seek: float, output: str = "rawvideo", max_frames: int | None = None
+    path: Path,
+    exe: str,
+    pixel_aspect: Fraction,
+    *,
+    seek: float,
+    output: str = "rawvideo",
+    max_frames: int | None = None,
 ) -> list[str]:
     """ffmpeg command decoding the first video stream to upright RGB24 with a showinfo line per frame."""
     source = ffmpeg.input(str(path), ss=seek) if seek > 0 else ffmpeg.input(str(path))
@@ -294,7 +305,14 @@ def _decode_command(
         # Non-square pixels: stretch the width so the pose model sees true proportions.
         video = video.filter("scale", w="trunc(iw*sar+0.5)", h="ih").filter("setsar", "1")
     video = video.filter("showinfo")
-    options: dict[str, object] = {"format": output, "pix_fmt": "rgb24", "fps_mode": "passthrough", "an": None, "sn": None, "dn": None}
+    options: dict[str, object] = {
+        "format": output,
+        "pix_fmt": "rgb24",
+        "fps_mode": "passthrough",
+        "an": None,
+        "sn": None,
+        "dn": None,
+    }
     if max_frames is not None:
         options["frames:v"] = max_frames
     return _command(video.output("pipe:", **options), exe)
@@ -334,7 +352,9 @@ def _parse_showinfo(m: re.Match[str]) -> _FrameMeta:
     return _FrameMeta(pts, pts_time, int(m.group(4)), int(m.group(5)))
 
 
-def _drain_stderr(pipe: object, metas: "queue.Queue[_FrameMeta | None]", tail: deque[str], tb_box: list[Fraction]) -> None:
+def _drain_stderr(
+    pipe: object, metas: "queue.Queue[_FrameMeta | None]", tail: deque[str], tb_box: list[Fraction]
+) -> None:
     """Thread body: parse showinfo lines into ``metas``, keep the last log lines for error messages."""
     try:
         for raw in iter(pipe.readline, b""):  # type: ignore[attr-defined]
@@ -503,7 +523,11 @@ def constant_rate_indices(frame_times: np.ndarray, fps: float, start: float | No
     t0 = frame_times[0] if start is None else start
     n = int(np.floor((frame_times[-1] - t0) * fps + 1e-6)) + 1
     ticks = t0 + np.arange(max(n, 1)) / fps
-    k = np.clip(np.searchsorted(frame_times, ticks), 1, len(frame_times) - 1) if len(frame_times) > 1 else np.zeros(len(ticks), int)
+    k = (
+        np.clip(np.searchsorted(frame_times, ticks), 1, len(frame_times) - 1)
+        if len(frame_times) > 1
+        else np.zeros(len(ticks), int)
+    )
     if len(frame_times) > 1:
         k = np.where(np.abs(frame_times[k - 1] - ticks) <= np.abs(frame_times[k] - ticks), k - 1, k)
     return k.astype(np.int64)

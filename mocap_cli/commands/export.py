@@ -17,8 +17,11 @@ from mocap_cli.settings import DEFAULTS, RunSettings, build_run_options, formats
 
 @user_errors
 def export_cmd(
-    source: list[Path] = typer.Argument(..., help="A .npz written by `mocap run --export out.npz`; several "
-                                        "people's .npz files (or out.npz for out.person_*.npz) export together."),
+    source: list[Path] = typer.Argument(
+        ...,
+        help="A .npz written by `mocap run --export out.npz`; several "
+        "people's .npz files (or out.npz for out.person_*.npz) export together.",
+    ),
     export: list[Path] = typer.Option([], "--export", "-e", help="Output file(s): .glb .fbx .bvh .npz."),
     fps: opt.Fps = None,
     preset: opt.Preset = DEFAULTS.preset,
@@ -32,8 +35,16 @@ def export_cmd(
     from mocap_cli.people_pipeline import export_people, people_sources
     from mocap_cli.pipeline import export_existing
 
-    settings = RunSettings(formats=formats_of(export), fps=fps, preset=preset, root=root, mesh=mesh, smpl=smpl,
-                           overwrite=overwrite, reference_pose=reference_pose.lower())
+    settings = RunSettings(
+        formats=formats_of(export),
+        fps=fps,
+        preset=preset,
+        root=root,
+        mesh=mesh,
+        smpl=smpl,
+        overwrite=overwrite,
+        reference_pose=reference_pose.lower(),
+    )
     options = build_run_options(tuple(export), settings)
     sources = people_sources(list(source))
     if len(sources) == 1:

@@ -19,15 +19,27 @@ from mocap_cli.export.prepare import prepare_export
 from mocap_cli.export.root_motion import RootMode
 
 
-def write_people_file(motions: list[Motion], path: Path, *, preset: str, root: RootMode, mesh: MeshChoice,
-                      smpl: Path | None, reference_pose: str = "none", overwrite: bool = True) -> None:
+def write_people_file(
+    motions: list[Motion],
+    path: Path,
+    *,
+    preset: str,
+    root: RootMode,
+    mesh: MeshChoice,
+    smpl: Path | None,
+    reference_pose: str = "none",
+    overwrite: bool = True,
+) -> None:
     """Every person in one .glb or .fbx (by ``path``'s extension)."""
     suffix = path.suffix.lower()
     if suffix not in SHARED_FORMATS:
-        raise MocapError(f"Cannot write several people into one {suffix or 'extensionless'} file; "
-                         f"use {' or '.join(SHARED_FORMATS)}.")
-    prepared = [prepare_export(m, preset=preset, root=root, mesh=mesh, smpl=smpl, reference_pose=reference_pose)
-                for m in motions]
+        raise MocapError(
+            f"Cannot write several people into one {suffix or 'extensionless'} file; use {' or '.join(SHARED_FORMATS)}."
+        )
+    prepared = [
+        prepare_export(m, preset=preset, root=root, mesh=mesh, smpl=smpl, reference_pose=reference_pose)
+        for m in motions
+    ]
     with atomic_path(path, overwrite=overwrite) as tmp:
         if suffix == ".glb":
             from mocap_cli.export.gltf import write_glb_characters
@@ -37,17 +49,38 @@ def write_people_file(motions: list[Motion], path: Path, *, preset: str, root: R
             from mocap_cli.export.fbx import FbxCharacter, write_fbx_characters
 
             first = prepared[0][1]
-            characters = [FbxCharacter(m, o.mesh, person_name(i + 1),
-                                       None if o.mesh is None else f"{person_name(i + 1)}_{o.mesh.name}")
-                          for i, (m, o) in enumerate(prepared)]
-            write_fbx_characters(characters, tmp, unit="cm" if first.unit_scale == 100.0 else "m",
-                                 up_axis=first.up_axis)  # type: ignore[arg-type]
+            characters = [
+                FbxCharacter(
+                    m, o.mesh, person_name(i + 1), None if o.mesh is None else f"{person_name(i + 1)}_{o.mesh.name}"
+                )
+                for i, (m, o) in enumerate(prepared)
+            ]
+            write_fbx_characters(
+                characters, tmp, unit="cm" if first.unit_scale == 100.0 else "m", up_axis=first.up_axis
+            )  # type: ignore[arg-type]
 
 
-def write_people_glb(motions: list[Motion], path: Path, *, preset: str, root: RootMode, mesh: MeshChoice,
-                     smpl: Path | None, reference_pose: str = "none", overwrite: bool = True) -> None:
+def write_people_glb(
+    motions: list[Motion],
+    path: Path,
+    *,
+    preset: str,
+    root: RootMode,
+    mesh: MeshChoice,
+    smpl: Path | None,
+    reference_pose: str = "none",
+    overwrite: bool = True,
+) -> None:
     """Every person in one .glb (``write_people_file`` for a .glb path)."""
     if path.suffix.lower() != ".glb":
         raise MocapError(f"{path.name} is not a .glb file.")
-    write_people_file(motions, path, preset=preset, root=root, mesh=mesh, smpl=smpl,
-                      reference_pose=reference_pose, overwrite=overwrite)
+    write_people_file(
+        motions,
+        path,
+        preset=preset,
+        root=root,
+        mesh=mesh,
+        smpl=smpl,
+        reference_pose=reference_pose,
+        overwrite=overwrite,
+    )

@@ -59,7 +59,7 @@ def ease_peaks(x: np.ndarray, frames: int) -> np.ndarray:
     +-frames, then a running mean of the same width (edges held), then the max with x."""
     if frames < 1 or len(x) < 2:
         return x
-    peak = np.array([x[max(0, i - frames): i + frames + 1].max() for i in range(len(x))])
+    peak = np.array([x[max(0, i - frames) : i + frames + 1].max() for i in range(len(x))])
     padded = np.pad(peak, frames, mode="edge")
     smooth = np.convolve(padded, np.ones(2 * frames + 1) / (2 * frames + 1), mode="valid")
     return np.maximum(smooth, x)

@@ -63,8 +63,14 @@ class SkeletonStyle:
         return cls(bone=max(2, round(height / 180)), joint=max(3, round(height / 110)))
 
 
-def draw_skeleton(image: np.ndarray, pixels: np.ndarray, confidence: np.ndarray, parents: tuple[int, ...],
-                  names: tuple[str, ...], style: SkeletonStyle) -> None:
+def draw_skeleton(
+    image: np.ndarray,
+    pixels: np.ndarray,
+    confidence: np.ndarray,
+    parents: tuple[int, ...],
+    names: tuple[str, ...],
+    style: SkeletonStyle,
+) -> None:
     """Draw bones (parent → joint) and joints in place on ``image`` (H, W, 3) BGR uint8.
 
     pixels (J, 2) float; confidence (J,) in [0, 1]; joints with a NaN position are skipped with their bones."""
@@ -83,8 +89,9 @@ def draw_skeleton(image: np.ndarray, pixels: np.ndarray, confidence: np.ndarray,
     ring = max(1, style.bone // 2)
     for j in range(len(parents)):
         if ok[j]:
-            cv2.circle(image, fixed[j], radius, joint_colours[j], -1 if conf[j] >= 0.5 else ring, cv2.LINE_AA,
-                       _SUBPIXEL_BITS)
+            cv2.circle(
+                image, fixed[j], radius, joint_colours[j], -1 if conf[j] >= 0.5 else ring, cv2.LINE_AA, _SUBPIXEL_BITS
+            )
 
 
 def body_parts(joints: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:

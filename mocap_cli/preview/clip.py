@@ -37,16 +37,26 @@ def preview_mesh(motion: Motion, mesh: str | None, smpl: Path | None) -> Skinned
     return mesh_for(motion, mesh, smpl)
 
 
-def clip_preview_inputs(track: Track2D, motion: Motion, *, mesh: str | None, smpl: Path | None,
-                        warnings: list[str]) -> PreviewInputs:
+def clip_preview_inputs(
+    track: Track2D, motion: Motion, *, mesh: str | None, smpl: Path | None, warnings: list[str]
+) -> PreviewInputs:
     """What the preview of ``motion`` over the clip of ``track`` shows (see ``render.PreviewInputs``)."""
     camera = solved_camera(motion.provenance, track.image_size[0], track.image_size[1])
     if camera is None:
-        raise MocapError("This model did not record the camera it solved, so no preview can be drawn; "
-                         "run without --preview or use another model.")
+        raise MocapError(
+            "This model did not record the camera it solved, so no preview can be drawn; "
+            "run without --preview or use another model."
+        )
     body = preview_mesh(motion, mesh, smpl)
-    return PreviewInputs(motion, camera, body, detection_confidence(track), np.asarray(track.detected, bool),
-                         np.asarray(track.frame_times, dtype=np.float64), tuple(warnings))
+    return PreviewInputs(
+        motion,
+        camera,
+        body,
+        detection_confidence(track),
+        np.asarray(track.detected, bool),
+        np.asarray(track.frame_times, dtype=np.float64),
+        tuple(warnings),
+    )
 
 
 def render_clip_preview(

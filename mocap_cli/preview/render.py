@@ -144,22 +144,29 @@ class PreviewPainter:
         self.style = SkeletonStyle.for_height(self.layout.camera[1])
         m = self.motion
         self.i0, self.i1, self.alpha = motion_samples(inputs.frame_times, m.fps, m.num_frames)
-        self.side = SideView(m.joints, m.root_translation, inputs.camera.pose, self.layout.side, m.skeleton.parents,
-                             m.skeleton.names)
+        self.side = SideView(
+            m.joints, m.root_translation, inputs.camera.pose, self.layout.side, m.skeleton.parents, m.skeleton.names
+        )
         self.timeline = Timeline(inputs.detection, inputs.detected, self.layout.timeline)
         self.contacts = planted_contacts(m)
         self._skinned: dict[int, np.ndarray] = {}
         self._mesh_skeleton = mesh_skeleton(m.skeleton) if inputs.mesh is not None else None
         self._parts = [] if inputs.mesh is None else body_parts(inputs.mesh.joints, inputs.mesh.weights)
         for n, warning in enumerate(inputs.warnings[:3]):  # drawn once into the side view's fixed background
-            _label(self.side.background_path, f"warning: {warning}"[: max(10, self.layout.side[0] // 8)],
-                   (8, self.layout.side[1] - 12 - 18 * n), 0.4)
+            _label(
+                self.side.background_path,
+                f"warning: {warning}"[: max(10, self.layout.side[0] // 8)],
+                (8, self.layout.side[1] - 12 - 18 * n),
+                0.4,
+            )
 
     def _pose(self, i: int) -> tuple[int, np.ndarray, np.ndarray]:
         """The motion frame nearest video frame ``i``, the joints (J, 3) at the frame's time and confidence (J,)."""
         i0, i1, a = int(self.i0[i]), int(self.i1[i]), float(self.alpha[i])
         joints = (1.0 - a) * self.motion.joints[i0] + a * self.motion.joints[i1]
-        conf = np.minimum(self.motion.confidence[i0], self.motion.confidence[i1]) if a > 0 else self.motion.confidence[i0]
+        conf = (
+            np.minimum(self.motion.confidence[i0], self.motion.confidence[i1]) if a > 0 else self.motion.confidence[i0]
+        )
         return (i1 if a >= 0.5 else i0), joints, conf
 
     def _body(self, k: int) -> np.ndarray:
@@ -167,8 +174,12 @@ class PreviewPainter:
         if k not in self._skinned:
             assert self.inputs.mesh is not None and self._mesh_skeleton is not None
             stop = min(k + _SKIN_CHUNK, self.motion.num_frames)
-            verts = skin(self.inputs.mesh, self._mesh_skeleton, self.motion.rotations[k:stop],
-                         self.motion.root_translation[k:stop])
+            verts = skin(
+                self.inputs.mesh,
+                self._mesh_skeleton,
+                self.motion.rotations[k:stop],
+                self.motion.root_translation[k:stop],
+            )
             self._skinned = {k + n: v for n, v in enumerate(verts)}
         return self._skinned[k]
 
@@ -214,25 +225,55 @@ class Encoder:
         os.close(fd)
         self.tmp = Path(tmp)
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - held until finish/abort
-        cmd = [ffmpeg_executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{size[0]}x{size[1]}",
-               "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0", "-an",
-               "-c:v", "libx264", "-preset", X264_PRESET, "-crf", "23", "-pix_fmt", "yuv420p",
-               "-movflags", "+faststart", "-f", "mp4", str(self.tmp)]
+        cmd = [
+            ffmpeg_executable(),
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "bgr24",
+            "-s",
+            f"{size[0]}x{size[1]}",
+            "-framerate",
+            f"{fps.numerator}/{fps.denominator}",
+            "-i",
+            "pipe:0",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            X264_PRESET,
+            "-crf",
+            "23",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            str(self.tmp),
+        ]
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
-            raise MocapError(f"Could not run ffmpeg to write the preview ({exc.__class__.__name__}); "
-                             "check the ffmpeg install.") from exc
+            raise MocapError(
+                f"Could not run ffmpeg to write the preview ({exc.__class__.__name__}); check the ffmpeg install."
+            ) from exc
 
     def write(self, image: np.ndarray) -> None:
         try:
             self.proc.stdin.write(np.ascontiguousarray(image).data)  # type: ignore[union-attr]
         except BrokenPipeError:
             self.proc.wait()
-            raise MocapError(f"ffmpeg stopped while writing the preview ({self._error()}); "
-                             "check the disk space and the ffmpeg install.") from None
+            raise MocapError(
+                f"ffmpeg stopped while writing the preview ({self._error()}); "
+                "check the disk space and the ffmpeg install."
+            ) from None
 
     def _error(self) -> str:
         self.log.seek(0)
@@ -255,8 +296,14 @@ class Encoder:
         self.log.close()
 
 
-def write_preview(path: Path, frames: Iterator[Frame], source_size: tuple[int, int], fps: Fraction,
-                  inputs: PreviewInputs, progress: Callable[[int], None] | None = None) -> int:
+def write_preview(
+    path: Path,
+    frames: Iterator[Frame],
+    source_size: tuple[int, int],
+    fps: Fraction,
+    inputs: PreviewInputs,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Stream ``frames`` (the clip decoded again, in order) through the painter into ``path``; returns the number
     of frames written. Decoding, drawing and encoding overlap (``overlap``); the file appears only when complete.
     The caller closes ``frames`` afterwards."""

@@ -98,7 +98,9 @@ def look_at(eye: np.ndarray, target: np.ndarray, roll_deg: float) -> np.ndarray:
     return np.stack([c * r + s * d, -s * r + c * d, f])
 
 
-def random_camera(rng: np.random.Generator, world: np.ndarray, ranges: CameraRanges) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+def random_camera(
+    rng: np.random.Generator, world: np.ndarray, ranges: CameraRanges
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
     """A camera filming (T, 17, 3) Y-up world joints → (R (3,3), eye (3,), K (3,3), (W, H))."""
     w, h = IMAGE_SIZES[rng.integers(len(IMAGE_SIZES))]
     fov = math.radians(rng.uniform(*ranges.fov_long_side))
@@ -138,8 +140,15 @@ def _interpolate_masked(kp: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def make_windows(
-    rng: np.random.Generator, trials: list[Trial], count: int, frames: int, noise: MediaPipeNoise,
-    ranges: CameraRanges, *, strides: tuple[int, ...] = STRIDES, gain: tuple[float, float] = (0.7, 1.5),
+    rng: np.random.Generator,
+    trials: list[Trial],
+    count: int,
+    frames: int,
+    noise: MediaPipeNoise,
+    ranges: CameraRanges,
+    *,
+    strides: tuple[int, ...] = STRIDES,
+    gain: tuple[float, float] = (0.7, 1.5),
     pad_prob: float = 0.1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``count`` training windows → inputs (count, T, 17, 2) normalised screen, targets (count, T, 17, 3) metres."""
@@ -222,9 +231,15 @@ def save_checkpoint(model: MixSTE2, path: Path, metadata: dict[str, str]) -> Non
 
 
 def train_mixste(
-    data: Path, out: Path, settings: TrainSettings = TrainSettings(), *, noise: MediaPipeNoise | None = None,
-    ranges: CameraRanges = CameraRanges(), max_trials: int | None = None,
-    log: Callable[[str], None] = print, progress: Callable[[float, dict[str, float]], None] | None = None,
+    data: Path,
+    out: Path,
+    settings: TrainSettings = TrainSettings(),
+    *,
+    noise: MediaPipeNoise | None = None,
+    ranges: CameraRanges = CameraRanges(),
+    max_trials: int | None = None,
+    log: Callable[[str], None] = print,
+    progress: Callable[[float, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train MixSTE2 on the CMU trials under ``data`` and write the best-on-validation weights to ``out``.
 
@@ -232,7 +247,9 @@ def train_mixste(
     """
     out = Path(out)
     if out.suffix != ".safetensors":
-        raise MocapError(f"{out.name}: MixSTE training writes .safetensors files; use e.g. --out mixste-cmu.safetensors.")
+        raise MocapError(
+            f"{out.name}: MixSTE training writes .safetensors files; use e.g. --out mixste-cmu.safetensors."
+        )
     if not out.parent.is_dir():
         raise MocapError(f"The folder {out.parent} does not exist; create it or choose another --out.")
     noise = noise or MediaPipeNoise.load()
@@ -248,15 +265,28 @@ def train_mixste(
         raise MocapError(f"{data} needs both training and validation trials (see mocap_cli/training/README.md).")
     trials = [load_trial(p) for p in train_files]
     val_trials = [load_trial(p) for p in val_files]
-    log(f"{len(trials)} training trials ({sum(len(t.joints) for t in trials) / 120 / 60:.1f} min), "
-        f"{len(val_trials)} validation trials ({', '.join(t.name for t in val_trials)})")
+    log(
+        f"{len(trials)} training trials ({sum(len(t.joints) for t in trials) / 120 / 60:.1f} min), "
+        f"{len(val_trials)} validation trials ({', '.join(t.name for t in val_trials)})"
+    )
 
     val_rng = np.random.default_rng(10_000 + settings.seed)
-    vx, vy = make_windows(val_rng, val_trials, settings.val_windows, settings.frames, noise, ranges, strides=(4,),
-                          gain=(1.0, 1.0), pad_prob=0.0)
+    vx, vy = make_windows(
+        val_rng,
+        val_trials,
+        settings.val_windows,
+        settings.frames,
+        noise,
+        ranges,
+        strides=(4,),
+        gain=(1.0, 1.0),
+        pad_prob=0.0,
+    )
     val_x, val_y = torch.from_numpy(vx), torch.from_numpy(vy)
 
-    config = MixSTEConfig(num_frame=settings.frames, embed_dim=settings.width, depth=settings.depth, num_heads=settings.heads)
+    config = MixSTEConfig(
+        num_frame=settings.frames, embed_dim=settings.width, depth=settings.depth, num_heads=settings.heads
+    )
     model = MixSTE2(config)
     for name, p in model.named_parameters():  # the released code initialises the position tables with zeros
         if "pos_embed" in name:
@@ -265,9 +295,11 @@ def train_mixste(
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     budget = settings.minutes * 60 if settings.minutes else math.inf
     metadata = {
-        "format": "mocap-mixste-1", "num_heads": str(settings.heads), "settings": json.dumps(asdict(settings)),
+        "format": "mocap-mixste-1",
+        "num_heads": str(settings.heads),
+        "settings": json.dumps(asdict(settings)),
         "training_data": "CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu), "
-                         f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
+        f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
         "noise_fitted_on": ",".join(noise.fitted_on),
     }
 
@@ -285,8 +317,12 @@ def train_mixste(
         lr = settings.lr * min(1.0, (step + 1) / settings.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         for group in opt.param_groups:
             group["lr"] = lr
-        xb, yb = make_windows(rng, trials, settings.batch_size, settings.frames, noise, ranges, gain=settings.noise_gain)
-        x, y = flip_batch(torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(rng.random(settings.batch_size) < 0.5))
+        xb, yb = make_windows(
+            rng, trials, settings.batch_size, settings.frames, noise, ranges, gain=settings.noise_gain
+        )
+        x, y = flip_batch(
+            torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(rng.random(settings.batch_size) < 0.5)
+        )
         loss, terms = mixste_loss(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -296,28 +332,63 @@ def train_mixste(
         frames_done += x.shape[0] * x.shape[1]
         loss_avg = loss.item() if step == 1 else 0.98 * loss_avg + 0.02 * loss.item()
         if progress is not None:
-            progress(min(max(step / settings.steps, (time.perf_counter() - t0) / budget), 1.0), {"loss": loss_avg, **terms})
+            progress(
+                min(max(step / settings.steps, (time.perf_counter() - t0) / budget), 1.0), {"loss": loss_avg, **terms}
+            )
         now = time.perf_counter()
         if now - last_val >= settings.val_every_s or step == settings.steps or now - t0 >= budget:
             last_val = now
             val = validate(model, val_x, val_y)
-            curve.append({"step": step, "seconds": round(now - t0, 1), "train_loss": round(loss_avg, 5), "val_mpjpe_mm": round(val, 2)})
+            curve.append(
+                {
+                    "step": step,
+                    "seconds": round(now - t0, 1),
+                    "train_loss": round(loss_avg, 5),
+                    "val_mpjpe_mm": round(val, 2),
+                }
+            )
             improved = val < best
             if improved:
                 best = val
-                save_checkpoint(model, out, {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}",
-                                             "curve": json.dumps(curve)})
-            log(f"step {step}  {now - t0:.0f} s  train loss {loss_avg:.4f}  val MPJPE {val:.1f} mm" + ("  (saved)" if improved else ""))
+                save_checkpoint(
+                    model,
+                    out,
+                    {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}", "curve": json.dumps(curve)},
+                )
+            log(
+                f"step {step}  {now - t0:.0f} s  train loss {loss_avg:.4f}  val MPJPE {val:.1f} mm"
+                + ("  (saved)" if improved else "")
+            )
     seconds = time.perf_counter() - t0
     if not curve or curve[-1]["step"] != step:
         val = validate(model, val_x, val_y)
-        curve.append({"step": step, "seconds": round(seconds, 1), "train_loss": round(loss_avg, 5), "val_mpjpe_mm": round(val, 2)})
+        curve.append(
+            {
+                "step": step,
+                "seconds": round(seconds, 1),
+                "train_loss": round(loss_avg, 5),
+                "val_mpjpe_mm": round(val, 2),
+            }
+        )
         if val < best:
             best = val
-            save_checkpoint(model, out, {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}", "curve": json.dumps(curve)})
+            save_checkpoint(
+                model, out, {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}", "curve": json.dumps(curve)}
+            )
         log(f"step {step}  {seconds:.0f} s  train loss {loss_avg:.4f}  val MPJPE {val:.1f} mm")
-    out.with_suffix(".json").write_text(json.dumps({"settings": asdict(settings), "steps": step, "seconds": round(seconds, 1),
-                                                    "best_val_mpjpe_mm": round(best, 2), "curve": curve,
-                                                    "train_trials": [t.name for t in trials],
-                                                    "val_trials": [t.name for t in val_trials]}, indent=1) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "settings": asdict(settings),
+                "steps": step,
+                "seconds": round(seconds, 1),
+                "best_val_mpjpe_mm": round(best, 2),
+                "curve": curve,
+                "train_trials": [t.name for t in trials],
+                "val_trials": [t.name for t in val_trials],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return TrainResult(out, step, seconds, frames_done / seconds, best, curve)

@@ -26,8 +26,14 @@ PROBE = Path(__file__).resolve().parents[1] / "export" / "multi_probe.py"
 
 
 def _mocap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mocap_cli.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_people_setting_is_checked_and_recorded_only_when_not_largest():
@@ -85,8 +91,21 @@ def test_batch_people_all_on_the_courtyard_duet(tmp_path):
     the report, the CSV and --json say so; --resume keeps it; `mocap export` re-exports the NPZs together
     and Blender imports that FBX with one animated armature per person."""
     src = make_folder(tmp_path, good={"two.mp4": (TWO, 40)}, bad=False)
-    done = _mocap("batch", str(src), "--out", "out", "-f", "glb,fbx,bvh,npz", "--people", "all", "-j", "1", "-q",
-                  "--json", cwd=tmp_path)
+    done = _mocap(
+        "batch",
+        str(src),
+        "--out",
+        "out",
+        "-f",
+        "glb,fbx,bvh,npz",
+        "--people",
+        "all",
+        "-j",
+        "1",
+        "-q",
+        "--json",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     jsonschema.validate(summary, schema("batch"))
@@ -102,15 +121,43 @@ def test_batch_people_all_on_the_courtyard_duet(tmp_path):
     csv_row = (out / "report.csv").read_text().splitlines()[1]
     assert ",2," + "; ".join(map(str, clip["person_frames"])) + "," in csv_row
 
-    again = _mocap("batch", str(src), "--out", "out", "-f", "glb,fbx,bvh,npz", "--people", "all", "-j", "1", "-q",
-                   "--json", "--resume", cwd=tmp_path)
+    again = _mocap(
+        "batch",
+        str(src),
+        "--out",
+        "out",
+        "-f",
+        "glb,fbx,bvh,npz",
+        "--people",
+        "all",
+        "-j",
+        "1",
+        "-q",
+        "--json",
+        "--resume",
+        cwd=tmp_path,
+    )
     resumed = json.loads(again.stdout.strip().splitlines()[-1])["clips"][0]
     assert resumed["status"] == "skipped" and resumed["people"] == 2
     assert resumed["person_frames"] == clip["person_frames"]
     # A missing person file is noticed: the clip is redone.
     (out / "two.person_2.npz").unlink()
-    redo = _mocap("batch", str(src), "--out", "out", "-f", "glb,fbx,bvh,npz", "--people", "all", "-j", "1", "-q",
-                  "--json", "--resume", cwd=tmp_path)
+    redo = _mocap(
+        "batch",
+        str(src),
+        "--out",
+        "out",
+        "-f",
+        "glb,fbx,bvh,npz",
+        "--people",
+        "all",
+        "-j",
+        "1",
+        "-q",
+        "--json",
+        "--resume",
+        cwd=tmp_path,
+    )
     assert json.loads(redo.stdout.strip().splitlines()[-1])["clips"][0]["status"] == "done"
     assert (out / "two.person_2.npz").is_file()
 
@@ -118,12 +165,16 @@ def test_batch_people_all_on_the_courtyard_duet(tmp_path):
     assert export.returncode == 0, export.stderr[-2000:]
     pytest.importorskip("bpy")
     report = tmp_path / "probe.json"
-    probe = subprocess.run([sys.executable, str(PROBE), str(tmp_path / "duet.fbx"), "12", str(report)],
-                           capture_output=True, text=True, timeout=600, check=False)
+    probe = subprocess.run(
+        [sys.executable, str(PROBE), str(tmp_path / "duet.fbx"), "12", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert probe.returncode == 0, probe.stderr[-2000:]
     arms = sorted(json.loads(report.read_text()), key=lambda r: r["name"])
     assert [a["name"] for a in arms] == ["person_1", "person_2"]
-    assert all(len(a["meshes"]) == 1 and a["range"] == [arms[0]["range"][0], arms[0]["range"][0] + 39]
-               for a in arms)
+    assert all(len(a["meshes"]) == 1 and a["range"] == [arms[0]["range"][0], arms[0]["range"][0] + 39] for a in arms)
     floors = [min(a["lowest"]) for a in arms]
     assert abs(floors[0] - floors[1]) < 0.1, floors

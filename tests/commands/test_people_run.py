@@ -39,7 +39,6 @@ def test_people_all_with_a_lifter_gives_each_person_their_own_motion(tmp_path, m
     person's own 2D track goes through the lifter, so both people get full-length motions that differ, placed
     apart in one world and written as one FBX with an armature each."""
     from lifter_checkpoints import write_mixste
-
     from mocap_cli.models.base import ModelSettings
 
     monkeypatch.setenv("MOCAP_HOME", str(tmp_path / "home"))
