@@ -3,9 +3,9 @@
 ``--people largest`` (the default) never comes here: it is ``pipeline.run_clip``, unchanged. Here the clip is
 decoded once for multi-person detection and tracking (``capture.people``, ``capture.tracking``); each kept
 person then goes through the chosen model and smoothing exactly like a single-person clip, and
-``solve.shared_world`` puts everyone in one camera and on one floor. Every requested file is written once per
-person, named ``out.person_1.bvh``, ``out.person_2.bvh``, … (people numbered by prominence: summed box
-area), except .glb: one file with an armature per person (``export.multi``).
+``solve.shared_world`` puts everyone in one camera and on one floor. A .glb or .fbx holds everyone, one armature
+per person (``export.multi``); .bvh and .npz are written once per person, named ``out.person_1.bvh``,
+``out.person_2.bvh``, … (people numbered by prominence: summed box area; ``export.person_files``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from mocap_cli.capture.video import count_frames, iter_frames, probe
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import check_output_path
-from mocap_cli.export.multi import write_people_glb
+from mocap_cli.export.multi import write_people_file
+from mocap_cli.export.person_files import existing_person_files, one_file_per_person, person_name, person_path
 from mocap_cli.models.base import Clip
 from mocap_cli.models.registry import create_model
 from mocap_cli.pipeline import (
@@ -37,34 +38,13 @@ from mocap_cli.pipeline import (
     write_exports,
 )
 from mocap_cli.post.foot_lock import apply_foot_lock
-from mocap_cli.settings import check_output_fps
+from mocap_cli.settings import PeopleChoice, check_output_fps, parse_people  # noqa: F401 (re-exported)
 from mocap_cli.solve.hand_ik import add_fingers
-
-PeopleChoice = str | int  # "largest", "all" or a count ≥ 1
-
-
-def parse_people(text: str) -> PeopleChoice:
-    """``--people`` value → "largest", "all" or a positive count; anything else is one clear sentence."""
-    value = text.strip().lower()
-    if value in ("largest", "all"):
-        return value
-    try:
-        count = int(value)
-    except ValueError:
-        count = 0
-    if count < 1 or str(count) != value.lstrip("+"):
-        raise MocapError(f"--people must be largest, all or a number of people of at least 1, not '{text}'.")
-    return count
 
 
 def _per_person(exports: tuple[Path, ...]) -> tuple[Path, ...]:
-    """The outputs written once per person (a .glb holds everyone in one file)."""
-    return tuple(p for p in exports if p.suffix.lower() != ".glb")
-
-
-def person_path(path: Path, number: int) -> Path:
-    """``out.bvh`` → ``out.person_2.bvh``."""
-    return path.with_name(f"{path.stem}.person_{number}{path.suffix}")
+    """The outputs written once per person (a .glb or .fbx holds everyone in one file)."""
+    return tuple(p for p in exports if one_file_per_person(p))
 
 
 @dataclass(frozen=True)
@@ -127,7 +107,7 @@ def run_people(
     tracks = [to_track2d(t, observed, info.fps, size) for t in kept]
     listing = [
         Person(
-            f"person_{i + 1}",
+            person_name(i + 1),
             t.id,
             len(t.positions),
             observed[t.positions[0]].index,
@@ -163,26 +143,71 @@ def run_people(
     seconds["smoothing + shared world"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    files: list[Path] = []
-    for i, motion in enumerate(motions):
-        motion.provenance.setdefault("name", f"{video.stem}.person_{i + 1}")
-        one = replace(options, exports=tuple(person_path(p, i + 1) for p in _per_person(options.exports)))
-        files.extend(write_exports(motion, one, reporter))
-    for path in options.exports:
-        if path.suffix.lower() == ".glb":
-            write_people_glb(
-                motions,
-                path,
-                preset=options.preset,
-                root=options.root,
-                mesh=options.mesh,
-                smpl=options.settings.smpl,
-                reference_pose=options.reference_pose,
-                overwrite=options.overwrite,
-            )
-            files.append(path)
+    files = write_people_exports(motions, options, reporter, video.stem)
     seconds["export"] = time.perf_counter() - t0
     seen = np.zeros(len(observed), dtype=bool)
     for t in kept:
         seen[list(t.positions)] = True
     return PeopleResult(len(observed), float(info.fps), float(seen.mean()), listing, motions, files, seconds)
+
+
+def write_people_exports(motions: list[Motion], options: RunOptions, reporter: Reporter, name: str) -> list[Path]:
+    """Every requested file for these people (most prominent first): .glb/.fbx once with everyone, .bvh/.npz
+    once per person. All or nothing: when one output fails, the files this call wrote are removed again."""
+    for path in _per_person(options.exports):
+        for i in range(len(motions)):
+            check_output_path(person_path(path, i + 1), overwrite=options.overwrite)
+    files: list[Path] = []
+    try:
+        for i, motion in enumerate(motions):
+            motion.provenance.setdefault("name", f"{name}.{person_name(i + 1)}")
+            one = replace(options, exports=tuple(person_path(p, i + 1) for p in _per_person(options.exports)))
+            files.extend(write_exports(motion, one, reporter))
+        for path in options.exports:
+            if not one_file_per_person(path):
+                write_people_file(
+                    motions,
+                    path,
+                    preset=options.preset,
+                    root=options.root,
+                    mesh=options.mesh,
+                    smpl=options.settings.smpl,
+                    reference_pose=options.reference_pose,
+                    overwrite=options.overwrite,
+                )
+                files.append(path)
+    except BaseException:
+        for path in files:
+            path.unlink(missing_ok=True)
+        raise
+    return files
+
+
+def people_sources(sources: list[Path]) -> list[Path]:
+    """`mocap export`'s inputs: each .npz as given, or, where ``out.npz`` does not exist but
+    ``out.person_1.npz``, … do (what ``--people all -e out.npz`` wrote), those files in person order."""
+    found: list[Path] = []
+    for source in sources:
+        people = existing_person_files(source) if not source.exists() else []
+        found.extend(people or [source])
+    return found
+
+
+def export_people(sources: list[Path], options: RunOptions, reporter: Reporter | None = None) -> list[Path]:
+    """``mocap export a.person_1.npz a.person_2.npz -e a.fbx``: saved people (one .npz each, in one shared
+    world as ``--people all`` wrote them) re-exported together without re-running, like ``run_people``
+    writes them."""
+    from mocap_cli.post.resample import resample_motion
+
+    reporter = reporter or SilentReporter()
+    validate(sources[0], options)
+    motions = []
+    for source in sources:
+        if not source.is_file():
+            raise MocapError(f"{source} does not exist; give the .npz files written by `mocap run --export out.npz`.")
+        motion = Motion.load_npz(source)
+        check_output_fps(options.fps, motion.fps)
+        motions.append(motion if options.fps is None else resample_motion(motion, options.fps))
+    if any(abs(m.fps - motions[0].fps) > 1e-9 for m in motions):
+        raise MocapError("These motions have different frame rates; pass --fps to export them together.")
+    return write_people_exports(motions, options, reporter, sources[0].stem.split(".person_")[0])

@@ -37,6 +37,7 @@ FootLock = Literal["auto", "off"]
 FOOT_LOCK_MODES: tuple[str, ...] = get_args(FootLock)
 HandsMode = Literal["auto", "off"]
 HANDS_MODES: tuple[str, ...] = get_args(HandsMode)
+PeopleChoice = str | int  # "largest", "all" or a count ≥ 1 (see parse_people)
 
 # The ranges are the computations' own (the camera solve and resampling guard themselves); they live there.
 
@@ -65,6 +66,7 @@ class RunSettings:
     reference_pose: str = "none"  # none | t | a: a bind-pose frame 0 in BVH/GLB/FBX (export.reference_pose)
     preview: bool = False  # a --preview video per clip (`mocap run` names it; `mocap batch` puts it beside)
     hands: HandsMode = "auto"  # auto: animated fingers from the hand stage; off: the 24-joint body only
+    people: str = "largest"  # largest (run_clip), all or N (people_pipeline.run_people); see parse_people
 
     def validate(self, *, check_gpu: bool = True) -> None:
         """Raise ``MocapError`` (one sentence naming the flag) for the first setting that cannot work.
@@ -100,6 +102,12 @@ class RunSettings:
             raise MocapError("--batch-size must be a whole number of at least 1.")
         if self.foot_lock not in FOOT_LOCK_MODES:
             raise MocapError(f"Unknown --foot-lock '{self.foot_lock}'; use {' or '.join(FOOT_LOCK_MODES)}.")
+        if self.people_choice() != "largest" and self.preview:
+            raise MocapError("--preview draws one person; leave it out with --people all|N, or use --people largest.")
+
+    def people_choice(self) -> PeopleChoice:
+        """``people`` parsed: "largest", "all" or a count (a ``MocapError`` for anything else)."""
+        return parse_people(self.people)
 
     def model_settings(self) -> ModelSettings:
         """What models receive (``create_model``); ``auto`` devices are resolved when a torch model is built."""
@@ -169,6 +177,20 @@ def build_run_options(
         preview=preview,
         hands=settings.hands,
     )
+
+
+def parse_people(text: str) -> PeopleChoice:
+    """``--people`` value → "largest", "all" or a positive count; anything else is one clear sentence."""
+    value = str(text).strip().lower()
+    if value in ("largest", "all"):
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1 or str(count) != value.lstrip("+"):
+        raise MocapError(f"--people must be largest, all or a number of people of at least 1, not '{text}'.")
+    return count
 
 
 def check_device(choice: str, *, check_gpu: bool = True) -> Device:

@@ -37,7 +37,9 @@ class BatchOptions:
 
 @dataclass
 class ClipJob:
-    """One clip to run: where it is, where its outputs and sidecar go."""
+    """One clip to run: where it is, where its outputs and sidecar go. With ``people`` other than "largest"
+    (``--people all|N``) a .bvh/.npz output names the per-person files ``NAME.person_N.ext`` written instead
+    of it (``export.person_files``); how many is known only once the clip has run."""
 
     index: int
     source: Path
@@ -45,6 +47,11 @@ class ClipJob:
     outputs: tuple[Path, ...]
     sidecar: Path
     input: dict[str, Any] = field(default_factory=dict)
+    people: str = "largest"  # RunSettings.people, canonical ("largest", "all" or a count)
+
+    @property
+    def per_person(self) -> bool:
+        return self.people != "largest"
 
 
 def check_settings(settings: RunSettings, local: bool = True) -> bool:
@@ -126,7 +133,9 @@ def plan(options: BatchOptions) -> tuple[list[ClipJob], dict[int, str]]:
         outputs = output_paths(out_dir, rel, options.settings.formats)
         if options.settings.preview:  # an output like the others: cleaned up, recorded, checked for clashes
             outputs += (preview_beside(outputs[0]),)
-        jobs.append(ClipJob(i, source, rel, outputs, sidecar_path(out_dir, rel)))
+        jobs.append(
+            ClipJob(i, source, rel, outputs, sidecar_path(out_dir, rel), people=str(options.settings.people_choice()))
+        )
         for path in outputs:
             if path in owners:
                 clashes[i] = (

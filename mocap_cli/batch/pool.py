@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from mocap_cli.batch.plan import default_jobs
 from mocap_cli.batch.report import ClipOutcome
-from mocap_cli.batch.state import remove_outputs
+from mocap_cli.batch.state import clip_files, remove_outputs
 from mocap_cli.batch.worker import GPU_ACQUIRE, GPU_GRANTED, GPU_RELEASE, worker_main
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def run_pool(
     def worker_died(job: ClipJob) -> None:
         deaths[job.index] = deaths.get(job.index, 0) + 1
         if deaths[job.index] >= _DEATH_LIMIT:
-            remove_outputs(job.outputs)
+            remove_outputs(clip_files(job))
             finished(
                 job,
                 ClipOutcome(

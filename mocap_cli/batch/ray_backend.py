@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from mocap_cli.batch.report import LOG_NAME, ClipOutcome
-from mocap_cli.batch.state import remove_outputs
+from mocap_cli.batch.state import clip_files, remove_outputs
 from mocap_cli.batch.worker import run_job
 from mocap_cli.errors import MocapError
 
@@ -61,7 +61,7 @@ def run_ray(
                 try:
                     outcome = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a worker died twice or Ray failed the task
-                    remove_outputs(job.outputs)
+                    remove_outputs(clip_files(job))
                     outcome = ClipOutcome(
                         "failed",
                         reason=f"The Ray task for this clip failed ({type(exc).__name__}); details are in {LOG_NAME}.",

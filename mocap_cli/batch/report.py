@@ -38,6 +38,8 @@ ROW_FIELDS = (
     "detection_rate",
     "seconds",
     "frames_per_second",
+    "people",
+    "person_frames",
     "outputs",
     "warnings",
 )
@@ -58,6 +60,8 @@ class ClipOutcome:
     error_type: str | None = None
     traceback: str | None = None
     pid: int = 0
+    people: int | None = None  # people captured (1 with --people largest)
+    person_frames: list[int] = field(default_factory=list)  # frames each person was seen on, person_1 first
 
 
 @dataclass
@@ -72,6 +76,8 @@ class ClipRow:
     detection_rate: float | None = None
     seconds: float | None = None
     frames_per_second: float | None = None
+    people: int | None = None
+    person_frames: list[int] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -105,7 +111,9 @@ class Report:
             values = dataclasses.asdict(row)
             writer.writerow(
                 [
-                    "; ".join(values[k]) if isinstance(values[k], list) else ("" if values[k] is None else values[k])
+                    "; ".join(map(str, values[k]))
+                    if isinstance(values[k], list)
+                    else ("" if values[k] is None else values[k])
                     for k in ROW_FIELDS
                 ]
             )
@@ -136,6 +144,8 @@ def row_from_outcome(job: ClipJob, out_dir: Path, outcome: ClipOutcome) -> ClipR
         detection_rate=_round(outcome.detection_rate, 4),
         seconds=_round(outcome.seconds, 3),
         frames_per_second=_round(fps, 2),
+        people=outcome.people,
+        person_frames=list(outcome.person_frames),
         outputs=[
             Path(f).relative_to(out_dir).as_posix() if Path(f).is_relative_to(out_dir) else str(f)
             for f in outcome.files
@@ -167,6 +177,16 @@ def lower_body_warning(confidence: Any, names: tuple[str, ...] | list[str]) -> s
         f"knees/ankles were clearly visible in only {visible:.0%} of the frames with a person; "
         "the legs are mostly guessed"
     )
+
+
+def people_warnings(result: Any) -> list[str]:
+    """``clip_warnings`` of a ``run_people`` result: the lower-body warning per person, named."""
+    warnings = []
+    for person, motion in zip(result.people, result.motions):
+        leg = lower_body_warning(motion.confidence, tuple(motion.skeleton.names))
+        if leg:
+            warnings.append(f"{person.name}: {leg}")
+    return warnings
 
 
 def clip_warnings(result: Any) -> list[str]:

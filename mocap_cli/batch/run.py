@@ -43,6 +43,7 @@ from mocap_cli.batch.report import (
     row_from_outcome,
 )
 from mocap_cli.batch.state import (
+    clip_files,
     input_record,
     output_lock,
     remove_outputs,
@@ -151,7 +152,7 @@ def _run_locked(
             todo.append(job)
         rows.append(row)
     if not options.resume and not options.overwrite:
-        existing = [p for job in todo for p in job.outputs if p.exists()]
+        existing = [p for job in todo for p in clip_files(job) if p.exists()]
         if existing:
             raise MocapError(
                 f"{len(existing)} output file(s) already exist in {options.out_dir} (e.g. {existing[0]}); "
@@ -181,14 +182,15 @@ def _run_locked(
         elif rows[job.index].status == "skipped":
             log.write("skipped", job.rel, "up to date")
 
-    run_opts = {job.index: clip_run_options(job.outputs, settings) for job in todo}
+    run_opts = {job.index: clip_run_options(job.outputs, settings) for job in todo}  # people: see worker.run_job
 
     def finished(job: ClipJob, outcome: ClipOutcome) -> None:
         row = row_from_outcome(job, out_dir, outcome)
         rows[job.index] = row
         if outcome.status == "done":
             write_sidecar(job, record, dataclasses.asdict(row), run_id, now())
-            log.write("done", job.rel, f"{row.frames} frames in {row.seconds:.2f} s (pid {outcome.pid})")
+            people = f", {row.people} people" if job.per_person else ""
+            log.write("done", job.rel, f"{row.frames} frames{people} in {row.seconds:.2f} s (pid {outcome.pid})")
         else:
             job.sidecar.unlink(missing_ok=True)
             log.write("failed", job.rel, outcome.reason)
@@ -214,7 +216,7 @@ def _run_locked(
         interrupted = True
         for job in todo:
             if rows[job.index].status == "pending":
-                remove_outputs(job.outputs)  # stale (a redo) or possibly incomplete: none is kept
+                remove_outputs(clip_files(job))  # stale (a redo) or possibly incomplete: none is kept
                 rows[job.index].reason = "not finished: the batch was interrupted; rerun with --resume"
         log.write("interrupted", detail="Ctrl-C; unfinished clips are pending")
     finally:

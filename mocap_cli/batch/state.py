@@ -6,8 +6,9 @@ that keeps two batches out of one folder, and the clean-up of outputs and temp f
   of its first and last MiB: cheap on folders of multi-GB clips (a full hash would read every byte on every
   resume), and any edit changes the mtime; a copy that does not preserve mtimes is redone (safe side).
   Settings = model, weights (name or file size+mtime), formats, smoothing preset (name and values), output
-  fps, field of view, rig preset (by content), mocap version. Anything else is redone. The sidecar is
-  written only after all outputs of a clip exist.
+  fps, field of view, rig preset (by content), --people, mocap version. Anything else is redone. The sidecar
+  is written only after all outputs of a clip exist, and lists them all (with ``--people all|N`` the
+  per-person files, whose number only the run knows).
 * **No partial files**: every file is written through ``core.atomic`` (temp ``.NAME.XXXX.part`` + rename).
   A worker killed mid-write leaves its temp file; every run sweeps ``.*.part`` files out of OUT_DIR at its
   start and end, and the lock in ``OUT_DIR/.mocap/`` guarantees that no other batch owns them.
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from mocap_cli import __version__
 from mocap_cli.core.atomic import TEMP_SUFFIX, write_text_atomic
 from mocap_cli.errors import MocapError
+from mocap_cli.export.person_files import existing_person_files, one_file_per_person
 from mocap_cli.settings import RunSettings
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         # only when set, so the records of runs without them stay up to date
         **({"reference_pose": settings.reference_pose} if settings.reference_pose != "none" else {}),
         **({"preview": True} if settings.preview else {}),
+        **({"people": str(settings.people_choice())} if settings.people_choice() != "largest" else {}),
     }
 
 
@@ -105,6 +108,21 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def planned_files(job: ClipJob) -> list[Path]:
+    """The outputs a clip writes under their planned names (every one, except per-person formats with
+    ``--people all|N``, which are written as ``NAME.person_N.ext`` instead)."""
+    return [p for p in job.outputs if not (job.per_person and one_file_per_person(p))]
+
+
+def clip_files(job: ClipJob) -> list[Path]:
+    """Every output path of a clip: the planned ones (existing or not) and, with ``--people all|N``, the
+    per-person files that exist now. What a failed, cancelled or redone clip removes."""
+    files = planned_files(job)
+    if job.per_person:
+        files += [f for p in job.outputs if one_file_per_person(p) for f in existing_person_files(p)]
+    return files
+
+
 def up_to_date(job: ClipJob, settings: dict[str, Any]) -> dict[str, Any] | None:
     """The sidecar of a clip that needs no redo (same input, same settings, outputs intact), else None."""
     record = _read_json(job.sidecar)
@@ -113,16 +131,19 @@ def up_to_date(job: ClipJob, settings: dict[str, Any]) -> dict[str, Any] | None:
     if record.get("input") != job.input or record.get("settings") != settings:
         return None
     sizes = record.get("outputs", {})
-    for path in job.outputs:
-        key = path.name
-        if key not in sizes or not path.is_file() or path.stat().st_size != sizes[key]:
+    folder = job.outputs[0].parent
+    if any(p.name not in sizes for p in planned_files(job)):
+        return None
+    for name, size in sizes.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != size:
             return None
     return record
 
 
 def write_sidecar(job: ClipJob, settings: dict[str, Any], row: dict[str, Any], run_id: str, finished: str) -> None:
     """Record a clip as done; call only once all its outputs exist (their sizes are part of the record)."""
-    sizes = {p.name: p.stat().st_size for p in job.outputs if p.is_file()}
+    sizes = {p.name: p.stat().st_size for p in clip_files(job) if p.is_file()}
     record = {
         "format": SIDECAR_FORMAT,
         "clip": job.rel,

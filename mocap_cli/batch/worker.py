@@ -1,4 +1,5 @@
-"""The worker side of a batch: one clip through ``pipeline.run_clip``, turned into a small ``ClipOutcome``.
+"""The worker side of a batch: one clip through ``pipeline.run_clip`` (or, with ``--people all|N``,
+``people_pipeline.run_people``), turned into a small ``ClipOutcome``.
 
 * **Isolation**: a clip that raises costs that clip only. A ``MocapError`` becomes the clip's one-sentence
   reason; any other exception a short generic sentence naming its type, with the full traceback for
@@ -27,8 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from mocap_cli.batch.report import LOG_NAME, ClipOutcome, clip_warnings
-from mocap_cli.batch.state import remove_outputs
+from mocap_cli.batch.report import LOG_NAME, ClipOutcome, clip_warnings, people_warnings
+from mocap_cli.batch.state import clip_files, remove_outputs
 from mocap_cli.errors import MocapError
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def run_job(
     """Run one clip and describe the result; never raises for a failing clip (the batch goes on).
     ``state`` is the pool worker's (SIGTERM cancels the clip while it is busy); a Ray task has none."""
     if clip_fn is None:
-        from mocap_cli.pipeline import run_clip as clip_fn
+        clip_fn = default_clip_fn(job)
     state = state or WorkerState()
     reporter = WorkerReporter(job.index, events, gpu_lock)
     reporter._send("start", os.getpid())
@@ -150,27 +151,20 @@ def run_job(
     try:
         for path in job.outputs:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if job.per_person:  # a redo: person files of an earlier run (maybe more people) must not stay
+            remove_outputs(clip_files(job))
         result = clip_fn(job.source, options, reporter)
-        outcome = ClipOutcome(
-            "done",
-            frames=int(result.frames),
-            source_fps=float(result.video.fps),
-            detection_rate=float(result.detection_rate),
-            seconds=time.perf_counter() - t0,
-            files=[str(p) for p in result.files],
-            warnings=clip_warnings(result),
-            pid=os.getpid(),
-        )
+        outcome = _done(result, time.perf_counter() - t0)
     except Cancelled:
-        remove_outputs(job.outputs)
+        remove_outputs(clip_files(job))
         os._exit(0)
     except MocapError as exc:
-        remove_outputs(job.outputs)
+        remove_outputs(clip_files(job))
         outcome = ClipOutcome(
             "failed", reason=str(exc), seconds=time.perf_counter() - t0, pid=os.getpid(), error_type=type(exc).__name__
         )
     except Exception as exc:  # noqa: BLE001 - isolation: any bug or library error costs this clip only
-        remove_outputs(job.outputs)
+        remove_outputs(clip_files(job))
         outcome = ClipOutcome(
             "failed",
             reason=f"Unexpected error while processing this clip ({type(exc).__name__}); details are in {LOG_NAME}.",
@@ -183,6 +177,53 @@ def run_job(
         state.busy = False
     reporter._send("end", outcome.status)
     return outcome
+
+
+@dataclass(frozen=True)
+class PeopleClip:
+    """The clip function of ``--people all|N``: ``run_people`` with the chosen people (picklable, so it can
+    travel to a pool worker or a Ray task)."""
+
+    people: str
+
+    def __call__(self, video: Any, options: RunOptions, reporter: Any) -> Any:
+        from mocap_cli.people_pipeline import run_people
+        from mocap_cli.settings import parse_people
+
+        return run_people(video, options, parse_people(self.people), reporter)
+
+
+def default_clip_fn(job: ClipJob) -> ClipFn:
+    """``run_clip`` for one person (``--people largest``), ``run_people`` otherwise."""
+    if job.per_person:
+        return PeopleClip(job.people)
+    from mocap_cli.pipeline import run_clip
+
+    return run_clip
+
+
+def _done(result: Any, seconds: float) -> ClipOutcome:
+    """The outcome of a finished clip, from ``run_clip``'s ``RunResult`` or ``run_people``'s ``PeopleResult``
+    (which lists its people)."""
+    people = getattr(result, "people", None)
+    if people is None:
+        frames = [round(float(result.detection_rate) * int(result.frames))]
+        fps, warnings = float(result.video.fps), clip_warnings(result)
+    else:
+        frames = [int(p.frames) for p in people]
+        fps, warnings = float(result.video_fps), people_warnings(result)
+    return ClipOutcome(
+        "done",
+        frames=int(result.frames),
+        source_fps=fps,
+        detection_rate=float(result.detection_rate),
+        seconds=seconds,
+        files=[str(p) for p in result.files],
+        warnings=warnings,
+        pid=os.getpid(),
+        people=len(frames),
+        person_frames=frames,
+    )
 
 
 def worker_main(conn: Connection, gpu: bool, threads: int, parent: int) -> None:

@@ -23,7 +23,9 @@ def summary_table(result: BatchResult, out_dir: Path) -> Table:
     title = f"mocap batch: {counts['done']} done, {counts['skipped']} up to date, {counts['failed']} failed" + (
         f", {counts['pending']} not finished" if counts["pending"] else ""
     )
-    table = Table("clip", "status", "frames", "det.", "time", "frames/s", "notes", title=title, title_justify="left")
+    table = Table(
+        "clip", "status", "frames", "det.", "people", "time", "frames/s", "notes", title=title, title_justify="left"
+    )
     style = {"done": "green", "skipped": "cyan", "failed": "red", "pending": "yellow"}
     for row in result.rows:
         fresh = row.status == "done"
@@ -33,6 +35,7 @@ def summary_table(result: BatchResult, out_dir: Path) -> Table:
             f"[{style.get(row.status, 'white')}]{row.status}[/]",
             "" if row.frames is None else str(row.frames),
             "" if row.detection_rate is None else f"{row.detection_rate:.0%}",
+            "" if row.people is None else f"{row.people} ({', '.join(map(str, row.person_frames))} frames)",
             f"{row.seconds:.1f} s" if fresh and row.seconds is not None else "",
             f"{row.frames_per_second:.1f}" if fresh and row.frames_per_second is not None else "",
             notes,
@@ -91,6 +94,7 @@ def batch(
         False, "--preview", help="Also write <clip>.preview.mp4 beside each clip's outputs (see `mocap run --preview`)."
     ),
     reference_pose: opt.ReferencePose = DEFAULTS.reference_pose,
+    people: opt.People = DEFAULTS.people,
     json_summary: opt.Json = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display (the summary is still shown)."),
 ) -> None:

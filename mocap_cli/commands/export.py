@@ -1,5 +1,7 @@
 """``mocap export MOTION.npz --export FILE``: re-export a saved motion (other formats, rig preset, root
-mode, body, frame rate) without running the model again."""
+mode, body, frame rate) without running the model again. Several people (``out.person_1.npz``, … as
+``mocap run --people all -e out.npz`` writes them, or ``out.npz`` naming them all) are exported together:
+one .glb/.fbx with everyone, .bvh/.npz per person."""
 
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ from mocap_cli.settings import DEFAULTS, RunSettings, build_run_options, formats
 
 @user_errors
 def export_cmd(
-    source: Path = typer.Argument(..., help="A .npz written by `mocap run --export out.npz`."),
+    source: list[Path] = typer.Argument(
+        ...,
+        help="A .npz written by `mocap run --export out.npz`; several "
+        "people's .npz files (or out.npz for out.person_*.npz) export together.",
+    ),
     export: list[Path] = typer.Option([], "--export", "-e", help="Output file(s): .glb .fbx .bvh .npz."),
     fps: opt.Fps = None,
     preset: opt.Preset = DEFAULTS.preset,
@@ -26,6 +32,7 @@ def export_cmd(
     reference_pose: opt.ReferencePose = DEFAULTS.reference_pose,
 ) -> None:
     """Re-export a saved motion without running the model again."""
+    from mocap_cli.people_pipeline import export_people, people_sources
     from mocap_cli.pipeline import export_existing
 
     settings = RunSettings(
@@ -38,6 +45,11 @@ def export_cmd(
         overwrite=overwrite,
         reference_pose=reference_pose.lower(),
     )
-    files = export_existing(source, build_run_options(tuple(export), settings), RichReporter(quiet=True))
+    options = build_run_options(tuple(export), settings)
+    sources = people_sources(list(source))
+    if len(sources) == 1:
+        files = export_existing(sources[0], options, RichReporter(quiet=True))
+    else:
+        files = export_people(sources, options, RichReporter(quiet=True))
     for f in files:
         console.print(f"wrote {f}")

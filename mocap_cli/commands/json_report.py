@@ -99,7 +99,8 @@ def batch_summary(result: BatchResult) -> dict[str, Any]:
                 "frames": row.frames,
                 "video_fps": row.source_fps,
                 "detection_rate": row.detection_rate,
-                "people": 1 if row.status in ("done", "skipped") else 0,
+                "people": row.people if row.people is not None else (1 if row.status in ("done", "skipped") else 0),
+                "person_frames": list(row.person_frames),
                 "warnings": list(row.warnings),
                 "seconds": row.seconds,
             }

@@ -61,7 +61,8 @@ People = Annotated[
     typer.Option(
         "--people",
         help="Who to capture: largest (the most prominent person, default), all, or N (the N most "
-        "prominent). Several people give one file per person: out.person_1.glb, ...",
+        "prominent). A .glb/.fbx holds everyone (an armature per person); .bvh/.npz are written per "
+        "person: out.person_1.bvh, ...",
     ),
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]

@@ -53,8 +53,8 @@ def run(
 ) -> None:
     """Turn VIDEO into animation files."""
     from mocap_cli.commands import json_report
-    from mocap_cli.people_pipeline import parse_people
     from mocap_cli.pipeline import run_clip
+    from mocap_cli.settings import parse_people
 
     try:
         choice = parse_people(people)

@@ -14,6 +14,7 @@ Units: FBX's base unit is the centimetre; ``unit="m"`` keeps metre values with U
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,11 @@ import numpy as np
 from mocap_cli import __version__
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.core.motion import Motion
-from mocap_cli.core.rotations import euler_from_matrix, frame_from_vectors, quat_to_matrix
+from mocap_cli.core.rotations import (
+    euler_from_matrix,
+    frame_from_vectors,
+    quat_to_matrix,
+)
 from mocap_cli.core.skeleton import Skeleton, canonical_name, leaf_tip
 from mocap_cli.errors import MocapError
 from mocap_cli.export.fbx_binary import (
@@ -389,44 +394,47 @@ def build_fbx(
     armature_name: str = "Armature",
 ) -> list[FbxNode]:
     """The FBX node tree (top-level nodes) for a motion and an optional skinned mesh."""
+    return build_fbx_characters(
+        [FbxCharacter(motion, mesh, armature_name)], unit=unit, up_axis=up_axis, creator=creator
+    )
+
+
+@dataclass(frozen=True)
+class FbxCharacter:
+    """One armature of a file: its motion, optional skinned mesh and the armature node's name. ``mesh_name``
+    names the mesh object (default: the mesh's own name; several people need distinct ones)."""
+
+    motion: Motion
+    mesh: SkinnedMesh | None = None
+    armature_name: str = "Armature"
+    mesh_name: str | None = None
+
+
+def build_fbx_characters(
+    characters: list[FbxCharacter], *, unit: Unit = "m", up_axis: UpAxis = "Y", creator: str = f"mocap {__version__}"
+) -> list[FbxNode]:
+    """The FBX node tree for one or more characters, each its own armature (and mesh) under the scene root.
+    All characters' curves go into one take (one animation stack and layer): importers such as Blender
+    then animate every armature from the one take, and each armature keys its own frames."""
     if unit not in _UNIT_SCALE:
         raise MocapError(f"Unknown FBX unit {unit!r}; use 'm' or 'cm'.")
     if up_axis not in _AXES:
         raise MocapError(f"Unknown FBX up axis {up_axis!r}; use 'Y' or 'Z'.")
-    if motion.num_frames < 1:
-        raise MocapError("The motion has no frames, so there is nothing to export to FBX.")
-    if not (np.isfinite(motion.rotations).all() and np.isfinite(motion.root_translation).all()):
-        raise MocapError("The motion contains NaN or infinite values; re-run the estimate before exporting to FBX.")
-    skel = motion.skeleton
-    num_joints = skel.num_joints
-    if mesh is not None:
-        _check_mesh(mesh, num_joints)
-    basis, _ = _AXES[up_axis]
-    scale = _VALUE_SCALE[unit]
-    fps = float(motion.fps)
-    times = key_times(motion.num_frames, fps)
-    stop = int(times[-1])
-
-    # Local rotations in the file's basis (conjugated by the basis change) as continuous Euler XYZ.
-    # Each joint's node frame is its bone frame (+Y along the bone, see bone_frames), so the Motion's
-    # local rotation L (in the parent joint's rest frame) becomes B_parent^T L B_joint in the file.
-    frames = basis @ bone_frames(skel)  # (J, 3, 3) rest bone orientations in the file's world
-    local = basis @ quat_to_matrix(motion.rotations) @ basis.T
-    parent_frames = np.stack([frames[p] if p >= 0 else np.eye(3) for p in skel.parents])
-    node_rot = np.swapaxes(parent_frames, -1, -2) @ local @ frames
-    euler = euler_xyz_degrees(node_rot)
-    rest_euler = euler_xyz_degrees((np.swapaxes(parent_frames, -1, -2) @ frames)[None])[0]
-    offsets = np.einsum("jba,jb->ja", parent_frames, scale * skel.offsets @ basis.T)
-    root_path = scale * motion.root_translation @ basis.T
-    rest_world = scale * skel.rest_positions() @ basis.T
+    if not characters:
+        raise MocapError("There is no motion to export to FBX.")
+    fps = float(characters[0].motion.fps)
+    if any(abs(float(c.motion.fps) - fps) > 1e-9 for c in characters):
+        raise MocapError("The characters of one FBX file must share one frame rate; resample them with --fps.")
+    names = [c.armature_name for c in characters]
+    if len(set(names)) != len(names):
+        raise MocapError("The characters of one FBX file need distinct armature names.")
+    for c in characters:
+        _check_character(c)
+    stop = max(int(key_times(c.motion.num_frames, fps)[-1]) for c in characters)
 
     ids = _Ids()
     objects = FbxNode("Objects")
     connections: list[FbxNode] = []
-
-    def connect(child: Int64, parent: Int64 | int) -> None:
-        connections.append(FbxNode("C", ["OO", child, parent if isinstance(parent, Int64) else Int64(parent)]))
-
     counts = {
         "Model": 0,
         "NodeAttribute": 0,
@@ -438,100 +446,8 @@ def build_fbx(
         "AnimationCurveNode": 0,
         "AnimationCurve": 0,
     }
-
-    # Armature root (Null) and one LimbNode per joint.
-    armature_id, armature_attr = ids.new(), ids.new()
-    attr = objects.add("NodeAttribute", armature_attr, f"{armature_name}\x00\x01NodeAttribute", "Null")
-    attr.add("TypeFlags", "Null")
-    _model(objects, armature_id, armature_name, "Null", np.zeros(3), np.zeros(3))
-    connect(armature_attr, armature_id)
-    connect(armature_id, 0)
-    counts["Model"] += 1
-    counts["NodeAttribute"] += 1
-
-    joint_ids: list[Int64] = []
-    for j, name in enumerate(skel.names):
-        uid, attr_id = ids.new(), ids.new()
-        joint_ids.append(uid)
-        attr = objects.add("NodeAttribute", attr_id, f"{name}\x00\x01NodeAttribute", "LimbNode")
-        _p(_props70(attr), "Size", "double", "Number", "", 100.0)
-        attr.add("TypeFlags", "Skeleton")
-        _model(objects, uid, name, "LimbNode", offsets[j], rest_euler[j])
-        connect(attr_id, uid)
-        parent = skel.parents[j]
-        connect(uid, armature_id if parent < 0 else joint_ids[parent])
-        counts["Model"] += 1
-        counts["NodeAttribute"] += 1
-
-    if mesh is not None:
-        mesh_id, geom_id, skin_id, pose_id = ids.new(), ids.new(), ids.new(), ids.new()
-        verts = scale * np.asarray(mesh.vertices, dtype=np.float64) @ basis.T
-        faces = np.asarray(mesh.faces, dtype=np.int64)
-        geom = objects.add("Geometry", geom_id, f"{mesh.name}\x00\x01Geometry", "Mesh")
-        _props70(geom)
-        geom.add("GeometryVersion", 124)
-        geom.add("Vertices", verts.reshape(-1))
-        # Each polygon's last index is stored as -(index + 1).
-        poly = faces.copy()
-        poly[:, 2] = -poly[:, 2] - 1
-        geom.add("PolygonVertexIndex", poly.reshape(-1).astype(np.int32))
-        normals_elem = geom.add("LayerElementNormal", 0)
-        normals_elem.add("Version", 101)
-        normals_elem.add("Name", "")
-        normals_elem.add("MappingInformationType", "ByPolygonVertex")
-        normals_elem.add("ReferenceInformationType", "Direct")
-        normals_elem.add("Normals", _vertex_normals(verts, faces)[faces].reshape(-1))
-        layer = geom.add("Layer", 0)
-        layer.add("Version", 100)
-        layer_elem = layer.add("LayerElement")
-        layer_elem.add("Type", "LayerElementNormal")
-        layer_elem.add("TypedIndex", 0)
-
-        _model(objects, mesh_id, mesh.name, "Mesh", np.zeros(3), np.zeros(3))
-        connect(geom_id, mesh_id)
-        connect(mesh_id, armature_id)  # mesh lives under the armature, at its identity transform
-        counts["Model"] += 1
-        counts["Geometry"] += 1
-
-        skin = objects.add("Deformer", skin_id, f"{mesh.name}\x00\x01Deformer", "Skin")
-        skin.add("Version", 101)
-        skin.add("Link_DeformAcuracy", 50.0)
-        skin.add("SkinningType", "Linear")
-        connect(skin_id, geom_id)
-        counts["Deformer"] += 1
-        weights = np.asarray(mesh.weights, dtype=np.float64)
-        joints = np.asarray(mesh.joints, dtype=np.int64)
-        for j, name in enumerate(skel.names):
-            sel = (joints == j) & (weights > 0)
-            vidx = np.nonzero(sel.any(axis=1))[0]
-            w = (weights * sel).sum(axis=1)[vidx]
-            cluster_id = ids.new()
-            cluster = objects.add("Deformer", cluster_id, f"{name}\x00\x01SubDeformer", "Cluster")
-            cluster.add("Version", 100)
-            cluster.add("UserData", "", "")
-            cluster.add("Indexes", vidx.astype(np.int32))
-            cluster.add("Weights", w.astype(np.float64))
-            # TransformLink is the bone's world bind pose; Transform maps mesh space (the mesh sits at the
-            # armature's identity) into that bone's bind space.
-            cluster.add("Transform", _fbx_matrix(frames[j].T, -frames[j].T @ rest_world[j]))
-            cluster.add("TransformLink", _fbx_matrix(frames[j], rest_world[j]))
-            connect(cluster_id, skin_id)
-            connect(joint_ids[j], cluster_id)
-            counts["Deformer"] += 1
-
-        pose = objects.add("Pose", pose_id, f"{mesh.name}\x00\x01Pose", "BindPose")
-        pose.add("Type", "BindPose")
-        pose.add("Version", 100)
-        pose.add("NbPoseNodes", num_joints + 2)
-        for uid, rotation, position in [
-            (armature_id, np.eye(3), np.zeros(3)),
-            (mesh_id, np.eye(3), np.zeros(3)),
-        ] + list(zip(joint_ids, frames, rest_world)):
-            node = pose.add("PoseNode")
-            node.add("Node", uid)
-            node.add("Matrix", _fbx_matrix(rotation, position))
-        counts["Pose"] += 1
-
+    scene = _Scene(objects, connections, ids, counts)
+    rigs = [_add_rig(scene, character, up_axis, unit) for character in characters]
     # Animation: translation of the root joint, rotation of every joint, one key per frame.
     stack_id, layer_id = ids.new(), ids.new()
     stack = objects.add("AnimationStack", stack_id, f"{TAKE_NAME}\x00\x01AnimStack", "")
@@ -541,15 +457,9 @@ def build_fbx(
     for name in ("LocalStop", "ReferenceStop"):
         _p(props, name, "KTime", "Time", "", Int64(stop))
     objects.add("AnimationLayer", layer_id, "BaseLayer\x00\x01AnimLayer", "")
-    connect(layer_id, stack_id)
-    for j in range(num_joints):
-        if skel.parents[j] < 0:
-            _curve_node(objects, connections, ids, layer_id, joint_ids[j], "T", "Lcl Translation", times, root_path)
-            counts["AnimationCurveNode"] += 1
-            counts["AnimationCurve"] += 3
-        _curve_node(objects, connections, ids, layer_id, joint_ids[j], "R", "Lcl Rotation", times, euler[:, j])
-        counts["AnimationCurveNode"] += 1
-        counts["AnimationCurve"] += 3
+    connections.append(FbxNode("C", ["OO", layer_id, stack_id]))
+    for rig in rigs:
+        _add_curves(scene, rig, layer_id)
 
     documents = FbxNode("Documents")
     documents.add("Count", 1)
@@ -579,6 +489,174 @@ def build_fbx(
     ]
 
 
+@dataclass
+class _Scene:
+    """What every character adds to: the Objects node, the connections, the id source and the type counts."""
+
+    objects: FbxNode
+    connections: list[FbxNode]
+    ids: _Ids
+    counts: dict[str, int]
+
+
+def _check_character(character: FbxCharacter) -> None:
+    motion = character.motion
+    if motion.num_frames < 1:
+        raise MocapError("The motion has no frames, so there is nothing to export to FBX.")
+    if not (np.isfinite(motion.rotations).all() and np.isfinite(motion.root_translation).all()):
+        raise MocapError("The motion contains NaN or infinite values; re-run the estimate before exporting to FBX.")
+    if character.mesh is not None:
+        _check_mesh(character.mesh, motion.skeleton.num_joints)
+
+
+@dataclass(frozen=True)
+class _Rig:
+    """A character's joint models and the per-frame values its curves key: root path (F, 3) in file units,
+    Euler XYZ degrees (F, J, 3), key times (F,) in ktime."""
+
+    joint_ids: list[Int64]
+    parents: np.ndarray
+    times: np.ndarray
+    root_path: np.ndarray
+    euler: np.ndarray
+
+
+def _add_rig(scene: _Scene, character: FbxCharacter, up_axis: str, unit: str) -> _Rig:
+    """One armature root (Null) with a LimbNode per joint, and its optional skinned mesh and bind pose."""
+    motion, mesh, armature_name = character.motion, character.mesh, character.armature_name
+    mesh_name = character.mesh_name or (mesh.name if mesh is not None else "")
+    objects, connections, ids, counts = scene.objects, scene.connections, scene.ids, scene.counts
+    skel = motion.skeleton
+    num_joints = skel.num_joints
+    basis, _ = _AXES[up_axis]
+    scale = _VALUE_SCALE[unit]
+    times = key_times(motion.num_frames, float(motion.fps))
+
+    # Local rotations in the file's basis (conjugated by the basis change) as continuous Euler XYZ.
+    # Each joint's node frame is its bone frame (+Y along the bone, see bone_frames), so the Motion's
+    # local rotation L (in the parent joint's rest frame) becomes B_parent^T L B_joint in the file.
+    frames = basis @ bone_frames(skel)  # (J, 3, 3) rest bone orientations in the file's world
+    local = basis @ quat_to_matrix(motion.rotations) @ basis.T
+    parent_frames = np.stack([frames[p] if p >= 0 else np.eye(3) for p in skel.parents])
+    node_rot = np.swapaxes(parent_frames, -1, -2) @ local @ frames
+    euler = euler_xyz_degrees(node_rot)
+    rest_euler = euler_xyz_degrees((np.swapaxes(parent_frames, -1, -2) @ frames)[None])[0]
+    offsets = np.einsum("jba,jb->ja", parent_frames, scale * skel.offsets @ basis.T)
+    root_path = scale * motion.root_translation @ basis.T
+    rest_world = scale * skel.rest_positions() @ basis.T
+
+    def connect(child: Int64, parent: Int64 | int) -> None:
+        connections.append(FbxNode("C", ["OO", child, parent if isinstance(parent, Int64) else Int64(parent)]))
+
+    # Armature root (Null) and one LimbNode per joint.
+    armature_id, armature_attr = ids.new(), ids.new()
+    attr = objects.add("NodeAttribute", armature_attr, f"{armature_name}\x00\x01NodeAttribute", "Null")
+    attr.add("TypeFlags", "Null")
+    _model(objects, armature_id, armature_name, "Null", np.zeros(3), np.zeros(3))
+    connect(armature_attr, armature_id)
+    connect(armature_id, 0)
+    counts["Model"] += 1
+    counts["NodeAttribute"] += 1
+
+    joint_ids: list[Int64] = []
+    for j, name in enumerate(skel.names):
+        uid, attr_id = ids.new(), ids.new()
+        joint_ids.append(uid)
+        attr = objects.add("NodeAttribute", attr_id, f"{name}\x00\x01NodeAttribute", "LimbNode")
+        _p(_props70(attr), "Size", "double", "Number", "", 100.0)
+        attr.add("TypeFlags", "Skeleton")
+        _model(objects, uid, name, "LimbNode", offsets[j], rest_euler[j])
+        connect(attr_id, uid)
+        parent = skel.parents[j]
+        connect(uid, armature_id if parent < 0 else joint_ids[parent])
+        counts["Model"] += 1
+        counts["NodeAttribute"] += 1
+
+    if mesh is not None:
+        mesh_id, geom_id, skin_id, pose_id = ids.new(), ids.new(), ids.new(), ids.new()
+        verts = scale * np.asarray(mesh.vertices, dtype=np.float64) @ basis.T
+        faces = np.asarray(mesh.faces, dtype=np.int64)
+        geom = objects.add("Geometry", geom_id, f"{mesh_name}\x00\x01Geometry", "Mesh")
+        _props70(geom)
+        geom.add("GeometryVersion", 124)
+        geom.add("Vertices", verts.reshape(-1))
+        # Each polygon's last index is stored as -(index + 1).
+        poly = faces.copy()
+        poly[:, 2] = -poly[:, 2] - 1
+        geom.add("PolygonVertexIndex", poly.reshape(-1).astype(np.int32))
+        normals_elem = geom.add("LayerElementNormal", 0)
+        normals_elem.add("Version", 101)
+        normals_elem.add("Name", "")
+        normals_elem.add("MappingInformationType", "ByPolygonVertex")
+        normals_elem.add("ReferenceInformationType", "Direct")
+        normals_elem.add("Normals", _vertex_normals(verts, faces)[faces].reshape(-1))
+        layer = geom.add("Layer", 0)
+        layer.add("Version", 100)
+        layer_elem = layer.add("LayerElement")
+        layer_elem.add("Type", "LayerElementNormal")
+        layer_elem.add("TypedIndex", 0)
+
+        _model(objects, mesh_id, mesh_name, "Mesh", np.zeros(3), np.zeros(3))
+        connect(geom_id, mesh_id)
+        connect(mesh_id, armature_id)  # mesh lives under the armature, at its identity transform
+        counts["Model"] += 1
+        counts["Geometry"] += 1
+
+        skin = objects.add("Deformer", skin_id, f"{mesh_name}\x00\x01Deformer", "Skin")
+        skin.add("Version", 101)
+        skin.add("Link_DeformAcuracy", 50.0)
+        skin.add("SkinningType", "Linear")
+        connect(skin_id, geom_id)
+        counts["Deformer"] += 1
+        weights = np.asarray(mesh.weights, dtype=np.float64)
+        joints = np.asarray(mesh.joints, dtype=np.int64)
+        for j, name in enumerate(skel.names):
+            sel = (joints == j) & (weights > 0)
+            vidx = np.nonzero(sel.any(axis=1))[0]
+            w = (weights * sel).sum(axis=1)[vidx]
+            cluster_id = ids.new()
+            cluster = objects.add("Deformer", cluster_id, f"{name}\x00\x01SubDeformer", "Cluster")
+            cluster.add("Version", 100)
+            cluster.add("UserData", "", "")
+            cluster.add("Indexes", vidx.astype(np.int32))
+            cluster.add("Weights", w.astype(np.float64))
+            # TransformLink is the bone's world bind pose; Transform maps mesh space (the mesh sits at the
+            # armature's identity) into that bone's bind space.
+            cluster.add("Transform", _fbx_matrix(frames[j].T, -frames[j].T @ rest_world[j]))
+            cluster.add("TransformLink", _fbx_matrix(frames[j], rest_world[j]))
+            connect(cluster_id, skin_id)
+            connect(joint_ids[j], cluster_id)
+            counts["Deformer"] += 1
+
+        pose = objects.add("Pose", pose_id, f"{mesh_name}\x00\x01Pose", "BindPose")
+        pose.add("Type", "BindPose")
+        pose.add("Version", 100)
+        pose.add("NbPoseNodes", num_joints + 2)
+        for uid, rotation, position in [
+            (armature_id, np.eye(3), np.zeros(3)),
+            (mesh_id, np.eye(3), np.zeros(3)),
+        ] + list(zip(joint_ids, frames, rest_world)):
+            node = pose.add("PoseNode")
+            node.add("Node", uid)
+            node.add("Matrix", _fbx_matrix(rotation, position))
+        counts["Pose"] += 1
+    return _Rig(joint_ids, np.asarray(skel.parents), times, root_path, euler)
+
+
+def _add_curves(scene: _Scene, rig: _Rig, layer_id: Int64) -> None:
+    """A rig's curves in the take's layer: the root's translation and every joint's rotation."""
+    objects, connections, ids, counts = scene.objects, scene.connections, scene.ids, scene.counts
+    times, joint_ids, root_path, euler = rig.times, rig.joint_ids, rig.root_path, rig.euler
+    for j in range(len(joint_ids)):
+        if rig.parents[j] < 0:
+            _curve_node(objects, connections, ids, layer_id, joint_ids[j], "T", "Lcl Translation", times, root_path)
+            counts["AnimationCurveNode"] += 1
+            counts["AnimationCurve"] += 3
+        _curve_node(objects, connections, ids, layer_id, joint_ids[j], "R", "Lcl Rotation", times, euler[:, j])
+        counts["AnimationCurveNode"] += 1
+        counts["AnimationCurve"] += 3
+
+
 def write_fbx(
     motion: Motion,
     path: Path,
@@ -598,12 +676,26 @@ def write_fbx(
         raise MocapError(f"Could not write the FBX file {path}: {exc.strerror or exc}.") from exc
 
 
+def write_fbx_characters(
+    characters: list[FbxCharacter], path: Path, *, unit: Unit = "m", up_axis: UpAxis = "Y"
+) -> None:
+    """Several characters (one armature each, e.g. ``person_1``, ``person_2``) in one binary FBX file."""
+    data = encode_fbx(build_fbx_characters(characters, unit=unit, up_axis=up_axis))
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise MocapError(f"Could not write the FBX file {path}: {exc.strerror or exc}.") from exc
+
+
 __all__ = [
-    "write_fbx",
-    "build_fbx",
-    "time_mode",
-    "key_times",
-    "euler_xyz_degrees",
     "KTIME_PER_SECOND",
     "TIME_MODE_CUSTOM",
+    "FbxCharacter",
+    "build_fbx",
+    "build_fbx_characters",
+    "euler_xyz_degrees",
+    "key_times",
+    "time_mode",
+    "write_fbx",
+    "write_fbx_characters",
 ]

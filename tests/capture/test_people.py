@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,9 @@ def test_the_same_person_seen_twice_is_merged():
     assert len(merge_duplicates([_person(300.0), _person(302.0), _person(700.0)])) == 2
 
 
+@functools.cache
 def _tracks_of(name: str):
+    """Kept tracks and per-frame observations of a real clip (computed once per test session)."""
     path = video(name)
     tracker = Tracker()
     observed, size = find_people(iter_frames(path, info=probe(path)), tracker)
@@ -108,7 +111,9 @@ def _assert_continuous(track) -> None:
             "two_kids_jumping_bed.mp4",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known gap: airborne kids leaving the frame split into several tracks (no stitching)",
+                reason="known gap: the boy, kneeling half out of frame from frame 104, gets noisy partial "
+                "poses that fragment into tracks under 1 s; his kept track starts at frame ~137 and "
+                "covers well under 40 % of the clip",
             ),
         ),
     ],
@@ -119,6 +124,19 @@ def test_two_person_clips_give_exactly_two_continuous_people(clip):
     for track in kept:
         _assert_continuous(track)
         assert len(track.positions) >= 0.4 * len(observed)
+
+
+@pytest.mark.slow
+def test_two_kids_give_exactly_two_continuous_people():
+    """The girl is one identity over the whole clip (airborne, arms out, the boy in front of her legs) and the
+    boy, once back in view, a second one: the duplicate poses the network makes of a child half out of
+    frame are merged on the landmarks it actually sees, not split into extra people."""
+    kept, observed = _tracks_of("two_kids_jumping_bed.mp4")
+    assert len(kept) == 2
+    for track in kept:
+        _assert_continuous(track)
+    girl = max(kept, key=lambda t: len(t.positions))
+    assert len(girl.positions) >= 0.9 * len(observed)
 
 
 @pytest.mark.slow

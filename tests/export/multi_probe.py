@@ -1,6 +1,6 @@
-"""Blender subprocess for test_multi_person: import one .glb, report every armature, its action and the
-lowest bone head over the action (active, or its unmuted NLA strip) (Blender's Z-up world). Usage: python
-multi_probe.py in.glb fps out.json"""
+"""Blender subprocess for test_multi_person: import one .glb or .fbx, report every armature, its action and
+the lowest bone head over the action (active, or its unmuted NLA strip) (Blender's Z-up world). Usage: python
+multi_probe.py in.glb|in.fbx fps out.json"""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import bpy
 path, fps, out_path = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 bpy.ops.wm.read_factory_settings(use_empty=True)
 bpy.context.scene.render.fps = round(fps)
-bpy.ops.import_scene.gltf(filepath=path)
+if path.lower().endswith(".fbx"):
+    bpy.ops.import_scene.fbx(filepath=path)
+else:
+    bpy.ops.import_scene.gltf(filepath=path)
 scene = bpy.context.scene
 report = []
 for arm in [o for o in scene.objects if o.type == "ARMATURE"]:
@@ -22,7 +25,7 @@ for arm in [o for o in scene.objects if o.type == "ARMATURE"]:
     strips = [s for t in data.nla_tracks if not t.mute for s in t.strips] if data else []
     action = data.action if data and data.action else (strips[0].action if strips else None)
     lo, hi = (int(v) for v in action.frame_range) if action else (scene.frame_start, scene.frame_start)
-    if action is not None and data.action_slot is not None:
+    if action is not None and data.action_slot is not None and action.layers:
         # One action may animate several armatures (a slot each): this armature's own keyed range.
         bag = action.layers[0].strips[0].channelbag(data.action_slot)
         keys = [k.co.x for fc in bag.fcurves for k in fc.keyframe_points]
