@@ -107,6 +107,8 @@ def mixste(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     max_trials: Optional[int] = typer.Option(None, "--max-trials", min=1, help="Use only the first N training trials (smoke tests)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Continue from these MixSTE weights (same --frames, "
+                                        "--width, --depth) with a fresh learning-rate schedule."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train MixSTE on CMU motion capture (inputs made to look like MediaPipe's) for `--model mixste --weights`."""
@@ -127,7 +129,9 @@ def mixste(
             def advance(fraction: float, terms: dict[str, float]) -> None:
                 progress.update(task, completed=fraction, loss=f"loss {terms['loss']:.4f}")
 
-            result = train_mixste(data, out, settings, max_trials=max_trials, progress=advance,
+            if init is not None and not init.is_file():
+                raise MocapError(f"--init {init} is not a file; give a MixSTE .safetensors written by mocap train mixste.")
+            result = train_mixste(data, out, settings, max_trials=max_trials, init=init, progress=advance,
                                   log=lambda line: _console.print(line, highlight=False))
     except KeyboardInterrupt:
         _console.print(f"[yellow]interrupted; {out} holds the best weights validated so far (if any).[/]")

@@ -52,7 +52,10 @@ class CameraRanges:
     height: tuple[float, float] = (0.3, 2.2)
     look_at_height: tuple[float, float] = (0.5, 1.2)
     roll_sigma: float = 4.0
-    margin: tuple[float, float] = (1.0, 1.7)  # distance / nearest distance that keeps the body in frame
+    margin: tuple[float, float] = (1.0, 2.6)  # distance / nearest distance that keeps the body in frame
+    # The aim point moves off the body by up to this fraction of the half field of view (sideways and up/down),
+    # as a static camera sees a subject walk across or stand off-centre; the body stays in frame.
+    off_centre: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,16 @@ def random_camera(rng: np.random.Generator, world: np.ndarray, ranges: CameraRan
         distance *= 1.12
     distance *= rng.uniform(*ranges.margin)
     eye = np.array([target[0] + distance * math.sin(yaw), height, target[2] + distance * math.cos(yaw)])
-    return look_at(eye, target, roll), eye, k, (w, h)
+    rot = look_at(eye, target, roll)
+    half = np.array([w, h]) / (2 * focal) * np.linalg.norm(target - eye)  # half frame (metres) at the aim point
+    for shrink in (1.0, 0.6, 0.3):
+        shift = rng.uniform(-1, 1, size=2) * ranges.off_centre * shrink * half
+        aim = target + shift[0] * rot[0] + shift[1] * rot[1]
+        moved = look_at(eye, aim, roll)
+        px = project((flat - eye) @ moved.T, k)
+        if (px >= 0.02 * np.array([w, h])).all() and (px <= 0.98 * np.array([w, h])).all():
+            return moved, eye, k, (w, h)
+    return rot, eye, k, (w, h)
 
 
 def _interpolate_masked(kp: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -212,6 +224,12 @@ def validate(model: MixSTE2, inputs: torch.Tensor, targets: torch.Tensor, batch:
 # --------------------------------------------------------------------------------------------- checkpoint
 
 
+def _sha256(path: Path) -> str:
+    from mocap_cli.weights.cache import sha256_of
+
+    return sha256_of(path)
+
+
 def save_checkpoint(model: MixSTE2, path: Path, metadata: dict[str, str]) -> None:
     """MixSTE2 state dict (authors' key names, no prefix) as safetensors, written atomically."""
     from safetensors.torch import save_file
@@ -223,12 +241,14 @@ def save_checkpoint(model: MixSTE2, path: Path, metadata: dict[str, str]) -> Non
 
 def train_mixste(
     data: Path, out: Path, settings: TrainSettings = TrainSettings(), *, noise: MediaPipeNoise | None = None,
-    ranges: CameraRanges = CameraRanges(), max_trials: int | None = None,
+    ranges: CameraRanges = CameraRanges(), max_trials: int | None = None, init: Path | None = None,
     log: Callable[[str], None] = print, progress: Callable[[float, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train MixSTE2 on the CMU trials under ``data`` and write the best-on-validation weights to ``out``.
 
     ``progress(fraction_done, terms)`` is called after every step; ``log`` gets one line per validation.
+    ``init``: start from these MixSTE weights (same window, width and depth) instead of a random initialisation,
+    to continue a run with a fresh schedule (the optimiser state is not stored, so it restarts).
     """
     out = Path(out)
     if out.suffix != ".safetensors":
@@ -258,9 +278,18 @@ def train_mixste(
 
     config = MixSTEConfig(num_frame=settings.frames, embed_dim=settings.width, depth=settings.depth, num_heads=settings.heads)
     model = MixSTE2(config)
-    for name, p in model.named_parameters():  # the released code initialises the position tables with zeros
-        if "pos_embed" in name:
-            torch.nn.init.trunc_normal_(p, std=0.02)
+    if init is not None:
+        from mocap_cli.models.lifters.loading import load_mixste
+
+        start, start_config = load_mixste(init, settings.heads)
+        if (start_config.num_frame, start_config.embed_dim, start_config.depth) != (settings.frames, settings.width, settings.depth):
+            raise MocapError(f"{Path(init).name} has {start_config.num_frame} frames, width {start_config.embed_dim}, depth "
+                             f"{start_config.depth}; give the same --frames, --width and --depth to continue from it.")
+        model.load_state_dict(start.state_dict())
+    else:
+        for name, p in model.named_parameters():  # the released code initialises the position tables with zeros
+            if "pos_embed" in name:
+                torch.nn.init.trunc_normal_(p, std=0.02)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     budget = settings.minutes * 60 if settings.minutes else math.inf
@@ -270,6 +299,8 @@ def train_mixste(
                          f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
         "noise_fitted_on": ",".join(noise.fitted_on),
     }
+    if init is not None:
+        metadata["initialised_from"] = f"{Path(init).name} (sha256 {_sha256(Path(init))})"
 
     best = math.inf
     curve: list[dict[str, float]] = []
