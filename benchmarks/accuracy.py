@@ -6,7 +6,8 @@ usage: python benchmarks/accuracy.py [--model mediapipe] [--smooth light] [--foo
 For each clip in ../shared/data/synthetic it runs the whole pipeline (decode → MediaPipe → model → smoothing)
 and compares the Motion's joints with the ground-truth skeleton (gt.npz), on the 12 limb joints that
 MediaPipe's published baseline uses (BASELINE.md there), so the numbers are comparable:
-- MPJPE: hip-midpoint-centred (as the baseline), after ONE rotation for the whole clip (our world heading is the camera's);
+- MPJPE: hip-midpoint-centred (as the baseline), after ONE rotation for the whole clip (our world heading is the
+camera's);
 - PA-MPJPE: per-frame similarity Procrustes;
 - accel error: |second difference (ours) - second difference (GT)|, mm/frame², pelvis-centred;
 - root path error: pelvis trajectory after one rigid transform for the clip, mm;
@@ -28,28 +29,37 @@ so re-runs only time and measure the stages after detection ("fps_end_to_end" th
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from mocap_cli import pipeline
 from mocap_cli.capture.detect import Track2D
+from mocap_cli.capture.track_file import cached_track_path, load_track, save_track
+from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-LIMBS = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-         "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]
-SMPL_ORDER = ["pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-              "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-              "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-              "left_hand", "right_hand"]
+LIMBS = [
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+]
+SMPL_ORDER = list(JOINT_NAMES)  # the GT files use the SMPL-24 order of our skeleton
 FEET = ["left_ankle", "right_ankle", "left_foot", "right_foot"]
 PLANTED_SPEED_M = 0.01  # per frame
 PLANTED_HEIGHT_M = 0.06  # above the joint's lowest GT height in the clip
@@ -121,7 +131,8 @@ def ground_contact(ours: np.ndarray, gt: np.ndarray, contacts: np.ndarray | None
         "skate_mm": 1000 * float(step[planted].mean()) if planted.any() else float("nan"),
         "penetration": float(np.mean(ours[:, feet, 1].min(axis=1) < -PENETRATION_M)),
         "float_cm": 100 * float(np.median(ours[:, feet, 1][planted] - gt[:, feet, 1][planted]))
-        if planted.any() else float("nan"),
+        if planted.any()
+        else float("nan"),
         "contact_precision": float("nan"),
         "contact_recall": float("nan"),
     }
@@ -143,35 +154,17 @@ def motion_contacts(motion) -> np.ndarray | None:
     return np.asarray(contacts)[:, [names.index(n) for n in FEET]]
 
 
-def _track_to_npz(track: Track2D, path: Path) -> None:
-    arrays = {f.name: getattr(track, f.name) for f in dataclasses.fields(track)}
-    arrays["fps"] = np.array([track.fps.numerator, track.fps.denominator])
-    arrays["image_size"] = np.array(track.image_size)
-    arrays["names"] = np.array(track.names)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-
-
-def _track_from_npz(path: Path) -> Track2D:
-    d = np.load(path)
-    fields = {f.name: d[f.name] for f in dataclasses.fields(Track2D) if f.name not in ("fps", "image_size", "names")}
-    return Track2D(fps=Fraction(int(d["fps"][0]), int(d["fps"][1])), image_size=tuple(int(v) for v in d["image_size"]),
-                   names=tuple(str(n) for n in d["names"]), **fields)
-
-
 def cache_detection(cache: Path) -> None:
     """Route ``pipeline.decode_and_detect`` through a per-video cache in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
     detect = pipeline.decode_and_detect
 
     def cached(video: Path, info, options, reporter) -> Track2D:
-        st = video.stat()
-        key = cache / f"{video.parent.name}_{video.stem}_{st.st_size}_{int(st.st_mtime)}_{options.start}_{options.end}.npz"
+        key = cached_track_path(video, cache, options.start, options.end)
         if key.is_file():
-            return _track_from_npz(key)
+            return load_track(key)
         track = detect(video, info, options, reporter)
-        _track_to_npz(track, key)
+        save_track(track, key)
         return track
 
     pipeline.decode_and_detect = cached
@@ -199,15 +192,29 @@ def main() -> None:
         gt = np.load(folder / "gt.npz")
         out = scratch / f"acc_{folder.name}.npz"
         t0 = time.perf_counter()
-        res = run_clip(folder / "video.mp4", RunOptions(exports=(out,), model=args.model, smooth=args.smooth,
-                                                        overwrite=True, settings=ModelSettings(),
-                                                        hands=args.hands, **extra))
+        res = run_clip(
+            folder / "video.mp4",
+            RunOptions(
+                exports=(out,),
+                model=args.model,
+                smooth=args.smooth,
+                overwrite=True,
+                settings=ModelSettings(),
+                hands=args.hands,
+                **extra,
+            ),
+        )
         seconds = time.perf_counter() - t0
         ours = res.motion.joints[:, :24]  # the body (finger joints follow with --hands auto)
         truth = gt["joints3d_world"][: len(ours), :24]
-        row = {"clip": folder.name, "frames": res.frames, "detection_rate": res.detection_rate,
-               "fps_end_to_end": res.frames / seconds, **evaluate(ours, truth),
-               **ground_contact(ours, truth, motion_contacts(res.motion))}
+        row = {
+            "clip": folder.name,
+            "frames": res.frames,
+            "detection_rate": res.detection_rate,
+            "fps_end_to_end": res.frames / seconds,
+            **evaluate(ours, truth),
+            **ground_contact(ours, truth, motion_contacts(res.motion)),
+        }
         rows.append(row)
         print(json.dumps(row))
     keys = ["mpjpe_mm", "pa_mpjpe_mm", "accel_mm", "root_path_mm", "penetration"]
@@ -219,17 +226,25 @@ def main() -> None:
         mean[k] = sum(r[k] * r["planted_frames"] for r in rows) / max(planted, 1)
     for k in ("contact_precision", "contact_recall"):
         mean[k] = sum(r[k] * r["planted_frames"] for r in rows) / max(planted, 1)
-    print("\n| clip | frames | det. rate | MPJPE mm | PA-MPJPE mm | accel mm/f² | root path mm | skate mm/f | "
-          "penetration | float cm | contact P/R | ankle h. ours/GT cm |")
+    print(
+        "\n| clip | frames | det. rate | MPJPE mm | PA-MPJPE mm | accel mm/f² | root path mm | skate mm/f | "
+        "penetration | float cm | contact P/R | ankle h. ours/GT cm |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['clip']} | {r['frames']} | {r['detection_rate']:.3f} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | "
-              f"{r['accel_mm']:.2f} | {r['root_path_mm']:.0f} | {r['skate_mm']:.1f} | {100 * r['penetration']:.1f} % | "
-              f"{r['float_cm']:.1f} | {r['contact_precision']:.2f}/{r['contact_recall']:.2f} | "
-              f"{r['ankle_height_cm_ours']:.1f}/{r['ankle_height_cm_gt']:.1f} |")
-    print(f"| **frame-weighted** | {total} | | {mean['mpjpe_mm']:.1f} | {mean['pa_mpjpe_mm']:.1f} | "
-          f"{mean['accel_mm']:.2f} | {mean['root_path_mm']:.0f} | {mean['skate_mm']:.1f} | {100 * mean['penetration']:.1f} % | "
-          f"{mean['float_cm']:.1f} | {mean['contact_precision']:.2f}/{mean['contact_recall']:.2f} | |")
+        print(
+            f"| {r['clip']} | {r['frames']} | {r['detection_rate']:.3f} | {r['mpjpe_mm']:.1f} | "
+            f"{r['pa_mpjpe_mm']:.1f} | "
+            f"{r['accel_mm']:.2f} | {r['root_path_mm']:.0f} | {r['skate_mm']:.1f} | {100 * r['penetration']:.1f} % | "
+            f"{r['float_cm']:.1f} | {r['contact_precision']:.2f}/{r['contact_recall']:.2f} | "
+            f"{r['ankle_height_cm_ours']:.1f}/{r['ankle_height_cm_gt']:.1f} |"
+        )
+    print(
+        f"| **frame-weighted** | {total} | | {mean['mpjpe_mm']:.1f} | {mean['pa_mpjpe_mm']:.1f} | "
+        f"{mean['accel_mm']:.2f} | {mean['root_path_mm']:.0f} | {mean['skate_mm']:.1f} | "
+        f"{100 * mean['penetration']:.1f} % | "
+        f"{mean['float_cm']:.1f} | {mean['contact_precision']:.2f}/{mean['contact_recall']:.2f} | |"
+    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
 

@@ -57,18 +57,30 @@ def main() -> None:
             if len(done) != args.clips:
                 raise SystemExit(f"{args.clips - len(done)} clip(s) failed: {[r.reason for r in result.rows]}")
             frames = sum(r.frames or 0 for r in done)
-            rows.append({"jobs": jobs, "clips": len(done), "frames": frames, "seconds": wall,
-                         "clips_per_s": len(done) / wall, "frames_per_s": frames / wall})
+            rows.append(
+                {
+                    "jobs": jobs,
+                    "clips": len(done),
+                    "frames": frames,
+                    "seconds": wall,
+                    "clips_per_s": len(done) / wall,
+                    "frames_per_s": frames / wall,
+                }
+            )
     base = next((r for r in rows if r["jobs"] == 1), rows[0])
     for r in rows:
         r["efficiency"] = r["frames_per_s"] / (base["frames_per_s"] * r["jobs"] / base["jobs"])
-    print(f"{args.clips} clips ({args.videos}), model {args.model}, formats {args.formats}, "
-          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(
+        f"{args.clips} clips ({args.videos}), model {args.model}, formats {args.formats}, "
+        f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     print("| jobs | clips | frames | wall s | clips/s | frames/s | efficiency |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['jobs']} | {r['clips']} | {r['frames']} | {r['seconds']:.1f} | {r['clips_per_s']:.3f} | "
-              f"{r['frames_per_s']:.1f} | {r['efficiency']:.0%} |")
+        print(
+            f"| {r['jobs']} | {r['clips']} | {r['frames']} | {r['seconds']:.1f} | {r['clips_per_s']:.3f} | "
+            f"{r['frames_per_s']:.1f} | {r['efficiency']:.0%} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

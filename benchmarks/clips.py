@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from mocap_cli.capture.detect import detect
+from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.errors import MocapError
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
-from mocap_cli.capture.video import iter_frames, probe
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
@@ -53,20 +53,26 @@ def main() -> None:
             try:
                 mp_frames, mp_seconds = mediapipe_only(clip)
                 t0, c0 = time.perf_counter(), cpu_seconds()
-                res = run_clip(clip, RunOptions(exports=outs, model=args.model, settings=ModelSettings(),
-                                                hands=args.hands))
+                res = run_clip(
+                    clip, RunOptions(exports=outs, model=args.model, settings=ModelSettings(), hands=args.hands)
+                )
                 seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             except MocapError as exc:
                 print(f"| {clip.name} | error: {exc} | | | | | | |")
                 continue
         mp_fps, e2e_fps = mp_frames / mp_seconds, res.frames / seconds
-        print(f"| {clip.name} | wrote glb, bvh, npz | {res.frames} | {float(res.video.fps):.3f} | "
-              f"{res.detection_rate:.3f} | {mp_fps:.1f} | {e2e_fps:.1f} | {e2e_fps / mp_fps:.2f} |", flush=True)
+        print(
+            f"| {clip.name} | wrote glb, bvh, npz | {res.frames} | {float(res.video.fps):.3f} | "
+            f"{res.detection_rate:.3f} | {mp_fps:.1f} | {e2e_fps:.1f} | {e2e_fps / mp_fps:.2f} |",
+            flush=True,
+        )
         if args.preview:
-            preview_rows.append(preview_row(clip, args.model, seconds, cpu))
+            preview_rows.append(preview_row(clip, args.model, args.hands, seconds, cpu))
     if args.preview:
-        print("\n| clip | size | frames | run without preview (s) | run with preview (s) | preview stage (s) | "
-              "preview / rest of its run | CPU without / with preview (s) | CPU added |")
+        print(
+            "\n| clip | size | frames | run without preview (s) | run with preview (s) | preview stage (s) | "
+            "preview / rest of its run | CPU without / with preview (s) | CPU added |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for row in preview_rows:
             print(row)
@@ -78,13 +84,18 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) -> str:
+def preview_row(clip: Path, model: str, hands: str, plain_seconds: float, plain_cpu: float) -> str:
     """``--preview`` added to the same clip: the stage's share of its own run, wall times, and CPU time (the
     least sensitive to other work on the machine)."""
     info = probe(clip)
     with tempfile.TemporaryDirectory() as tmp:
-        options = RunOptions(exports=(Path(tmp) / "out.glb", Path(tmp) / "out.bvh", Path(tmp) / "out.npz"),
-                             model=model, settings=ModelSettings(), preview=Path(tmp) / "preview.mp4")
+        options = RunOptions(
+            exports=(Path(tmp) / "out.glb", Path(tmp) / "out.bvh", Path(tmp) / "out.npz"),
+            model=model,
+            settings=ModelSettings(),
+            preview=Path(tmp) / "preview.mp4",
+            hands=hands,
+        )
         t0, c0 = time.perf_counter(), cpu_seconds()
         try:
             res = run_clip(clip, options)
@@ -93,8 +104,10 @@ def preview_row(clip: Path, model: str, plain_seconds: float, plain_cpu: float) 
         seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     stage = res.seconds["preview"]
     rest = sum(v for k, v in res.seconds.items() if k != "preview")
-    return (f"| {clip.name} | {info.width}x{info.height} | {res.frames} | {plain_seconds:.1f} | {seconds:.1f} | "
-            f"{stage:.1f} | {stage / rest:.0%} | {plain_cpu:.1f} / {cpu:.1f} | {cpu / plain_cpu - 1:.0%} |")
+    return (
+        f"| {clip.name} | {info.width}x{info.height} | {res.frames} | {plain_seconds:.1f} | {seconds:.1f} | "
+        f"{stage:.1f} | {stage / rest:.0%} | {plain_cpu:.1f} / {cpu:.1f} | {cpu / plain_cpu - 1:.0%} |"
+    )
 
 
 if __name__ == "__main__":

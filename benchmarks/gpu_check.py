@@ -43,7 +43,10 @@ from mocap_cli.core.skeleton import canonical_skeleton, forward_kinematics
 from mocap_cli.models.mesh.crops import CROP_SCALE, boxes_from_landmarks, warp_crops
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-NO_CUDA = "No CUDA device is available, so the GPU check cannot run; run it on a machine with an NVIDIA GPU, or use --device cpu --quick for a dry run."
+NO_CUDA = (
+    "No CUDA device is available, so the GPU check cannot run; run it on a machine with an NVIDIA GPU, "
+    "or use --device cpu --quick for a dry run."
+)
 BIG_CLIP = "fitness_dance_white_bg.mp4"  # 1920x1080, 300 frames
 SMALL_CLIP = "street_walk_5frames.mp4"
 
@@ -77,11 +80,39 @@ def cases(quick: bool) -> list[Case]:
     tiny = {"layers": (1, 1, 1), "channels": (128, 128, 128), "stem_chs": 32}
     if quick:
         return [
-            Case("MixSTE (tiny)", "lifter", lambda: MixSTE2(MixSTEConfig(num_frame=27, embed_dim=32, depth=2, num_heads=2)), 1),
-            Case("Strided (tiny)", "lifter", lambda: StridedTransformer(StridedConfig(layers=1, channel=32, d_hid=64, frames=27, stride_num=(3, 3, 3))), 1),
-            Case("MAED (tiny)", "mesh", lambda: MAED(MAEDConfig(embed_dim=64, num_blocks=1, num_heads=1, representation_size=64, hidden_dim=64, **tiny)), 4),
-            Case("INT (tiny)", "mesh", lambda: INT(INTConfig(embed_dim=64, depth=1, num_heads=1, temporal_layers=1, temporal_num_heads=1, **tiny)), 4),
-            Case("UNSPAT (tiny)", "unspat", lambda: StreamingUnspat(UNSPAT(UnspatConfig(deconv=(16, 16, 16))), True), 4),
+            Case(
+                "MixSTE (tiny)",
+                "lifter",
+                lambda: MixSTE2(MixSTEConfig(num_frame=27, embed_dim=32, depth=2, num_heads=2)),
+                1,
+            ),
+            Case(
+                "Strided (tiny)",
+                "lifter",
+                lambda: StridedTransformer(
+                    StridedConfig(layers=1, channel=32, d_hid=64, frames=27, stride_num=(3, 3, 3))
+                ),
+                1,
+            ),
+            Case(
+                "MAED (tiny)",
+                "mesh",
+                lambda: MAED(
+                    MAEDConfig(embed_dim=64, num_blocks=1, num_heads=1, representation_size=64, hidden_dim=64, **tiny)
+                ),
+                4,
+            ),
+            Case(
+                "INT (tiny)",
+                "mesh",
+                lambda: INT(
+                    INTConfig(embed_dim=64, depth=1, num_heads=1, temporal_layers=1, temporal_num_heads=1, **tiny)
+                ),
+                4,
+            ),
+            Case(
+                "UNSPAT (tiny)", "unspat", lambda: StreamingUnspat(UNSPAT(UnspatConfig(deconv=(16, 16, 16))), True), 4
+            ),
         ]
     return [
         Case("MixSTE 243", "lifter", lambda: MixSTE2(MixSTEConfig(num_frame=243)), 1),
@@ -135,7 +166,9 @@ def _clips(crops: torch.Tensor, count: int, length: int) -> torch.Tensor:
     return crops[idx].reshape(count, length, *crops.shape[1:])
 
 
-def run_case(case: Case, net: torch.nn.Module, data: Inputs, batch: int, device: torch.device, amp: bool) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+def run_case(
+    case: Case, net: torch.nn.Module, data: Inputs, batch: int, device: torch.device, amp: bool
+) -> tuple[np.ndarray | None, np.ndarray | None, int]:
     """(joints (N, J, 3) metres or None, rotations (N, 24, 3, 3) or None, frames) of one forward schedule."""
     from mocap_cli.models.lifters.windows import lift_clip
 
@@ -199,7 +232,9 @@ def model_rows(case: Case, data: Inputs, device: torch.device, batches: list[int
 
 def _mocap(args: list[str], timeout: float) -> tuple[int, float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
     tail = (proc.stderr or proc.stdout).strip().splitlines()
     return proc.returncode, time.perf_counter() - t0, tail[-1] if tail else ""
 
@@ -216,8 +251,17 @@ def pipeline_rows(device: torch.device, quick: bool) -> list[list[str]]:
         code, secs, last = _mocap(["run", str(clip), "-e", str(out), "--device", device.type], 300)
         ok = code == 0 and out.is_file()
         rate = f"{frames / secs:.1f}" if ok and frames else "-"
-        rows.append([f"mocap run {clip.name} --device {device.type}", "-", rate, "-", "-", "-",
-                     f"{'ok' if ok else 'FAILED: ' + last} in {secs:.1f} s"])
+        rows.append(
+            [
+                f"mocap run {clip.name} --device {device.type}",
+                "-",
+                rate,
+                "-",
+                "-",
+                "-",
+                f"{'ok' if ok else 'FAILED: ' + last} in {secs:.1f} s",
+            ]
+        )
         src = Path(tmp) / "clips"
         src.mkdir()
         folders = sorted(p for p in (SHARED / "data" / "synthetic").iterdir() if (p / "video.mp4").is_file())
@@ -226,10 +270,21 @@ def pipeline_rows(device: torch.device, quick: bool) -> list[list[str]]:
             video = (SHARED / "data" / "videos" / SMALL_CLIP) if quick else folders[i % len(folders)] / "video.mp4"
             os.symlink(video, src / f"clip{i}_{video.parent.name if not quick else 'walk'}.mp4")
         dst = Path(tmp) / "out"
-        code, secs, last = _mocap(["batch", str(src), "-o", str(dst), "--jobs", str(jobs), "--device", device.type], 400)
+        code, secs, last = _mocap(
+            ["batch", str(src), "-o", str(dst), "--jobs", str(jobs), "--device", device.type], 400
+        )
         done = len(list(dst.rglob("*.glb"))) if dst.is_dir() else 0
-        rows.append([f"mocap batch --jobs {jobs} ({count} clips)", "-", "-", "-", "-", "-",
-                     f"{done}/{count} clips written, exit {code}, {secs:.1f} s" + ("" if code == 0 else f": {last}")])
+        rows.append(
+            [
+                f"mocap batch --jobs {jobs} ({count} clips)",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                f"{done}/{count} clips written, exit {code}, {secs:.1f} s" + ("" if code == 0 else f": {last}"),
+            ]
+        )
         shutil.rmtree(src, ignore_errors=True)
     return rows
 
@@ -248,8 +303,10 @@ def main(argv: list[str] | None = None) -> None:
     data = load_inputs(8 if args.quick else 64, 2 if args.quick else 9, 24 if args.quick else None)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     precision = "float16 autocast" if device.type == "cuda" else "bfloat16 autocast (lifters: fp32)"
-    print(f"GPU check on {name}, torch {torch.__version__}; speed with {precision if device.type == 'cuda' else 'fp32'}; "
-          f"parity fp32 vs {precision}{' (DRY RUN: tiny configs)' if args.quick else ''}")
+    print(
+        f"GPU check on {name}, torch {torch.__version__}; speed with {precision if device.type == 'cuda' else 'fp32'}; "
+        f"parity fp32 vs {precision}{' (DRY RUN: tiny configs)' if args.quick else ''}"
+    )
     header = ["item", "batch", "frames/s", "peak GPU MiB", "joints Δ max / mean (mm)", "rotations Δ max / mean (°)"]
     rows: list[list[str]] = []
     for case in cases(args.quick):

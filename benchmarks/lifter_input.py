@@ -4,7 +4,8 @@ For each rendered clip in shared/data/synthetic: our detector (``capture.detect`
 run``) once per clip, cached in ``--cache`` (npz per clip); the clip's exact camera-frame H36M joints
 (gt.npz ``h36m17``) projected with its intrinsics ``K`` are the truth. Compared, in pixels (640×480 clips):
 
-* gap rule (issue 15 item 3), derived joints as before (``rule="midpoints"``): ``positions`` (``keypoints.lifter_input``: the detector's positions as they are,
+* gap rule (issue 15 item 3), derived joints as before (``rule="midpoints"``): ``positions``
+(``keypoints.lifter_input``: the detector's positions as they are,
   only frames without a detection interpolated) vs ``interpolate`` (the former rule: joints below 0.5
   visibility replaced by interpolation over time, the last value held at the ends);
 * derived joints (item 4): ``ours`` (``keypoints.mediapipe_to_h36m(rule="midpoints")``) vs ``demo`` (the
@@ -33,25 +34,11 @@ from mocap_cli.capture.keypoints import (
     mediapipe_to_coco,
     mediapipe_to_h36m,
 )
+from mocap_cli.capture.track_file import detect_cached
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 VISIBILITY_THRESHOLD = 0.5  # the former rule's threshold
 DERIVED = ("spine", "thorax", "neck_nose", "head")
-
-
-def cached_track(video: Path, cache: Path) -> dict[str, np.ndarray]:
-    """Landmarks, visibility, detected flags of ``video`` from our detector, computed once and cached."""
-    from mocap_cli.capture.detect import detect
-    from mocap_cli.capture.video import iter_frames, probe
-
-    out = cache / f"{video.parent.name}.npz"
-    if not out.is_file():
-        info = probe(video)
-        t = detect(iter_frames(video, info=info), info)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(out, landmarks=t.landmarks, visibility=t.visibility, world=t.world_landmarks, detected=t.detected,
-                 image_size=np.array(t.image_size))
-    return dict(np.load(out))
 
 
 def ground_truth_2d(gt: dict[str, np.ndarray]) -> np.ndarray:
@@ -91,7 +78,7 @@ def main() -> None:
     totals: dict[str, list[float]] = {}
     for folder in sorted(p for p in args.synthetic.iterdir() if (p / "gt.npz").is_file()):
         gt = dict(np.load(folder / "gt.npz"))
-        track = cached_track(folder / "video.mp4", args.cache)
+        track = vars(detect_cached(folder / "video.mp4", args.cache))
         truth = ground_truth_2d(gt)
         n = min(len(truth), len(track["detected"]))
         truth = truth[:n]
@@ -106,14 +93,20 @@ def main() -> None:
         e_pos = err(lifter_input(track["landmarks"], track["visibility"], track["detected"], rule="midpoints")[0])
         e_new = err(lifter_input(track["landmarks"], track["visibility"], track["detected"])[0])
         e_coco = err(coco_demo(track))
-        values = {"interpolate": e_old.mean(), "positions": e_pos.mean(), "default": e_new.mean(),
-                  "interpolate_low": e_old[low].mean() if low.any() else np.nan,
-                  "positions_low": e_pos[low].mean() if low.any() else np.nan}
+        values = {
+            "interpolate": e_old.mean(),
+            "positions": e_pos.mean(),
+            "default": e_new.mean(),
+            "interpolate_low": e_old[low].mean() if low.any() else np.nan,
+            "positions_low": e_pos[low].mean() if low.any() else np.nan,
+        }
         for k, v in values.items():
             if np.isfinite(v):
                 totals.setdefault(k, []).append(float(v))
-        gap_rows.append(f"| {folder.name} | {n} | {low.mean():.1%} | {values['interpolate']:.2f} | {values['positions']:.2f} | "
-                        f"{values['interpolate_low']:.2f} | {values['positions_low']:.2f} | {values['default']:.2f} |")
+        gap_rows.append(
+            f"| {folder.name} | {n} | {low.mean():.1%} | {values['interpolate']:.2f} | {values['positions']:.2f} | "
+            f"{values['interpolate_low']:.2f} | {values['positions_low']:.2f} | {values['default']:.2f} |"
+        )
         cells = []
         for name in DERIVED:
             j = H36M[name]
@@ -124,12 +117,16 @@ def main() -> None:
         derived_rows.append(f"| {folder.name} | " + " | ".join(cells) + " |")
     m = {k: _mean(v) for k, v in totals.items()}
     print("## Gap rule (item 3): mean H36M-17 input error vs gt h36m17 (px), derived joints as before\n")
-    print("| clip | frames | joint-frames < 0.5 vis | interpolate (former) | positions | interpolate, low-vis only | "
-          "positions, low-vis only | new default (positions + demo spine/thorax) |")
+    print(
+        "| clip | frames | joint-frames < 0.5 vis | interpolate (former) | positions | interpolate, low-vis only | "
+        "positions, low-vis only | new default (positions + demo spine/thorax) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(gap_rows))
-    print(f"| **mean** | | | {m['interpolate']:.2f} | {m['positions']:.2f} | {m['interpolate_low']:.2f} | "
-          f"{m['positions_low']:.2f} | {m['default']:.2f} |")
+    print(
+        f"| **mean** | | | {m['interpolate']:.2f} | {m['positions']:.2f} | {m['interpolate_low']:.2f} | "
+        f"{m['positions_low']:.2f} | {m['default']:.2f} |"
+    )
     print("\n## Derived joints (item 4): mean error per joint (px), ours (midpoints) / Strided demo (coco_to_h36m)\n")
     print("| clip | " + " | ".join(f"{n} ours | {n} demo" for n in DERIVED) + " |")
     print("|---|" + "---|" * (2 * len(DERIVED)))

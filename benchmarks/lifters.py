@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short clips, fewer batch sizes, one repeat")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", help="windows per forward pass (default: 1 4 16, quick: 1 4)")
+    parser.add_argument(
+        "--batch-sizes", type=int, nargs="+", help="windows per forward pass (default: 1 4 16, quick: 1 4)"
+    )
     parser.add_argument("--model", default="", help="only cases whose label contains this (e.g. mixste, strided, 243)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     args = parser.parse_args(argv)
@@ -83,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is available")
-    devices = {"cpu": ["cpu"], "cuda": ["cuda"]}.get(args.device, ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    devices = {"cpu": ["cpu"], "cuda": ["cuda"]}.get(
+        args.device, ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
     batches = args.batch_sizes or ([1, 4] if args.quick else [1, 4, 16])
     repeats = 1 if args.quick else 3
     console = Console() if sys.stdout.isatty() else Console(width=130)
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         kp = clip(case.frames)
         windows = len(range(0, case.frames, case.window)) if "MixSTE" in case.label else case.frames
         for device in devices:
-            for autocast in ([False, True] if device == "cuda" else [False]):
+            for autocast in [False, True] if device == "cuda" else [False]:
                 if device == "cuda":
                     measure(net, kp[: case.window], 1, device, autocast, 1)  # warm-up (allocations, kernels)
                 for batch in batches:
@@ -105,7 +109,9 @@ def main(argv: list[str] | None = None) -> None:
                         continue  # every window already fits in one batch: same as the previous row
                     fps = measure(net, kp, batch, device, autocast, repeats)
                     precision = "fp16 autocast" if autocast else "fp32"
-                    rows.append((case.label, str(case.window), device, precision, str(batch), str(case.frames), f"{fps:.1f}"))
+                    rows.append(
+                        (case.label, str(case.window), device, precision, str(batch), str(case.frames), f"{fps:.1f}")
+                    )
                     console.print(" | ".join(rows[-1]), style="dim", highlight=False)
         net.to("cpu")
 

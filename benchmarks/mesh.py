@@ -6,7 +6,8 @@ usage: python benchmarks/mesh.py [--quick] [--device cpu|cuda|all] [--repeats N]
 One "batch" is one 128-frame window of the authors' evaluation schedule (MAED: 8 clips × 16 frames; INT:
 2 clips × 64 frames), i.e. what ``run_clip_model`` feeds per forward. ``--quick`` runs one 16-frame clip per
 model (INT then runs T=16 instead of its evaluation T=64), one timed repeat, CPU fp32 only (plus CUDA when
-present; ``--cpu-autocast`` adds the CPU bf16 row). Autocast is float16 on CUDA (what ``mocap run`` uses) and bfloat16 on the CPU (reported for the
+present; ``--cpu-autocast`` adds the CPU bf16 row). Autocast is float16 on CUDA (what ``mocap run`` uses) and bfloat16
+on the CPU (reported for the
 record; ``mocap run`` runs fp32 on the CPU). Parity: max |Δ| of rotation matrices, betas and camera
 between autocast and fp32 on the same input and weights. Prints a markdown table.
 
@@ -60,7 +61,10 @@ def unspat_factory(trained: bool = True) -> BenchNet | None:
 
 
 FACTORIES: dict[str, Callable[[], BenchNet | None]] = {
-    "MAED": maed_factory, "INT": int_factory, "UNSPAT": unspat_factory, "UNSPAT-HYBRIK": lambda: unspat_factory(False),
+    "MAED": maed_factory,
+    "INT": int_factory,
+    "UNSPAT": unspat_factory,
+    "UNSPAT-HYBRIK": lambda: unspat_factory(False),
 }
 
 
@@ -94,7 +98,9 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).abs().max())
 
 
-def bench(bn: BenchNet, device: torch.device, quick: bool, repeats: int, cpu_autocast: bool = False) -> list[dict[str, str]]:
+def bench(
+    bn: BenchNet, device: torch.device, quick: bool, repeats: int, cpu_autocast: bool = False
+) -> list[dict[str, str]]:
     torch.manual_seed(0)
     net = bn.net.to(device).eval()
     clips, length = (1, 16) if quick else (bn.clips_per_window, bn.clip_length)
@@ -109,14 +115,23 @@ def bench(bn: BenchNet, device: torch.device, quick: bool, repeats: int, cpu_aut
             parity = "-"
         else:
             assert reference is not None
-            parity = (f"R {_max_diff(out.rotmats, reference.rotmats):.1e}, β {_max_diff(out.betas, reference.betas):.1e}, "
-                      f"cam {_max_diff(out.cam, reference.cam):.1e}")
+            parity = (
+                f"R {_max_diff(out.rotmats, reference.rotmats):.1e}, β {_max_diff(out.betas, reference.betas):.1e}, "
+                f"cam {_max_diff(out.cam, reference.cam):.1e}"
+            )
         precision = "fp32" if not autocast else ("fp16 autocast" if device.type == "cuda" else "bf16 autocast")
-        rows.append({
-            "model": bn.name, "device": device.type, "precision": precision, "batch": f"{clips}×{length}",
-            "s/batch": f"{seconds:.2f}", "clips/s": f"{clips / seconds:.2f}", "frames/s": f"{clips * length / seconds:.1f}",
-            "parity vs fp32": parity,
-        })
+        rows.append(
+            {
+                "model": bn.name,
+                "device": device.type,
+                "precision": precision,
+                "batch": f"{clips}×{length}",
+                "s/batch": f"{seconds:.2f}",
+                "clips/s": f"{clips / seconds:.2f}",
+                "frames/s": f"{clips * length / seconds:.1f}",
+                "parity vs fp32": parity,
+            }
+        )
     net.to("cpu")
     return rows
 
@@ -136,8 +151,10 @@ def main() -> None:
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     columns = ["model", "device", "precision", "batch", "s/batch", "clips/s", "frames/s", "parity vs fp32"]
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     only = {n.strip().upper() for n in args.only.split(",") if n.strip()}

@@ -28,8 +28,10 @@ def main() -> None:
     ap.add_argument("folder", nargs="?", type=Path, default=shared / "data" / "videos")
     ap.add_argument("--only", default=TWO_PERSON_CLIPS)
     args = ap.parse_args()
-    print("| clip | frames | single-person detect frames/s | single-person end-to-end frames/s "
-          "| people | people detect+track frames/s | --people all end-to-end frames/s | s per person (model+export) |")
+    print(
+        "| clip | frames | single-person detect frames/s | single-person end-to-end frames/s "
+        "| people | people detect+track frames/s | --people all end-to-end frames/s | s per person (model+export) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name in args.only.split(","):
         clip = args.folder / name
@@ -42,9 +44,11 @@ def main() -> None:
             many = run_people(clip, RunOptions(exports=(Path(tmp) / "b.bvh",)), "all")
         n = len(many.people)
         per_person = (many.seconds["model"] + many.seconds["export"]) / max(n, 1)
-        print(f"| {name} | {frames} | {single_detect:.2f} | {one.frames / one.total_seconds:.2f} | {n} "
-              f"| {many.frames / many.seconds['decode + detect']:.2f} | {many.frames / many.total_seconds:.2f} "
-              f"| {per_person:.2f} |")
+        print(
+            f"| {name} | {frames} | {single_detect:.2f} | {one.frames / one.total_seconds:.2f} | {n} "
+            f"| {many.frames / many.seconds['decode + detect']:.2f} | {many.frames / many.total_seconds:.2f} "
+            f"| {per_person:.2f} |"
+        )
 
 
 if __name__ == "__main__":

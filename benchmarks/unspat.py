@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mocap_cli.capture.video import Frame
 from mocap_cli.models.mesh.crops import SquareBoxes
 from mocap_cli.models.unspat import FEATURE_DTYPE, canonical_template, run_windows, stream_features
 from mocap_cli.nets.unspat import UNSPAT, UnspatConfig
-from mocap_cli.capture.video import Frame
 
 
 class StreamingUnspat(nn.Module):
@@ -54,7 +54,10 @@ class StreamingUnspat(nn.Module):
         feats = f.to("cpu", FEATURE_DTYPE).reshape(clips, length, *f.shape[1:])
         device = x.device
         amp = torch.is_autocast_enabled(device.type)
-        seqs = [run_windows(self.model, f, self.template, device=device, autocast=amp, skip_identity=not self.trained) for f in feats]
+        seqs = [
+            run_windows(self.model, f, self.template, device=device, autocast=amp, skip_identity=not self.trained)
+            for f in feats
+        ]
 
         class Out:
             rotmats = torch.from_numpy(np.stack([s.rotmats for s in seqs])).reshape(-1, 24, 3, 3)
@@ -101,8 +104,14 @@ def bench(model: UNSPAT, frames: list[Frame], device: torch.device, autocast: bo
     _sync(device)
     t3 = time.perf_counter()
     n = len(frames)
-    return {"features_fps": n / (t1 - t0), "windows_fps": n / (t2 - t1), "total_fps": n / (t2 - t0),
-            "head_only_fps": n / (t3 - t2), "untrained_total_fps": n / (t1 - t0 + t3 - t2), "rotmats": seq.rotmats}
+    return {
+        "features_fps": n / (t1 - t0),
+        "windows_fps": n / (t2 - t1),
+        "total_fps": n / (t2 - t0),
+        "head_only_fps": n / (t3 - t2),
+        "untrained_total_fps": n / (t1 - t0 + t3 - t2),
+        "rotmats": seq.rotmats,
+    }
 
 
 def bench_flip(model: UNSPAT, frames: list[Frame], device: torch.device, autocast: bool, window_batch: int) -> dict:
@@ -113,8 +122,18 @@ def bench_flip(model: UNSPAT, frames: list[Frame], device: torch.device, autocas
     out = {}
     for flip in (False, True):
         if device.type == "cuda":
-            f = stream_features(model.backbone, iter(frames[:8]), windows[:8], 256, device=device, autocast=autocast, flip=flip)
-            run_windows(model, f[0] if flip else f, tpl, device=device, autocast=autocast, batch=window_batch, flipped=f[1] if flip else None)
+            f = stream_features(
+                model.backbone, iter(frames[:8]), windows[:8], 256, device=device, autocast=autocast, flip=flip
+            )
+            run_windows(
+                model,
+                f[0] if flip else f,
+                tpl,
+                device=device,
+                autocast=autocast,
+                batch=window_batch,
+                flipped=f[1] if flip else None,
+            )
             _sync(device)
         t0 = time.perf_counter()
         feats = stream_features(model.backbone, iter(frames), windows, 256, device=device, autocast=autocast, flip=flip)
@@ -145,8 +164,10 @@ def main() -> None:
         devices.append(torch.device("cpu"))
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    print(f"UNSPAT inference, {n} frames 1280x720, window batch {args.window_batch}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(
+        f"UNSPAT inference, {n} frames 1280x720, window batch {args.window_batch}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     if not args.flip_only:
         table(model, frames, devices, args.window_batch)
     print("\nHybrIK per-frame path (HybrIK-only weights), flip test off / on")
@@ -156,12 +177,18 @@ def main() -> None:
         for amp in [False] if device.type == "cpu" else [False, True]:
             r = bench_flip(model, frames, device, amp, args.window_batch)
             name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-            print(f"| {name} | {'autocast fp16' if amp else 'fp32'} | {r['off']:.2f} | {r['on']:.2f} | {r['off'] / r['on']:.2f}x |")
+            print(
+                f"| {name} | {'autocast fp16' if amp else 'fp32'} | {r['off']:.2f} | {r['on']:.2f} | "
+                f"{r['off'] / r['on']:.2f}x |"
+            )
 
 
 def table(model: UNSPAT, frames: list[Frame], devices: list[torch.device], window_batch: int) -> None:
     """The main table: per stage, per device and precision."""
-    print("| device | precision | features fps | windows fps | total fps | head-only fps (untrained) | total fps (untrained) | max abs rot diff vs fp32 |")
+    print(
+        "| device | precision | features fps | windows fps | total fps | head-only fps (untrained) | total fps "
+        "(untrained) | max abs rot diff vs fp32 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for device in devices:
         modes = [False] if device.type == "cpu" else [False, True]
@@ -171,8 +198,10 @@ def table(model: UNSPAT, frames: list[Frame], devices: list[torch.device], windo
             diff = "-" if ref is None else f"{np.abs(r['rotmats'] - ref).max():.2e}"
             ref = r["rotmats"] if ref is None else ref
             name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-            print(f"| {name} | {'autocast fp16' if amp else 'fp32'} | {r['features_fps']:.2f} | {r['windows_fps']:.2f} | "
-                  f"{r['total_fps']:.2f} | {r['head_only_fps']:.2f} | {r['untrained_total_fps']:.2f} | {diff} |")
+            print(
+                f"| {name} | {'autocast fp16' if amp else 'fp32'} | {r['features_fps']:.2f} | {r['windows_fps']:.2f} | "
+                f"{r['total_fps']:.2f} | {r['head_only_fps']:.2f} | {r['untrained_total_fps']:.2f} | {diff} |"
+            )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """mocap: video → 2D detection → 3D model → smoothing → export."""
 
@@ -44,8 +46,7 @@ def _route_native_stderr_away() -> None:
         return
     try:
         sys.stderr.flush()
-        terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
-                             errors="replace")
+        terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="replace")
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
@@ -68,7 +69,8 @@ def _mount_subcommands() -> None:
     app.command("export")(export_cmd.export_cmd)
     app.command("models")(models_cmd.models)
     app.command("batch", help="Run every clip of a folder: mirrored outputs, a report, resume, parallel jobs.")(
-        batch_cmd.batch)
+        batch_cmd.batch
+    )
     app.add_typer(weights_cmd.app, name="weights", help="List, import and download model weights.")
     app.add_typer(smpl_cmd.app, name="smpl", help="Import your SMPL body model file; show where it is found.")
     app.add_typer(train_cmd.app, name="train", help="Train a model on clips with 3D ground truth (UNSPAT).")

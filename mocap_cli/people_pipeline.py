@@ -37,8 +37,8 @@ from mocap_cli.pipeline import (
     write_exports,
 )
 from mocap_cli.post.foot_lock import apply_foot_lock
-from mocap_cli.solve.hand_ik import add_fingers
 from mocap_cli.settings import check_output_fps
+from mocap_cli.solve.hand_ik import add_fingers
 
 PeopleChoice = str | int  # "largest", "all" or a count ≥ 1
 
@@ -94,8 +94,9 @@ class PeopleResult:
         return sum(self.seconds.values())
 
 
-def run_people(video: Path, options: RunOptions, people: PeopleChoice,
-               reporter: Reporter | None = None) -> PeopleResult:
+def run_people(
+    video: Path, options: RunOptions, people: PeopleChoice, reporter: Reporter | None = None
+) -> PeopleResult:
     reporter = reporter or SilentReporter()
     validate(video, options)
     if options.preview is not None:
@@ -110,18 +111,31 @@ def run_people(video: Path, options: RunOptions, people: PeopleChoice,
         raise MocapError(f"{video.name} has no frames in the chosen --start/--end range; adjust them.")
     tracker = Tracker()
     with reporter.stage("decode + detect people", total) as tick:
-        observed, size = find_people(iter_frames(video, start=options.start, end=options.end, info=info), tracker,
-                                     progress=lambda done: tick(done, total))
+        observed, size = find_people(
+            iter_frames(video, start=options.start, end=options.end, info=info),
+            tracker,
+            progress=lambda done: tick(done, total),
+        )
     times = np.array([f.time for f in observed])
     kept = keep_people(tracker.tracks(), times, size[1], keep_all=False)
     if isinstance(people, int):
         kept = kept[:people]
     if not kept:
-        raise MocapError(f"No person was found in {video.name} for at least a second; use a clip where people "
-                         "are fully visible.")
+        raise MocapError(
+            f"No person was found in {video.name} for at least a second; use a clip where people are fully visible."
+        )
     tracks = [to_track2d(t, observed, info.fps, size) for t in kept]
-    listing = [Person(f"person_{i + 1}", t.id, len(t.positions), observed[t.positions[0]].index,
-                      observed[t.positions[-1]].index, t.mean_height() / size[1]) for i, t in enumerate(kept)]
+    listing = [
+        Person(
+            f"person_{i + 1}",
+            t.id,
+            len(t.positions),
+            observed[t.positions[0]].index,
+            observed[t.positions[-1]].index,
+            t.mean_height() / size[1],
+        )
+        for i, t in enumerate(kept)
+    ]
     for path in _per_person(options.exports):
         for i in range(len(kept)):
             check_output_path(person_path(path, i + 1), overwrite=options.overwrite)
@@ -143,8 +157,9 @@ def run_people(video: Path, options: RunOptions, people: PeopleChoice,
     from mocap_cli.solve.shared_world import place_people
 
     motions = place_people([smoothed_motion(m, options.smooth) for m in motions], tracks, options.settings.fov_degrees)
-    motions = [apply_foot_lock(at_output_rate(m, options.fps), track, options.foot_lock)
-               for m, track in zip(motions, tracks)]
+    motions = [
+        apply_foot_lock(at_output_rate(m, options.fps), track, options.foot_lock) for m, track in zip(motions, tracks)
+    ]
     seconds["smoothing + shared world"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -155,9 +170,16 @@ def run_people(video: Path, options: RunOptions, people: PeopleChoice,
         files.extend(write_exports(motion, one, reporter))
     for path in options.exports:
         if path.suffix.lower() == ".glb":
-            write_people_glb(motions, path, preset=options.preset, root=options.root, mesh=options.mesh,
-                             smpl=options.settings.smpl, reference_pose=options.reference_pose,
-                             overwrite=options.overwrite)
+            write_people_glb(
+                motions,
+                path,
+                preset=options.preset,
+                root=options.root,
+                mesh=options.mesh,
+                smpl=options.settings.smpl,
+                reference_pose=options.reference_pose,
+                overwrite=options.overwrite,
+            )
             files.append(path)
     seconds["export"] = time.perf_counter() - t0
     seen = np.zeros(len(observed), dtype=bool)

@@ -169,8 +169,10 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     if (small := small_person_warning(track)) is not None:
         warnings.append(small)
     if filled:
-        warnings.append(f"{filled} frame(s) were missing from the video or could not be decoded (damaged file?); "
-                        "they were interpolated")
+        warnings.append(
+            f"{filled} frame(s) were missing from the video or could not be decoded (damaged file?); "
+            "they were interpolated"
+        )
     if options.preview is not None:
         t0 = time.perf_counter()
         files.append(write_clip_preview(video, info, track, motion, options, warnings, reporter))
@@ -178,14 +180,18 @@ def run_clip(video: Path, options: RunOptions, reporter: Reporter | None = None)
     return RunResult(info, motion, track.num_frames, rate, files, seconds, warnings, filled)
 
 
-def clip_hands(video: Path, info: VideoInfo, track: Track2D, options: RunOptions, reporter: Reporter
-               ) -> HandTrack | None:
+def clip_hands(
+    video: Path, info: VideoInfo, track: Track2D, options: RunOptions, reporter: Reporter
+) -> HandTrack | None:
     """The tracked person's hands (``--hands auto``; a second decode of the clip), else None."""
     if options.hands != "auto":
         return None
     with reporter.stage("hands", track.num_frames) as tick:
-        return detect_hands(iter_frames(video, start=options.start, end=options.end, info=info), track,
-                            progress=lambda done: tick(done, track.num_frames))
+        return detect_hands(
+            iter_frames(video, start=options.start, end=options.end, info=info),
+            track,
+            progress=lambda done: tick(done, track.num_frames),
+        )
 
 
 def continuous_motion(motion: Motion, track: Track2D) -> Motion:
@@ -209,17 +215,34 @@ def at_output_rate(motion: Motion, fps: float | None) -> Motion:
     return motion
 
 
-def write_clip_preview(video: Path, info: VideoInfo, track: Track2D, motion: Motion, options: RunOptions,
-                       warnings: list[str], reporter: Reporter) -> Path:
+def write_clip_preview(
+    video: Path,
+    info: VideoInfo,
+    track: Track2D,
+    motion: Motion,
+    options: RunOptions,
+    warnings: list[str],
+    reporter: Reporter,
+) -> Path:
     """``--preview``: the exported motion drawn over the clip; the body mesh only when a GLB/FBX carries one."""
     from mocap_cli.preview.clip import render_clip_preview
 
     assert options.preview is not None
     check_preview_path(options.preview, overwrite=options.overwrite)
     needs_mesh = any(p.suffix.lower() in (".glb", ".fbx") for p in options.exports)
-    render_clip_preview(options.preview, video, info, track, motion, start=options.start, end=options.end,
-                        mesh=options.mesh if needs_mesh else "none", smpl=options.settings.smpl, warnings=warnings,
-                        stage=reporter.stage)
+    render_clip_preview(
+        options.preview,
+        video,
+        info,
+        track,
+        motion,
+        start=options.start,
+        end=options.end,
+        mesh=options.mesh if needs_mesh else "none",
+        smpl=options.settings.smpl,
+        warnings=warnings,
+        stage=reporter.stage,
+    )
     return options.preview
 
 
@@ -248,9 +271,14 @@ def _write_each(motion: Motion, options: RunOptions, reporter: Reporter, created
                 export_motion(motion, path, overwrite=options.overwrite)
             else:
                 if prepared is None:
-                    prepared = prepare_export(motion, preset=options.preset, root=options.root,
-                                              mesh=options.mesh if needs_mesh else "none",
-                                              smpl=options.settings.smpl, reference_pose=options.reference_pose)
+                    prepared = prepare_export(
+                        motion,
+                        preset=options.preset,
+                        root=options.root,
+                        mesh=options.mesh if needs_mesh else "none",
+                        smpl=options.settings.smpl,
+                        reference_pose=options.reference_pose,
+                    )
                 export_motion(prepared[0], path, prepared[1], overwrite=options.overwrite)
             if not existed:  # only once written by us: a file another process created meanwhile is not ours
                 created.append(path)

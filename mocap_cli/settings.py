@@ -87,8 +87,9 @@ class RunSettings:
         if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
             raise MocapError("--start must be zero or positive (seconds).")
         if self.end is not None and not self.end > (self.start or 0.0):  # also refuses NaN
-            raise MocapError("--end must be after --start." if self.start is not None
-                             else "--end must be positive (seconds).")
+            raise MocapError(
+                "--end must be after --start." if self.start is not None else "--end must be positive (seconds)."
+            )
         if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
             raise MocapError("--fps must be a positive number of frames per second.")
         if not FOV_MIN_DEGREES <= self.fov <= FOV_MAX_DEGREES:  # also refuses NaN
@@ -104,8 +105,13 @@ class RunSettings:
         """What models receive (``create_model``); ``auto`` devices are resolved when a torch model is built."""
         from mocap_cli.models.base import ModelSettings
 
-        return ModelSettings(device=self.device.lower(), fov_degrees=self.fov, weights=weights_path(self.weights),
-                             smpl=self.smpl, batch_size=self.batch_size)
+        return ModelSettings(
+            device=self.device.lower(),
+            fov_degrees=self.fov,
+            weights=weights_path(self.weights),
+            smpl=self.smpl,
+            batch_size=self.batch_size,
+        )
 
     @classmethod
     def from_run_options(cls, options: RunOptions) -> RunSettings:
@@ -113,29 +119,55 @@ class RunSettings:
         its output paths' extensions."""
         model = options.settings
         return cls(
-            model=options.model, weights=None if model.weights is None else str(model.weights), smpl=model.smpl,
-            formats=formats_of(options.exports), start=options.start, end=options.end, fps=options.fps,
-            smooth=options.smooth, preset=options.preset, root=options.root, mesh=options.mesh,
-            device=model.device, fov=model.fov_degrees, batch_size=model.batch_size, foot_lock=options.foot_lock, overwrite=options.overwrite,
-            reference_pose=options.reference_pose, preview=options.preview is not None, hands=options.hands,
+            model=options.model,
+            weights=None if model.weights is None else str(model.weights),
+            smpl=model.smpl,
+            formats=formats_of(options.exports),
+            start=options.start,
+            end=options.end,
+            fps=options.fps,
+            smooth=options.smooth,
+            preset=options.preset,
+            root=options.root,
+            mesh=options.mesh,
+            device=model.device,
+            fov=model.fov_degrees,
+            batch_size=model.batch_size,
+            foot_lock=options.foot_lock,
+            overwrite=options.overwrite,
+            reference_pose=options.reference_pose,
+            preview=options.preview is not None,
+            hands=options.hands,
         )
 
 
 DEFAULTS = RunSettings()
 
 
-def build_run_options(exports: tuple[Path, ...], settings: RunSettings, *,
-                      overwrite: bool | None = None, preview: Path | None = None) -> RunOptions:
+def build_run_options(
+    exports: tuple[Path, ...], settings: RunSettings, *, overwrite: bool | None = None, preview: Path | None = None
+) -> RunOptions:
     """One clip's ``RunOptions`` for ``pipeline.run_clip``: these output paths with these settings.
     ``overwrite`` replaces ``settings.overwrite`` (a batch decides per clip); ``preview`` is the clip's
     ``--preview`` video path."""
     from mocap_cli.pipeline import RunOptions
 
     return RunOptions(
-        exports=tuple(exports), model=settings.model, start=settings.start, end=settings.end, fps=settings.fps,
-        smooth=settings.smooth, overwrite=settings.overwrite if overwrite is None else overwrite,
-        preset=settings.preset, root=settings.root, mesh=settings.mesh, foot_lock=settings.foot_lock, settings=settings.model_settings(),
-        reference_pose=settings.reference_pose, preview=preview, hands=settings.hands,
+        exports=tuple(exports),
+        model=settings.model,
+        start=settings.start,
+        end=settings.end,
+        fps=settings.fps,
+        smooth=settings.smooth,
+        overwrite=settings.overwrite if overwrite is None else overwrite,
+        preset=settings.preset,
+        root=settings.root,
+        mesh=settings.mesh,
+        foot_lock=settings.foot_lock,
+        settings=settings.model_settings(),
+        reference_pose=settings.reference_pose,
+        preview=preview,
+        hands=settings.hands,
     )
 
 
@@ -159,8 +191,10 @@ def check_output_fps(fps: float | None, source_fps: float) -> None:
         return
     limit = max_output_fps(float(source_fps))
     if fps > limit:
-        raise MocapError(f"--fps {fps:g} is too high for a {float(source_fps):g} fps source; "
-                         f"use at most {limit:g} frames per second.")
+        raise MocapError(
+            f"--fps {fps:g} is too high for a {float(source_fps):g} fps source; "
+            f"use at most {limit:g} frames per second."
+        )
 
 
 def weights_path(value: str | None) -> Path | None:

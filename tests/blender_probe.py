@@ -42,9 +42,12 @@ def parse_tree(path: str) -> dict:
     root, version = parse_fbx.parse(path)
 
     def node(elem: object) -> dict:
-        return {"name": elem.id.decode(), "types": bytes(elem.props_type).decode(),
-                "props": [_jsonable(p, chr(t)) for p, t in zip(elem.props, elem.props_type)],
-                "children": [node(e) for e in elem.elems]}
+        return {
+            "name": elem.id.decode(),
+            "types": bytes(elem.props_type).decode(),
+            "props": [_jsonable(p, chr(t)) for p, t in zip(elem.props, elem.props_type)],
+            "children": [node(e) for e in elem.elems],
+        }
 
     return {"version": version, "nodes": [node(e) for e in root.elems]}
 
@@ -54,16 +57,18 @@ def _import(item: dict) -> set:
     ext = path.lower().rsplit(".", 1)[-1]
     scene = bpy.context.scene
     if ext == "bvh":
-        return bpy.ops.import_anim.bvh(filepath=path, update_scene_fps=True, update_scene_duration=True,
-                                       use_fps_scale=False, rotate_mode="NATIVE")
+        return bpy.ops.import_anim.bvh(
+            filepath=path, update_scene_fps=True, update_scene_duration=True, use_fps_scale=False, rotate_mode="NATIVE"
+        )
     if ext in ("glb", "gltf"):
         fps = float(item["fps"])
         scene.render.fps = round(fps)
         scene.render.fps_base = round(fps) / fps
         return bpy.ops.import_scene.gltf(filepath=path)
     if ext == "fbx":
-        return bpy.ops.import_scene.fbx(filepath=path,
-                                        automatic_bone_orientation=item.get("automatic_bone_orientation", False))
+        return bpy.ops.import_scene.fbx(
+            filepath=path, automatic_bone_orientation=item.get("automatic_bone_orientation", False)
+        )
     raise SystemExit(f"unknown extension {ext}")
 
 
@@ -87,14 +92,18 @@ def probe(item: dict) -> dict:
     arm = arms[0]
     out["bones"] = {b.name: (b.parent.name if b.parent else None) for b in arm.data.bones}
     out["rest_heads"] = {b.name: list(arm.matrix_world @ b.head_local) for b in arm.data.bones}
-    out["bone_axes"] = {b.name: list((arm.matrix_world.to_3x3() @ (b.tail_local - b.head_local)).normalized())
-                        for b in arm.data.bones}
+    out["bone_axes"] = {
+        b.name: list((arm.matrix_world.to_3x3() @ (b.tail_local - b.head_local)).normalized()) for b in arm.data.bones
+    }
     action = arm.animation_data.action if arm.animation_data else None
     out["action_frame_range"] = list(action.frame_range) if action else None
     out["armature_scale"] = list(arm.matrix_world.to_scale())
     first = out["action_frame_range"][0] if action else float(scene.frame_start)
-    scene_fps = scene.render.fps / scene.render.fps_base if item["path"].lower().endswith((".glb", ".gltf")) \
-        else scene.render.fps  # the BVH/FBX importers place keys with the rounded integer rate
+    scene_fps = (
+        scene.render.fps / scene.render.fps_base
+        if item["path"].lower().endswith((".glb", ".gltf"))
+        else scene.render.fps
+    )  # the BVH/FBX importers place keys with the rounded integer rate
     frames = {}
     for i in item.get("frames", []):
         blender_frame = first + i / item["fps"] * scene_fps
@@ -104,8 +113,9 @@ def probe(item: dict) -> dict:
         heads = {pb.name: list(arm.matrix_world @ pb.head) for pb in arm.pose.bones}
         entry: dict = {"blender_frame": blender_frame, "heads": heads}
         if item.get("rest_angles"):  # each bone's rotation away from its rest orientation, degrees
-            entry["rest_angles"] = {pb.name: math.degrees(pb.matrix_basis.to_quaternion().angle)
-                                    for pb in arm.pose.bones}
+            entry["rest_angles"] = {
+                pb.name: math.degrees(pb.matrix_basis.to_quaternion().angle) for pb in arm.pose.bones
+            }
         if meshes and item.get("vertex_ids"):
             ev = meshes[0].evaluated_get(depsgraph)
             me = ev.to_mesh()
@@ -123,17 +133,19 @@ def probe(item: dict) -> dict:
         ev.to_mesh_clear()
         rest_z = [(ob.matrix_world @ v.co).z for v in ob.data.vertices]
         sums = [sum(g.weight for g in v.groups) for v in ob.data.vertices]
-        info.append({
-            "name": ob.name,
-            "parent": ob.parent.name if ob.parent else None,
-            "modifiers": [(m.type, m.object.name if getattr(m, "object", None) else None) for m in ob.modifiers],
-            "vertex_groups": [g.name for g in ob.vertex_groups],
-            "num_vertices": len(ob.data.vertices),
-            "weight_sum_min": min(sums) if sums else 0.0,
-            "weight_sum_max": max(sums) if sums else 0.0,
-            "rest_height": max(rest_z) - min(rest_z) if rest_z else 0.0,
-            "first_frame_height": max(posed_z) - min(posed_z) if posed_z else 0.0,
-        })
+        info.append(
+            {
+                "name": ob.name,
+                "parent": ob.parent.name if ob.parent else None,
+                "modifiers": [(m.type, m.object.name if getattr(m, "object", None) else None) for m in ob.modifiers],
+                "vertex_groups": [g.name for g in ob.vertex_groups],
+                "num_vertices": len(ob.data.vertices),
+                "weight_sum_min": min(sums) if sums else 0.0,
+                "weight_sum_max": max(sums) if sums else 0.0,
+                "rest_height": max(rest_z) - min(rest_z) if rest_z else 0.0,
+                "first_frame_height": max(posed_z) - min(posed_z) if posed_z else 0.0,
+            }
+        )
     out["mesh_info"] = info
     if info:  # the first mesh's fields at top level (what single-mesh checks read)
         for key in ("modifiers", "vertex_groups", "num_vertices", "weight_sum_min", "weight_sum_max", "rest_height"):

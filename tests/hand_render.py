@@ -17,12 +17,12 @@ ground truth file; the test suite calls ``hand_clip``.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from body_render import render_clip
 from mocap_cli.body.anny_body import anny_mesh
 from mocap_cli.body.skinning import skin
 from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, FINGERS, with_fingers
@@ -43,14 +43,34 @@ FOCAL_PX = 1100.0
 # Per pose and finger: (knuckle flexion, abduction, middle flexion, end flexion), degrees; thumb: three swings.
 _ANGLES: dict[str, dict[str, tuple[float, ...]]] = {
     "relaxed": {},
-    "open": {"index": (-8, 8, -5, -5), "middle": (-8, 0, -5, -5), "ring": (-8, -8, -5, -5),
-             "pinky": (-8, -15, -5, -5), "thumb": (-15, -10, -10)},
-    "fist": {"index": (85, 0, 100, 60), "middle": (85, 0, 100, 60), "ring": (85, 0, 100, 60),
-             "pinky": (85, 0, 100, 60), "thumb": (30, 45, 40)},
-    "point": {"index": (-5, 0, -5, -5), "middle": (85, 0, 100, 60), "ring": (85, 0, 100, 60),
-              "pinky": (85, 0, 100, 60), "thumb": (30, 45, 40)},
-    "pinch": {"index": (40, 0, 45, 25), "middle": (15, 0, 20, 10), "ring": (15, 0, 20, 10),
-              "pinky": (15, 0, 20, 10), "thumb": (25, 25, 20)},
+    "open": {
+        "index": (-8, 8, -5, -5),
+        "middle": (-8, 0, -5, -5),
+        "ring": (-8, -8, -5, -5),
+        "pinky": (-8, -15, -5, -5),
+        "thumb": (-15, -10, -10),
+    },
+    "fist": {
+        "index": (85, 0, 100, 60),
+        "middle": (85, 0, 100, 60),
+        "ring": (85, 0, 100, 60),
+        "pinky": (85, 0, 100, 60),
+        "thumb": (30, 45, 40),
+    },
+    "point": {
+        "index": (-5, 0, -5, -5),
+        "middle": (85, 0, 100, 60),
+        "ring": (85, 0, 100, 60),
+        "pinky": (85, 0, 100, 60),
+        "thumb": (30, 45, 40),
+    },
+    "pinch": {
+        "index": (40, 0, 45, 25),
+        "middle": (15, 0, 20, 10),
+        "ring": (15, 0, 20, 10),
+        "pinky": (15, 0, 20, 10),
+        "thumb": (25, 25, 20),
+    },
 }
 
 
@@ -146,65 +166,31 @@ def scene(hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
     distances = [FOCAL_PX * hand_m / px for px, _, _ in frames]
     target = 0.5 * (joints[0, JOINT_INDEX["left_wrist"]] + joints[0, JOINT_INDEX["right_wrist"]])
     target[1] -= 0.15
-    return {"vertices": verts, "faces": mesh.faces, "distances": np.array(distances), "target": target,
-            "joints": joints, "rotations": rot, "hand_px": np.array([px for px, _, _ in frames]),
-            "views": np.array([view for _, view, _ in frames]), "poses": np.array([pose for _, _, pose in frames]),
-            "skeleton_offsets": skeleton.offsets}
+    return {
+        "vertices": verts,
+        "faces": mesh.faces,
+        "distances": np.array(distances),
+        "target": target,
+        "joints": joints,
+        "rotations": rot,
+        "hand_px": np.array([px for px, _, _ in frames]),
+        "views": np.array([view for _, view, _ in frames]),
+        "poses": np.array([pose for _, _, pose in frames]),
+        "skeleton_offsets": skeleton.offsets,
+    }
 
 
-_BLENDER_SCRIPT = r"""
-import sys, json, numpy as np, bpy
-data = np.load(sys.argv[1]); out = sys.argv[2]; W, H, F = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-bpy.ops.wm.read_factory_settings(use_empty=True)
-sc = bpy.context.scene
-sc.render.engine = "BLENDER_WORKBENCH"
-sc.display.shading.light = "STUDIO"
-sc.display.shading.color_type = "SINGLE"
-sc.display.shading.single_color = (0.8, 0.6, 0.5)
-sc.display.shading.show_cavity = True
-sc.display.render_aa = "8"
-sc.render.resolution_x, sc.render.resolution_y = W, H
-sc.render.image_settings.file_format = "PNG"
-world = bpy.data.worlds.new("w"); sc.world = world
-world.color = (0.55, 0.6, 0.65)
-def zup(p): return (p[0], -p[2], p[1])
-faces = data["faces"].tolist()
-me = bpy.data.meshes.new("body"); me.from_pydata([zup(v) for v in data["vertices"][0]], [], faces); me.update()
-ob = bpy.data.objects.new("body", me); sc.collection.objects.link(ob)
-cam_data = bpy.data.cameras.new("cam"); cam_data.sensor_fit = "HORIZONTAL"; cam_data.sensor_width = 36.0
-cam_data.lens = F * 36.0 / W
-cam = bpy.data.objects.new("cam", cam_data); sc.collection.objects.link(cam); sc.camera = cam
-t = data["target"]
-for i, (verts, dist) in enumerate(zip(data["vertices"], data["distances"])):
-    me.vertices.foreach_set("co", np.array([zup(v) for v in verts]).ravel())
-    me.update()
-    cam.location = zup((t[0], t[1], t[2] + dist)); cam.rotation_euler = (np.pi / 2, 0.0, 0.0)
-    sc.render.filepath = f"{out}/frame_{i:04d}.png"
-    bpy.ops.render.render(write_still=True)
-"""
-
-
-def hand_clip(out_dir: Path, hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
-              ) -> tuple[Path, dict]:
+def hand_clip(
+    out_dir: Path, hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
+) -> tuple[Path, dict]:
     """Render the clip (``out_dir/hands.mp4``) and return it with the scene (ground truth)."""
-    import imageio_ffmpeg
-
-    out_dir.mkdir(parents=True, exist_ok=True)
     data = scene(hand_px, views, hold)
-    npz = out_dir / "scene.npz"
-    np.savez(npz, **{k: v for k, v in data.items()})
-    script = out_dir / "render.py"
-    script.write_text(_BLENDER_SCRIPT)
-    frames = out_dir / "frames"
-    frames.mkdir(exist_ok=True)
-    proc = subprocess.run([sys.executable, str(script), str(npz), str(frames), str(WIDTH), str(HEIGHT),
-                           str(FOCAL_PX)], capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    clip = out_dir / "hands.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-framerate", str(FPS), "-i",
-                    str(frames / "frame_%04d.png"), "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p",
-                    str(clip)], check=True, timeout=300)
+    # The camera faces the body head-on from ``distance`` in front of the target (the body faces +z).
+    cameras = data["target"][None] + data["distances"][:, None] * np.array([0.0, 0.0, 1.0])
+    clip = render_clip(
+        out_dir, "hands", data["vertices"], data["faces"], cameras, data["target"], (WIDTH, HEIGHT), FOCAL_PX, FPS
+    )
+    np.savez(out_dir / "scene.npz", **data)
     return clip, data
 
 

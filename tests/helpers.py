@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, require_shared
-from mocap_cli.solve.ik import solve_ik
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.skeleton import canonical_skeleton
+from mocap_cli.solve.ik import solve_ik
 
 PROBE = Path(__file__).with_name("blender_probe.py")
 VALIDATOR = Path(__file__).parent / "js" / "validate_gltf.js"
@@ -53,8 +53,7 @@ def run_blender(request: list[dict], tmp: Path) -> list[dict]:
         pytest.skip("bpy (Blender as a Python module) is not installed")
     req, res = Path(tmp) / "probe_request.json", Path(tmp) / "probe_result.json"
     req.write_text(json.dumps(request))
-    proc = subprocess.run([sys.executable, str(PROBE), str(req), str(res)], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, str(PROBE), str(req), str(res)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"Blender probe failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(res.read_text())
 
@@ -83,8 +82,14 @@ def gltf_validate(path: Path) -> dict:
     return json.loads(res.stdout)
 
 
-def assert_blender_matches(report: dict, motion: Motion, frames: list[int], names: list[str] | None = None,
-                           scale: float = 1.0, tol: float = 0.01) -> float:
+def assert_blender_matches(
+    report: dict,
+    motion: Motion,
+    frames: list[int],
+    names: list[str] | None = None,
+    scale: float = 1.0,
+    tol: float = 0.01,
+) -> float:
     """World positions of bone heads in Blender vs our forward kinematics; returns the worst error (m)."""
     worst = 0.0
     names = names or list(motion.skeleton.names)
@@ -98,4 +103,13 @@ def assert_blender_matches(report: dict, motion: Motion, frames: list[int], name
     return worst
 
 
-__all__ = ["REPO", "child_processes", "real_motion", "to_blender", "run_blender", "blender_probe", "gltf_validate", "assert_blender_matches"]
+__all__ = [
+    "REPO",
+    "child_processes",
+    "real_motion",
+    "to_blender",
+    "run_blender",
+    "blender_probe",
+    "gltf_validate",
+    "assert_blender_matches",
+]

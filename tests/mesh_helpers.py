@@ -28,8 +28,15 @@ def optimizer_state() -> dict:
     return {
         "state": {0: {"step": torch.tensor(1000.0), "exp_avg": torch.zeros(4), "exp_avg_sq": torch.zeros(4)}},
         "param_groups": [
-            {"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-5, "amsgrad": False,
-             "initial_lr": 1e-4, "params": [0]}
+            {
+                "lr": 1e-4,
+                "betas": (0.9, 0.999),
+                "eps": 1e-8,
+                "weight_decay": 1e-5,
+                "amsgrad": False,
+                "initial_lr": 1e-4,
+                "params": [0],
+            }
         ],
     }
 
@@ -90,8 +97,16 @@ def small_int_file(path: Path) -> Path:
     torch.manual_seed(2)
     net = INT(INTConfig(embed_dim=64, depth=1, num_heads=1, temporal_layers=1, temporal_num_heads=1, **SMALL))
     _plausible_camera(net.cam_head)
-    return save({"epoch": 20, "performance": performance(), "history_best_performance": performance(),
-                 "state_dict": net.state_dict(), "optimizer": optimizer_state()}, path)
+    return save(
+        {
+            "epoch": 20,
+            "performance": performance(),
+            "history_best_performance": performance(),
+            "state_dict": net.state_dict(),
+            "optimizer": optimizer_state(),
+        },
+        path,
+    )
 
 
 def _layout(name: str) -> dict:

@@ -47,7 +47,6 @@ class ClipJob:
     input: dict[str, Any] = field(default_factory=dict)
 
 
-
 def check_settings(settings: RunSettings, local: bool = True) -> bool:
     """Everything about the settings that can fail, checked before any clip starts (``settings.validate()``
     plus the model's readiness). Returns whether the model will compute on a GPU.
@@ -72,8 +71,9 @@ def check_settings(settings: RunSettings, local: bool = True) -> bool:
     return gpu
 
 
-def find_clips(in_dir: Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS, recursive: bool = False,
-               exclude: Path | None = None) -> list[Path]:
+def find_clips(
+    in_dir: Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS, recursive: bool = False, exclude: Path | None = None
+) -> list[Path]:
     """Files under ``in_dir`` whose name (or relative path, for patterns with '/') matches a pattern,
     case-insensitively; hidden files and folders and anything under ``exclude`` are left out. Sorted."""
     if not in_dir.is_dir():
@@ -113,8 +113,10 @@ def plan(options: BatchOptions) -> tuple[list[ClipJob], dict[int, str]]:
     sources = find_clips(options.in_dir, options.patterns, options.recursive, exclude=out_dir)
     if not sources:
         where = "under" if options.recursive else "in"
-        raise MocapError(f"No clips matching {', '.join(options.patterns)} {where} {options.in_dir}; "
-                         "check the folder, --pattern or --recursive.")
+        raise MocapError(
+            f"No clips matching {', '.join(options.patterns)} {where} {options.in_dir}; "
+            "check the folder, --pattern or --recursive."
+        )
     in_dir = options.in_dir.resolve()
     jobs: list[ClipJob] = []
     clashes: dict[int, str] = {}
@@ -127,7 +129,8 @@ def plan(options: BatchOptions) -> tuple[list[ClipJob], dict[int, str]]:
         jobs.append(ClipJob(i, source, rel, outputs, sidecar_path(out_dir, rel)))
         for path in outputs:
             if path in owners:
-                clashes[i] = (f"Its output {path.name} would overwrite that of {owners[path]}; "
-                              "rename one of the two clips.")
+                clashes[i] = (
+                    f"Its output {path.name} would overwrite that of {owners[path]}; rename one of the two clips."
+                )
             owners.setdefault(path, rel)
     return jobs, clashes

@@ -78,9 +78,17 @@ class _GpuTurns:
                 continue
 
 
-def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: BatchOptions, clip_fn: ClipFn | None,
-             started: Callable[[ClipJob], None], finished: Callable[[ClipJob, ClipOutcome], None],
-             display: BatchDisplay, log: BatchLog, gpu: bool) -> None:
+def run_pool(
+    todo: list[ClipJob],
+    run_opts: dict[int, RunOptions],
+    options: BatchOptions,
+    clip_fn: ClipFn | None,
+    started: Callable[[ClipJob], None],
+    finished: Callable[[ClipJob, ClipOutcome], None],
+    display: BatchDisplay,
+    log: BatchLog,
+    gpu: bool,
+) -> None:
     """Run ``todo`` on ``--jobs`` workers; ``started``/``finished`` are called in this (the parent) process."""
     ctx = multiprocessing.get_context("spawn")
     n_jobs = min(options.jobs or default_jobs(), len(todo))
@@ -94,8 +102,14 @@ def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batc
         deaths[job.index] = deaths.get(job.index, 0) + 1
         if deaths[job.index] >= _DEATH_LIMIT:
             remove_outputs(job.outputs)
-            finished(job, ClipOutcome("failed", reason="The worker process died twice while processing this clip "
-                                      "(killed, out of memory or a crash in native code)."))
+            finished(
+                job,
+                ClipOutcome(
+                    "failed",
+                    reason="The worker process died twice while processing this clip "
+                    "(killed, out of memory or a crash in native code).",
+                ),
+            )
         else:
             log.write("worker-died", job.rel, "retrying once in a fresh worker")
             queue.appendleft(job)
@@ -135,15 +149,19 @@ def run_pool(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batc
 
 def _start_worker(ctx: Any, gpu: bool, threads: int) -> _Worker:
     parent_end, child_end = ctx.Pipe(duplex=True)
-    process = ctx.Process(target=worker_main, args=(child_end, gpu, threads, os.getpid()),
-                          name="mocap-batch-worker")
+    process = ctx.Process(target=worker_main, args=(child_end, gpu, threads, os.getpid()), name="mocap-batch-worker")
     process.start()
     child_end.close()  # only the worker holds it now, so its death reads as end-of-file here
     return _Worker(process, parent_end)
 
 
-def _read_messages(w: _Worker, started: Callable[[ClipJob], None], finished: Callable[[ClipJob, ClipOutcome], None],
-                   display: BatchDisplay, turns: _GpuTurns | None) -> bool:
+def _read_messages(
+    w: _Worker,
+    started: Callable[[ClipJob], None],
+    finished: Callable[[ClipJob, ClipOutcome], None],
+    display: BatchDisplay,
+    turns: _GpuTurns | None,
+) -> bool:
     """Handle everything ``w`` has sent so far; False once its pipe is closed (the worker is gone)."""
     try:
         while w.conn.poll():

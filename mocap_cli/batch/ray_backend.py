@@ -21,9 +21,15 @@ if TYPE_CHECKING:
     from mocap_cli.pipeline import RunOptions
 
 
-def run_ray(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: BatchOptions, clip_fn: ClipFn | None,
-            started: Callable[[ClipJob], None], finished: Callable[[ClipJob, ClipOutcome], None],
-            gpu: bool) -> None:
+def run_ray(
+    todo: list[ClipJob],
+    run_opts: dict[int, RunOptions],
+    options: BatchOptions,
+    clip_fn: ClipFn | None,
+    started: Callable[[ClipJob], None],
+    finished: Callable[[ClipJob, ClipOutcome], None],
+    gpu: bool,
+) -> None:
     """Ray tasks running ``run_job``; at most ``--jobs`` in flight when given, else all (Ray schedules)."""
     try:
         import ray
@@ -34,8 +40,10 @@ def run_ray(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batch
             address = None if options.ray_address == "local" else options.ray_address  # None: start one here
             ray.init(address=address, log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - connection errors come in many types
-            raise MocapError(f"Could not connect to Ray at '{options.ray_address}' ({type(exc).__name__}); "
-                             "check the address or use --ray auto on a cluster node.") from exc
+            raise MocapError(
+                f"Could not connect to Ray at '{options.ray_address}' ({type(exc).__name__}); "
+                "check the address or use --ray auto on a cluster node."
+            ) from exc
     gpus = 1 if gpu else 0
     task = ray.remote(run_job).options(num_cpus=1, num_gpus=gpus, max_retries=1)
     limit = options.jobs or len(todo)
@@ -54,8 +62,11 @@ def run_ray(todo: list[ClipJob], run_opts: dict[int, RunOptions], options: Batch
                     outcome = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a worker died twice or Ray failed the task
                     remove_outputs(job.outputs)
-                    outcome = ClipOutcome("failed", reason=f"The Ray task for this clip failed ({type(exc).__name__}); "
-                                          f"details are in {LOG_NAME}.", traceback=str(exc))
+                    outcome = ClipOutcome(
+                        "failed",
+                        reason=f"The Ray task for this clip failed ({type(exc).__name__}); details are in {LOG_NAME}.",
+                        traceback=str(exc),
+                    )
                 finished(job, outcome)
     except BaseException:
         for ref in refs:

@@ -29,8 +29,18 @@ LOG_NAME = "batch.log"
 LEG_CONFIDENCE = 0.5
 LEG_VISIBLE_FRACTION = 0.5
 
-ROW_FIELDS = ("clip", "status", "reason", "frames", "source_fps", "detection_rate", "seconds",
-              "frames_per_second", "outputs", "warnings")
+ROW_FIELDS = (
+    "clip",
+    "status",
+    "reason",
+    "frames",
+    "source_fps",
+    "detection_rate",
+    "seconds",
+    "frames_per_second",
+    "outputs",
+    "warnings",
+)
 
 
 @dataclass
@@ -93,8 +103,12 @@ class Report:
         writer.writerow(ROW_FIELDS)
         for row in self.rows:
             values = dataclasses.asdict(row)
-            writer.writerow(["; ".join(values[k]) if isinstance(values[k], list) else
-                             ("" if values[k] is None else values[k]) for k in ROW_FIELDS])
+            writer.writerow(
+                [
+                    "; ".join(values[k]) if isinstance(values[k], list) else ("" if values[k] is None else values[k])
+                    for k in ROW_FIELDS
+                ]
+            )
         write_text_atomic(self.out_dir / REPORT_CSV, buf.getvalue())
 
 
@@ -114,11 +128,18 @@ class BatchLog:
 def row_from_outcome(job: ClipJob, out_dir: Path, outcome: ClipOutcome) -> ClipRow:
     fps = outcome.frames / outcome.seconds if outcome.frames and outcome.seconds > 0 else None
     return ClipRow(
-        clip=job.rel, status=outcome.status, reason=outcome.reason, frames=outcome.frames,
-        source_fps=_round(outcome.source_fps, 4), detection_rate=_round(outcome.detection_rate, 4),
-        seconds=_round(outcome.seconds, 3), frames_per_second=_round(fps, 2),
-        outputs=[Path(f).relative_to(out_dir).as_posix() if Path(f).is_relative_to(out_dir) else str(f)
-                 for f in outcome.files],
+        clip=job.rel,
+        status=outcome.status,
+        reason=outcome.reason,
+        frames=outcome.frames,
+        source_fps=_round(outcome.source_fps, 4),
+        detection_rate=_round(outcome.detection_rate, 4),
+        seconds=_round(outcome.seconds, 3),
+        frames_per_second=_round(fps, 2),
+        outputs=[
+            Path(f).relative_to(out_dir).as_posix() if Path(f).is_relative_to(out_dir) else str(f)
+            for f in outcome.files
+        ],
         warnings=list(outcome.warnings),
     )
 
@@ -142,8 +163,10 @@ def lower_body_warning(confidence: Any, names: tuple[str, ...] | list[str]) -> s
     visible = float(np.mean(conf[seen][:, legs].min(axis=1) >= LEG_CONFIDENCE))
     if visible >= LEG_VISIBLE_FRACTION:
         return None
-    return (f"knees/ankles were clearly visible in only {visible:.0%} of the frames with a person; "
-            "the legs are mostly guessed")
+    return (
+        f"knees/ankles were clearly visible in only {visible:.0%} of the frames with a person; "
+        "the legs are mostly guessed"
+    )
 
 
 def clip_warnings(result: Any) -> list[str]:

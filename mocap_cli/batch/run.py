@@ -119,8 +119,15 @@ def run_batch(options: BatchOptions, display: BatchDisplay | None = None, clip_f
         return _run_locked(options, out_dir, jobs, clashes, display, clip_fn, gpu)
 
 
-def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clashes: dict[int, str],
-                display: BatchDisplay, clip_fn: ClipFn | None, gpu: bool) -> BatchResult:
+def _run_locked(
+    options: BatchOptions,
+    out_dir: Path,
+    jobs: list[ClipJob],
+    clashes: dict[int, str],
+    display: BatchDisplay,
+    clip_fn: ClipFn | None,
+    gpu: bool,
+) -> BatchResult:
     settings = options.settings
     run_id = uuid.uuid4().hex[:8]
     log = BatchLog(out_dir / LOG_NAME, run_id)
@@ -146,18 +153,28 @@ def _run_locked(options: BatchOptions, out_dir: Path, jobs: list[ClipJob], clash
     if not options.resume and not options.overwrite:
         existing = [p for job in todo for p in job.outputs if p.exists()]
         if existing:
-            raise MocapError(f"{len(existing)} output file(s) already exist in {options.out_dir} (e.g. {existing[0]}); "
-                             "pass --resume to finish an earlier batch or --overwrite to redo every clip.")
+            raise MocapError(
+                f"{len(existing)} output file(s) already exist in {options.out_dir} (e.g. {existing[0]}); "
+                "pass --resume to finish an earlier batch or --overwrite to redo every clip."
+            )
     header = {
-        "mocap_version": __version__, "run_id": run_id, "started": now(),
-        "input": str(options.in_dir.resolve()), "output": str(out_dir), "settings": record,
-        "jobs": options.jobs or default_jobs(), "backend": "ray" if options.ray_address else "processes",
+        "mocap_version": __version__,
+        "run_id": run_id,
+        "started": now(),
+        "input": str(options.in_dir.resolve()),
+        "output": str(out_dir),
+        "settings": record,
+        "jobs": options.jobs or default_jobs(),
+        "backend": "ray" if options.ray_address else "processes",
         "gpu": gpu,
     }
     report = Report(out_dir, header, rows)
     report.save()
-    log.write("start", detail=f"{len(jobs)} clips, {len(todo)} to run, settings {json.dumps(record, sort_keys=True)}"
-              + (f"; removed {len(swept)} partial file(s) of an interrupted run" if swept else ""))
+    log.write(
+        "start",
+        detail=f"{len(jobs)} clips, {len(todo)} to run, settings {json.dumps(record, sort_keys=True)}"
+        + (f"; removed {len(swept)} partial file(s) of an interrupted run" if swept else ""),
+    )
     for job in jobs:
         if job.index in clashes:
             log.write("failed", job.rel, clashes[job.index])

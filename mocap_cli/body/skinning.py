@@ -11,9 +11,7 @@ from mocap_cli.core.skeleton import Skeleton, forward_kinematics
 _FRAMES_PER_CHUNK = 32  # bounds the gathered (frames, V, 4, 3, 3) matrices to ~50 MB at 5k vertices
 
 
-def skin(
-    mesh: SkinnedMesh, skeleton: Skeleton, rotations: np.ndarray, root_translation: np.ndarray
-) -> np.ndarray:
+def skin(mesh: SkinnedMesh, skeleton: Skeleton, rotations: np.ndarray, root_translation: np.ndarray) -> np.ndarray:
     """Posed vertices (F, V, 3) from local joint rotations (F, J, 4, xyzw) and root positions (F, 3).
 
     Each joint moves its vertices rigidly from the rest pose: ``R_j (v - rest_j) + p_j`` with ``R_j``

@@ -21,8 +21,8 @@ from typing import Mapping
 import numpy as np
 
 from mocap_cli.body.mesh import SkinnedMesh
-from mocap_cli.errors import MocapError
 from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
+from mocap_cli.errors import MocapError
 
 _REQUIRED = ("v_template", "shapedirs", "J_regressor", "weights", "kintree_table")
 

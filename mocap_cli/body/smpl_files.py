@@ -138,8 +138,17 @@ def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") 
     return codecs.encode(text, "latin1", errors)
 
 
-_SPARSE_MODULES = {"scipy.sparse", "scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse.csr", "scipy.sparse._csr",
-                   "scipy.sparse.coo", "scipy.sparse._coo", "scipy.sparse.compressed", "scipy.sparse._compressed"}
+_SPARSE_MODULES = {
+    "scipy.sparse",
+    "scipy.sparse.csc",
+    "scipy.sparse._csc",
+    "scipy.sparse.csr",
+    "scipy.sparse._csr",
+    "scipy.sparse.coo",
+    "scipy.sparse._coo",
+    "scipy.sparse.compressed",
+    "scipy.sparse._compressed",
+}
 _SPARSE_NAMES = {"csc_matrix", "csr_matrix", "coo_matrix", "csc_array", "csr_array", "coo_array"}
 
 
@@ -202,7 +211,9 @@ def _unpickle(path: Path) -> Any:
                 f"{path} contains Python objects an SMPL model file never has ({exc}) and was refused for safety; "
                 f"use the .pkl exactly as downloaded from {SMPL_SITE}."
             ) from exc
-        raise MocapError(f"{path} is not a readable pickle ({exc}); download the SMPL .pkl again from {SMPL_SITE}.") from exc
+        raise MocapError(
+            f"{path} is not a readable pickle ({exc}); download the SMPL .pkl again from {SMPL_SITE}."
+        ) from exc
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError, MemoryError) as exc:
         raise MocapError(
             f"{path} is not a readable SMPL pickle ({exc.__class__.__name__}); download it again from {SMPL_SITE}."
@@ -216,10 +227,14 @@ def _as_array(value: Any, key: str, source: Path) -> np.ndarray:
     if isinstance(value, (_ChumpyStandIn, _SparseStandIn)):
         return value.to_array(key, source)
     if isinstance(value, _StandIn):
-        raise MocapError(f"{source} stores {key} in an unexpected form; import the SMPL .pkl exactly as downloaded from {SMPL_SITE}.")
+        raise MocapError(
+            f"{source} stores {key} in an unexpected form; import the SMPL .pkl exactly as downloaded from {SMPL_SITE}."
+        )
     array = np.asarray(value)
     if array.dtype == object:
-        raise MocapError(f"{source} stores {key} in an unexpected form; import the SMPL .pkl exactly as downloaded from {SMPL_SITE}.")
+        raise MocapError(
+            f"{source} stores {key} in an unexpected form; import the SMPL .pkl exactly as downloaded from {SMPL_SITE}."
+        )
     return array
 
 
@@ -231,8 +246,11 @@ def _describe(raw: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
     n_vertices = template.shape[0]
     weights = arrays.get("weights")
     n_joints = weights.shape[1] if weights is not None and weights.ndim == 2 else None
-    known = {10475: "an SMPL-X model (10475 vertices)", 778: "a MANO hand model (778 vertices)",
-             5023: "a FLAME head model (5023 vertices)"}
+    known = {
+        10475: "an SMPL-X model (10475 vertices)",
+        778: "a MANO hand model (778 vertices)",
+        5023: "a FLAME head model (5023 vertices)",
+    }
     if n_vertices in known:
         return known[n_vertices]
     if n_vertices == NUM_VERTICES and (n_joints == 52 or "hands_componentsl" in raw):
@@ -262,7 +280,11 @@ def _check_smpl(raw: dict[str, Any], arrays: dict[str, np.ndarray], source: Path
     }
     for key, shape in expected.items():
         array = arrays.get(key)
-        ok = array is not None and array.ndim == len(shape) and all(e is None or e == a for e, a in zip(shape, array.shape))
+        ok = (
+            array is not None
+            and array.ndim == len(shape)
+            and all(e is None or e == a for e, a in zip(shape, array.shape))
+        )
         if ok and key == "shapedirs":
             ok = array.shape[2] >= 10  # type: ignore[union-attr]
         if not ok:
@@ -274,10 +296,14 @@ def _check_smpl(raw: dict[str, Any], arrays: dict[str, np.ndarray], source: Path
             )
     faces = arrays["faces"]
     if faces.min() < 0 or faces.max() >= NUM_VERTICES:
-        raise MocapError(f"{source} has faces that index missing vertices; download the SMPL .pkl again from {SMPL_SITE}.")
+        raise MocapError(
+            f"{source} has faces that index missing vertices; download the SMPL .pkl again from {SMPL_SITE}."
+        )
     parents = arrays["kintree_table"][0]
     if parents[0] != -1 or any(not 0 <= parents[i] < i for i in range(1, NUM_JOINTS)):
-        raise MocapError(f"{source} has a broken joint hierarchy (kintree_table); download the SMPL .pkl again from {SMPL_SITE}.")
+        raise MocapError(
+            f"{source} has a broken joint hierarchy (kintree_table); download the SMPL .pkl again from {SMPL_SITE}."
+        )
 
 
 def _normalise(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -327,7 +353,9 @@ def load_smpl_npz(path: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError as exc:
         raise MocapError(f"SMPL file {path} does not exist; check the path or run `mocap smpl import`.") from exc
     except (OSError, ValueError, EOFError) as exc:
-        raise MocapError(f"{path} is not a readable .npz file ({exc.__class__.__name__}); import the SMPL .pkl again.") from exc
+        raise MocapError(
+            f"{path} is not a readable .npz file ({exc.__class__.__name__}); import the SMPL .pkl again."
+        ) from exc
     if "posedirs" not in arrays and "posedirs_U" in arrays and "posedirs_V" in arrays:
         product = arrays["posedirs_U"].astype(np.float64) @ arrays["posedirs_V"].astype(np.float64)
         arrays["posedirs"] = product.astype(np.float32).reshape(NUM_VERTICES, 3, -1)
@@ -400,7 +428,9 @@ def find_smpl(explicit: Path | None = None, *, gender: str = "neutral") -> Path 
         if path.is_dir():
             found = _find_in_dir(path, gender)
             if found is None:
-                raise MocapError(f"No SMPL {gender} model file found in {path}; point --smpl at the .pkl or .npz itself.")
+                raise MocapError(
+                    f"No SMPL {gender} model file found in {path}; point --smpl at the .pkl or .npz itself."
+                )
             return found
         raise MocapError(f"SMPL path {path} does not exist; check --smpl.")
     env = os.environ.get(SMPL_DIR_ENV)

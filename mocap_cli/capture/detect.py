@@ -28,9 +28,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from mocap_cli.errors import MocapError
 from mocap_cli.capture.keypoints import MEDIAPIPE_NAMES
 from mocap_cli.capture.video import Frame, VideoInfo, close_frames
+from mocap_cli.errors import MocapError
 from mocap_cli.solve.camera_motion import BackgroundTracker, KeyPair
 
 LANDMARK_NAMES = MEDIAPIPE_NAMES
@@ -108,9 +108,11 @@ def small_person_warning(track: Track2D) -> str | None:
     if size >= MIN_RELIABLE_PERSON_PIXELS:
         return None
     width, height = track.image_size
-    return (f"the person is only about {size:.0f} px tall in this {width}x{height} video (at least "
-            f"{MIN_RELIABLE_PERSON_PIXELS} px is needed for reliable detection); use a higher-resolution clip "
-            "or one where the person is closer")
+    return (
+        f"the person is only about {size:.0f} px tall in this {width}x{height} video (at least "
+        f"{MIN_RELIABLE_PERSON_PIXELS} px is needed for reliable detection); use a higher-resolution clip "
+        "or one where the person is closer"
+    )
 
 
 def _pose_estimator() -> object:
@@ -188,8 +190,11 @@ def detect(
         raise MocapError(f"{info.path} yielded no frames to analyse; check --start/--end.")
     detected = np.array(found, dtype=bool)
     if not detected.any():
-        tiny = (f" (its frames are only {size[0]}x{size[1]} pixels, too small to find a person)"
-                if min(size) < MIN_RELIABLE_PERSON_PIXELS else "")
+        tiny = (
+            f" (its frames are only {size[0]}x{size[1]} pixels, too small to find a person)"
+            if min(size) < MIN_RELIABLE_PERSON_PIXELS
+            else ""
+        )
         raise MocapError(
             f"No person was detected in {info.path}{tiny}; use a clip where one person is visible (ideally full body)."
         )
@@ -264,7 +269,7 @@ def _consistent_person(boxes: np.ndarray, detected: np.ndarray, times: np.ndarra
     keep = np.zeros_like(detected)
     keep[segments[main]] = True
     ref = segments[main][-1]
-    for seg in segments[main + 1:]:
+    for seg in segments[main + 1 :]:
         if _near(boxes[ref], boxes[seg[0]], times[seg[0]] - times[ref]):
             keep[seg] = True
             ref = seg[-1]
@@ -276,9 +281,7 @@ def _consistent_person(boxes: np.ndarray, detected: np.ndarray, times: np.ndarra
     return keep
 
 
-def _fill_short_gaps(
-    times: np.ndarray, detected: np.ndarray, max_gap: float, *arrays: np.ndarray
-) -> np.ndarray:
+def _fill_short_gaps(times: np.ndarray, detected: np.ndarray, max_gap: float, *arrays: np.ndarray) -> np.ndarray:
     """Interpolate (in time, in place) every interior run of undetected frames lasting at most ``max_gap`` s.
 
     The gap's duration is measured between the detections on either side, minus one frame interval, i.e. the

@@ -37,11 +37,26 @@ SIDES = ("left", "right")
 # MediaPipe hand landmark order (wrist, then four per finger from the base): index in the 21.
 HAND_LANDMARK_NAMES: tuple[str, ...] = (
     "wrist",
-    "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
-    "index_mcp", "index_pip", "index_dip", "index_tip",
-    "middle_mcp", "middle_pip", "middle_dip", "middle_tip",
-    "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
-    "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip",
+    "thumb_cmc",
+    "thumb_mcp",
+    "thumb_ip",
+    "thumb_tip",
+    "index_mcp",
+    "index_pip",
+    "index_dip",
+    "index_tip",
+    "middle_mcp",
+    "middle_pip",
+    "middle_dip",
+    "middle_tip",
+    "ring_mcp",
+    "ring_pip",
+    "ring_dip",
+    "ring_tip",
+    "pinky_mcp",
+    "pinky_pip",
+    "pinky_dip",
+    "pinky_tip",
 )
 # hand_landmark_full (1): the lite model (0) was 2.5x faster per call but lost a hand in 30% of the test
 # render's frames and was no more accurate where it found one.
@@ -95,8 +110,11 @@ def _hands_estimator() -> object:
     except ImportError as exc:
         raise MocapError("MediaPipe is not installed; install it with `pip install mediapipe==0.10.21`.") from exc
     return mp.solutions.hands.Hands(
-        static_image_mode=False, max_num_hands=1, model_complexity=HAND_MODEL_COMPLEXITY,
-        min_detection_confidence=0.5, min_tracking_confidence=0.5,
+        static_image_mode=False,
+        max_num_hands=1,
+        model_complexity=HAND_MODEL_COMPLEXITY,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
     )
 
 
@@ -132,9 +150,14 @@ def _paste(image: np.ndarray, crop: tuple[np.ndarray, float], canvas: np.ndarray
     # Affine map image -> crop: p' = scale * (p - (centre - side/2)), pixel centres at integers.
     tx = -scale * (centre[0] - side / 2.0) + 0.5 * (scale - 1.0)
     ty = -scale * (centre[1] - side / 2.0) + 0.5 * (scale - 1.0)
-    canvas[:, x0:x0 + CROP_PIXELS] = cv2.warpAffine(
-        image, np.array([[scale, 0.0, tx], [0.0, scale, ty]]), (CROP_PIXELS, CROP_PIXELS),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    canvas[:, x0 : x0 + CROP_PIXELS] = cv2.warpAffine(
+        image,
+        np.array([[scale, 0.0, tx], [0.0, scale, ty]]),
+        (CROP_PIXELS, CROP_PIXELS),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
 
 
 def hand_stride(fps: float) -> int:
@@ -143,8 +166,9 @@ def hand_stride(fps: float) -> int:
     return 2 if fps >= STRIDE_FPS else 1
 
 
-def detect_hands(frames: Iterable[Frame], track: Track2D, *,
-                 progress: Callable[[int], None] | None = None, stride: int | None = None) -> HandTrack:
+def detect_hands(
+    frames: Iterable[Frame], track: Track2D, *, progress: Callable[[int], None] | None = None, stride: int | None = None
+) -> HandTrack:
     """Run the hand models over streamed frames (the same frames ``track`` was detected on, in order) and
     return the tracked person's hands. ``stride``: run on every n-th frame (default ``hand_stride`` of the
     clip's rate); a frame in between gets the average of its neighbours where both saw the hand. The iterator
@@ -194,8 +218,14 @@ def detect_hands(frames: Iterable[Frame], track: Track2D, *,
     return HandTrack(landmarks, world, confidence, handedness, size_px)
 
 
-def _fill_between(stride: int, landmarks: np.ndarray, world: np.ndarray, confidence: np.ndarray,
-                  handedness: np.ndarray, size_px: np.ndarray) -> None:
+def _fill_between(
+    stride: int,
+    landmarks: np.ndarray,
+    world: np.ndarray,
+    confidence: np.ndarray,
+    handedness: np.ndarray,
+    size_px: np.ndarray,
+) -> None:
     """In place: each frame skipped by the stride, between two run frames that both saw a hand, gets the
     linear interpolation of the two (confidence: the lower)."""
     f_total = confidence.shape[0]
@@ -211,8 +241,7 @@ def _fill_between(stride: int, landmarks: np.ndarray, world: np.ndarray, confide
                 confidence[i, s] = min(confidence[a, s], confidence[b, s])
 
 
-def _assign(result: object, crop: tuple[np.ndarray, float], s: int
-            ) -> tuple[np.ndarray, np.ndarray, float] | None:
+def _assign(result: object, crop: tuple[np.ndarray, float], s: int) -> tuple[np.ndarray, np.ndarray, float] | None:
     """MediaPipe's hand on side ``s``'s crop mapped back to the frame: (image landmarks (21, 3), metric
     landmarks (21, 3), probability it is the side we expect), or None when it is not this person's hand."""
     found = getattr(result, "multi_hand_landmarks", None) or []
@@ -224,8 +253,9 @@ def _assign(result: object, crop: tuple[np.ndarray, float], s: int
     best: tuple[np.ndarray, np.ndarray, float] | None = None
     best_shift = np.inf
     for hand, hand_world, label in zip(found, worlds, labels):
-        crop_pts = np.array([(p.x * CROP_PIXELS - 0.5, p.y * CROP_PIXELS - 0.5, p.z * CROP_PIXELS)
-                             for p in hand.landmark])
+        crop_pts = np.array(
+            [(p.x * CROP_PIXELS - 0.5, p.y * CROP_PIXELS - 0.5, p.z * CROP_PIXELS) for p in hand.landmark]
+        )
         # Inverse of ``_paste``'s map (pixel centres at integers on both sides).
         img = np.empty_like(crop_pts)
         img[:, :2] = crop_pts[:, :2] * scale + centre - side / 2.0 - 0.5 * (1.0 - scale)

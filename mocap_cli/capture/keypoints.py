@@ -98,7 +98,8 @@ def mediapipe_to_h36m(
     vis = np.asarray(visibility, dtype=np.float64)
     if lm.ndim != 3 or lm.shape[1] != 33 or lm.shape[2] not in (2, 3) or vis.shape != lm.shape[:2]:
         raise MocapError(
-            f"MediaPipe landmarks must have shape (frames, 33, 2 or 3) with visibility (frames, 33), got {lm.shape} and {vis.shape}."
+            f"MediaPipe landmarks must have shape (frames, 33, 2 or 3) with visibility (frames, 33), got {lm.shape} "
+            f"and {vis.shape}."
         )
 
     def mid(a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
@@ -195,10 +196,15 @@ def fill_low_confidence(kp: np.ndarray, conf: np.ndarray, threshold: float) -> n
     kp = np.asarray(kp, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
     if kp.ndim != 3 or conf.shape != kp.shape[:2]:
-        raise MocapError(f"Keypoints must be (frames, joints, dims) with confidence (frames, joints), got {kp.shape} and {conf.shape}.")
+        raise MocapError(
+            f"Keypoints must be (frames, joints, dims) with confidence (frames, joints), got {kp.shape} and "
+            f"{conf.shape}."
+        )
     good = (conf >= threshold) & np.isfinite(kp).all(axis=-1)
     if not good.any():
-        raise MocapError("No keypoint in the clip is confident enough to use; check that a person is visible in the video.")
+        raise MocapError(
+            "No keypoint in the clip is confident enough to use; check that a person is visible in the video."
+        )
     out = kp.copy()
     frames = np.arange(kp.shape[0])
     for j in range(kp.shape[1]):
@@ -207,7 +213,10 @@ def fill_low_confidence(kp: np.ndarray, conf: np.ndarray, threshold: float) -> n
             continue
         if not ok.any():
             if not np.isfinite(kp[:, j]).all():
-                raise MocapError(f"Joint {j} is never detected in the clip, so the clip cannot be lifted; use a clip where the whole body is visible.")
+                raise MocapError(
+                    f"Joint {j} is never detected in the clip, so the clip cannot be lifted; use a clip where the "
+                    "whole body is visible."
+                )
             continue
         for d in range(kp.shape[2]):
             # np.interp holds the end values outside the known range, which is the edge behaviour we want.

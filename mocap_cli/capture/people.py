@@ -74,7 +74,9 @@ def _bundled_model(*parts: str) -> bytes:
 
     path = Path(mp.__file__).parent / "modules" / Path(*parts)
     if not path.is_file():
-        raise MocapError(f"The mediapipe install lacks {path.name}; reinstall it with `pip install mediapipe==0.10.21`.")
+        raise MocapError(
+            f"The mediapipe install lacks {path.name}; reinstall it with `pip install mediapipe==0.10.21`."
+        )
     return path.read_bytes()
 
 
@@ -96,7 +98,9 @@ def pose_bundle() -> bytes:
 
     try:
         detector = _with_image_metadata(_bundled_model("pose_detection", "pose_detection.tflite"), _DETECTOR_NORM, 2)
-        landmarks = _with_image_metadata(_bundled_model("pose_landmark", "pose_landmark_full.tflite"), _LANDMARK_NORM, 5)
+        landmarks = _with_image_metadata(
+            _bundled_model("pose_landmark", "pose_landmark_full.tflite"), _LANDMARK_NORM, 5
+        )
     except ImportError as exc:
         raise MocapError("MediaPipe is not installed; install it with `pip install mediapipe==0.10.21`.") from exc
     out = io.BytesIO()
@@ -133,7 +137,7 @@ class PoseFinder:
 
         h, w = image.shape[:2]
         x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)
-        crop = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+        crop = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
         if crop.size == 0:
             return []
         pad = (max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0))
@@ -143,8 +147,9 @@ class PoseFinder:
         shrink = min(1.0, MAX_CROP_SIDE / max(cw, ch))
         if shrink < 1.0:
             crop = cv2.resize(crop, (max(int(cw * shrink), 1), max(int(ch * shrink), 1)), interpolation=cv2.INTER_AREA)
-        result = self._landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
-                                                        data=np.ascontiguousarray(crop)))
+        result = self._landmarker.detect(
+            self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(crop))
+        )
         found = []
         for pts, wpts in zip(result.pose_landmarks, result.pose_world_landmarks):
             lm = np.array([(p.x * cw - 0.5 + x0, p.y * ch - 0.5 + y0, p.z * cw) for p in pts], dtype=np.float32)
@@ -260,4 +265,3 @@ def find_people(
     if size is None:
         raise MocapError("The clip yielded no frames to analyse; check --start/--end.")
     return seen, size
-

@@ -136,8 +136,9 @@ class Tracker:
         return [PersonTrack(t.id, list(t.positions), list(t.observations)) for t in every]
 
 
-def keep_people(tracks: list[PersonTrack], frame_times: np.ndarray, frame_height: int,
-                *, keep_all: bool = False) -> list[PersonTrack]:
+def keep_people(
+    tracks: list[PersonTrack], frame_times: np.ndarray, frame_height: int, *, keep_all: bool = False
+) -> list[PersonTrack]:
     """Drop background tracks (see module docstring), most prominent first."""
     clip = float(frame_times[-1] - frame_times[0]) if len(frame_times) > 1 else 0.0
     step = clip / max(len(frame_times) - 1, 1)
@@ -150,8 +151,13 @@ def keep_people(tracks: list[PersonTrack], frame_times: np.ndarray, frame_height
     return sorted(kept, key=lambda t: -t.prominence())
 
 
-def to_track2d(track: PersonTrack, observed: list[FrameObservations], fps: Fraction,
-               size: tuple[int, int], max_gap: float = DEFAULT_MAX_GAP_S) -> Track2D:
+def to_track2d(
+    track: PersonTrack,
+    observed: list[FrameObservations],
+    fps: Fraction,
+    size: tuple[int, int],
+    max_gap: float = DEFAULT_MAX_GAP_S,
+) -> Track2D:
     """One person's ``Track2D`` over the whole clip (NaN where absent; short gaps filled like ``detect``)."""
     n = len(observed)
     landmarks = np.full((n, NUM_LANDMARKS, 3), np.nan, dtype=np.float32)

@@ -28,8 +28,11 @@ def crash_sentence(exc: BaseException) -> str:
     log = write_crash_log(exc)
     message = " ".join(str(exc).split())[:_MESSAGE_CHARS] or "no message"
     where = f" in {_origin(exc)}" if _origin(exc) else ""
-    saved = (f"the full traceback is in {log}; please include that file when reporting the problem"
-             if log is not None else f"the traceback could not be saved; run again with {DEBUG_ENV}=1 to see it")
+    saved = (
+        f"the full traceback is in {log}; please include that file when reporting the problem"
+        if log is not None
+        else f"the traceback could not be saved; run again with {DEBUG_ENV}=1 to see it"
+    )
     return f"mocap failed unexpectedly ({exc.__class__.__name__}{where}: {message}); {saved}."
 
 
@@ -59,6 +62,6 @@ def _origin(exc: BaseException) -> str:
     for frame in traceback.extract_tb(exc.__traceback__):
         parts = Path(frame.filename).with_suffix("").parts
         if "mocap_cli" in parts:
-            module = ".".join(parts[parts.index("mocap_cli"):])
+            module = ".".join(parts[parts.index("mocap_cli") :])
             origin = f"{module}.{frame.name}"
     return origin

@@ -28,8 +28,16 @@ def export_cmd(
     """Re-export a saved motion without running the model again."""
     from mocap_cli.pipeline import export_existing
 
-    settings = RunSettings(formats=formats_of(export), fps=fps, preset=preset, root=root, mesh=mesh, smpl=smpl,
-                           overwrite=overwrite, reference_pose=reference_pose.lower())
+    settings = RunSettings(
+        formats=formats_of(export),
+        fps=fps,
+        preset=preset,
+        root=root,
+        mesh=mesh,
+        smpl=smpl,
+        overwrite=overwrite,
+        reference_pose=reference_pose.lower(),
+    )
     files = export_existing(source, build_run_options(tuple(export), settings), RichReporter(quiet=True))
     for f in files:
         console.print(f"wrote {f}")

@@ -33,8 +33,13 @@ def schema(command: str) -> dict[str, Any]:
 
 
 def _base(command: str, status: str, exit_code: int) -> dict[str, Any]:
-    return {"command": command, "format_version": FORMAT_VERSION, "mocap_version": __version__, "status": status,
-            "exit_code": exit_code}
+    return {
+        "command": command,
+        "format_version": FORMAT_VERSION,
+        "mocap_version": __version__,
+        "status": status,
+        "exit_code": exit_code,
+    }
 
 
 def run_summary(video: Path, result: RunResult) -> dict[str, Any]:
@@ -85,12 +90,20 @@ def batch_summary(result: BatchResult) -> dict[str, Any]:
     header = result.report.header
     clips = []
     for row in result.rows:
-        clips.append({
-            "clip": row.clip, "status": row.status, "reason": row.reason, "files": list(row.outputs),
-            "frames": row.frames, "video_fps": row.source_fps, "detection_rate": row.detection_rate,
-            "people": 1 if row.status in ("done", "skipped") else 0, "warnings": list(row.warnings),
-            "seconds": row.seconds,
-        })
+        clips.append(
+            {
+                "clip": row.clip,
+                "status": row.status,
+                "reason": row.reason,
+                "files": list(row.outputs),
+                "frames": row.frames,
+                "video_fps": row.source_fps,
+                "detection_rate": row.detection_rate,
+                "people": 1 if row.status in ("done", "skipped") else 0,
+                "warnings": list(row.warnings),
+                "seconds": row.seconds,
+            }
+        )
     code = result.exit_code
     return {
         **_base("batch", "ok" if code == 0 else "failed", code),

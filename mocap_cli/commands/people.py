@@ -15,8 +15,9 @@ def people_summary(video: Path, result: PeopleResult) -> None:
     for column in ("ID", "frames present", "first-last frame", "mean size (share of frame height)"):
         people.add_column(column)
     for p in result.people:
-        people.add_row(p.name, f"{p.frames} of {result.frames}", f"{p.first_frame}-{p.last_frame}",
-                       f"{p.mean_height:.0%}")
+        people.add_row(
+            p.name, f"{p.frames} of {result.frames}", f"{p.first_frame}-{p.last_frame}", f"{p.mean_height:.0%}"
+        )
     console.print(people)
     table = Table(show_header=False)
     rate = result.frames / max(result.total_seconds, 1e-9)

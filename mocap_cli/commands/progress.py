@@ -23,13 +23,20 @@ console = Console(stderr=True)
 
 def progress_bar(label: str, note: str, *, transient: bool) -> Progress:
     """A rich ``Progress``: label, bar, done/total, the task's ``note`` field, elapsed time."""
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(f"{{task.fields[{note}]}}"),
-                    TimeElapsedColumn(), console=console, transient=transient)
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(f"{{task.fields[{note}]}}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )
 
 
 def short_name(text: str, width: int = 40) -> str:
     """``text`` cut from the left to ``width`` characters (a long clip path keeps its file name)."""
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
 class RichReporter:
@@ -96,8 +103,9 @@ class RichBatchDisplay:
             self.progress.advance(self.overall)
         if row.status == "done":
             extra = f" [yellow]({'; '.join(row.warnings)})[/]" if row.warnings else ""
-            self.progress.console.print(f"[green]done[/]   {job.rel}: {row.frames} frames, {row.seconds:.1f} s{extra}",
-                                        highlight=False)
+            self.progress.console.print(
+                f"[green]done[/]   {job.rel}: {row.frames} frames, {row.seconds:.1f} s{extra}", highlight=False
+            )
         else:
             self.progress.console.print(f"[red]failed[/] {job.rel}: {row.reason}", highlight=False)
 

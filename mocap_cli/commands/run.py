@@ -23,8 +23,12 @@ if TYPE_CHECKING:
 @user_errors
 def run(
     video: Path = typer.Argument(..., help="Input video (mp4, mov, avi, mkv, ...).", show_default=False),
-    export: list[Path] = typer.Option([], "--export", "-e", help="Output file; format from the extension "
-                                      "(.glb .fbx .bvh .npz). Repeat for several outputs."),
+    export: list[Path] = typer.Option(
+        [],
+        "--export",
+        "-e",
+        help="Output file; format from the extension (.glb .fbx .bvh .npz). Repeat for several outputs.",
+    ),
     model: opt.Model = DEFAULTS.model,
     weights: opt.Weights = None,
     smpl: opt.Smpl = None,
@@ -56,12 +60,7 @@ def run(
         choice = parse_people(people)
         if not video.exists():
             raise MocapError(f"{video} does not exist; check the path.")
-        settings = opt.settings_from_flags(
-            formats=formats_of(export), model=model, weights=weights, smpl=smpl, start=start, end=end, fps=fps,
-            smooth=smooth, preset=preset, root=root, mesh=mesh, device=device, fov=fov, batch_size=batch_size,
-            overwrite=overwrite, foot_lock=foot_lock, reference_pose=reference_pose, preview=preview is not None,
-            hands=hands,
-        )
+        settings = opt.settings_from_flags(locals(), formats=formats_of(export), preview=preview is not None)
         options = build_run_options(tuple(export), settings, preview=preview)
         if choice != "largest":
             _run_people(video, options, choice, quiet, json_summary)

@@ -21,8 +21,11 @@ console = Console()
 @app.command("import")
 @user_errors
 def import_(
-    file: Path = typer.Argument(..., help="The SMPL .pkl as downloaded (e.g. basicModel_neutral_lbs_10_207_0_v1.0.0.pkl) "
-                                "or a converted .npz.", show_default=False),
+    file: Path = typer.Argument(
+        ...,
+        help="The SMPL .pkl as downloaded (e.g. basicModel_neutral_lbs_10_207_0_v1.0.0.pkl) or a converted .npz.",
+        show_default=False,
+    ),
     gender: Optional[str] = typer.Option(None, help="neutral, male or female (default: from the file name)."),
 ) -> None:
     """Convert the SMPL file once (safely, without running its pickle code) into mocap's cache."""
@@ -58,4 +61,3 @@ def show(
         from mocap_cli.body.smpl_files import missing_smpl_message
 
         console.print(f"[yellow]{missing_smpl_message()}[/]")
-

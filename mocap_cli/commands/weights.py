@@ -67,11 +67,14 @@ def import_cmd(
     result = import_weights(spec.name, file, validate=validator_for(spec), registry=registry)
     console = Console()
     console.print(f"imported [bold]{spec.name}[/]: {result.path}", highlight=False)
-    console.print(f"sha256 {result.sha256}" + (" (matches the published digest)" if result.verified else ""), highlight=False)
+    console.print(
+        f"sha256 {result.sha256}" + (" (matches the published digest)" if result.verified else ""), highlight=False
+    )
     if not has_loader(spec):
         Console(stderr=True).print(
             f"[yellow]note:[/] mocap cannot load {spec.family} networks yet, so only the checkpoint format and "
-            "tensor count were checked.", highlight=False,
+            "tensor count were checked.",
+            highlight=False,
         )
 
 
@@ -93,7 +96,13 @@ def download_cmd(
             f"{spec.name} has no direct download URL; get {file_hint} from {spec.where_to_get()} and run "
             f"`mocap weights import {spec.name} FILE`."
         )
-    columns = [TextColumn(f"[bold]{spec.name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn(f"[bold]{spec.name}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task("download", total=None)
 
@@ -103,5 +112,8 @@ def download_cmd(
         result = download(spec.name, progress=tick, validate=validator_for(spec), registry=registry)
     console = Console()
     console.print(f"downloaded [bold]{spec.name}[/]: {result.path}", highlight=False)
-    console.print(f"sha256 {result.sha256}" + (" (matches the published digest)" if result.verified else " (no published digest to check)"),
-                  highlight=False)
+    console.print(
+        f"sha256 {result.sha256}"
+        + (" (matches the published digest)" if result.verified else " (no published digest to check)"),
+        highlight=False,
+    )

@@ -36,8 +36,7 @@ _NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, err
 
 def temp_path_beside(target: Path) -> Path:
     """A new, empty temp file ``.NAME.PID.XXXXXXXX.part`` in ``target``'s folder (created, so the name is ours)."""
-    fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(target)}{os.getpid()}.", suffix=TEMP_SUFFIX,
-                                dir=_folder(target))
+    fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(target)}{os.getpid()}.", suffix=TEMP_SUFFIX, dir=_folder(target))
     os.close(fd)
     return Path(name)
 
@@ -56,7 +55,7 @@ def sweep_stale_partials(target: Path, *, stale_after_s: float = STALE_AFTER_S) 
         if not (entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX)):
             continue
         # "PID.XXXXXXXX.part" (mkstemp's random part has no dots); "XXXXXXXX.part" from older versions.
-        parts = entry.name[len(prefix):].split(".")
+        parts = entry.name[len(prefix) :].split(".")
         if len(parts) not in (2, 3):
             continue  # another target's temp file, e.g. of "NAME.bak"
         try:
@@ -101,8 +100,9 @@ def atomic_path(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_write(target: Path, mode: str = "w", *, overwrite: bool = True, encoding: str | None = None,
-                 newline: str | None = None) -> Iterator[IO[Any]]:
+def atomic_write(
+    target: Path, mode: str = "w", *, overwrite: bool = True, encoding: str | None = None, newline: str | None = None
+) -> Iterator[IO[Any]]:
     """``open(target, mode)`` that only replaces ``target`` once the block has written everything."""
     if "w" not in mode:
         raise ValueError(f"atomic_write writes whole files; mode {mode!r} has no 'w'")

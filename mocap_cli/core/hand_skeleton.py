@@ -20,27 +20,38 @@ from mocap_cli.core.skeleton import JOINT_NAMES, PARENTS, Skeleton
 FINGERS: tuple[str, ...] = ("index", "middle", "pinky", "ring", "thumb")
 SIDES: tuple[str, ...] = ("left", "right")
 FINGER_JOINT_NAMES: tuple[str, ...] = tuple(
-    f"{side}_{finger}{k}" for side in SIDES for finger in FINGERS for k in (1, 2, 3))
+    f"{side}_{finger}{k}" for side in SIDES for finger in FINGERS for k in (1, 2, 3)
+)
 NUM_FINGER_JOINTS = len(FINGER_JOINT_NAMES)  # 30
 HAND_JOINT_NAMES: tuple[str, ...] = JOINT_NAMES + FINGER_JOINT_NAMES
 FINGER_PARENTS: tuple[int, ...] = tuple(
     (JOINT_NAMES.index(f"{side}_wrist") if k == 1 else 24 + 15 * s + 3 * f + k - 2)
-    for s, side in enumerate(SIDES) for f, _ in enumerate(FINGERS) for k in (1, 2, 3))
+    for s, side in enumerate(SIDES)
+    for f, _ in enumerate(FINGERS)
+    for k in (1, 2, 3)
+)
 HAND_PARENTS: tuple[int, ...] = PARENTS + FINGER_PARENTS
 
 # Left hand, metres, T-pose: offsets of joints 1, 2, 3 from their parent (the wrist, joint 1, joint 2) and the
 # fingertip from joint 3. The right hand mirrors X.
 _LEFT_HAND: dict[str, tuple[tuple[tuple[float, float, float], ...], tuple[float, float, float]]] = {
-    "index": (((0.1158, 0.0068, 0.0286), (0.0276, -0.0054, 0.0067), (0.0229, -0.0101, 0.0067)),
-              (0.0245, -0.0146, 0.0088)),
-    "middle": (((0.1147, 0.0, 0.0), (0.0355, -0.0128, -0.0001), (0.0278, -0.0126, 0.0029)),
-               (0.0254, -0.0156, 0.0033)),
-    "pinky": (((0.0977, -0.0203, -0.0374), (0.0202, -0.0116, -0.0055), (0.0138, -0.0103, -0.0019)),
-              (0.0175, -0.0131, -0.003)),
-    "ring": (((0.1083, -0.0078, -0.0203), (0.0302, -0.0123, -0.0056), (0.0246, -0.0127, -0.0013)),
-             (0.0245, -0.0167, -0.0018)),
-    "thumb": (((0.0421, 0.0063, 0.0267), (0.0131, -0.0129, 0.0288), (0.0285, -0.0103, 0.0272)),
-              (0.0247, -0.0121, 0.014)),
+    "index": (
+        ((0.1158, 0.0068, 0.0286), (0.0276, -0.0054, 0.0067), (0.0229, -0.0101, 0.0067)),
+        (0.0245, -0.0146, 0.0088),
+    ),
+    "middle": (((0.1147, 0.0, 0.0), (0.0355, -0.0128, -0.0001), (0.0278, -0.0126, 0.0029)), (0.0254, -0.0156, 0.0033)),
+    "pinky": (
+        ((0.0977, -0.0203, -0.0374), (0.0202, -0.0116, -0.0055), (0.0138, -0.0103, -0.0019)),
+        (0.0175, -0.0131, -0.003),
+    ),
+    "ring": (
+        ((0.1083, -0.0078, -0.0203), (0.0302, -0.0123, -0.0056), (0.0246, -0.0127, -0.0013)),
+        (0.0245, -0.0167, -0.0018),
+    ),
+    "thumb": (
+        ((0.0421, 0.0063, 0.0267), (0.0131, -0.0129, 0.0288), (0.0285, -0.0103, 0.0272)),
+        (0.0247, -0.0121, 0.014),
+    ),
 }
 # Wrist to middle knuckle of the rest hand: the "hand size" a measured hand is scaled against.
 REST_HAND_SIZE = float(np.linalg.norm(_LEFT_HAND["middle"][0][0]))
@@ -100,6 +111,18 @@ def hand_scale(skeleton: Skeleton) -> float:
     return float(np.linalg.norm(skeleton.offsets[j]) / REST_HAND_SIZE)
 
 
-__all__ = ["FINGERS", "FINGER_JOINT_NAMES", "FINGER_PARENTS", "HAND_JOINT_NAMES", "HAND_PARENTS",
-           "NUM_FINGER_JOINTS", "REST_HAND_SIZE", "body_only", "finger_rest_offsets", "finger_tip", "hand_scale",
-           "has_fingers", "with_fingers"]
+__all__ = [
+    "FINGERS",
+    "FINGER_JOINT_NAMES",
+    "FINGER_PARENTS",
+    "HAND_JOINT_NAMES",
+    "HAND_PARENTS",
+    "NUM_FINGER_JOINTS",
+    "REST_HAND_SIZE",
+    "body_only",
+    "finger_rest_offsets",
+    "finger_tip",
+    "hand_scale",
+    "has_fingers",
+    "with_fingers",
+]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap_cli.errors import MocapError
 from mocap_cli.core.skeleton import Skeleton, forward_kinematics
+from mocap_cli.errors import MocapError
 
 NPZ_FORMAT = "mocap.motion"
 NPZ_VERSION = 2  # 2: optional ground contacts ("contacts", "contact_joints"); version 1 files still load
@@ -128,25 +128,44 @@ class Motion:
                 f"{path} was written by a newer mocap (format version {version}); upgrade mocap to read it."
             )
         redo = "export the motion again with `mocap run --export out.npz`"
-        needed = ("fps", "joint_names", "parents", "offsets", "rotations", "root_translation", "joints",
-                  "confidence", "provenance")
+        needed = (
+            "fps",
+            "joint_names",
+            "parents",
+            "offsets",
+            "rotations",
+            "root_translation",
+            "joints",
+            "confidence",
+            "provenance",
+        )
         missing = [name for name in needed if name not in data.files]
         if missing:
             raise MocapError(f"{path} cannot be used: it has no {missing[0]} array; {redo}.")
         try:
             arrays = {name: data[name] for name in needed}
             betas = data["betas"] if "betas" in data.files else None
-            check_motion_arrays(arrays["fps"], arrays["parents"], arrays["offsets"], rotations=arrays["rotations"],
-                                root_translation=arrays["root_translation"], joints=arrays["joints"],
-                                confidence=arrays["confidence"], betas=betas)
+            check_motion_arrays(
+                arrays["fps"],
+                arrays["parents"],
+                arrays["offsets"],
+                rotations=arrays["rotations"],
+                root_translation=arrays["root_translation"],
+                joints=arrays["joints"],
+                confidence=arrays["confidence"],
+                betas=betas,
+            )
             names = arrays["joint_names"]
             if names.ndim != 1 or names.dtype.kind not in "US" or len(names) != len(arrays["parents"]):
                 raise InvalidMotion("has joint names that do not match its skeleton")
             provenance = json.loads(str(arrays["provenance"]))
             if not isinstance(provenance, dict):
                 raise InvalidMotion("has a damaged provenance record")
-            skeleton = Skeleton(tuple(str(n) for n in names), tuple(int(p) for p in arrays["parents"]),
-                                arrays["offsets"].astype(np.float64))
+            skeleton = Skeleton(
+                tuple(str(n) for n in names),
+                tuple(int(p) for p in arrays["parents"]),
+                arrays["offsets"].astype(np.float64),
+            )
             return cls(
                 fps=float(arrays["fps"]),
                 skeleton=skeleton,
@@ -162,5 +181,7 @@ class Motion:
         except InvalidMotion as exc:
             raise MocapError(f"{path} cannot be used: the motion {exc}; {redo}.") from exc
         except Exception as exc:  # noqa: BLE001 - unreadable members (pickled objects, damaged zip entries)
-            raise MocapError(f"{path} cannot be used: part of it is damaged or holds Python objects "
-                             f"({exc.__class__.__name__}); {redo}.") from exc
+            raise MocapError(
+                f"{path} cannot be used: part of it is damaged or holds Python objects "
+                f"({exc.__class__.__name__}); {redo}."
+            ) from exc

@@ -31,26 +31,49 @@ class InvalidMotion(ValueError):
 def check_motion(motion: Motion) -> None:
     """Raise ``InvalidMotion`` naming the first problem: frame rate, frame count, array types and shapes,
     the skeleton's tree, non-finite or absurd values, zero-length rotations."""
-    check_motion_arrays(motion.fps, motion.skeleton.parents, motion.skeleton.offsets, rotations=motion.rotations,
-                        root_translation=motion.root_translation, joints=motion.joints,
-                        confidence=motion.confidence, betas=motion.betas)
+    check_motion_arrays(
+        motion.fps,
+        motion.skeleton.parents,
+        motion.skeleton.offsets,
+        rotations=motion.rotations,
+        root_translation=motion.root_translation,
+        joints=motion.joints,
+        confidence=motion.confidence,
+        betas=motion.betas,
+    )
 
 
-def check_motion_arrays(fps: object, parents: tuple[int, ...] | np.ndarray, offsets: np.ndarray, *,
-                        rotations: np.ndarray, root_translation: np.ndarray, joints: np.ndarray,
-                        confidence: np.ndarray, betas: np.ndarray | None = None) -> None:
+def check_motion_arrays(
+    fps: object,
+    parents: tuple[int, ...] | np.ndarray,
+    offsets: np.ndarray,
+    *,
+    rotations: np.ndarray,
+    root_translation: np.ndarray,
+    joints: np.ndarray,
+    confidence: np.ndarray,
+    betas: np.ndarray | None = None,
+) -> None:
     """``check_motion`` on the parts of a Motion before one is built (a loaded file's raw arrays).
     Shapes: rotations (F, J, 4), root_translation (F, 3), joints (F, J, 3), confidence (F, J), offsets (J, 3),
     betas (B,)."""
     if isinstance(fps, np.ndarray) and fps.ndim == 0:
         fps = fps.item()
-    if (isinstance(fps, bool) or not isinstance(fps, (int, float, np.floating, np.integer))
-            or not math.isfinite(float(fps)) or fps <= 0):
+    if (
+        isinstance(fps, bool)
+        or not isinstance(fps, (int, float, np.floating, np.integer))
+        or not math.isfinite(float(fps))
+        or fps <= 0
+    ):
         raise InvalidMotion(f"has frame rate {fps!r} (it must be a positive number of frames per second)")
     check_skeleton(parents, offsets)
     count = len(parents)
-    arrays = {"rotations": (rotations, (count, 4)), "root_translation": (root_translation, (3,)),
-              "joints": (joints, (count, 3)), "confidence": (confidence, (count,))}
+    arrays = {
+        "rotations": (rotations, (count, 4)),
+        "root_translation": (root_translation, (3,)),
+        "joints": (joints, (count, 3)),
+        "confidence": (confidence, (count,)),
+    }
     frames = None
     for name, (array, tail) in arrays.items():
         _check_numeric(name, array)
@@ -90,12 +113,15 @@ def check_skeleton(parents: tuple[int, ...] | np.ndarray, offsets: np.ndarray) -
         raise InvalidMotion("has a skeleton whose first joint is not the root (its parent must be -1)")
     for j, p in enumerate(parents[1:], start=1):
         if not 0 <= p < j:
-            raise InvalidMotion(f"has a skeleton whose joint {j} has parent {p} (parents must be earlier joints, "
-                                "forming one tree)")
+            raise InvalidMotion(
+                f"has a skeleton whose joint {j} has parent {p} (parents must be earlier joints, forming one tree)"
+            )
     _check_numeric("offsets", offsets)
     if offsets.shape != (len(parents), 3) or not np.all(np.isfinite(offsets)):
-        raise InvalidMotion(f"has skeleton offsets of shape {offsets.shape} or with non-finite values (they must "
-                            f"be finite and ({len(parents)}, 3))")
+        raise InvalidMotion(
+            f"has skeleton offsets of shape {offsets.shape} or with non-finite values (they must "
+            f"be finite and ({len(parents)}, 3))"
+        )
 
 
 def _check_numeric(name: str, array: np.ndarray) -> None:

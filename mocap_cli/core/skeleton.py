@@ -14,13 +14,56 @@ import numpy as np
 from mocap_cli.core.rotations import frame_from_vectors, quat_apply, quat_between, quat_mul
 
 JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hand", "right_hand",
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hand",
+    "right_hand",
 )
 PARENTS: tuple[int, ...] = (
-    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
+    -1,
+    0,
+    0,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    9,
+    9,
+    12,
+    13,
+    14,
+    16,
+    17,
+    18,
+    19,
+    20,
+    21,
 )
 JOINT_INDEX: dict[str, int] = {n: i for i, n in enumerate(JOINT_NAMES)}
 
@@ -177,7 +220,7 @@ class Skeleton:
             j = joints[ok]
             idx = self.index
             frames = frame_from_vectors(j[:, idx(a1)] - j[:, idx(a0)], j[:, idx(b1)] - j[:, idx(b0)])
-            local = np.einsum("fij,fki->fkj", frames, j[:, kids] - j[:, p:p + 1])  # child offsets in frame
+            local = np.einsum("fij,fki->fkj", frames, j[:, kids] - j[:, p : p + 1])  # child offsets in frame
             local = np.median(local, axis=0)
             names = [self.names[k] for k in kids]
             rest = self.rest_positions()

@@ -46,8 +46,14 @@ def _write_glb(motion: Motion, path: Path, options: ExportOptions) -> None:
 def _write_fbx(motion: Motion, path: Path, options: ExportOptions) -> None:
     from mocap_cli.export.fbx import write_fbx
 
-    write_fbx(motion, path, mesh=options.mesh, unit="cm" if options.unit_scale == 100.0 else "m",
-              up_axis=options.up_axis, armature_name=options.armature_name)  # type: ignore[arg-type]
+    write_fbx(
+        motion,
+        path,
+        mesh=options.mesh,
+        unit="cm" if options.unit_scale == 100.0 else "m",
+        up_axis=options.up_axis,
+        armature_name=options.armature_name,
+    )  # type: ignore[arg-type]
 
 
 Writer = Callable[[Motion, Path, ExportOptions], None]
@@ -71,8 +77,9 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
     if not folder.is_dir():
         blocker = next((p for p in (folder, *folder.parents) if p.exists() or p.is_symlink()), None)
         if blocker is not None and not blocker.is_dir():
-            raise MocapError(f"Cannot write {path}: {blocker} is a file, not a folder; choose an output path "
-                             "inside a folder.")
+            raise MocapError(
+                f"Cannot write {path}: {blocker} is a file, not a folder; choose an output path inside a folder."
+            )
         raise MocapError(f"Output folder {folder} does not exist; create it or choose another path.")
     if path.exists() and not overwrite:
         raise MocapError(f"{path} already exists; pass --overwrite to replace it.")
@@ -84,8 +91,7 @@ def check_output_path(path: Path, *, overwrite: bool) -> None:
         raise MocapError(os_error_sentence(exc, folder)) from exc
 
 
-def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None, *,
-                  overwrite: bool = True) -> None:
+def export_motion(motion: Motion, path: Path, options: ExportOptions | None = None, *, overwrite: bool = True) -> None:
     """Write ``motion`` to ``path`` atomically: a temporary file in the same folder, renamed when complete,
     so a failure or interruption never leaves a partial output behind. With ``overwrite=False`` a file that
     appears at ``path`` meanwhile (another process) is never replaced. The motion is checked first
@@ -103,9 +109,10 @@ def export_motion(motion: Motion, path: Path, options: ExportOptions | None = No
         with atomic_path(path, overwrite=overwrite) as tmp:
             writer(motion, tmp, options)
     except FileExistsError as exc:
-        raise MocapError(f"{path} was created by another program while mocap was writing it and was left as it "
-                         "is; pass --overwrite to replace it.") from exc
+        raise MocapError(
+            f"{path} was created by another program while mocap was writing it and was left as it "
+            "is; pass --overwrite to replace it."
+        ) from exc
     except OSError as exc:  # named by the output path, not the temp file; a file read meanwhile keeps its name
         ours = exc.filename is None or str(exc.filename).endswith(TEMP_SUFFIX) or Path(exc.filename) == path
         raise MocapError(os_error_sentence(exc, path if ours else None)) from exc
-

@@ -22,6 +22,9 @@ import numpy as np
 
 from mocap_cli import __version__
 from mocap_cli.body.mesh import SkinnedMesh
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.rotations import euler_from_matrix, frame_from_vectors, quat_to_matrix
+from mocap_cli.core.skeleton import Skeleton, canonical_name, leaf_tip
 from mocap_cli.errors import MocapError
 from mocap_cli.export.fbx_binary import (
     CREATION_TIME,
@@ -31,9 +34,6 @@ from mocap_cli.export.fbx_binary import (
     Int64,
     encode_fbx,
 )
-from mocap_cli.core.motion import Motion
-from mocap_cli.core.rotations import euler_from_matrix, frame_from_vectors, quat_to_matrix
-from mocap_cli.core.skeleton import Skeleton, canonical_name, leaf_tip
 
 Unit = Literal["m", "cm"]
 UpAxis = Literal["Y", "Z"]
@@ -42,8 +42,20 @@ KTIME_PER_SECOND = 46186158000  # FBX 7.x time unit ("ktime") ticks per second
 
 # FBX TimeMode enum for the standard rates (FbxTime::EMode); anything else is eCustom (14) + CustomFrameRate.
 _STANDARD_RATES: tuple[tuple[float, int], ...] = (
-    (120.0, 1), (100.0, 2), (60.0, 3), (50.0, 4), (48.0, 5), (30.0, 6), (30.0 / 1.001, 9), (25.0, 10),
-    (24.0, 11), (24.0 / 1.001, 13), (96.0, 15), (72.0, 16), (60.0 / 1.001, 17), (120.0 / 1.001, 18),
+    (120.0, 1),
+    (100.0, 2),
+    (60.0, 3),
+    (50.0, 4),
+    (48.0, 5),
+    (30.0, 6),
+    (30.0 / 1.001, 9),
+    (25.0, 10),
+    (24.0, 11),
+    (24.0 / 1.001, 13),
+    (96.0, 15),
+    (72.0, 16),
+    (60.0 / 1.001, 17),
+    (120.0 / 1.001, 18),
 )
 TIME_MODE_CUSTOM = 14
 
@@ -171,8 +183,16 @@ def _header(creator: str) -> list[FbxNode]:
     ext.add("FBXVersion", FBX_VERSION)
     ext.add("EncryptionType", 0)
     stamp = ext.add("CreationTimeStamp")
-    for key, value in (("Version", 1000), ("Year", 1970), ("Month", 1), ("Day", 1), ("Hour", 10),
-                       ("Minute", 0), ("Second", 0), ("Millisecond", 0)):
+    for key, value in (
+        ("Version", 1000),
+        ("Year", 1970),
+        ("Month", 1),
+        ("Day", 1),
+        ("Hour", 10),
+        ("Minute", 0),
+        ("Second", 0),
+        ("Millisecond", 0),
+    ):
         stamp.add(key, value)
     ext.add("Creator", creator)
     info = ext.add("SceneInfo", "GlobalInfo\x00\x01SceneInfo", "UserData")
@@ -188,8 +208,7 @@ def _header(creator: str) -> list[FbxNode]:
     _p(props, "Original|ApplicationName", "KString", "", "", "mocap")
     _p(props, "Original|ApplicationVersion", "KString", "", "", __version__)
     _p(props, "Original|DateTime_GMT", "DateTime", "", "", "01/01/1970 10:00:00.000")
-    return [ext, FbxNode("FileId", [FILE_ID]), FbxNode("CreationTime", [CREATION_TIME]),
-            FbxNode("Creator", [creator])]
+    return [ext, FbxNode("FileId", [FILE_ID]), FbxNode("CreationTime", [CREATION_TIME]), FbxNode("Creator", [creator])]
 
 
 def _global_settings(up_axis: str, unit: str, fps: float, stop: int) -> FbxNode:
@@ -197,9 +216,16 @@ def _global_settings(up_axis: str, unit: str, fps: float, stop: int) -> FbxNode:
     gs.add("Version", 1000)
     props = _props70(gs)
     (up, up_sign), (front, front_sign), (coord, coord_sign) = _AXES[up_axis][1]
-    for name, value in (("UpAxis", up), ("UpAxisSign", up_sign), ("FrontAxis", front),
-                        ("FrontAxisSign", front_sign), ("CoordAxis", coord), ("CoordAxisSign", coord_sign),
-                        ("OriginalUpAxis", up), ("OriginalUpAxisSign", up_sign)):
+    for name, value in (
+        ("UpAxis", up),
+        ("UpAxisSign", up_sign),
+        ("FrontAxis", front),
+        ("FrontAxisSign", front_sign),
+        ("CoordAxis", coord),
+        ("CoordAxisSign", coord_sign),
+        ("OriginalUpAxis", up),
+        ("OriginalUpAxisSign", up_sign),
+    ):
         _p(props, name, "int", "Integer", "", value)
     _p(props, "UnitScaleFactor", "double", "Number", "", _UNIT_SCALE[unit])
     _p(props, "OriginalUnitScaleFactor", "double", "Number", "", _UNIT_SCALE[unit])
@@ -221,42 +247,55 @@ def _definitions(counts: dict[str, int]) -> FbxNode:
     defs.add("Count", sum(counts.values()) + 1)
     defs.add("ObjectType", "GlobalSettings").add("Count", 1)
     templates = {
-        "Model": ("FbxNode", lambda p: (
-            _vec(p, "Lcl Translation", "Lcl Translation", "A", np.zeros(3)),
-            _vec(p, "Lcl Rotation", "Lcl Rotation", "A", np.zeros(3)),
-            _vec(p, "Lcl Scaling", "Lcl Scaling", "A", np.ones(3)),
-            _p(p, "RotationOrder", "enum", "", "", 0),
-            _p(p, "RotationActive", "bool", "", "", 0),
-            _p(p, "InheritType", "enum", "", "", 0),
-            _p(p, "Visibility", "Visibility", "", "A", 1.0),
-        )),
-        "NodeAttribute": ("FbxSkeleton", lambda p: (
-            _p(p, "Color", "ColorRGB", "Color", "", 0.8, 0.8, 0.8),
-            _p(p, "Size", "double", "Number", "", 100.0),
-            _p(p, "LimbLength", "double", "Number", "H", 1.0),
-        )),
-        "Geometry": ("FbxMesh", lambda p: (
-            _p(p, "Primary Visibility", "bool", "", "", 1),
-            _p(p, "Casts Shadows", "bool", "", "", 1),
-            _p(p, "Receive Shadows", "bool", "", "", 1),
-        )),
-        "AnimationStack": ("FbxAnimStack", lambda p: (
-            _p(p, "Description", "KString", "", "", ""),
-            _p(p, "LocalStart", "KTime", "Time", "", Int64(0)),
-            _p(p, "LocalStop", "KTime", "Time", "", Int64(0)),
-            _p(p, "ReferenceStart", "KTime", "Time", "", Int64(0)),
-            _p(p, "ReferenceStop", "KTime", "Time", "", Int64(0)),
-        )),
-        "AnimationLayer": ("FbxAnimLayer", lambda p: (
-            _p(p, "Weight", "Number", "", "A", 100.0),
-            _p(p, "Mute", "bool", "", "", 0),
-            _p(p, "Solo", "bool", "", "", 0),
-            _p(p, "Lock", "bool", "", "", 0),
-            _p(p, "BlendMode", "enum", "", "", 0),
-        )),
-        "AnimationCurveNode": ("FbxAnimCurveNode", lambda p: (
-            _p(p, "d", "Compound", "", ""),
-        )),
+        "Model": (
+            "FbxNode",
+            lambda p: (
+                _vec(p, "Lcl Translation", "Lcl Translation", "A", np.zeros(3)),
+                _vec(p, "Lcl Rotation", "Lcl Rotation", "A", np.zeros(3)),
+                _vec(p, "Lcl Scaling", "Lcl Scaling", "A", np.ones(3)),
+                _p(p, "RotationOrder", "enum", "", "", 0),
+                _p(p, "RotationActive", "bool", "", "", 0),
+                _p(p, "InheritType", "enum", "", "", 0),
+                _p(p, "Visibility", "Visibility", "", "A", 1.0),
+            ),
+        ),
+        "NodeAttribute": (
+            "FbxSkeleton",
+            lambda p: (
+                _p(p, "Color", "ColorRGB", "Color", "", 0.8, 0.8, 0.8),
+                _p(p, "Size", "double", "Number", "", 100.0),
+                _p(p, "LimbLength", "double", "Number", "H", 1.0),
+            ),
+        ),
+        "Geometry": (
+            "FbxMesh",
+            lambda p: (
+                _p(p, "Primary Visibility", "bool", "", "", 1),
+                _p(p, "Casts Shadows", "bool", "", "", 1),
+                _p(p, "Receive Shadows", "bool", "", "", 1),
+            ),
+        ),
+        "AnimationStack": (
+            "FbxAnimStack",
+            lambda p: (
+                _p(p, "Description", "KString", "", "", ""),
+                _p(p, "LocalStart", "KTime", "Time", "", Int64(0)),
+                _p(p, "LocalStop", "KTime", "Time", "", Int64(0)),
+                _p(p, "ReferenceStart", "KTime", "Time", "", Int64(0)),
+                _p(p, "ReferenceStop", "KTime", "Time", "", Int64(0)),
+            ),
+        ),
+        "AnimationLayer": (
+            "FbxAnimLayer",
+            lambda p: (
+                _p(p, "Weight", "Number", "", "A", 100.0),
+                _p(p, "Mute", "bool", "", "", 0),
+                _p(p, "Solo", "bool", "", "", 0),
+                _p(p, "Lock", "bool", "", "", 0),
+                _p(p, "BlendMode", "enum", "", "", 0),
+            ),
+        ),
+        "AnimationCurveNode": ("FbxAnimCurveNode", lambda p: (_p(p, "d", "Compound", "", ""),)),
     }
     for kind, count in counts.items():
         if count == 0:
@@ -269,8 +308,7 @@ def _definitions(counts: dict[str, int]) -> FbxNode:
     return defs
 
 
-def _model(objects: FbxNode, uid: Int64, name: str, kind: str, translation: np.ndarray,
-           rotation: np.ndarray) -> None:
+def _model(objects: FbxNode, uid: Int64, name: str, kind: str, translation: np.ndarray, rotation: np.ndarray) -> None:
     model = objects.add("Model", uid, f"{name}\x00\x01Model", kind)
     model.add("Version", 232)
     props = _props70(model)
@@ -286,8 +324,17 @@ def _model(objects: FbxNode, uid: Int64, name: str, kind: str, translation: np.n
     model.add("Culling", "CullingOff")
 
 
-def _curve_node(objects: FbxNode, connections: list[FbxNode], ids: _Ids, layer: Int64, model: Int64,
-                channel: str, prop: str, times: np.ndarray, values: np.ndarray) -> None:
+def _curve_node(
+    objects: FbxNode,
+    connections: list[FbxNode],
+    ids: _Ids,
+    layer: Int64,
+    model: Int64,
+    channel: str,
+    prop: str,
+    times: np.ndarray,
+    values: np.ndarray,
+) -> None:
     """One T/R curve node on ``model``'s property ``prop`` with three curves (values (F, 3))."""
     node_id = ids.new()
     cnode = objects.add("AnimationCurveNode", node_id, f"{channel}\x00\x01AnimCurveNode", "")
@@ -332,8 +379,15 @@ def _check_mesh(mesh: SkinnedMesh, num_joints: int) -> None:
         raise MocapError("The mesh to export is skinned to joints the skeleton does not have.")
 
 
-def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "m", up_axis: UpAxis = "Y",
-              creator: str = f"mocap {__version__}", armature_name: str = "Armature") -> list[FbxNode]:
+def build_fbx(
+    motion: Motion,
+    *,
+    mesh: SkinnedMesh | None = None,
+    unit: Unit = "m",
+    up_axis: UpAxis = "Y",
+    creator: str = f"mocap {__version__}",
+    armature_name: str = "Armature",
+) -> list[FbxNode]:
     """The FBX node tree (top-level nodes) for a motion and an optional skinned mesh."""
     if unit not in _UNIT_SCALE:
         raise MocapError(f"Unknown FBX unit {unit!r}; use 'm' or 'cm'.")
@@ -373,8 +427,17 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
     def connect(child: Int64, parent: Int64 | int) -> None:
         connections.append(FbxNode("C", ["OO", child, parent if isinstance(parent, Int64) else Int64(parent)]))
 
-    counts = {"Model": 0, "NodeAttribute": 0, "Geometry": 0, "Deformer": 0, "Pose": 0,
-              "AnimationStack": 1, "AnimationLayer": 1, "AnimationCurveNode": 0, "AnimationCurve": 0}
+    counts = {
+        "Model": 0,
+        "NodeAttribute": 0,
+        "Geometry": 0,
+        "Deformer": 0,
+        "Pose": 0,
+        "AnimationStack": 1,
+        "AnimationLayer": 1,
+        "AnimationCurveNode": 0,
+        "AnimationCurve": 0,
+    }
 
     # Armature root (Null) and one LimbNode per joint.
     armature_id, armature_attr = ids.new(), ids.new()
@@ -460,8 +523,10 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
         pose.add("Type", "BindPose")
         pose.add("Version", 100)
         pose.add("NbPoseNodes", num_joints + 2)
-        for uid, rotation, position in ([(armature_id, np.eye(3), np.zeros(3)), (mesh_id, np.eye(3), np.zeros(3))]
-                                        + list(zip(joint_ids, frames, rest_world))):
+        for uid, rotation, position in [
+            (armature_id, np.eye(3), np.zeros(3)),
+            (mesh_id, np.eye(3), np.zeros(3)),
+        ] + list(zip(joint_ids, frames, rest_world)):
             node = pose.add("PoseNode")
             node.add("Node", uid)
             node.add("Matrix", _fbx_matrix(rotation, position))
@@ -479,8 +544,7 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
     connect(layer_id, stack_id)
     for j in range(num_joints):
         if skel.parents[j] < 0:
-            _curve_node(objects, connections, ids, layer_id, joint_ids[j], "T", "Lcl Translation", times,
-                        root_path)
+            _curve_node(objects, connections, ids, layer_id, joint_ids[j], "T", "Lcl Translation", times, root_path)
             counts["AnimationCurveNode"] += 1
             counts["AnimationCurve"] += 3
         _curve_node(objects, connections, ids, layer_id, joint_ids[j], "R", "Lcl Rotation", times, euler[:, j])
@@ -503,12 +567,27 @@ def build_fbx(motion: Motion, *, mesh: SkinnedMesh | None = None, unit: Unit = "
     take.add("ReferenceTime", Int64(0), Int64(stop))
 
     conn = FbxNode("Connections", children=connections)
-    return [*_header(creator), _global_settings(up_axis, unit, fps, stop), documents, FbxNode("References"),
-            _definitions(counts), objects, conn, takes]
+    return [
+        *_header(creator),
+        _global_settings(up_axis, unit, fps, stop),
+        documents,
+        FbxNode("References"),
+        _definitions(counts),
+        objects,
+        conn,
+        takes,
+    ]
 
 
-def write_fbx(motion: Motion, path: Path, *, mesh: SkinnedMesh | None = None, unit: Unit = "m",
-              up_axis: UpAxis = "Y", armature_name: str = "Armature") -> None:
+def write_fbx(
+    motion: Motion,
+    path: Path,
+    *,
+    mesh: SkinnedMesh | None = None,
+    unit: Unit = "m",
+    up_axis: UpAxis = "Y",
+    armature_name: str = "Armature",
+) -> None:
     """Write ``motion`` (and an optional skinned ``mesh``) as a binary FBX 7.4 file at ``path``.
 
     The caller handles atomic replacement (write to a temp path, then rename)."""
@@ -519,5 +598,12 @@ def write_fbx(motion: Motion, path: Path, *, mesh: SkinnedMesh | None = None, un
         raise MocapError(f"Could not write the FBX file {path}: {exc.strerror or exc}.") from exc
 
 
-__all__ = ["write_fbx", "build_fbx", "time_mode", "key_times", "euler_xyz_degrees", "KTIME_PER_SECOND",
-           "TIME_MODE_CUSTOM"]
+__all__ = [
+    "write_fbx",
+    "build_fbx",
+    "time_mode",
+    "key_times",
+    "euler_xyz_degrees",
+    "KTIME_PER_SECOND",
+    "TIME_MODE_CUSTOM",
+]

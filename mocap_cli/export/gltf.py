@@ -28,8 +28,16 @@ class _Buffer:
     gltf: gl.GLTF2
     data: bytearray = field(default_factory=bytearray)
 
-    def add(self, array: np.ndarray, accessor_type: str, component: int, *, target: int | None = None,
-            minmax: bool = False, normalized: bool = False) -> int:
+    def add(
+        self,
+        array: np.ndarray,
+        accessor_type: str,
+        component: int,
+        *,
+        target: int | None = None,
+        minmax: bool = False,
+        normalized: bool = False,
+    ) -> int:
         while len(self.data) % 4:
             self.data.append(0)
         blob = np.ascontiguousarray(array).tobytes()
@@ -37,8 +45,13 @@ class _Buffer:
         self.data.extend(blob)
         self.gltf.bufferViews.append(view)
         count = array.shape[0]
-        acc = gl.Accessor(bufferView=len(self.gltf.bufferViews) - 1, componentType=component, count=count,
-                          type=accessor_type, normalized=normalized or None)
+        acc = gl.Accessor(
+            bufferView=len(self.gltf.bufferViews) - 1,
+            componentType=component,
+            count=count,
+            type=accessor_type,
+            normalized=normalized or None,
+        )
         if minmax:
             flat = array.reshape(count, -1)
             acc.min = [float(v) for v in flat.min(axis=0)]
@@ -58,16 +71,25 @@ def write_glb_characters(characters: list[tuple[Motion, SkinnedMesh | None, str 
     the first (the others land in muted NLA tracks), whereas one animation becomes one action with a slot
     per armature, so every person plays on import. Frame rate and frame count come from the first motion."""
     first = characters[0][0]
-    gltf = gl.GLTF2(asset=gl.Asset(generator=f"mocap {__version__}", version="2.0",
-                                   extras={"fps": first.fps, "frames": first.num_frames}))
+    gltf = gl.GLTF2(
+        asset=gl.Asset(
+            generator=f"mocap {__version__}", version="2.0", extras={"fps": first.fps, "frames": first.num_frames}
+        )
+    )
     buf = _Buffer(gltf)
     scene_nodes: list[int] = []
     samplers: list[gl.AnimationSampler] = []
     channels: list[gl.AnimationChannel] = []
     for motion, mesh, name in characters:
         scene_nodes.extend(_add_character(gltf, buf, motion, mesh, name, samplers, channels))
-    gltf.animations.append(gl.Animation(name=first.provenance.get("name", "motion"), samplers=samplers,
-                                        channels=channels, extras=_contact_extras(characters)))
+    gltf.animations.append(
+        gl.Animation(
+            name=first.provenance.get("name", "motion"),
+            samplers=samplers,
+            channels=channels,
+            extras=_contact_extras(characters),
+        )
+    )
     gltf.scenes.append(gl.Scene(name="scene", nodes=scene_nodes))
     gltf.scene = 0
     gltf.buffers.append(gl.Buffer(byteLength=len(buf.data)))
@@ -75,8 +97,15 @@ def write_glb_characters(characters: list[tuple[Motion, SkinnedMesh | None, str 
     gltf.save_binary(str(path))
 
 
-def _add_character(gltf: gl.GLTF2, buf: _Buffer, motion: Motion, mesh: SkinnedMesh | None, name: str | None,
-                   samplers: list[gl.AnimationSampler], channels: list[gl.AnimationChannel]) -> list[int]:
+def _add_character(
+    gltf: gl.GLTF2,
+    buf: _Buffer,
+    motion: Motion,
+    mesh: SkinnedMesh | None,
+    name: str | None,
+    samplers: list[gl.AnimationSampler],
+    channels: list[gl.AnimationChannel],
+) -> list[int]:
     """Append one skeleton, skin and optional skinned mesh, and its animation channels to ``samplers`` and
     ``channels``; returns its scene root nodes."""
     sk = motion.skeleton
@@ -91,8 +120,14 @@ def _add_character(gltf: gl.GLTF2, buf: _Buffer, motion: Motion, mesh: SkinnedMe
     ibm = np.tile(np.eye(4, dtype=np.float32), (sk.num_joints, 1, 1))
     ibm[:, :3, 3] = -rest  # rest global transforms are pure translations (identity rest rotations)
     ibm_acc = buf.add(np.transpose(ibm, (0, 2, 1)).reshape(-1, 16), "MAT4", gl.FLOAT)  # column-major
-    gltf.skins.append(gl.Skin(name=name or "skeleton", joints=list(range(base, base + sk.num_joints)),
-                              skeleton=roots[0], inverseBindMatrices=ibm_acc))
+    gltf.skins.append(
+        gl.Skin(
+            name=name or "skeleton",
+            joints=list(range(base, base + sk.num_joints)),
+            skeleton=roots[0],
+            inverseBindMatrices=ibm_acc,
+        )
+    )
     skin = len(gltf.skins) - 1
 
     scene_nodes = list(roots)
@@ -112,8 +147,9 @@ def _add_character(gltf: gl.GLTF2, buf: _Buffer, motion: Motion, mesh: SkinnedMe
     def channel(node: int, path_name: str, values: np.ndarray, kind: str) -> None:
         out = buf.add(values.astype(np.float32), kind, gl.FLOAT)
         samplers.append(gl.AnimationSampler(input=t_acc, output=out, interpolation="LINEAR"))
-        channels.append(gl.AnimationChannel(sampler=len(samplers) - 1,
-                                            target=gl.AnimationChannelTarget(node=node, path=path_name)))
+        channels.append(
+            gl.AnimationChannel(sampler=len(samplers) - 1, target=gl.AnimationChannelTarget(node=node, path=path_name))
+        )
 
     for root in roots:
         channel(root, "translation", motion.root_translation, "VEC3")
@@ -140,7 +176,11 @@ def _contact_curves(motion: Motion) -> dict[str, list[float]]:
     curves = {}
     for k, name in enumerate(motion.contact_joints):
         # A rig preset renames the bones but keeps the canonical order.
-        j = sk.names.index(name) if name in sk.names else (JOINT_INDEX.get(name) if tuple(sk.parents[: len(PARENTS)]) == PARENTS else None)
+        j = (
+            sk.names.index(name)
+            if name in sk.names
+            else (JOINT_INDEX.get(name) if tuple(sk.parents[: len(PARENTS)]) == PARENTS else None)
+        )
         if j is not None:
             curves[sk.names[j]] = [round(float(v), 3) for v in motion.contacts[:, k]]
     return curves
@@ -159,8 +199,9 @@ def _skinned_primitive(buf: _Buffer, mesh: SkinnedMesh) -> gl.Primitive:
         JOINTS_0=buf.add(joints, "VEC4", gl.UNSIGNED_SHORT, target=gl.ARRAY_BUFFER),
         WEIGHTS_0=buf.add(weights, "VEC4", gl.FLOAT, target=gl.ARRAY_BUFFER),
     )
-    indices = buf.add(mesh.faces.astype(np.uint32).reshape(-1), "SCALAR", gl.UNSIGNED_INT,
-                      target=gl.ELEMENT_ARRAY_BUFFER)
+    indices = buf.add(
+        mesh.faces.astype(np.uint32).reshape(-1), "SCALAR", gl.UNSIGNED_INT, target=gl.ELEMENT_ARRAY_BUFFER
+    )
     return gl.Primitive(attributes=attrs, indices=indices, mode=gl.TRIANGLES)
 
 

@@ -17,12 +17,22 @@ from mocap_cli.export.prepare import prepare_export
 from mocap_cli.export.root_motion import RootMode
 
 
-def write_people_glb(motions: list[Motion], path: Path, *, preset: str, root: RootMode, mesh: MeshChoice,
-                     smpl: Path | None, reference_pose: str = "none", overwrite: bool = True) -> None:
+def write_people_glb(
+    motions: list[Motion],
+    path: Path,
+    *,
+    preset: str,
+    root: RootMode,
+    mesh: MeshChoice,
+    smpl: Path | None,
+    reference_pose: str = "none",
+    overwrite: bool = True,
+) -> None:
     characters = []
     for i, motion in enumerate(motions):
-        prepared, options = prepare_export(motion, preset=preset, root=root, mesh=mesh, smpl=smpl,
-                                           reference_pose=reference_pose)
+        prepared, options = prepare_export(
+            motion, preset=preset, root=root, mesh=mesh, smpl=smpl, reference_pose=reference_pose
+        )
         characters.append((prepared, options.mesh, f"person_{i + 1}"))
     with atomic_path(path, overwrite=overwrite) as tmp:
         write_glb_characters(characters, tmp)

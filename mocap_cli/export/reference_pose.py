@@ -62,8 +62,11 @@ def with_reference_frame(motion: Motion, pose: str, preset: RigPreset) -> Motion
     contacts = getattr(motion, "contacts", None)  # ground contacts keep their frames aligned: none in frame 0
     if contacts is not None:
         extra["contacts"] = np.concatenate([np.zeros_like(contacts[:1]), contacts])
-    provenance = {**motion.provenance, "reference_pose": pose.upper(),
-                  "reference_frame": "frame 0 is the reference pose; the animation starts at frame 1"}
+    provenance = {
+        **motion.provenance,
+        "reference_pose": pose.upper(),
+        "reference_frame": "frame 0 is the reference pose; the animation starts at frame 1",
+    }
     return replace(
         motion,
         rotations=np.concatenate([local, motion.rotations]),

@@ -102,8 +102,7 @@ def load_rig_preset(name: str) -> RigPreset:
     if preset.fingers:
         names = finger_bone_names(preset)
         if not set(FINGER_JOINT_NAMES) <= set(preset.fingers) or set(preset.fingers) - set(HAND_JOINT_NAMES):
-            problems.append("its [fingers] table must name the 30 finger joints (and may rename left_hand, "
-                            "right_hand)")
+            problems.append("its [fingers] table must name the 30 finger joints (and may rename left_hand, right_hand)")
         elif len(set(names)) != len(names) or any(not v.strip() for v in names):
             problems.append("bone names with fingers must be unique and non-empty")
     if preset.rest_pose not in ("T", "A"):
@@ -127,8 +126,10 @@ def _check_topology(skeleton: Skeleton) -> None:
     if tuple(skeleton.names) == HAND_JOINT_NAMES and tuple(skeleton.parents) == HAND_PARENTS:
         return
     if tuple(skeleton.names) != JOINT_NAMES or tuple(skeleton.parents) != PARENTS:
-        raise MocapError(f"Rig presets need a motion on mocap's own 24-joint skeleton, but this one starts with "
-                         f"'{skeleton.names[0]}'; re-export from the .npz that `mocap run` wrote.")
+        raise MocapError(
+            f"Rig presets need a motion on mocap's own 24-joint skeleton, but this one starts with "
+            f"'{skeleton.names[0]}'; re-export from the .npz that `mocap run` wrote."
+        )
 
 
 def rest_change(skeleton: Skeleton, preset: RigPreset) -> np.ndarray:
@@ -172,11 +173,12 @@ def apply_rig_preset(motion: Motion, preset: RigPreset) -> Motion:
     change = rest_change(sk, preset)
     parent_change = _parent_change(sk, change)
     offsets = quat_apply(parent_change, sk.offsets)
-    names = (tuple(finger_bone_names(preset)) if has_fingers(sk) else tuple(preset.bones[n] for n in sk.names))
+    names = tuple(finger_bone_names(preset)) if has_fingers(sk) else tuple(preset.bones[n] for n in sk.names)
     skeleton = Skeleton(names, sk.parents, offsets)
     rotations = quat_mul(quat_mul(parent_change[None], motion.rotations), quat_conj(change)[None])
-    out = Motion.from_rotations(motion.fps, skeleton, rotations, motion.root_translation, motion.confidence,
-                                motion.provenance, motion.betas)
+    out = Motion.from_rotations(
+        motion.fps, skeleton, rotations, motion.root_translation, motion.confidence, motion.provenance, motion.betas
+    )
     out.provenance["rig_preset"] = preset.name
     out.contacts, out.contact_joints = motion.contacts, motion.contact_joints
     return out

@@ -15,8 +15,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from mocap_cli.errors import MocapError
 from mocap_cli.core.motion import Motion
+from mocap_cli.errors import MocapError
 
 RootMode = Literal["world", "in-place", "none"]
 ROOT_MODES: tuple[str, ...] = get_args(RootMode)

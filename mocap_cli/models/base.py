@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from mocap_cli.capture.detect import Track2D
-from mocap_cli.core.motion import Motion
 from mocap_cli.capture.video import Frame, VideoInfo
+from mocap_cli.core.motion import Motion
 from mocap_cli.settings import DEFAULTS
 
 Progress = Callable[[int, int], None]  # (done, total)

@@ -34,7 +34,17 @@ from mocap_cli.nets.hybrik import HeadOutput, HybrIKPrediction, hybrik_parents
 
 DEPTH_UNIT_PAPER_M = 2.0  # h36m_smpl.py depth_factor: the paper model's 2000 mm depth cube
 # SMPL left/right pairs (HybrIK joint_pairs_24), plus the 29-joint leaf tips (joint_pairs_29).
-FLIP_PAIRS_24: tuple[tuple[int, int], ...] = ((1, 2), (4, 5), (7, 8), (10, 11), (13, 14), (16, 17), (18, 19), (20, 21), (22, 23))
+FLIP_PAIRS_24: tuple[tuple[int, int], ...] = (
+    (1, 2),
+    (4, 5),
+    (7, 8),
+    (10, 11),
+    (13, 14),
+    (16, 17),
+    (18, 19),
+    (20, 21),
+    (22, 23),
+)
 FLIP_PAIRS_29: tuple[tuple[int, int], ...] = FLIP_PAIRS_24 + ((25, 26), (27, 28))
 Z_RANGE_M = (0.3, 80.0)  # searched root depths
 
@@ -64,7 +74,9 @@ def unflip_head(flipped: HeadOutput) -> tuple[torch.Tensor, torch.Tensor]:
 def flip_average(plain: HeadOutput, flipped: HeadOutput) -> HeadOutput:
     """The flip test: plain and mirrored-back outputs averaged (uvd, twists, shape); the rest from ``plain``."""
     uvd, phis = unflip_head(flipped)
-    return replace(plain, uvd=(plain.uvd + uvd) / 2, phis=(plain.phis + phis) / 2, betas=(plain.betas + flipped.betas) / 2)
+    return replace(
+        plain, uvd=(plain.uvd + uvd) / 2, phis=(plain.phis + phis) / 2, betas=(plain.betas + flipped.betas) / 2
+    )
 
 
 def bone_lengths(rest: torch.Tensor) -> torch.Tensor:
@@ -110,7 +122,9 @@ def paper_skeleton_on_video(
         return ((torch.linalg.norm(bones, dim=-1) - lengths[:, None]) ** 2).sum(-1)
 
     lo, hi = Z_RANGE_M
-    grid = torch.logspace(torch.log10(torch.tensor(lo)), torch.log10(torch.tensor(hi)), 64, dtype=torch.float64, device=uvd.device)
+    grid = torch.logspace(
+        torch.log10(torch.tensor(lo)), torch.log10(torch.tensor(hi)), 64, dtype=torch.float64, device=uvd.device
+    )
     costs = cost(grid.expand(uvd.shape[0], -1))
     best = costs.argmin(dim=1)
     left = grid[(best - 1).clamp(min=0)]
@@ -130,4 +144,6 @@ def paper_skeleton_on_video(
 
 def paper_prediction(head: HeadOutput, skeleton_m: torch.Tensor) -> HybrIKPrediction:
     """A :class:`HybrIKPrediction` for the paper model from the video skeleton (xyz in its 2.0 m unit)."""
-    return HybrIKPrediction(head=head, xyz=skeleton_m / DEPTH_UNIT_PAPER_M, skeleton_m=skeleton_m, depth_factor=DEPTH_UNIT_PAPER_M)
+    return HybrIKPrediction(
+        head=head, xyz=skeleton_m / DEPTH_UNIT_PAPER_M, skeleton_m=skeleton_m, depth_factor=DEPTH_UNIT_PAPER_M
+    )

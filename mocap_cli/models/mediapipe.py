@@ -12,20 +12,22 @@ from __future__ import annotations
 import numpy as np
 
 from mocap_cli import __version__
-from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
-from mocap_cli.solve.camera_motion import camera_motion_from_pairs, estimate_camera_motion
 from mocap_cli.capture.keypoints import MP
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs
-from mocap_cli.core.motion import Motion
+from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
+from mocap_cli.solve.camera_motion import camera_motion_from_pairs, estimate_camera_motion
 from mocap_cli.solve.posing import motion_from_camera_joints
-from mocap_cli.core.skeleton import JOINT_NAMES
 
 # Body landmarks used to place the body in the camera (face points are too close together to help).
 _BODY = list(range(11, 33))
 
 
-def smpl_joints_from_mediapipe(points: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def smpl_joints_from_mediapipe(
+    points: np.ndarray, visibility: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """MediaPipe's 33 landmarks (F, 33, 3) → the canonical 24 joints (F, 24, 3), their confidence (F, 24)
     and IK twist hints (F, 3 each), all in the landmarks' own frame (camera axes: y down).
 
@@ -40,9 +42,11 @@ def smpl_joints_from_mediapipe(points: np.ndarray, visibility: np.ndarray) -> tu
 
     v = visibility
     source = {
-        "pelvis": ("left_hip", "right_hip"), "spine1": ("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
+        "pelvis": ("left_hip", "right_hip"),
+        "spine1": ("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
         "spine2": ("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
-        "spine3": ("left_shoulder", "right_shoulder"), "neck": ("left_shoulder", "right_shoulder"),
+        "spine3": ("left_shoulder", "right_shoulder"),
+        "neck": ("left_shoulder", "right_shoulder"),
         "head": ("left_ear", "right_ear"),
     }
     for side in ("left", "right"):
@@ -84,8 +88,9 @@ class MediaPipeModel:
             "mocap_version": __version__,
             "fov_degrees": f"{self.settings.fov_degrees:g}",
         }
-        return motion_from_camera_joints(joints, conf, float(track.fps), hints_cam=hints, provenance=provenance,
-                                         camera=turning)
+        return motion_from_camera_joints(
+            joints, conf, float(track.fps), hints_cam=hints, provenance=provenance, camera=turning
+        )
 
 
 def readiness(name: str, settings: ModelSettings) -> Readiness:

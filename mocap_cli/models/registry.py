@@ -13,8 +13,9 @@ from mocap_cli.errors import MocapError
 from mocap_cli.models.base import ModelEntry, ModelSettings, MotionModel, Readiness
 
 
-def _adapter(module: str, cls: str, name: str) -> tuple[
-        Callable[[ModelSettings], MotionModel], Callable[[ModelSettings], Readiness]]:
+def _adapter(
+    module: str, cls: str, name: str
+) -> tuple[Callable[[ModelSettings], MotionModel], Callable[[ModelSettings], Readiness]]:
     """Build/readiness functions that import the adapter module only when called."""
 
     def build(settings: ModelSettings) -> MotionModel:
@@ -22,7 +23,7 @@ def _adapter(module: str, cls: str, name: str) -> tuple[
         return model_cls(name, settings)
 
     def ready(settings: ModelSettings) -> Readiness:
-        check = getattr(import_module(f"mocap_cli.models.{module}"), "readiness")
+        check = import_module(f"mocap_cli.models.{module}").readiness
         return check(name, settings)
 
     return build, ready
@@ -30,18 +31,43 @@ def _adapter(module: str, cls: str, name: str) -> tuple[
 
 def registry() -> dict[str, ModelEntry]:
     rows = [
-        ("mediapipe", "MediaPipe Pose 3D landmarks + IK (default, nothing to download)", "landmarks",
-         _adapter("mediapipe", "MediaPipeModel", "mediapipe")),
-        ("mixste", "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (CVPR 2022; the authors' weights if imported, else mocap's own, trained on CMU mocap)", "lifter",
-         _adapter("lifters.adapter", "LifterModel", "mixste")),
-        ("strided", "Strided Transformer 2D->3D lifter on MediaPipe 2D + IK (TMM 2022; the authors' weights)",
-         "lifter", _adapter("lifters.adapter", "LifterModel", "strided")),
-        ("maed", "MAED video mesh network: person crops -> SMPL pose and shape (ICCV 2021)", "mesh",
-         _adapter("mesh.adapter", "MeshModel", "maed")),
-        ("int", "INT video mesh network: person crops -> SMPL pose and shape (ICLR 2023)", "mesh",
-         _adapter("mesh.adapter", "MeshModel", "int")),
-        ("unspat", "UNSPAT video mesh model on HybrIK ResNet-34: person crops -> SMPL pose (WACV 2023)", "mesh",
-         _adapter("unspat", "UnspatModel", "unspat")),
+        (
+            "mediapipe",
+            "MediaPipe Pose 3D landmarks + IK (default, nothing to download)",
+            "landmarks",
+            _adapter("mediapipe", "MediaPipeModel", "mediapipe"),
+        ),
+        (
+            "mixste",
+            "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (CVPR 2022; the authors' weights if imported, else "
+            "mocap's own, trained on CMU mocap)",
+            "lifter",
+            _adapter("lifters.adapter", "LifterModel", "mixste"),
+        ),
+        (
+            "strided",
+            "Strided Transformer 2D->3D lifter on MediaPipe 2D + IK (TMM 2022; the authors' weights)",
+            "lifter",
+            _adapter("lifters.adapter", "LifterModel", "strided"),
+        ),
+        (
+            "maed",
+            "MAED video mesh network: person crops -> SMPL pose and shape (ICCV 2021)",
+            "mesh",
+            _adapter("mesh.adapter", "MeshModel", "maed"),
+        ),
+        (
+            "int",
+            "INT video mesh network: person crops -> SMPL pose and shape (ICLR 2023)",
+            "mesh",
+            _adapter("mesh.adapter", "MeshModel", "int"),
+        ),
+        (
+            "unspat",
+            "UNSPAT video mesh model on HybrIK ResNet-34: person crops -> SMPL pose (WACV 2023)",
+            "mesh",
+            _adapter("unspat", "UnspatModel", "unspat"),
+        ),
     ]
     return {name: ModelEntry(name, summary, kind, build, ready) for name, summary, kind, (build, ready) in rows}
 

@@ -41,16 +41,16 @@ import numpy as np
 import torch
 
 from mocap_cli import __version__
-from mocap_cli.solve.camera import Pinhole
-from mocap_cli.models.mesh.crops import SquareBoxes, boxes_from_landmarks, smooth_boxes, warp_crops
 from mocap_cli.capture.detect import Track2D
-from mocap_cli.errors import MocapError
-from mocap_cli.models.mesh.inference import MeshSequence
-from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
-from mocap_cli.models.mesh.adapter import median_betas, motion_from_mesh_sequence, smpl_path
+from mocap_cli.capture.video import Frame, close_frames
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.skeleton import JOINT_NAMES, LEAF_TIPS, Skeleton, canonical_skeleton
-from mocap_cli.capture.video import Frame, close_frames
+from mocap_cli.errors import MocapError
+from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
+from mocap_cli.models.mesh.adapter import median_betas, motion_from_mesh_sequence, smpl_path
+from mocap_cli.models.mesh.crops import SquareBoxes, boxes_from_landmarks, smooth_boxes, warp_crops
+from mocap_cli.models.mesh.inference import MeshSequence
+from mocap_cli.solve.camera import Pinhole
 
 MODEL_NAME = "unspat"
 BOX_EXTENT_SCALE = 1.1  # person box = 1.1 × larger side of the visible-landmark extent (a detector-like box)
@@ -126,7 +126,9 @@ class RestTemplate:
             s = {k: v.to(betas.device) for k, v in self.smpl.items()}
             leaves = torch.tensor(LEAF_VERTEX_IDS, device=betas.device) if num_joints == 29 else None
             n_b = min(betas.shape[1], s["shapedirs"].shape[-1])
-            return rest_joints_from_betas(betas[:, :n_b], s["v_template"], s["shapedirs"][..., :n_b], s["j_regressor"], leaves)[1]
+            return rest_joints_from_betas(
+                betas[:, :n_b], s["v_template"], s["shapedirs"][..., :n_b], s["j_regressor"], leaves
+            )[1]
         assert self.fixed is not None
         return self.fixed[:num_joints].to(betas.device, betas.dtype).expand(betas.shape[0], -1, -1)
 
@@ -160,8 +162,14 @@ def readiness(name: str, settings: ModelSettings) -> Readiness:
         smpl = smpl_path(settings)
     except MocapError as exc:
         return Readiness(False, str(exc).rstrip("."))
-    body = f"IK rest joints from SMPL {smpl}" if smpl else "no SMPL model: canonical T-pose rest joints (see `mocap smpl import`)"
-    return Readiness(True, f"weights {weights_label(chosen.variant)}: {chosen.path}, {temporal_status(chosen.path)}; {body}")
+    body = (
+        f"IK rest joints from SMPL {smpl}"
+        if smpl
+        else "no SMPL model: canonical T-pose rest joints (see `mocap smpl import`)"
+    )
+    return Readiness(
+        True, f"weights {weights_label(chosen.variant)}: {chosen.path}, {temporal_status(chosen.path)}; {body}"
+    )
 
 
 # --------------------------------------------------------------------------------------------- crops and features
@@ -169,11 +177,15 @@ def readiness(name: str, settings: ModelSettings) -> Readiness:
 
 def crop_windows(track: Track2D) -> SquareBoxes:
     """The crop window of every frame: smoothed detector-like boxes × HybrIK's 1.25."""
-    boxes = boxes_from_landmarks(track.landmarks[..., :2], track.visibility, extent_scale=BOX_EXTENT_SCALE, extent="max_side")
+    boxes = boxes_from_landmarks(
+        track.landmarks[..., :2], track.visibility, extent_scale=BOX_EXTENT_SCALE, extent="max_side"
+    )
     return smooth_boxes(boxes).scaled(CROP_SCALE)
 
 
-def hybrik_crops(images: np.ndarray | torch.Tensor, windows: SquareBoxes, size: int, device: torch.device | str) -> torch.Tensor:
+def hybrik_crops(
+    images: np.ndarray | torch.Tensor, windows: SquareBoxes, size: int, device: torch.device | str
+) -> torch.Tensor:
     """(N, H, W, 3) uint8 RGB → (N, 3, size, size) as HybrIK's loader prepares them (A.3 steps 3-4)."""
     from mocap_cli.nets.hybrik import PIXEL_MEAN, PIXEL_STD
 
@@ -333,7 +345,9 @@ def solve_rotations(pred: "HybrIKPrediction", template: RestTemplate) -> torch.T
     rest = template.joints(pred.head.betas.float(), n)
     parents = hybrik_parents(n).to(skel.device)
     with torch.autocast(skel.device.type, enabled=False):  # float32 even inside a caller's autocast region
-        rot, _ = hybrik_ik(skel, pred.head.phis.float(), rest, parents, hybrik_children(parents), leaf_rot, adaptive=True)
+        rot, _ = hybrik_ik(
+            skel, pred.head.phis.float(), rest, parents, hybrik_children(parents), leaf_rot, adaptive=True
+        )
     return rot
 
 
@@ -401,11 +415,17 @@ def run_windows(
     num = features.shape[0]
     index = window_indices(np.zeros(num) if segments is None else segments, cfg.seq_len, cfg.center_index, step)
     per_frame = skip_identity and temporal_is_identity(model)
-    paper_video = cfg.variant == "paper24" and temporal_is_identity(model) and windows is not None and camera is not None
+    paper_video = (
+        cfg.variant == "paper24" and temporal_is_identity(model) and windows is not None and camera is not None
+    )
     rot, betas, cam, uvd, sigma = [], [], [], [], []
     for first in range(0, num, batch):
         idx = index[first : first + batch]
-        geometry = _box_geometry(windows[first : first + len(idx)], image_size, device) if cfg.variant == "cam29" and windows is not None and image_size else {}
+        geometry = (
+            _box_geometry(windows[first : first + len(idx)], image_size, device)
+            if cfg.variant == "cam29" and windows is not None and image_size
+            else {}
+        )
         width: torch.Tensor | None = None
         with _autocast(device, autocast):
             if per_frame:  # exactly the centre frame's own features: run the head only
@@ -423,7 +443,9 @@ def run_windows(
             centers = torch.as_tensor(win.centers, dtype=torch.float64, device=device)
             sides = torch.as_tensor(win.sides, dtype=torch.float64, device=device)
             lengths = bone_lengths(template.joints(head.betas.float(), 24))
-            skel, z_root = paper_skeleton_on_video(head.uvd.float(), centers, sides, camera.focal, (camera.cx, camera.cy), lengths)
+            skel, z_root = paper_skeleton_on_video(
+                head.uvd.float(), centers, sides, camera.focal, (camera.cx, camera.cy), lengths
+            )
             pred = paper_prediction(head, skel)
             width = (sides * z_root.double() / camera.focal).float()
         elif out is not None:
@@ -468,15 +490,40 @@ def run_unspat(
     num = len(windows)
     flip = flip and temporal_is_identity(model)
     t0 = time.perf_counter()
-    feats = stream_features(model.backbone, frames, windows, model.cfg.img_size, device=device, autocast=autocast,
-                            batch=decode_batch, progress=progress, total=2 * num, dtype=feature_dtype, flip=flip)
+    feats = stream_features(
+        model.backbone,
+        frames,
+        windows,
+        model.cfg.img_size,
+        device=device,
+        autocast=autocast,
+        batch=decode_batch,
+        progress=progress,
+        total=2 * num,
+        dtype=feature_dtype,
+        flip=flip,
+    )
     flipped = None
     if flip:
         feats, flipped = feats[0], feats[1]
     t1 = time.perf_counter()
-    seq = run_windows(model, feats, template, step=frame_step(fps), device=device, autocast=autocast, batch=window_batch,
-                      progress=progress, progress_offset=num, progress_total=2 * num, windows=windows, image_size=image_size,
-                      segments=segments, camera=camera, flipped=flipped)
+    seq = run_windows(
+        model,
+        feats,
+        template,
+        step=frame_step(fps),
+        device=device,
+        autocast=autocast,
+        batch=window_batch,
+        progress=progress,
+        progress_offset=num,
+        progress_total=2 * num,
+        windows=windows,
+        image_size=image_size,
+        segments=segments,
+        camera=camera,
+        flipped=flipped,
+    )
     seq.flip_test = flip
     seq.seconds = {"features": t1 - t0, "windows": time.perf_counter() - t1}
     return seq
@@ -538,15 +585,25 @@ class UnspatModel:
             raise MocapError(f"Unknown feature cache type {choice!r}; use float16 or float32.")
         return torch.float16 if choice == "float16" else torch.float32
 
-    def run(self, clip: Clip, windows: SquareBoxes, template: RestTemplate, progress: Progress | None = None) -> UnspatSequence:
+    def run(
+        self, clip: Clip, windows: SquareBoxes, template: RestTemplate, progress: Progress | None = None
+    ) -> UnspatSequence:
         model, _ = self.network()
         frames = clip.frames()
         try:
             return run_unspat(
-                model, frames, windows, float(clip.track.fps), template, image_size=clip.track.image_size,
-                segments=track_segments(np.asarray(clip.track.detected) | np.asarray(clip.track.filled)), device=self.device,
-                autocast=self._autocast(), window_batch=self._window_batch(),
-                feature_dtype=self._feature_dtype(), progress=progress,
+                model,
+                frames,
+                windows,
+                float(clip.track.fps),
+                template,
+                image_size=clip.track.image_size,
+                segments=track_segments(np.asarray(clip.track.detected) | np.asarray(clip.track.filled)),
+                device=self.device,
+                autocast=self._autocast(),
+                window_batch=self._window_batch(),
+                feature_dtype=self._feature_dtype(),
+                progress=progress,
                 camera=Pinhole.from_fov(clip.track.image_size[0], clip.track.image_size[1], self.settings.fov_degrees),
                 flip=self._flip(),
             )
@@ -589,7 +646,13 @@ class UnspatModel:
             "window": f"{cfg.seq_len} frames, centre {cfg.center_index}, frame step {seq.frame_step}, stride 1",
         }
         return motion_from_mesh_sequence(
-            MeshSequence(rotmats, seq.betas, seq.cam), windows, track.image_size, float(track.fps), focal=camera.focal,
-            skeleton=skeleton, confidence=confidence,
-            betas=betas.astype(np.float32) if self._smpl_model is not None else None, provenance=provenance,
+            MeshSequence(rotmats, seq.betas, seq.cam),
+            windows,
+            track.image_size,
+            float(track.fps),
+            focal=camera.focal,
+            skeleton=skeleton,
+            confidence=confidence,
+            betas=betas.astype(np.float32) if self._smpl_model is not None else None,
+            provenance=provenance,
         )

@@ -39,7 +39,7 @@ def _numpy_safe_globals() -> list[Any]:
             module = __import__(module_name, fromlist=["_reconstruct", "scalar"])
         except ImportError:
             continue
-        found += [getattr(module, "_reconstruct"), getattr(module, "scalar")]
+        found += [module._reconstruct, module.scalar]
     # dtype classes (numpy >= 1.25 pickles dtypes through numpy.dtypes.*DType)
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
@@ -61,14 +61,17 @@ def load_checkpoint(path: Path) -> Any:
         # Only a pickle that names a forbidden class or function is a safety refusal; random bytes, another
         # file type or a damaged download fail on their first unknown opcode instead.
         if "global" not in str(exc).lower():
-            raise MocapError(f"{path} is not a PyTorch checkpoint (it is damaged or another kind of file); "
-                             "download it again.") from exc
+            raise MocapError(
+                f"{path} is not a PyTorch checkpoint (it is damaged or another kind of file); download it again."
+            ) from exc
         raise MocapError(
             f"{path} contains Python objects other than weights and was refused for safety; "
             "use the checkpoint file exactly as the authors published it."
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError) as exc:
-        raise MocapError(f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__}); re-download it.") from exc
+        raise MocapError(
+            f"{path} is not a readable PyTorch checkpoint ({exc.__class__.__name__}); re-download it."
+        ) from exc
 
 
 def state_dict_from_checkpoint(
@@ -96,15 +99,20 @@ def state_dict_from_checkpoint(
                 raise MocapError(
                     f"{source} is not {article} {label} checkpoint (it has no '{spec.state_dict_key}' entry); {hint}."
                 )
-    if (not isinstance(inner, Mapping) or not inner
-            or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in inner.items())):
-        raise MocapError(f"{source} is not {article} {label} checkpoint (no state dict of weights in the expected place); {hint}.")
+    if (
+        not isinstance(inner, Mapping)
+        or not inner
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in inner.items())
+    ):
+        raise MocapError(
+            f"{source} is not {article} {label} checkpoint (no state dict of weights in the expected place); {hint}."
+        )
     prefixes = tuple(p for p in (spec.key_prefix, DATA_PARALLEL_PREFIX) if p)
     out: dict[str, torch.Tensor] = {}
     for key, value in inner.items():
         for prefix in prefixes:
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
                 break
         if spec.ignore_prefixes and key.startswith(spec.ignore_prefixes):
             continue

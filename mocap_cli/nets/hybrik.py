@@ -82,9 +82,15 @@ def quat_wxyz_to_rotmat(quat: torch.Tensor) -> torch.Tensor:
     wx, wy, wz, xy, xz, yz = w * x, w * y, w * z, x * y, x * z, y * z
     m = torch.stack(
         [
-            w2 + x2 - y2 - z2, 2 * xy - 2 * wz, 2 * wy + 2 * xz,
-            2 * wz + 2 * xy, w2 - x2 + y2 - z2, 2 * yz - 2 * wx,
-            2 * xz - 2 * wy, 2 * wx + 2 * yz, w2 - x2 - y2 + z2,
+            w2 + x2 - y2 - z2,
+            2 * xy - 2 * wz,
+            2 * wy + 2 * xz,
+            2 * wz + 2 * xy,
+            w2 - x2 + y2 - z2,
+            2 * yz - 2 * wx,
+            2 * xz - 2 * wy,
+            2 * wx + 2 * yz,
+            w2 - x2 - y2 + z2,
         ],
         dim=-1,
     )
@@ -239,8 +245,10 @@ def hybrik_ik(
                 if adaptive:
                     target = final[:, c] - rotated[i]
                     orig = rel_pred[:, c]
-                    orig = orig * torch.linalg.vector_norm(template, dim=1, keepdim=True) / torch.linalg.vector_norm(
-                        orig, dim=1, keepdim=True
+                    orig = (
+                        orig
+                        * torch.linalg.vector_norm(template, dim=1, keepdim=True)
+                        / torch.linalg.vector_norm(orig, dim=1, keepdim=True)
                     )
                     far = torch.linalg.vector_norm(target - orig, dim=1, keepdim=True) > threshold_m
                     target = torch.where(far, orig, target)
@@ -254,7 +262,9 @@ def hybrik_ik(
     return torch.stack(local, dim=1), torch.cat(rotated, dim=2).transpose(1, 2)
 
 
-def rigid_transform(rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def rigid_transform(
+    rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward kinematics: posed joints (B, J, 3) and skinning transforms (B, J, 4, 4) (rest joint removed)."""
     bsz, nj = joints.shape[:2]
     j = joints.unsqueeze(-1)
@@ -297,15 +307,21 @@ class SMPLBody(nn.Module):
         if posedirs.dim() == 3:  # (V, 3, 207) -> HybrIK's (207, V*3)
             posedirs = posedirs.reshape(nv * 3, -1).t()
         buffers = dict(
-            v_template=v_template, shapedirs=shapedirs, posedirs=posedirs, j_regressor=j_regressor,
-            j_regressor_h36m=j_regressor_h36m, lbs_weights=lbs_weights,
+            v_template=v_template,
+            shapedirs=shapedirs,
+            posedirs=posedirs,
+            j_regressor=j_regressor,
+            j_regressor_h36m=j_regressor_h36m,
+            lbs_weights=lbs_weights,
         )
         for k, v in buffers.items():
             self.register_buffer(k, v.float().contiguous(), persistent=False)
         self.register_buffer("parents", parents.long(), persistent=False)
         ids = leaf_vertex_ids if leaf_vertex_ids is not None else torch.tensor(LEAF_VERTEX_IDS)
         self.register_buffer("leaf_vertex_ids", ids.long(), persistent=False)
-        self.register_buffer("faces", faces.long() if faces is not None else torch.zeros(0, 3, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "faces", faces.long() if faces is not None else torch.zeros(0, 3, dtype=torch.long), persistent=False
+        )
 
     @classmethod
     def from_npz(cls, path: str | Path) -> "SMPLBody":
@@ -323,8 +339,14 @@ class SMPLBody(nn.Module):
         parents = t("kintree_table")[0].long().clone()
         parents[0] = -1
         return cls(
-            t("v_template"), t("shapedirs"), posedirs, t("J_regressor"), t("J_regressor_h36m"), t("weights"),
-            parents, t("leaf_vertex_ids") if "leaf_vertex_ids" in z.files else None,
+            t("v_template"),
+            t("shapedirs"),
+            posedirs,
+            t("J_regressor"),
+            t("J_regressor_h36m"),
+            t("weights"),
+            parents,
+            t("leaf_vertex_ids") if "leaf_vertex_ids" in z.files else None,
             t("faces") if "faces" in z.files else None,
         )
 
@@ -347,12 +369,22 @@ class SMPLBody(nn.Module):
         n = pose_skeleton.shape[1]
         leaf_rot = quat_wxyz_to_rotmat(leaf_quat) if leaf_quat is not None else None
         v_shaped, rest = rest_joints_from_betas(
-            betas, self.v_template, self.shapedirs, self.j_regressor, None if leaf_quat is not None else self.leaf_vertex_ids
+            betas,
+            self.v_template,
+            self.shapedirs,
+            self.j_regressor,
+            None if leaf_quat is not None else self.leaf_vertex_ids,
         )
         parents = hybrik_parents(n).to(pose_skeleton.device)
         children = hybrik_children(parents)
         rot_mats, _ = hybrik_ik(
-            pose_skeleton, phis, rest, parents, children, leaf_rot, adaptive=adaptive,
+            pose_skeleton,
+            phis,
+            rest,
+            parents,
+            children,
+            leaf_rot,
+            adaptive=adaptive,
             right_hand_from_leaf=right_hand_from_leaf,
         )
         joints, transforms = rigid_transform(rot_mats, rest[:, :24], self.parents)
@@ -393,7 +425,9 @@ def _normal_init(m: nn.Module, std: float) -> None:
         nn.init.zeros_(m.bias)
 
 
-def soft_argmax_3d(logits: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+def soft_argmax_3d(
+    logits: torch.Tensor,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """(B, J, D, H, W) logits -> uvd (B, J, 3) in [-0.5, 0.5), marginals (x, y, z), peak probability (B, J).
 
     Softmax over all voxels, divided by its sum once more as HybrIK does (A.4 step 3), then marginal
@@ -415,14 +449,22 @@ def soft_argmax_3d(logits: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tens
 class HybrIKHead(nn.Module):
     """Deconvolution heatmap head + pooled regression branch on a (B, 512, 8, 8) feature map."""
 
-    def __init__(self, variant: Variant = "paper24", deconv: tuple[int, int, int] = (256, 256, 256), in_channels: int = 512, depth_dim: int = 64) -> None:
+    def __init__(
+        self,
+        variant: Variant = "paper24",
+        deconv: tuple[int, int, int] = (256, 256, 256),
+        in_channels: int = 512,
+        depth_dim: int = 64,
+    ) -> None:
         super().__init__()
         self.variant = variant
         self.num_joints = 24 if variant == "paper24" else 29
         self.depth_dim = depth_dim
         chans = (in_channels,) + tuple(deconv)
         for i in range(3):
-            setattr(self, f"deconv{i + 1}", nn.ConvTranspose2d(chans[i], chans[i + 1], 4, stride=2, padding=1, bias=False))
+            setattr(
+                self, f"deconv{i + 1}", nn.ConvTranspose2d(chans[i], chans[i + 1], 4, stride=2, padding=1, bias=False)
+            )
             setattr(self, f"bn{i + 1}", nn.BatchNorm2d(chans[i + 1]))
         self.heatmap_conv = nn.Conv2d(deconv[-1], self.num_joints * depth_dim, 1)
         self.fc1 = nn.Linear(in_channels, 1024)
@@ -458,9 +500,15 @@ class HybrIKHead(nn.Module):
         g = self.drop2(self.fc2(self.drop1(self.fc1(g))))
         delta_shape = self.dec_shape(g)
         return HeadOutput(
-            uvd=uvd, marginals=(mx, my, mz), maxvals=maxvals, fc2_out=g, delta_shape=delta_shape,
-            betas=delta_shape + self.init_shape, phis=self.dec_twist(g).reshape(bsz, 23, 2),
-            cam=self.dec_cam(g) + self.init_cam, sigma=torch.sigmoid(self.dec_sigma(g)),
+            uvd=uvd,
+            marginals=(mx, my, mz),
+            maxvals=maxvals,
+            fc2_out=g,
+            delta_shape=delta_shape,
+            betas=delta_shape + self.init_shape,
+            phis=self.dec_twist(g).reshape(bsz, 23, 2),
+            cam=self.dec_cam(g) + self.init_cam,
+            sigma=torch.sigmoid(self.dec_sigma(g)),
             leaf=self.dec_leaf(g).reshape(bsz, 5, 4) if self.dec_leaf is not None else None,
         )
 
@@ -500,8 +548,13 @@ def uvd_to_xyz_camera(
 
 
 def uvd_to_xyz_paper(
-    uvd: torch.Tensor, trans_inv: torch.Tensor, intrinsic_inv: torch.Tensor, joint_root: torch.Tensor, depth_factor: torch.Tensor,
-    *, input_size: int = INPUT_SIZE,
+    uvd: torch.Tensor,
+    trans_inv: torch.Tensor,
+    intrinsic_inv: torch.Tensor,
+    joint_root: torch.Tensor,
+    depth_factor: torch.Tensor,
+    *,
+    input_size: int = INPUT_SIZE,
 ) -> torch.Tensor:
     """Paper model (A.6): back-projection with the crop->image affine, inverse intrinsics and root position."""
     df = depth_factor.reshape(-1, 1)
@@ -549,7 +602,9 @@ def head_to_skeleton(
         return xyz, xyz * DEPTH_FACTOR_CAM, DEPTH_FACTOR_CAM, cam_root
     if trans_inv is not None and intrinsic_inv is not None and joint_root is not None:
         if depth_factor is None:
-            depth_factor = torch.full((out.uvd.shape[0], 1), DEPTH_FACTOR_PAPER, dtype=out.uvd.dtype, device=out.uvd.device)
+            depth_factor = torch.full(
+                (out.uvd.shape[0], 1), DEPTH_FACTOR_PAPER, dtype=out.uvd.dtype, device=out.uvd.device
+            )
         xyz = uvd_to_xyz_paper(out.uvd, trans_inv, intrinsic_inv, joint_root, depth_factor)
         return xyz, xyz * 2.0, DEPTH_FACTOR_PAPER, None  # the factor 2 is hard-coded in HybrIK
     p = out.uvd - out.uvd[:, :1]
@@ -559,7 +614,12 @@ def head_to_skeleton(
 class HybrIK(nn.Module):
     """Per-frame HybrIK (ResNet-34 trunk + head); SMPL from an attached :class:`SMPLBody`."""
 
-    def __init__(self, variant: Variant = "paper24", deconv: tuple[int, int, int] = (256, 256, 256), backbone: ResNetTrunk | None = None) -> None:
+    def __init__(
+        self,
+        variant: Variant = "paper24",
+        deconv: tuple[int, int, int] = (256, 256, 256),
+        backbone: ResNetTrunk | None = None,
+    ) -> None:
         super().__init__()
         self.variant = variant
         self.backbone = backbone if backbone is not None else resnet34_trunk()
@@ -585,11 +645,23 @@ class HybrIK(nn.Module):
         """
         feats = features if features is not None else self.backbone(images)
         out = self.head(feats)
-        return predict_from_head(out, self.variant, self.body if with_smpl else None, adaptive_ik=(not self.training) if adaptive_ik is None else adaptive_ik, **geometry)
+        return predict_from_head(
+            out,
+            self.variant,
+            self.body if with_smpl else None,
+            adaptive_ik=(not self.training) if adaptive_ik is None else adaptive_ik,
+            **geometry,
+        )
 
 
 def predict_from_head(
-    out: HeadOutput, variant: Variant, body: SMPLBody | None, *, adaptive_ik: bool = True, with_vertices: bool = True, **geometry: torch.Tensor
+    out: HeadOutput,
+    variant: Variant,
+    body: SMPLBody | None,
+    *,
+    adaptive_ik: bool = True,
+    with_vertices: bool = True,
+    **geometry: torch.Tensor,
 ) -> HybrIKPrediction:
     xyz, skel, df, cam_root = head_to_skeleton(out, variant, **geometry)
     pred = HybrIKPrediction(head=out, xyz=xyz, skeleton_m=skel, depth_factor=df, cam_root=cam_root)
@@ -602,10 +674,20 @@ def predict_from_head(
 
 
 _HEAD_MAP = {
-    "deconv_layers.0.": "deconv1.", "deconv_layers.1.": "bn1.", "deconv_layers.3.": "deconv2.",
-    "deconv_layers.4.": "bn2.", "deconv_layers.6.": "deconv3.", "deconv_layers.7.": "bn3.",
-    "final_layer.": "heatmap_conv.", "fc1.": "fc1.", "fc2.": "fc2.", "decshape.": "dec_shape.",
-    "decphi.": "dec_twist.", "decleaf.": "dec_leaf.", "deccam.": "dec_cam.", "decsigma.": "dec_sigma.",
+    "deconv_layers.0.": "deconv1.",
+    "deconv_layers.1.": "bn1.",
+    "deconv_layers.3.": "deconv2.",
+    "deconv_layers.4.": "bn2.",
+    "deconv_layers.6.": "deconv3.",
+    "deconv_layers.7.": "bn3.",
+    "final_layer.": "heatmap_conv.",
+    "fc1.": "fc1.",
+    "fc2.": "fc2.",
+    "decshape.": "dec_shape.",
+    "decphi.": "dec_twist.",
+    "decleaf.": "dec_leaf.",
+    "deccam.": "dec_cam.",
+    "decsigma.": "dec_sigma.",
 }
 _HEAD_BUFFERS = {"init_shape": "init_shape", "init_cam": "init_cam"}
 
@@ -614,17 +696,22 @@ def detect_variant(state_dict: dict[str, torch.Tensor]) -> Variant:
     """Paper model (24 heatmap joints, ``decleaf``) or camera model (29 joints, ``deccam``) from the keys."""
     w = state_dict.get("final_layer.weight")
     if w is None:
-        raise MocapError("This file has no HybrIK heatmap layer (final_layer.weight); use a HybrIK ResNet-34 checkpoint.")
+        raise MocapError(
+            "This file has no HybrIK heatmap layer (final_layer.weight); use a HybrIK ResNet-34 checkpoint."
+        )
     if w.shape[0] == 24 * 64 and "decleaf.weight" in state_dict:
         return "paper24"
     if w.shape[0] == 29 * 64 and "deccam.weight" in state_dict:
         return "cam29"
     raise MocapError(
-        f"Unrecognised HybrIK head (final_layer has {w.shape[0]} outputs); expected the ResNet-34 paper or camera model."
+        f"Unrecognised HybrIK head (final_layer has {w.shape[0]} outputs); expected the ResNet-34 paper or camera "
+        "model."
     )
 
 
-def official_to_ours(state_dict: dict[str, torch.Tensor], prefix: str = "") -> tuple[dict[str, torch.Tensor], list[str]]:
+def official_to_ours(
+    state_dict: dict[str, torch.Tensor], prefix: str = ""
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename HybrIK keys to ours (``preact.`` -> ``backbone.``, head keys -> ``head.*``); drop ``smpl.*``.
 
     Returns the mapped dict and the official keys that were not understood.
@@ -635,21 +722,23 @@ def official_to_ours(state_dict: dict[str, torch.Tensor], prefix: str = "") -> t
         if k.startswith("smpl."):
             continue
         if k.startswith("preact."):
-            mapped[prefix + "backbone." + k[len("preact."):]] = v
+            mapped[prefix + "backbone." + k[len("preact.") :]] = v
             continue
         if k in _HEAD_BUFFERS:
             mapped[prefix + "head." + _HEAD_BUFFERS[k]] = v
             continue
         for src, dst in _HEAD_MAP.items():
             if k.startswith(src):
-                mapped[prefix + "head." + dst + k[len(src):]] = v
+                mapped[prefix + "head." + dst + k[len(src) :]] = v
                 break
         else:
             unknown.append(k)
     return mapped, unknown
 
 
-def load_official_into(module: nn.Module, state_dict: dict[str, torch.Tensor], *, prefix: str = "", require_backbone: bool = True) -> list[str]:
+def load_official_into(
+    module: nn.Module, state_dict: dict[str, torch.Tensor], *, prefix: str = "", require_backbone: bool = True
+) -> list[str]:
     """Load a released HybrIK state dict into ``module`` (HybrIK, or UNSPAT with ``prefix=''``).
 
     Every expected key must be present except ``head.dec_sigma.*`` (absent from the released camera files)
@@ -658,7 +747,10 @@ def load_official_into(module: nn.Module, state_dict: dict[str, torch.Tensor], *
     """
     mapped, unknown = official_to_ours(state_dict, prefix)
     if unknown:
-        raise MocapError(f"The HybrIK checkpoint has keys this loader does not know ({unknown[0]}, ...); use a ResNet-34 HybrIK file.")
+        raise MocapError(
+            f"The HybrIK checkpoint has keys this loader does not know ({unknown[0]}, ...); use a ResNet-34 HybrIK "
+            "file."
+        )
     own = module.state_dict()
     allowed_missing = (prefix + "head.dec_sigma.", prefix + "head.dec_cam.", prefix + "head.init_cam")
     kept: list[str] = []
@@ -676,7 +768,9 @@ def load_official_into(module: nn.Module, state_dict: dict[str, torch.Tensor], *
         if k not in own:
             raise MocapError(f"The HybrIK checkpoint has {k}, which this model does not expect; check the variant.")
         if own[k].shape != v.shape:
-            raise MocapError(f"{k} has shape {tuple(v.shape)} in the checkpoint but {tuple(own[k].shape)} in the model.")
+            raise MocapError(
+                f"{k} has shape {tuple(v.shape)} in the checkpoint but {tuple(own[k].shape)} in the model."
+            )
     module.load_state_dict(mapped, strict=False)
     return kept
 

@@ -18,10 +18,10 @@ from torch import nn
 
 from mocap_cli.errors import MocapError
 from mocap_cli.nets.checkpoints import read_state_dict
-from mocap_cli.weights.registry import WeightSpec, family_spec
 from mocap_cli.nets.resnetv2 import ResNetV2
 from mocap_cli.nets.smpl_params import MeshNetOutput, rot6d_to_rotmat
 from mocap_cli.nets.vit import Block, HybridEmbed
+from mocap_cli.weights.registry import WeightSpec, family_spec
 
 NUM_JOINTS = 24
 
@@ -105,7 +105,12 @@ class INT(nn.Module):
         x = torch.cat([self.cls_token.expand(n, -1, -1), tokens], dim=1) + self.pos_embed
         # Independent tokens carry no position embedding; read-out indices 0..23 / 24 / 25.
         x = torch.cat(
-            [self.joint3d_tokens.expand(n, -1, -1), self.shape_token.expand(n, -1, -1), self.cam_token.expand(n, -1, -1), x],
+            [
+                self.joint3d_tokens.expand(n, -1, -1),
+                self.shape_token.expand(n, -1, -1),
+                self.cam_token.expand(n, -1, -1),
+                x,
+            ],
             dim=1,
         )
         for block in self.blocks:

@@ -16,10 +16,10 @@ from torch import nn
 
 from mocap_cli.errors import MocapError
 from mocap_cli.nets.checkpoints import read_state_dict
-from mocap_cli.weights.registry import WeightSpec, family_spec
 from mocap_cli.nets.resnetv2 import ResNetV2
 from mocap_cli.nets.smpl_params import MeshNetOutput, rot6d_to_rotmat
 from mocap_cli.nets.vit import Block, HybridEmbed, attend, merge_heads, split_heads
+from mocap_cli.weights.registry import WeightSpec, family_spec
 
 SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 

@@ -148,7 +148,9 @@ def mixste_config_from_state_dict(sd: dict[str, torch.Tensor], num_heads: int = 
         in_chans = sd["Spatial_patch_to_embedding.weight"].shape[1]
         hidden = sd["STEblocks.0.mlp.fc1.weight"].shape[0]
     except (KeyError, ValueError, IndexError) as exc:
-        raise MocapError("The weights are not a MixSTE model state dict; check that the file is a MixSTE checkpoint.") from exc
+        raise MocapError(
+            "The weights are not a MixSTE model state dict; check that the file is a MixSTE checkpoint."
+        ) from exc
     depth = len({m.group(1) for k in sd if (m := re.match(r"STEblocks\.(\d+)\.", k))})
     return MixSTEConfig(
         num_frame=int(frames),

@@ -117,7 +117,9 @@ class EncoderLayer(nn.Module):
     def __init__(self, dim: int, hidden: int, stride: int | None = None) -> None:
         super().__init__()
         self.self_attn = MultiHeadedAttention(NUM_HEADS, dim)
-        self.feed_forward = PositionwiseFeedForward(dim, hidden) if stride is None else StridedFeedForward(dim, hidden, stride)
+        self.feed_forward = (
+            PositionwiseFeedForward(dim, hidden) if stride is None else StridedFeedForward(dim, hidden, stride)
+        )
         self.sublayer = nn.ModuleList(SublayerNorm(dim) for _ in range(2))
         self.stride = stride
 
@@ -189,7 +191,10 @@ class StridedTransformer(nn.Module):
         self.config = config
         c = config.channel
         self.encoder = nn.Sequential(
-            nn.Conv1d(2 * config.n_joints, c, kernel_size=1), nn.BatchNorm1d(c, momentum=0.1), nn.ReLU(), nn.Dropout(0.25)
+            nn.Conv1d(2 * config.n_joints, c, kernel_size=1),
+            nn.BatchNorm1d(c, momentum=0.1),
+            nn.ReLU(),
+            nn.Dropout(0.25),
         )
         self.Transformer = VanillaTransformer(config)
         self.Transformer_reduce = StridedTransformerReduce(config)
@@ -252,7 +257,8 @@ def default_strides(frames: int, count: int) -> tuple[int, ...]:
 def strided_config_from_state_dict(
     sd: dict[str, torch.Tensor], stride_num: tuple[int, ...] | None = None
 ) -> StridedConfig:
-    """The configuration of a Strided Transformer state dict, read from tensor shapes (strides: see ``default_strides``)."""
+    """The configuration of a Strided Transformer state dict, read from tensor shapes (strides: see
+    ``default_strides``)."""
     try:
         _, frames, channel = sd["Transformer.pos_embedding"].shape
         d_hid = sd["Transformer.model.layers.0.feed_forward.w_1.weight"].shape[0]
@@ -260,7 +266,8 @@ def strided_config_from_state_dict(
         out_joints = sd["fcn.1.weight"].shape[0] // 3
     except (KeyError, ValueError, IndexError) as exc:
         raise MocapError(
-            "The weights are not a Strided Transformer state dict; check that the file is a Strided Transformer lifter checkpoint."
+            "The weights are not a Strided Transformer state dict; check that the file is a Strided Transformer "
+            "lifter checkpoint."
         ) from exc
     layers = _layer_count(sd, "Transformer.model.layers.")
     n_strided = _layer_count(sd, "Transformer_reduce.model.layers.")

@@ -162,7 +162,12 @@ def inject_artifacts(
     x0 = (torch.rand(b, t, **cpu) * (w - ww + 1)).long()
     ys = torch.arange(h).view(1, 1, h, 1)
     xs = torch.arange(w).view(1, 1, 1, w)
-    rect = (ys >= y0[..., None, None]) & (ys < (y0 + hh)[..., None, None]) & (xs >= x0[..., None, None]) & (xs < (x0 + ww)[..., None, None])
+    rect = (
+        (ys >= y0[..., None, None])
+        & (ys < (y0 + hh)[..., None, None])
+        & (xs >= x0[..., None, None])
+        & (xs < (x0 + ww)[..., None, None])
+    )
     rect = (rect & apply[..., None, None]).to(x.device)
     mask = rect.to(x.dtype)
     return torch.where(rect.unsqueeze(2), donor, x), mask
@@ -257,7 +262,9 @@ class TemporalTransformer(nn.Module):
         self.space_embed = nn.Parameter(torch.zeros(cfg.feat_hw * cfg.feat_hw, d))
         nn.init.trunc_normal_(self.time_embed, std=0.02)
         nn.init.trunc_normal_(self.space_embed, std=0.02)
-        self.blocks = nn.ModuleList([Block(d, cfg.heads, cfg.mlp_hidden, cfg.dropout, cfg.gamma_init) for _ in range(cfg.depth)])
+        self.blocks = nn.ModuleList(
+            [Block(d, cfg.heads, cfg.mlp_hidden, cfg.dropout, cfg.gamma_init) for _ in range(cfg.depth)]
+        )
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -351,7 +358,8 @@ class UNSPAT(nn.Module):
         adaptive_ik: bool | None = None,
         **geometry: torch.Tensor,
     ) -> UnspatOutput:
-        """Window of crops (B, T, 3, H, W) or features (B, T, C, h, w); ``geometry`` as for HybrIK, for the centre frame."""
+        """Window of crops (B, T, 3, H, W) or features (B, T, C, h, w); ``geometry`` as for HybrIK, for the centre
+        frame."""
         cfg = self.cfg
         x = features if features is not None else self.features(images)
         if x.shape[1] != cfg.seq_len:
@@ -359,14 +367,25 @@ class UNSPAT(nn.Module):
         x_al, sam_params = self.sam(x, cfg.center_index)
         mask = None
         if artifacts if artifacts is not None else self.training:
-            x_al, mask = inject_artifacts(x_al, p_frame=cfg.artifact_p_frame, max_side=cfg.artifact_max_side, generator=generator)
+            x_al, mask = inject_artifacts(
+                x_al, p_frame=cfg.artifact_p_frame, max_side=cfg.artifact_max_side, generator=generator
+            )
         logits = self.unc(x_al)
         z = self.transformer(x_al, torch.sigmoid(logits).detach())
         m_c = z[:, cfg.center_index].contiguous()
         out = self.head(m_c)
         adaptive = (not self.training) if adaptive_ik is None else adaptive_ik
-        pred = predict_from_head(out, cfg.variant, self.body if with_smpl else None, adaptive_ik=adaptive, with_vertices=not self.training, **geometry)
-        return UnspatOutput(pred=pred, uncertainty_logits=logits, sam_params=sam_params, artifact_mask=mask, center_feature=m_c)
+        pred = predict_from_head(
+            out,
+            cfg.variant,
+            self.body if with_smpl else None,
+            adaptive_ik=adaptive,
+            with_vertices=not self.training,
+            **geometry,
+        )
+        return UnspatOutput(
+            pred=pred, uncertainty_logits=logits, sam_params=sam_params, artifact_mask=mask, center_feature=m_c
+        )
 
 
 # --------------------------------------------------------------------------------------------- checkpoints
@@ -420,13 +439,17 @@ def _read_ours(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         meta = json.loads(side.read_text())
         sd = load_file(str(path))
     except (OSError, ValueError) as exc:
-        raise MocapError(f"{path} is not a readable UNSPAT checkpoint ({exc.__class__.__name__}); re-create it.") from exc
+        raise MocapError(
+            f"{path} is not a readable UNSPAT checkpoint ({exc.__class__.__name__}); re-create it."
+        ) from exc
     if meta.get("format") != "unspat" or int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise MocapError(f"{side} is not a UNSPAT checkpoint description this version understands; update mocap.")
     return meta, sd
 
 
-def load_unspat(path_or_paths: str | Path | Sequence[str | Path], *, body: SMPLBody | None = None) -> tuple[UNSPAT, UnspatLoadInfo]:
+def load_unspat(
+    path_or_paths: str | Path | Sequence[str | Path], *, body: SMPLBody | None = None
+) -> tuple[UNSPAT, UnspatLoadInfo]:
     """Build UNSPAT from HybrIK's released ResNet-34 file(s) and/or our full checkpoint (``.safetensors`` + ``.json``).
 
     HybrIK files (paper ``pretrained_res34.pth`` or the camera models) fill backbone and head; the class
@@ -455,7 +478,10 @@ def load_unspat(path_or_paths: str | Path | Sequence[str | Path], *, body: SMPLB
     info = UnspatLoadInfo(variant=cfg.variant, temporal_trained=False)
     if official_sd is not None:
         if detect_variant(official_sd) != cfg.variant:
-            raise MocapError(f"{official[0]} is a HybrIK {detect_variant(official_sd)} file but the UNSPAT checkpoint expects {cfg.variant}.")
+            raise MocapError(
+                f"{official[0]} is a HybrIK {detect_variant(official_sd)} file but the UNSPAT checkpoint expects "
+                f"{cfg.variant}."
+            )
         info.kept_initialisation = load_official_into(model, official_sd)
         info.sources.append(str(official[0]))
     if own_sd is not None:
@@ -463,7 +489,9 @@ def load_unspat(path_or_paths: str | Path | Sequence[str | Path], *, body: SMPLB
         try:
             model.load_state_dict(own_sd, strict=True)
         except RuntimeError as exc:
-            raise MocapError(f"{ours[0]} does not match the UNSPAT layout in its .json ({str(exc).splitlines()[0]}); re-create it.") from exc
+            raise MocapError(
+                f"{ours[0]} does not match the UNSPAT layout in its .json ({str(exc).splitlines()[0]}); re-create it."
+            ) from exc
         info.kept_initialisation = []
         info.temporal_trained = bool(meta.get("temporal_trained", False))
         info.sources.append(str(ours[0]))

@@ -29,23 +29,41 @@ from mocap_cli.solve.posing import TOE_HEIGHT
 
 # The joints whose contacts are tracked, in the order of ``Motion.contacts``' columns.
 CONTACT_JOINTS: tuple[str, ...] = (
-    "left_ankle", "right_ankle", "left_foot", "right_foot", "left_wrist", "right_wrist", "left_knee", "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_foot",
+    "right_foot",
+    "left_wrist",
+    "right_wrist",
+    "left_knee",
+    "right_knee",
 )
 FOOT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[:4]
 SUPPORT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[4:]
+HAND_JOINTS: tuple[str, ...] = CONTACT_JOINTS[4:6]
 # MediaPipe landmarks that show each contact joint in the image (their mean motion is the joint's image speed).
 _LANDMARKS: dict[str, tuple[str, ...]] = {
-    "left_ankle": ("left_heel", "left_ankle"), "right_ankle": ("right_heel", "right_ankle"),
-    "left_foot": ("left_foot_index",), "right_foot": ("right_foot_index",),
-    "left_wrist": ("left_wrist",), "right_wrist": ("right_wrist",),
-    "left_knee": ("left_knee",), "right_knee": ("right_knee",),
+    "left_ankle": ("left_heel", "left_ankle"),
+    "right_ankle": ("right_heel", "right_ankle"),
+    "left_foot": ("left_foot_index",),
+    "right_foot": ("right_foot_index",),
+    "left_wrist": ("left_wrist",),
+    "right_wrist": ("right_wrist",),
+    "left_knee": ("left_knee",),
+    "right_knee": ("right_knee",),
 }
 # Height of each joint's centre above the floor when it rests on it, for the default 1.75 m skeleton: ankle
 # and toe joints from the skeleton's foot geometry; a flat palm puts the wrist centre about 3 cm up, a
 # kneeling knee's centre about 5 cm (half the knee's depth).
 _REST_HEIGHT: dict[str, float] = {
-    "left_ankle": ANKLE_HEIGHT, "right_ankle": ANKLE_HEIGHT, "left_foot": TOE_HEIGHT, "right_foot": TOE_HEIGHT,
-    "left_wrist": 0.03, "right_wrist": 0.03, "left_knee": 0.05, "right_knee": 0.05,
+    "left_ankle": ANKLE_HEIGHT,
+    "right_ankle": ANKLE_HEIGHT,
+    "left_foot": TOE_HEIGHT,
+    "right_foot": TOE_HEIGHT,
+    "left_wrist": 0.03,
+    "right_wrist": 0.03,
+    "left_knee": 0.05,
+    "right_knee": 0.05,
 }
 
 
@@ -71,8 +89,23 @@ class ContactPreset:
     release_distance: float
     reach_slack: float
     hold_feet: float
-    lift_cap: float
-    follow_deadband: float
+    still_weight: float
+    smooth_weight: float
+    lock_height: float
+    root_still: float
+    root_smooth: float
+    lift_depth: float
+    leg_lift_cap: float
+    root_lift: float
+    root_lift_depth: float
+    lift_seconds: float
+    hold_speed_full: float
+    hold_speed_none: float
+    hold_still_seconds: float
+    hold_image_speed_full: float
+    hold_image_speed_none: float
+    free_weight: float
+    hold_ease_seconds: float
 
 
 def load_contact_preset(name: str = "default") -> ContactPreset:
@@ -164,8 +197,9 @@ def joint_speeds(joints: np.ndarray, fps: float, window: int = 1) -> np.ndarray:
     return np.linalg.norm(v, axis=-1)
 
 
-def contact_probability(motion: Motion, preset: ContactPreset, floor: float = 0.0,
-                        evidence: ImageEvidence | None = None) -> np.ndarray:
+def contact_probability(
+    motion: Motion, preset: ContactPreset, floor: float = 0.0, evidence: ImageEvidence | None = None
+) -> np.ndarray:
     """(F, K) per-frame probability that each of ``CONTACT_JOINTS`` rests on the floor at height ``floor``."""
     idx = [JOINT_INDEX[n] for n in CONTACT_JOINTS]
     joints = motion.joints[:, idx]
@@ -175,21 +209,42 @@ def contact_probability(motion: Motion, preset: ContactPreset, floor: float = 0.
     # whichever is higher.
     feet = [CONTACT_JOINTS.index(n) for n in FOOT_JOINTS]
     lowest = height[:, feet].min(axis=1, keepdims=True)
+    hands = [CONTACT_JOINTS.index(n) for n in HAND_JOINTS]
+    # Hands count from the floor only: in floor work the feet can be well above it (a kneeling estimate's
+    # feet float), and a hand raised to their height is not on the floor. Knees rest at the feet's level.
+    from_floor = height[:, hands]
     height = np.minimum(height, height - lowest)
+    height[:, hands] = from_floor
     p_height = _ramp(height, preset.height_full, preset.height_none)
-    window = still_window(preset, motion.fps)
-    p_still = _ramp(joint_speeds(joints, motion.fps, window), preset.speed_full, preset.speed_none)
+    p = p_height * stillness(motion, preset, evidence)
+    support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
+    p[:, support] *= height[:, support] < preset.support_height
+    return p
+
+
+def stillness(
+    motion: Motion, preset: ContactPreset, evidence: ImageEvidence | None = None, strict: bool = False
+) -> np.ndarray:
+    """(F, K) how still each of ``CONTACT_JOINTS`` is, in [0, 1]: from its 3D speed, and where the detector saw
+    it from its image speed. ``strict`` uses the ``hold_*`` thresholds: how firmly foot locking may hold it."""
+    idx = [JOINT_INDEX[n] for n in CONTACT_JOINTS]
+    joints = motion.joints[:, idx]
+    full, none = (preset.hold_speed_full, preset.hold_speed_none) if strict else (preset.speed_full, preset.speed_none)
+    window = 2 * round(preset.hold_still_seconds * motion.fps / 2) + 1 if strict else still_window(preset, motion.fps)
+    p_still = _ramp(joint_speeds(joints, motion.fps, window), full, none)
     if evidence is not None:
         seen = np.isfinite(evidence.speed)
-        p_image = _ramp(np.nan_to_num(evidence.speed), preset.image_speed_full, preset.image_speed_none)
+        ifull, inone = (
+            (preset.hold_image_speed_full, preset.hold_image_speed_none)
+            if strict
+            else (preset.image_speed_full, preset.image_speed_none)
+        )
+        p_image = _ramp(np.nan_to_num(evidence.speed), ifull, inone)
         # Where the detector saw the joint its image stillness decides, in proportion to the landmark's
         # visibility: a 3D estimate's speed is dominated by its depth noise, the image's is not.
         w = np.where(seen, np.clip(evidence.visibility, 0.0, 1.0), 0.0)
         p_still = (1 - w) * p_still + w * p_image
-    p = p_height * p_still
-    support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
-    p[:, support] *= height[:, support] < preset.support_height
-    return p
+    return p_still
 
 
 def hysteresis(p: np.ndarray, on: float, off: float, min_frames: int, max_gap: int) -> np.ndarray:
@@ -203,7 +258,7 @@ def hysteresis(p: np.ndarray, on: float, off: float, min_frames: int, max_gap: i
             active = p[f, k] > off if active else p[f, k] >= on
             state[f, k] = active
         runs = contact_runs(state[:, k])
-        for (s0, e0), (s1, _) in zip(runs[:-1], runs[1:]):
+        for (_, e0), (s1, _) in zip(runs[:-1], runs[1:]):
             if s1 - e0 <= max_gap:
                 state[e0:s1, k] = True
         for s, e in contact_runs(state[:, k]):
@@ -218,13 +273,19 @@ def contact_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
-def detect_contacts(motion: Motion, preset: ContactPreset, floor: float = 0.0,
-                    evidence: ImageEvidence | None = None) -> Motion:
+def detect_contacts(
+    motion: Motion, preset: ContactPreset, floor: float = 0.0, evidence: ImageEvidence | None = None
+) -> Motion:
     """A copy of ``motion`` with ``contacts`` set: the evidence probability, pushed to >= 0.5 inside the
     hysteresis intervals and below 0.5 outside, so ``contacts >= 0.5`` is the decision."""
     p = contact_probability(motion, preset, floor, evidence)
-    planted = hysteresis(p, preset.on, preset.off, max(1, int(round(preset.min_seconds * motion.fps))),
-                         int(round(preset.gap_seconds * motion.fps)))
+    planted = hysteresis(
+        p,
+        preset.on,
+        preset.off,
+        max(1, int(round(preset.min_seconds * motion.fps))),
+        int(round(preset.gap_seconds * motion.fps)),
+    )
     stored = np.where(planted, np.maximum(p, 0.5), np.minimum(p, 0.49))
     return replace(motion, contacts=stored, contact_joints=CONTACT_JOINTS)
 

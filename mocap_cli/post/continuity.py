@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mocap_cli.core.hand_skeleton import body_joint_count
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import (
     quat_apply,
@@ -31,7 +32,6 @@ from mocap_cli.core.rotations import (
     quat_normalize,
     quat_slerp,
 )
-from mocap_cli.core.hand_skeleton import body_joint_count
 from mocap_cli.core.skeleton import PARENTS, forward_kinematics
 from mocap_cli.post.smoothing import running_median
 
@@ -130,8 +130,9 @@ def limit_rate(q: np.ndarray, max_radians: float) -> np.ndarray:
     return _limited_pass(quat_continuous(quat_slerp(forward, backward, 0.5), axis=0), max_radians)
 
 
-def continuous_twists(motion: Motion, median_seconds: float = MEDIAN_SECONDS,
-                      max_degrees_per_second: float = MAX_TURN_DEGREES_PER_SECOND) -> Motion:
+def continuous_twists(
+    motion: Motion, median_seconds: float = MEDIAN_SECONDS, max_degrees_per_second: float = MAX_TURN_DEGREES_PER_SECOND
+) -> Motion:
     """Each bone's world orientation cleaned over time (spikes removed, turn rate bounded), then re-aimed
     along its original bone, so only the twist about the bone changes and every joint position stays
     exactly where it was. Joints at the ends of the chains (wrist → hand, ankle → toes, neck → head, and the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap_cli.core.motion import Motion
-from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, rest_heights
+from mocap_cli.post.contacts import CONTACT_JOINTS, FOOT_JOINTS, SUPPORT_JOINTS, rest_heights
 
 
 def contact_floor(motion: Motion, band: float) -> float | None:
@@ -29,6 +29,29 @@ def contact_floor(motion: Motion, band: float) -> float | None:
         return None
     heights = motion.joints[:, idx, 1] - rest_heights(motion)[cols]
     return float(np.median(heights[planted] - np.clip(heights[planted], 0.0, band)))
+
+
+def support_floor(motion: Motion) -> float | None:
+    """Height of the floor under the planted hands and knees (floor work), or None when none is planted: the
+    median of their planted samples' heights over their rest heights, as ``contact_floor`` does for the feet.
+    (A model's feet are fitted to the floor before this stage; in floor work they may rest far above the
+    hands, and the body was left under the floor.)"""
+    if motion.contacts is None:
+        return None
+    cols = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
+    idx = [motion.skeleton.index(n) for n in SUPPORT_JOINTS]
+    planted = motion.contacts[:, cols] >= 0.5
+    if not planted.any():
+        return None
+    heights = motion.joints[:, idx, 1] - rest_heights(motion)[cols]
+    return float(np.median(heights[planted]))
+
+
+def fitted_floor(motion: Motion, band: float) -> float | None:
+    """The floor under the planted joints: the feet's (``contact_floor``), lowered to the supporting hands' and
+    knees' (``support_floor``) where those rest lower; None when nothing is planted."""
+    levels = [f for f in (contact_floor(motion, band), support_floor(motion)) if f is not None]
+    return min(levels) if levels else None
 
 
 def shift_floor(motion: Motion, floor: float) -> Motion:
@@ -59,7 +82,7 @@ def ease_peaks(x: np.ndarray, frames: int) -> np.ndarray:
     +-frames, then a running mean of the same width (edges held), then the max with x."""
     if frames < 1 or len(x) < 2:
         return x
-    peak = np.array([x[max(0, i - frames): i + frames + 1].max() for i in range(len(x))])
+    peak = np.array([x[max(0, i - frames) : i + frames + 1].max() for i in range(len(x))])
     padded = np.pad(peak, frames, mode="edge")
     smooth = np.convolve(padded, np.ones(2 * frames + 1) / (2 * frames + 1), mode="valid")
     return np.maximum(smooth, x)

@@ -1,27 +1,28 @@
-"""Foot locking: the body follows its planted feet, supporting hands stay put, feet stay out of the floor.
+"""Foot locking: planted feet stand still, supporting hands stay put, nothing sinks through the floor.
 
 The post stage after smoothing (``apply_foot_lock``; ``--foot-lock auto|off``):
 1. contacts from the motion and the detector's evidence (``post.contacts``), then the floor fitted to them
-   (``post.floor``: moved only when the planted joints rest outside a band over it) and the contacts found
-   again on that floor;
-2. the root follows the planted feet horizontally (``root_follow``): each contact interval's anchor is the
-   joint's median position, and the drift of the planted feet from their anchors beyond a dead band moves
-   the whole body, so the legs keep the model's pose (what the estimate gets right) while the body stops
-   sliding;
-3. with ``hold_feet`` (off by default) each planted heel/ball is also held horizontally at its anchor with
-   the foot's heading, and the corrections ease in and out with the moving joint over ``blend_seconds``;
-   supporting hands are always held; intervals whose joint strays farther than ``release_distance`` are not
-   held (a wrong contact);
-4. feet under the floor are lifted by their legs, by at most ``lift_cap``; analytic two-bone IK
-   (``solve.two_bone``) moves hip-knee-ankle (shoulder-elbow-wrist) onto the targets, a near-straight knee
-   keeping the bend plane of its last bent frame; the pelvis is lowered only where a leg would miss by more
-   than ``reach_slack``; the upper body's local rotations are untouched;
+   (``post.floor``: moved only when the planted feet rest outside a band over it, and down to the planted
+   hands and knees in floor work) and the contacts found again on that floor;
+2. how firmly each joint is held: its contact weight times its stillness (stricter than the contact
+   decision, so a heel that starts to rise is let go), eased in time;
+3. each foot joint's horizontal correction is one banded least-squares solve (``post.trajectory.still_track``):
+   small, making the joint still as firmly as it is held, with its second differences penalised, so a hold
+   eases in and out with the evidence instead of switching (the earlier pins moved the estimate's foot errors
+   into the legs in a frame: PA-MPJPE 66.7 -> 70.9 mm, accel 9.9 -> 12.6 on the rendered clips); free motion
+   keeps its own path; a foot joint more than ``lift_depth`` under the floor is lifted (at most
+   ``leg_lift_cap``);
+4. analytic two-bone IK (``solve.two_bone``) puts the ankle on its new path, a near-straight knee keeping the
+   bend plane of its last bent frame, and the foot turns so its ankle->ball bone points at the ball's new
+   place (pitch and heading); the pelvis is lowered only where a leg would miss by more than ``reach_slack``;
+   supporting hands are held at their contact's anchor the same way; the upper body's local rotations are
+   untouched;
 5. finally no joint other than the feet may stay more than 2 cm under the floor (floor work): the body is
    lifted.
 
-Why the legs are not pinned by default: on the rendered benchmark clips the estimate's foot errors are as
-much in its legs as in its root, and pinning the feet moved those errors into the legs (PA-MPJPE and
-acceleration error up); following with the root removes the common drift and leaves the pose alone.
+The root's horizontal path can also be carried by the planted feet and smoothed (``root_path``); on the
+rendered clips that raised the acceleration error (the estimate's pelvis path is better than the feet's
+odometry), so the default preset leaves it.
 """
 
 from __future__ import annotations
@@ -39,10 +40,8 @@ from mocap_cli.core.rotations import (
     quat_between,
     quat_conj,
     quat_continuous,
-    quat_from_rotvec,
     quat_mul,
     quat_normalize,
-    quat_slerp,
 )
 from mocap_cli.core.skeleton import forward_kinematics
 from mocap_cli.errors import MocapError
@@ -56,13 +55,15 @@ from mocap_cli.post.contacts import (
     load_contact_preset,
     rest_heights,
     still_window,
+    stillness,
 )
 from mocap_cli.post.floor import (
-    contact_floor,
     ease_peaks,
+    fitted_floor,
     lift_above_floor,
     shift_floor,
 )
+from mocap_cli.post.trajectory import still_track
 from mocap_cli.settings import FOOT_LOCK_MODES
 from mocap_cli.solve.two_bone import solve_two_bone
 
@@ -70,6 +71,10 @@ from mocap_cli.solve.two_bone import solve_two_bone
 # (a joint centre lies a little inside the body's surface).
 FOOT_TOLERANCE = 0.01
 BODY_TOLERANCE = 0.02
+# A supporting hand is held however far the estimate's wrist strays over its contact (``release_distance`` is
+# for feet): it counts only at the floor and still in the image, and in floor work the estimate's root and
+# arms drift 10-30 cm while the hand rests (tests/post/test_floor_work.py).
+SUPPORT_RELEASE = np.inf
 # A leg that cannot reach its anchor gets the pelvis lowered by at most this much (metres).
 MAX_PELVIS_DROP = 0.1
 # A knee whose offset from the hip-ankle line is below this share of the thigh's length is "straight": its
@@ -86,10 +91,14 @@ class Limb:
     pole_sign: float  # +1: the middle joint bends towards the body's front (knee), -1: backwards (elbow)
 
 
-LEGS = (Limb("left_hip", "left_knee", "left_ankle", "left_foot", 1.0),
-        Limb("right_hip", "right_knee", "right_ankle", "right_foot", 1.0))
-ARMS = (Limb("left_shoulder", "left_elbow", "left_wrist", None, -1.0),
-        Limb("right_shoulder", "right_elbow", "right_wrist", None, -1.0))
+LEGS = (
+    Limb("left_hip", "left_knee", "left_ankle", "left_foot", 1.0),
+    Limb("right_hip", "right_knee", "right_ankle", "right_foot", 1.0),
+)
+ARMS = (
+    Limb("left_shoulder", "left_elbow", "left_wrist", None, -1.0),
+    Limb("right_shoulder", "right_elbow", "right_wrist", None, -1.0),
+)
 
 
 def check_foot_lock_mode(mode: str) -> str:
@@ -98,24 +107,40 @@ def check_foot_lock_mode(mode: str) -> str:
     return mode
 
 
-def apply_foot_lock(motion: Motion, track: Track2D | None = None, mode: str = "auto",
-                    preset: ContactPreset | None = None) -> Motion:
+def apply_foot_lock(
+    motion: Motion, track: Track2D | None = None, mode: str = "auto", preset: ContactPreset | None = None
+) -> Motion:
     """The whole stage (module docstring). ``mode="off"`` returns ``motion`` itself, untouched."""
     if check_foot_lock_mode(mode) == "off" or motion.num_frames < 2:
         return motion
     preset = preset or load_contact_preset()
-    evidence = (image_evidence(track, motion.num_frames, motion.fps, still_window(preset, float(track.fps)))
-                if track is not None else None)
+    evidence = (
+        image_evidence(track, motion.num_frames, motion.fps, still_window(preset, float(track.fps)))
+        if track is not None
+        else None
+    )
     found = detect_contacts(motion, preset, 0.0, evidence)
-    floor = contact_floor(found, preset.floor_band)
+    floor = fitted_floor(found, preset.floor_band)
     if floor is not None:
         found = detect_contacts(shift_floor(found, floor), preset, 0.0, evidence)
     n = max(1, int(round(preset.blend_seconds * motion.fps)))
-    locked = lock_contacts(found, preset)
+    # How firmly each joint is held: its contact, and (stricter than the contact decision, which counts a
+    # heel that starts to rise as planted) its stillness.
+    hold = _contact_weight(found.contacts, preset) * stillness(found, preset, evidence, strict=True)
+    locked = lock_contacts(found, preset, hold)
     # No joint other than the feet (hands, knees, head in floor work) may stay more than 2 cm under the floor:
     # the body is lifted. Feet are only lifted by their legs (``lock_contacts``): lifting the whole body for
     # them moved the root away from the truth on every benchmark clip where feet dip (squat: 70 -> 141 mm).
     locked = lift_above_floor(locked, _body_surface(locked), BODY_TOLERANCE, n)
+    if preset.root_lift:
+        # What the legs did not lift (``leg_lift_cap``): the body is lifted until no foot joint is more than
+        # ``lift_depth`` under its rest height.
+        surface = np.full(locked.skeleton.num_joints, -1e3)
+        feet = [locked.skeleton.index(name) for name in FOOT_JOINTS]
+        surface[feet] = rest_heights(locked)[[CONTACT_JOINTS.index(name) for name in FOOT_JOINTS]]
+        locked = lift_above_floor(
+            locked, surface, preset.root_lift_depth, max(1, round(preset.lift_seconds * motion.fps))
+        )
     locked.provenance = {**motion.provenance, "foot_lock": f"auto ({preset.name})"}
     return locked
 
@@ -128,8 +153,13 @@ def _body_surface(motion: Motion) -> np.ndarray:
     return surface
 
 
-def run_anchors(mask: np.ndarray, values: np.ndarray, blend_frames: int, release: float = np.inf,
-                settle: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_anchors(
+    mask: np.ndarray,
+    values: np.ndarray,
+    blend_frames: int,
+    release: float = np.inf,
+    settle: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame anchor (F, D) and lock weight (F,) for one joint's contact mask (F,) and values (F, D);
     the joint's target is ``values + weight * (anchor - values)``.
 
@@ -164,39 +194,34 @@ def run_anchors(mask: np.ndarray, values: np.ndarray, blend_frames: int, release
     return anchor, weight
 
 
-def root_follow(motion: Motion, joints: np.ndarray, deadband: float = 0.0) -> np.ndarray:
-    """(F, 3) horizontal root shift that carries the body with its planted feet.
-
-    Each planted foot joint asks for the shift that brings it back to its contact interval's anchor (the
-    interval's median position); a foot asks for the mean of its planted joints' requests, the body takes the
-    mean of its planted feet's. Between contacts the shift is interpolated (held before the first and after
-    the last), and shrunk by ``deadband`` metres (smaller requests are ignored). Unlike the leg holds, strayed contacts
-    are followed too: on the rendered clips dropping them made the root path worse (70 -> 74 mm). A drift of the whole body, the estimate's commonest foot skate, is so removed without touching
-    the legs' pose; only what differs between the feet is left to the leg IK."""
+def root_path(motion: Motion, joints: np.ndarray, preset: ContactPreset, hold: np.ndarray) -> np.ndarray:
+    """(F, 3) the root's new path: horizontally smooth and carried by the planted feet (``still_track``: near
+    the estimate, each step opposite to the planted joints' steps relative to the root, weighted by how
+    firmly they are planted), so the feet need little leg IK to stand still; its height is unchanged."""
     assert motion.contacts is not None
     sk = motion.skeleton
-    total, count = np.zeros((motion.num_frames, 3)), np.zeros(motion.num_frames)
-    for leg in LEGS:
-        foot_sum, foot_n = np.zeros((motion.num_frames, 3)), np.zeros(motion.num_frames)
-        for name in (leg.end, leg.ball):
-            down = motion.contacts[:, CONTACT_JOINTS.index(name)] >= 0.5
-            pos = joints[:, sk.index(name)]
-            for start, end in contact_runs(down):
-                foot_sum[start:end] += np.median(pos[start:end], axis=0) - pos[start:end]
-                foot_n[start:end] += 1
-        held = foot_n > 0
-        total[held] += foot_sum[held] / foot_n[held, None]
-        count += held
-    shift = np.zeros((motion.num_frames, 3))
-    held = count > 0
-    if held.any():
-        t = np.arange(motion.num_frames)
-        for axis in (0, 2):
-            shift[:, axis] = np.interp(t, t[held], total[held, axis] / count[held])
-        # A foot's centre rolls a little over heel, sole and ball while planted; that much is left alone.
-        size = np.linalg.norm(shift, axis=-1, keepdims=True)
-        shift *= np.clip(1.0 - deadband / np.maximum(size, 1e-12), 0.0, 1.0)
-    return shift
+    root = motion.root_translation
+    if preset.root_still <= 0 and preset.root_smooth <= 0:
+        return root.copy()
+    rate = motion.fps / 30.0
+    weight_sum = np.zeros(motion.num_frames - 1)
+    step_sum = np.zeros((motion.num_frames - 1, 2))
+    for name in FOOT_JOINTS:
+        w = hold[:, CONTACT_JOINTS.index(name)]
+        w = np.minimum(w[1:], w[:-1])
+        rel = joints[:, sk.index(name)][:, [0, 2]] - root[:, [0, 2]]
+        weight_sum += w
+        step_sum -= w[:, None] * np.diff(rel, axis=0)
+    step = step_sum / np.maximum(weight_sum, 1e-9)[:, None]
+    out = root.copy()
+    out[:, [0, 2]] = still_track(
+        root[:, [0, 2]],
+        np.ones(motion.num_frames),
+        preset.root_still * rate**2 * np.minimum(weight_sum, 1.0),
+        preset.root_smooth * rate**4,
+        step,
+    )
+    return out
 
 
 def bend_poles(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -221,59 +246,105 @@ def _on_floor(rest: float, preset: ContactPreset) -> Callable[[np.ndarray], np.n
     """Settles a planted joint's anchor (3,): its own height when that is within the contact band over where
     the skeleton says it rests (``rest`` - 1 cm to ``rest + preset.floor_band``: joint definitions differ
     between models), else the band's nearest edge, so nothing planted floats or sinks."""
+
     def settle(anchor: np.ndarray) -> np.ndarray:
         out = np.array(anchor, dtype=np.float64, copy=True)
         out[1] = np.clip(out[1], rest - FOOT_TOLERANCE, rest + preset.floor_band)
         return out
+
     return settle
 
 
-def _foot_targets(motion: Motion, joints: np.ndarray, glob: np.ndarray, leg: Limb, n: int, preset: ContactPreset,
-                  hold: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _contact_weight(c: np.ndarray, preset: ContactPreset) -> np.ndarray:
+    """(F,) how firmly a joint is held from its contact probability (F,): 0 at or below ``off``, 1 at or above
+    ``on``, a smoothstep between, so a contact's hold eases in and out with the evidence."""
+    x = np.clip((c - preset.off) / max(preset.on - preset.off, 1e-9), 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _joint_path(
+    values: np.ndarray, hold: np.ndarray, settled_y: np.ndarray, preset: ContactPreset, fps: float
+) -> np.ndarray:
+    """(F, 3) one foot joint's new world path (module docstring, 3): horizontally still where held,
+    vertically pulled onto ``settled_y`` (F,) as firmly as it is held; ``hold`` (F,) in [0, 1]."""
+    # Weights per frame, so that they mean the same at every frame rate: stillness compares positions one
+    # frame apart, smoothness two.
+    rate = fps / 30.0
+    still = preset.still_weight * rate**2 * np.minimum(hold[1:], hold[:-1])
+    # Where the estimate does not move at all (a held pose where the person was lost) the path does not either.
+    frozen = np.all(np.abs(np.diff(values, axis=0)) < 1e-9, axis=-1)
+    still = np.where(frozen, max(preset.still_weight, 1.0) * 1e3, still)
+    data = 1.0 + preset.free_weight * (1.0 - hold) ** 2
+    accel = preset.smooth_weight * rate**4
+    # The solve is for the correction d = p - p^: still where held (its steps cancel the estimate's) and
+    # smooth everywhere, so a hold eases in and out; where nothing is held d = 0 and free motion keeps its
+    # own path (smoothing the path itself near holds moved a fast swing next to one by 11 cm).
+    out = np.empty_like(values)
+    step = -np.diff(values[:, [0, 2]], axis=0)
+    out[:, [0, 2]] = values[:, [0, 2]] + still_track(np.zeros((len(values), 2)), data, still, accel, step)
+    target_y = values[:, 1] + hold * (settled_y - values[:, 1])
+    # Heights are not held still: a planted heel rises as the foot rolls onto its ball, and a near-straight
+    # leg turns a centimetre of ankle height into several of knee. Only the pull onto the floor is smoothed.
+    out[:, 1] = (
+        values[:, 1] + still_track((target_y - values[:, 1])[:, None], data, np.where(frozen, still, 0.0), accel)[:, 0]
+    )
+    return out
+
+
+def _foot_targets(
+    motion: Motion,
+    joints: np.ndarray,
+    glob: np.ndarray,
+    leg: Limb,
+    preset: ContactPreset,
+    hold: np.ndarray,
+    enabled: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ankle target (F, 3), ankle world rotation (F, 4), activity (F,) and lock weight (F,) of one leg
-    (module docstring, 2)."""
+    (module docstring, 3)."""
     sk = motion.skeleton
     assert motion.contacts is not None and leg.ball is not None
     heights = rest_heights(motion)
     ankle, ball = sk.index(leg.end), sk.index(leg.ball)
-    # Without ``hold`` only the floor lift below applies (the root has followed the planted feet already).
-    heel_down = (motion.contacts[:, CONTACT_JOINTS.index(leg.end)] >= 0.5) & hold
-    ball_down = (motion.contacts[:, CONTACT_JOINTS.index(leg.ball)] >= 0.5) & hold
+    ka, kb = CONTACT_JOINTS.index(leg.end), CONTACT_JOINTS.index(leg.ball)
     a, b, q = joints[:, ankle], joints[:, ball], glob[:, ankle]
-    a_anchor, wa = run_anchors(heel_down, a, n, preset.release_distance,
-                               _on_floor(heights[CONTACT_JOINTS.index(leg.end)], preset))
-    b_anchor, wb = run_anchors(ball_down, b, n, preset.release_distance,
-                               _on_floor(heights[CONTACT_JOINTS.index(leg.ball)], preset))
-    # Heading: the horizontal ankle->ball direction, held at its median over the foot's contact.
-    fwd = (b - a) * np.array([1.0, 0.0, 1.0])
-    fwd /= np.maximum(np.linalg.norm(fwd, axis=-1, keepdims=True), 1e-9)
-    held, wh = run_anchors(heel_down | ball_down, fwd, n)
-    yaw = np.arctan2(np.cross(fwd, held)[:, 1], np.sum(fwd * held, axis=-1))
-    qh = quat_mul(quat_from_rotvec(np.array([0.0, 1.0, 0.0]) * (wh * yaw)[:, None]), q)
-    offset = sk.offsets[ball]
-    from_ball = b_anchor - quat_apply(qh, np.broadcast_to(offset, a.shape))
-    target = a + wb[:, None] * (from_ball - a)
-    target = target + wa[:, None] * (a_anchor - target)
-    aimed = quat_mul(quat_between(quat_apply(qh, np.broadcast_to(offset, a.shape)), b_anchor - target), qh)
-    rot = quat_slerp(qh, aimed, (wa * wb)[:, None])
-    # Held horizontally only: the estimate's foot heights carry its depth and leg-length errors, and holding
-    # them pulled the legs (PA-MPJPE 66.8 -> 69.7 mm on the rendered clips); the floor lift below applies.
-    target[:, 1] = a[:, 1]
-    # Keep heel and ball above the floor in every frame.
-    ball_y = target[:, 1] + quat_apply(rot, np.broadcast_to(offset, a.shape))[:, 1]
-    # Lift heel and ball above the floor (their rest heights less the tolerance) by bending the leg, at most
-    # ``lift_cap``: a foot that dips a little under the floor is the estimate's leg error; a deeper sink is the
-    # legs' length or the root's height and is left to the model. Lightly smoothed so the lift has no kinks.
-    deficit = np.maximum.reduce([np.zeros(len(a)), heights[CONTACT_JOINTS.index(leg.ball)] - FOOT_TOLERANCE - ball_y,
-                                 heights[CONTACT_JOINTS.index(leg.end)] - FOOT_TOLERANCE - target[:, 1]])
-    lift = np.minimum(np.maximum(deficit, gaussian_filter1d(deficit, 1.0)), preset.lift_cap)
-    target[:, 1] += lift
-    active = np.maximum.reduce([wa, wb, wh, (lift > 0).astype(np.float64)])
-    return target, rot, active, np.maximum(wa, wb)
+    wa = hold[:, ka] * enabled
+    wb = hold[:, kb] * enabled
+    ya = np.clip(a[:, 1], heights[ka] - FOOT_TOLERANCE, heights[ka] + preset.floor_band)
+    yb = np.clip(b[:, 1], heights[kb] - FOOT_TOLERANCE, heights[kb] + preset.floor_band)
+    if not preset.lock_height:
+        ya, yb = a[:, 1], b[:, 1]
+    a_new = _joint_path(a, wa, ya, preset, motion.fps)
+    b_new = _joint_path(b, wb, yb, preset, motion.fps)
+    bone = b - a
+    # The foot turns so that its ankle->ball bone points at the ball's new place (pitch and heading).
+    length = np.linalg.norm(bone, axis=-1)
+    point = (b_new - a_new) / np.maximum(np.linalg.norm(b_new - a_new, axis=-1, keepdims=True), 1e-9)
+    # A foot joint more than ``lift_depth`` below its rest height is lifted by its leg, at most
+    # ``leg_lift_cap``, eased in and out so nothing pops; the ball's lift pitches the foot (its height is then
+    # set exactly: pointing at a target puts the ball short of it when the estimate's ankle-ball distance is
+    # not the bone's).
+    n = max(1, round(preset.lift_seconds * motion.fps))
+    cap = preset.leg_lift_cap
+    lift_a = ease_peaks(np.minimum(np.maximum(0.0, heights[ka] - preset.lift_depth - a_new[:, 1]), cap), n)
+    a_new[:, 1] += lift_a
+    ball_y = a_new[:, 1] + length * point[:, 1]
+    lift_b = ease_peaks(np.minimum(np.maximum(0.0, heights[kb] - preset.lift_depth - ball_y), cap - lift_a), n)
+    rise = np.clip((ball_y + lift_b - a_new[:, 1]) / np.maximum(length, 1e-9), -1.0, 1.0)
+    flat = point * np.array([1.0, 0.0, 1.0])
+    flat /= np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-9)
+    level = flat * np.sqrt(1.0 - rise**2)[:, None] + rise[:, None] * np.array([0.0, 1.0, 0.0])
+    aim = np.where((lift_b > 0)[:, None], level, point)
+    rot = quat_mul(quat_between(bone, aim), q)
+    active = np.maximum(wa, wb)
+    moved = np.linalg.norm(a_new - a, axis=-1) + np.linalg.norm(b_new - b, axis=-1)
+    active = np.maximum(active, ((moved > 1e-5) | (lift_b > 0)).astype(np.float64))
+    return a_new, rot, active, np.maximum(wa, wb)
 
 
-def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
-                 ) -> np.ndarray:
+def _pelvis_drop(
+    joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarray], n: int, slack: float
+) -> np.ndarray:
     """(F,) how far to lower the pelvis so every leg reaches its target to within ``slack`` metres (eased,
     capped): a leg that misses by less keeps the pelvis where it is."""
     sk = motion.skeleton
@@ -282,36 +353,49 @@ def _pelvis_drop(joints: np.ndarray, motion: Motion, targets: dict[str, np.ndarr
         if leg.end not in targets:
             continue
         hip = joints[:, sk.index(leg.root)]
-        reach = 0.999 * (np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)]))
+        reach = 0.999 * (
+            np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)])
+        )
         d = targets[leg.end] - hip
         vertical = np.sqrt(np.maximum(reach**2 - d[:, 0] ** 2 - d[:, 2] ** 2, 0.0))
         drop = np.maximum(drop, np.where(d[:, 1] < 0, -d[:, 1] - vertical - slack, 0.0))
     return np.minimum(ease_peaks(np.maximum(drop, 0.0), n), MAX_PELVIS_DROP)
 
 
-def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
-    """Hold planted feet and supporting hands (module docstring, 2-5). Needs ``motion.contacts``."""
+def lock_contacts(motion: Motion, preset: ContactPreset, hold: np.ndarray | None = None) -> Motion:
+    """Hold planted feet and supporting hands (module docstring, 2-5). Needs ``motion.contacts``; ``hold``
+    (F, K) how firmly to hold each of ``CONTACT_JOINTS`` in [0, 1], by default from the contacts."""
     if motion.contacts is None:
         return motion
+    if hold is None:
+        hold = _contact_weight(motion.contacts, preset)
+    # Eased in time, so a hold never switches on or off within a frame or two (a pop in the leg).
+    if preset.hold_ease_seconds > 0:
+        hold = np.minimum(hold, gaussian_filter1d(hold, preset.hold_ease_seconds * motion.fps, axis=0, mode="nearest"))
     sk = motion.skeleton
     n = max(1, int(round(preset.blend_seconds * motion.fps)))
     joints, glob = forward_kinematics(sk, motion.rotations, motion.root_translation)
-    root = motion.root_translation + root_follow(motion, joints, preset.follow_deadband)
-    hold = preset.hold_feet > 0
+    root = root_path(motion, joints, preset, hold)
     joints, glob = forward_kinematics(sk, motion.rotations, root)
     targets: dict[str, np.ndarray] = {}
     end_rotations: dict[str, np.ndarray] = {}
     active: dict[str, np.ndarray] = {}
     for leg in LEGS:
         targets[leg.end], end_rotations[leg.end], active[leg.end], _ = _foot_targets(
-            motion, joints, glob, leg, n, preset, hold)
+            motion, joints, glob, leg, preset, hold, preset.hold_feet > 0
+        )
     for arm in ARMS:
         down = motion.contacts[:, CONTACT_JOINTS.index(arm.end)] >= 0.5
         if not down.any():
             continue
         w_pos = joints[:, sk.index(arm.end)]
-        anchor, w = run_anchors(down, w_pos, n, preset.release_distance,
-                                _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset))
+        anchor, w = run_anchors(
+            down,
+            w_pos,
+            n,
+            SUPPORT_RELEASE,
+            _on_floor(rest_heights(motion)[CONTACT_JOINTS.index(arm.end)], preset),
+        )
         targets[arm.end] = w_pos + w[:, None] * (anchor - w_pos)
         end_rotations[arm.end] = glob[:, sk.index(arm.end)]
         active[arm.end] = w
@@ -330,8 +414,9 @@ def lock_contacts(motion: Motion, preset: ContactPreset) -> Motion:
             continue
         r, m, e = sk.index(limb.root), sk.index(limb.middle), sk.index(limb.end)
         pole = bend_poles(joints[:, r], joints[:, m], joints[:, e], limb.pole_sign * forward)
-        solved = solve_two_bone(joints[f, r], joints[f, m], joints[f, e], targets[limb.end][f],
-                                glob[f, r], glob[f, m], pole[f])
+        solved = solve_two_bone(
+            joints[f, r], joints[f, m], joints[f, e], targets[limb.end][f], glob[f, r], glob[f, m], pole[f]
+        )
         parent = sk.parents[r]
         rotations[f, r] = quat_mul(quat_conj(glob[f, parent]), solved.upper)
         rotations[f, m] = quat_mul(quat_conj(solved.upper), solved.middle)

@@ -32,11 +32,16 @@ def resample_motion(motion: Motion, fps: float, source_times: np.ndarray | None 
     if not (np.isfinite(fps) and fps > 0):
         raise MocapError(f"Cannot resample to {fps:g} frames per second; give a positive frame rate.")
     if fps > max_output_fps(motion.fps):
-        raise MocapError(f"--fps {fps:g} is too high for a {motion.fps:g} fps source; use at most "
-                         f"{max_output_fps(motion.fps):g} frames per second.")
+        raise MocapError(
+            f"--fps {fps:g} is too high for a {motion.fps:g} fps source; use at most "
+            f"{max_output_fps(motion.fps):g} frames per second."
+        )
     times = np.arange(motion.num_frames) / motion.fps if source_times is None else np.asarray(source_times, float)
-    if len(times) != motion.num_frames or not len(times) or not (np.all(np.isfinite(times))
-                                                                 and np.all(np.diff(times) >= 0)):
+    if (
+        len(times) != motion.num_frames
+        or not len(times)
+        or not (np.all(np.isfinite(times)) and np.all(np.diff(times) >= 0))
+    ):
         raise ValueError("resampling needs at least one frame and finite, ascending source_times (F,)")
     times = times - times[0]
     count = int(np.floor(times[-1] * fps + 1e-6)) + 1

@@ -4,7 +4,8 @@ For file export we can look ahead, so the filter is non-causal: a short running 
 frames, then a Savitzky–Golay fit (local quadratic) removes jitter while keeping peaks; this combination
 was the most accurate of the smoothers compared in research/anchors.md §4 (both filters are scipy's).
 Rotations are smoothed as sign-continuous quaternions and renormalised (for the small windows used this
-equals smoothing on the rotation manifold to well below a degree). Strength comes from named presets in ``presets/smooth/``,
+equals smoothing on the rotation manifold to well below a degree). Strength comes from named presets in
+``presets/smooth/``,
 whose windows are in seconds so they mean the same at every frame rate.
 """
 
@@ -97,7 +98,9 @@ def savgol(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
     return out
 
 
-def smooth_signal(x: np.ndarray, fps: float, median_seconds: float, window_seconds: float, polyorder: int) -> np.ndarray:
+def smooth_signal(
+    x: np.ndarray, fps: float, median_seconds: float, window_seconds: float, polyorder: int
+) -> np.ndarray:
     if median_seconds > 0:
         x = running_median(x, _odd_frames(median_seconds, fps))
     if window_seconds > 0:
@@ -116,8 +119,9 @@ def smooth_motion(motion: Motion, preset: SmoothingPreset) -> Motion:
     if preset.window_seconds <= 0 and preset.median_seconds <= 0 or motion.num_frames < 3:
         return motion
     rotations = smooth_quaternions(motion.rotations, motion.fps, preset)
-    root = smooth_signal(motion.root_translation, motion.fps, preset.median_seconds,
-                         preset.root_window_seconds, preset.polyorder)
+    root = smooth_signal(
+        motion.root_translation, motion.fps, preset.median_seconds, preset.root_window_seconds, preset.polyorder
+    )
     smoothed = motion.with_rotations(rotations, root)
     smoothed.provenance = {**motion.provenance, "smoothing": preset.name}
     return smoothed

@@ -63,8 +63,14 @@ class SkeletonStyle:
         return cls(bone=max(2, round(height / 180)), joint=max(3, round(height / 110)))
 
 
-def draw_skeleton(image: np.ndarray, pixels: np.ndarray, confidence: np.ndarray, parents: tuple[int, ...],
-                  names: tuple[str, ...], style: SkeletonStyle) -> None:
+def draw_skeleton(
+    image: np.ndarray,
+    pixels: np.ndarray,
+    confidence: np.ndarray,
+    parents: tuple[int, ...],
+    names: tuple[str, ...],
+    style: SkeletonStyle,
+) -> None:
     """Draw bones (parent → joint) and joints in place on ``image`` (H, W, 3) BGR uint8.
 
     pixels (J, 2) float; confidence (J,) in [0, 1]; joints with a NaN position are skipped with their bones."""
@@ -83,8 +89,9 @@ def draw_skeleton(image: np.ndarray, pixels: np.ndarray, confidence: np.ndarray,
     ring = max(1, style.bone // 2)
     for j in range(len(parents)):
         if ok[j]:
-            cv2.circle(image, fixed[j], radius, joint_colours[j], -1 if conf[j] >= 0.5 else ring, cv2.LINE_AA,
-                       _SUBPIXEL_BITS)
+            cv2.circle(
+                image, fixed[j], radius, joint_colours[j], -1 if conf[j] >= 0.5 else ring, cv2.LINE_AA, _SUBPIXEL_BITS
+            )
 
 
 def body_parts(joints: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
@@ -102,12 +109,33 @@ def silhouette_mask(pixels: np.ndarray, parts: list[np.ndarray], size: tuple[int
     (``cv2.fillPoly`` cannot fill them in one call: it fills by the even-odd rule, punching holes where limbs
     overlap)."""
     mask = np.zeros((size[1], size[0]), dtype=np.uint8)
-    for part in parts:
-        pts = pixels[part]
-        pts = pts[np.all(np.isfinite(pts), axis=-1)]
-        if len(pts) >= 3:
-            cv2.fillConvexPoly(mask, cv2.convexHull(_fixed(pts)), 255, cv2.LINE_8, _SUBPIXEL_BITS)
+    part_mask, (x0, y0) = silhouette(pixels, parts, size)
+    mask[y0 : y0 + part_mask.shape[0], x0 : x0 + part_mask.shape[1]] = part_mask
     return mask
+
+
+def silhouette(
+    pixels: np.ndarray, parts: list[np.ndarray], size: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """``silhouette_mask`` cropped to the body's box in the frame: the mask (h, w) and its top-left corner
+    (x, y); (0, 0)-sized off frame. Per frame only the box is allocated and filled, not the whole panel."""
+    finite = pixels[np.all(np.isfinite(pixels), axis=-1)]
+    if len(finite) < 3:
+        return np.zeros((0, 0), dtype=np.uint8), (0, 0)
+    x0, y0 = np.clip(np.floor(finite.min(axis=0)).astype(int), 0, size)
+    x1, y1 = np.clip(np.ceil(finite.max(axis=0)).astype(int) + 2, 0, size)
+    mask = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), dtype=np.uint8)
+    if mask.size == 0:
+        return mask, (int(x0), int(y0))
+    # Fixed-point positions in the box once for the whole body; each part then only gathers its rows.
+    ok = np.all(np.isfinite(pixels), axis=-1)
+    fixed = _fixed(np.where(ok[:, None], pixels - np.array([x0, y0], dtype=np.float64), 0.0))
+    every = bool(ok.all())
+    for part in parts:
+        pts = fixed[part] if every else fixed[part[ok[part]]]
+        if len(pts) >= 3:
+            cv2.fillConvexPoly(mask, cv2.convexHull(pts), 255, cv2.LINE_8, _SUBPIXEL_BITS)
+    return mask, (int(x0), int(y0))
 
 
 def tint(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alpha: float) -> None:
@@ -118,8 +146,8 @@ def tint(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alph
     cols = np.flatnonzero(mask.any(axis=0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     roi, m = image[y0:y1, x0:x1], mask[y0:y1, x0:x1]
-    flat = np.empty_like(roi)
-    flat[:] = colour
-    cv2.copyTo(cv2.addWeighted(roi, 1.0 - alpha, flat, alpha, 0.0), m, roi)
+    # (1 - alpha) * roi + alpha * colour, written through the mask; no colour-filled image per frame.
+    faded = cv2.multiply(roi, (1.0 - alpha,) * 3 + (0.0,))
+    cv2.add(faded, tuple(alpha * c for c in colour) + (0.0,), dst=roi, mask=m)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(roi, contours, -1, colour, 1, cv2.LINE_AA)

@@ -16,7 +16,7 @@ from mocap_cli.capture.detect import Track2D
 from mocap_cli.capture.video import VideoInfo, close_frames, iter_frames
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
-from mocap_cli.preview.render import PreviewInputs, write_preview
+from mocap_cli.preview.render import Layout, PreviewInputs, write_preview
 from mocap_cli.solve.camera_pose import solved_camera
 
 _BODY_LANDMARKS = slice(11, 33)
@@ -37,16 +37,26 @@ def preview_mesh(motion: Motion, mesh: str | None, smpl: Path | None) -> Skinned
     return mesh_for(motion, mesh, smpl)
 
 
-def clip_preview_inputs(track: Track2D, motion: Motion, *, mesh: str | None, smpl: Path | None,
-                        warnings: list[str]) -> PreviewInputs:
+def clip_preview_inputs(
+    track: Track2D, motion: Motion, *, mesh: str | None, smpl: Path | None, warnings: list[str]
+) -> PreviewInputs:
     """What the preview of ``motion`` over the clip of ``track`` shows (see ``render.PreviewInputs``)."""
     camera = solved_camera(motion.provenance, track.image_size[0], track.image_size[1])
     if camera is None:
-        raise MocapError("This model did not record the camera it solved, so no preview can be drawn; "
-                         "run without --preview or use another model.")
+        raise MocapError(
+            "This model did not record the camera it solved, so no preview can be drawn; "
+            "run without --preview or use another model."
+        )
     body = preview_mesh(motion, mesh, smpl)
-    return PreviewInputs(motion, camera, body, detection_confidence(track), np.asarray(track.detected, bool),
-                         np.asarray(track.frame_times, dtype=np.float64), tuple(warnings))
+    return PreviewInputs(
+        motion,
+        camera,
+        body,
+        detection_confidence(track),
+        np.asarray(track.detected, bool),
+        np.asarray(track.frame_times, dtype=np.float64),
+        tuple(warnings),
+    )
 
 
 def render_clip_preview(
@@ -68,9 +78,14 @@ def render_clip_preview(
     reporter's progress stage. Returns the number of frames written."""
     inputs = clip_preview_inputs(track, motion, mesh=mesh, smpl=smpl, warnings=warnings)
     total = track.num_frames
+    panel = Layout.for_source(*track.image_size).camera
     with stage("preview", total) as tick:
-        frames = iter_frames(video, start=start, end=end, info=info)
+        # Decoded straight to the camera panel's size and OpenCV's BGR order: ffmpeg scales and converts in one
+        # pass, so the full-size frame is never handed over, resized or converted in Python.
+        frames = iter_frames(video, start=start, end=end, info=info, size=panel, pixel_format="bgr24")
         try:
-            return write_preview(path, frames, track.image_size, info.fps, inputs, lambda done: tick(done, total))
+            return write_preview(
+                path, frames, track.image_size, info.fps, inputs, lambda done: tick(done, total), panels=True
+            )
         finally:
             close_frames(frames)

@@ -108,8 +108,15 @@ def floor_grid(projection: SideProjection, joints: np.ndarray) -> list[tuple[np.
 class SideView:
     """Draws the side panel for one frame at a time; the grid, the path and the framing are computed once."""
 
-    def __init__(self, joints: np.ndarray, root_path: np.ndarray, camera: CameraPose | None, size: tuple[int, int],
-                 parents: tuple[int, ...], names: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        joints: np.ndarray,
+        root_path: np.ndarray,
+        camera: CameraPose | None,
+        size: tuple[int, int],
+        parents: tuple[int, ...],
+        names: tuple[str, ...],
+    ) -> None:
         """joints (F, J, 3) of the whole clip (to frame the view), root_path (F, 3), size (W, H)."""
         self.size = size
         self.parents, self.names = parents, names
@@ -121,11 +128,20 @@ class SideView:
         self.background = np.full((size[1], size[0], 3), BACKGROUND, dtype=np.uint8)
         for a, b in floor_grid(self.projection, joints):
             cv2.line(self.background, _pt(a), _pt(b), GRID, 1, cv2.LINE_AA, 4)
-        cv2.putText(self.background, "side view (camera on the left)", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    TEXT, 1, cv2.LINE_AA)
+        cv2.putText(
+            self.background,
+            "side view (camera on the left)",
+            (8, 18),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            TEXT,
+            1,
+            cv2.LINE_AA,
+        )
         for n, (label, colour) in enumerate((("left", LEFT), ("right", RIGHT), ("planted", PLANTED))):
-            cv2.putText(self.background, label, (8 + 60 * n, 38), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1,
-                        cv2.LINE_AA)
+            cv2.putText(
+                self.background, label, (8 + 60 * n, 38), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA
+            )
         self.background_path = self.background.copy()
         self._polyline(self.background_path, self.path, PATH_AHEAD)
 
@@ -133,8 +149,14 @@ class SideView:
         if len(pixels) >= 2:
             cv2.polylines(image, [np.round(pixels * 16).astype(np.int32)], False, colour, 2, cv2.LINE_AA, 4)
 
-    def draw(self, frame: int, joints: np.ndarray, confidence: np.ndarray, planted: np.ndarray | None,
-             planted_joints: tuple[int, ...]) -> np.ndarray:
+    def draw(
+        self,
+        frame: int,
+        joints: np.ndarray,
+        confidence: np.ndarray,
+        planted: np.ndarray | None,
+        planted_joints: tuple[int, ...],
+    ) -> np.ndarray:
         """The panel (H, W, 3) for motion frame ``frame``: joints (J, 3), confidence (J,), planted (K,) bools
         for the joints ``planted_joints`` (or None when the motion has no contacts)."""
         image = self.background_path.copy()
@@ -144,8 +166,9 @@ class SideView:
                 if on:
                     ground = joints[j].copy()
                     ground[1] = 0.0
-                    cv2.circle(image, _pt(self.projection(ground)), self.style.joint * 2 * 16, PLANTED, -1,
-                               cv2.LINE_AA, 4)
+                    cv2.circle(
+                        image, _pt(self.projection(ground)), self.style.joint * 2 * 16, PLANTED, -1, cv2.LINE_AA, 4
+                    )
         draw_skeleton(image, self.projection(joints), confidence, self.parents, self.names, self.style)
         return image
 

@@ -46,8 +46,9 @@ class Timeline:
             label = "person lost"
             (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
             if x1 - x0 > tw + 6 and height > th + 4:
-                cv2.putText(strip, label, (x0 + 3, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, TEXT, 1,
-                            cv2.LINE_AA)
+                cv2.putText(
+                    strip, label, (x0 + 3, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, TEXT, 1, cv2.LINE_AA
+                )
         self.strip = strip
 
     def column(self, frame: int) -> int:

@@ -36,8 +36,10 @@ class Pinhole:
     @classmethod
     def from_fov(cls, width: int, height: int, fov_degrees: float = DEFAULT_FOV_DEGREES) -> "Pinhole":
         if not FOV_MIN_DEGREES <= fov_degrees <= FOV_MAX_DEGREES:  # also refuses NaN
-            raise MocapError(f"The field of view must be between {FOV_MIN_DEGREES:g} and {FOV_MAX_DEGREES:g} "
-                             f"degrees, not {fov_degrees:g}; pass --fov in that range.")
+            raise MocapError(
+                f"The field of view must be between {FOV_MIN_DEGREES:g} and {FOV_MAX_DEGREES:g} "
+                f"degrees, not {fov_degrees:g}; pass --fov in that range."
+            )
         if width < 1 or height < 1:
             raise MocapError(f"The video frames are {width}x{height} pixels; a camera needs at least one pixel.")
         focal = 0.5 * max(width, height) / np.tan(np.radians(fov_degrees) / 2.0)
@@ -61,10 +63,13 @@ def solve_translation(points: np.ndarray, pixels: np.ndarray, weights: np.ndarra
     dv = pixels[..., 1] - camera.cy
     f = camera.focal
     zeros = np.zeros_like(du)
-    a = np.concatenate([
-        np.stack([np.full_like(du, f), zeros, -du], axis=-1),
-        np.stack([zeros, np.full_like(dv, f), -dv], axis=-1),
-    ], axis=1)  # (F, 2K, 3)
+    a = np.concatenate(
+        [
+            np.stack([np.full_like(du, f), zeros, -du], axis=-1),
+            np.stack([zeros, np.full_like(dv, f), -dv], axis=-1),
+        ],
+        axis=1,
+    )  # (F, 2K, 3)
     b = np.concatenate([du * points[..., 2] - f * points[..., 0], dv * points[..., 2] - f * points[..., 1]], axis=1)
     w = np.sqrt(np.concatenate([weights, weights], axis=1))
     aw, bw = a * w[..., None], b * w

@@ -63,7 +63,9 @@ def _gray(image: np.ndarray, scale: float) -> np.ndarray:
 
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     if scale != 1.0:
-        gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        gray = cv2.resize(
+            gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
     return gray
 
 
@@ -197,8 +199,11 @@ class BackgroundTracker:
         inside = _background_mask(gray.shape, [box])
         ok[ok] &= inside[xy[ok, 1], xy[ok, 0]] > 0
         if ok.sum() >= MIN_CORNERS:
-            self.pairs.append(KeyPair(self._key, i, self._corners[ok, 0].astype(np.float64),
-                                      ahead[ok, 0].astype(np.float64), self._scale))
+            self.pairs.append(
+                KeyPair(
+                    self._key, i, self._corners[ok, 0].astype(np.float64), ahead[ok, 0].astype(np.float64), self._scale
+                )
+            )
 
 
 def camera_motion_from_pairs(pairs: list[KeyPair], num_frames: int, camera: Pinhole) -> CameraMotion:
@@ -213,8 +218,13 @@ def camera_motion_from_pairs(pairs: list[KeyPair], num_frames: int, camera: Pinh
             key_rotations.append(np.eye(3))
             key_pure.append(True)
         s = pair.scale
-        k = np.array([[camera.focal * s, 0, (camera.cx + 0.5) * s - 0.5],
-                      [0, camera.focal * s, (camera.cy + 0.5) * s - 0.5], [0, 0, 1.0]])
+        k = np.array(
+            [
+                [camera.focal * s, 0, (camera.cx + 0.5) * s - 0.5],
+                [0, camera.focal * s, (camera.cy + 0.5) * s - 0.5],
+                [0, 0, 1.0],
+            ]
+        )
         rot, pure = _key_rotation(pair.before, pair.after, k)
         keys.append(pair.last)
         key_rotations.append(rot)
@@ -252,7 +262,9 @@ def estimate_camera_motion(frames: Iterable[Frame], boxes: np.ndarray, camera: P
     return camera_motion_from_pairs(tracker.finish(), len(boxes), camera)
 
 
-def _interpolate(keys: list[int], key_rotations: list[np.ndarray], key_pure: list[bool], num_frames: int) -> CameraMotion:
+def _interpolate(
+    keys: list[int], key_rotations: list[np.ndarray], key_pure: list[bool], num_frames: int
+) -> CameraMotion:
     """Chain key-to-key rotations into rotations to frame 0 and slerp them over the frames between keys."""
     if len(keys) < 2 or all(np.allclose(r, np.eye(3)) for r in key_rotations):
         return CameraMotion.still(num_frames)

@@ -41,16 +41,18 @@ class CameraPose:
     def __post_init__(self) -> None:
         r, t = np.shape(self.rotation), np.shape(self.translation)
         if not (r == (3, 3) and t == (3,) or len(r) == 3 and r[1:] == (3, 3) and t == (r[0], 3) and r[0] > 0):
-            raise ValueError(f"a camera pose needs rotation (3, 3) + translation (3,) or (F, 3, 3) + (F, 3), "
-                             f"not {r} + {t}")
+            raise ValueError(
+                f"a camera pose needs rotation (3, 3) + translation (3,) or (F, 3, 3) + (F, 3), not {r} + {t}"
+            )
 
     @property
     def per_frame(self) -> bool:
         return np.ndim(self.rotation) == 3
 
     @classmethod
-    def from_alignment(cls, tilt: np.ndarray, shift: np.ndarray, turns: np.ndarray | None = None,
-                       origins: np.ndarray | None = None) -> CameraPose:
+    def from_alignment(
+        cls, tilt: np.ndarray, shift: np.ndarray, turns: np.ndarray | None = None, origins: np.ndarray | None = None
+    ) -> CameraPose:
         """The pose after ``CAMERA_TO_WORLD``, a world rotation ``tilt`` (quaternion xyzw) about the origin and
         the grounding's subtraction of ``shift`` (3,). With ``turns`` (F, 3, 3) and ``origins`` (F, 3), camera
         frame f was first mapped into frame 0's camera axes by ``p_0 = turns[f] @ p_f + origins[f]``
@@ -60,8 +62,10 @@ class CameraPose:
         if turns is None:
             return cls(rotation, translation)
         assert origins is not None, "per-frame turns need their origins"
-        return cls(rotation @ np.asarray(turns, dtype=np.float64),
-                   np.asarray(origins, dtype=np.float64) @ rotation.T + translation)
+        return cls(
+            rotation @ np.asarray(turns, dtype=np.float64),
+            np.asarray(origins, dtype=np.float64) @ rotation.T + translation,
+        )
 
     def at(self, frame: int) -> CameraPose:
         """The single pose of video frame ``frame`` (frames past the last keep the last pose)."""
@@ -81,8 +85,10 @@ class CameraPose:
         return np.einsum("fnj,fjk->fnk", flat, self.rotation).reshape(p.shape)
 
     def to_json(self) -> str:
-        return json.dumps({"rotation": np.round(self.rotation, 9).tolist(),
-                           "translation": np.round(self.translation, 9).tolist()}, separators=(",", ":"))
+        return json.dumps(
+            {"rotation": np.round(self.rotation, 9).tolist(), "translation": np.round(self.translation, 9).tolist()},
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> CameraPose:
@@ -132,6 +138,7 @@ def solved_camera(provenance: dict[str, str], width: int, height: int) -> Solved
     try:
         pose = CameraPose.from_json(text)
     except (ValueError, KeyError, TypeError) as exc:
-        raise MocapError("The motion's recorded camera pose is damaged, so no preview can be drawn; "
-                         "run the clip again.") from exc
+        raise MocapError(
+            "The motion's recorded camera pose is damaged, so no preview can be drawn; run the clip again."
+        ) from exc
     return SolvedCamera(Pinhole.from_fov(width, height, fov), pose)

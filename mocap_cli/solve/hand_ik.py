@@ -54,8 +54,13 @@ FADE_SECONDS = 0.3
 HAND_SCALE_RANGE = (0.7, 1.4)  # measured hand sizes outside this × the rest hand are treated as noise
 LENGTH_QUANTILE = 0.8
 # MediaPipe hand landmark indices of each finger's joints 1, 2, 3 and tip.
-_CHAINS = {"thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12), "ring": (13, 14, 15, 16),
-           "pinky": (17, 18, 19, 20)}
+_CHAINS = {
+    "thumb": (1, 2, 3, 4),
+    "index": (5, 6, 7, 8),
+    "middle": (9, 10, 11, 12),
+    "ring": (13, 14, 15, 16),
+    "pinky": (17, 18, 19, 20),
+}
 _WRIST, _INDEX_MCP, _PINKY_MCP = 0, 5, 17
 # Anatomical ranges, degrees (flexion positive toward the palm): knuckle flexion and abduction, middle and end
 # joint flexion; thumb: largest swing per joint.
@@ -77,8 +82,7 @@ def _palm_frame(wrist: np.ndarray, index: np.ndarray, pinky: np.ndarray) -> np.n
 
 def _palm_normal(rest: np.ndarray, side: str) -> np.ndarray:
     """Unit normal (3,) pointing out of the palm of the rest hand (positions (54, 3))."""
-    w, i, p = (rest[JOINT_NAMES.index(f"{side}_wrist")], rest[_joint(side, "index", 1)],
-               rest[_joint(side, "pinky", 1)])
+    w, i, p = (rest[JOINT_NAMES.index(f"{side}_wrist")], rest[_joint(side, "index", 1)], rest[_joint(side, "pinky", 1)])
     n = np.cross(i - w, p - w)
     return _unit(-n if side == "left" else n)
 
@@ -128,8 +132,11 @@ def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndar
     for fi, finger in enumerate(FINGERS):
         lm = _CHAINS[finger]
         joints = [_joint(side, finger, k) for k in (1, 2, 3)]
-        rest_dirs = [_unit(rest[joints[1]] - rest[joints[0]]), _unit(rest[joints[2]] - rest[joints[1]]),
-                     _unit(finger_tip(FINGER_JOINT_NAMES[joints[2] - _BODY]))]
+        rest_dirs = [
+            _unit(rest[joints[1]] - rest[joints[0]]),
+            _unit(rest[joints[2]] - rest[joints[1]]),
+            _unit(finger_tip(FINGER_JOINT_NAMES[joints[2] - _BODY])),
+        ]
         parent = quat_identity((f,))
         for k in range(3):
             d = _unit(quat_apply(quat_conj(parent), q[:, lm[k + 1]] - q[:, lm[k]]))
@@ -149,8 +156,7 @@ def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndar
                     flex = np.clip(flex, *np.radians(_KNUCKLE_FLEX))
                     local = quat_mul(_rot(axis, flex), spread)
                 else:
-                    flex = np.clip(_signed_angle(np.broadcast_to(r, d.shape), d, axis),
-                                   *np.radians(_JOINT_FLEX[k - 1]))
+                    flex = np.clip(_signed_angle(np.broadcast_to(r, d.shape), d, axis), *np.radians(_JOINT_FLEX[k - 1]))
                     local = _rot(axis, flex)
             out[:, 3 * fi + k] = local
             parent = quat_mul(parent, local)
@@ -294,18 +300,27 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
             # MediaPipe took these for the other hand (palm for back): same 2D, depth mirrored.
             world[hands.handedness[seen, s] < 0.5, :, 2] *= -1.0
             lengths = bone_lengths(world)
-            points = np.stack([lift_hand(image.astype(np.float64), w, lengths)
-                               for image, w in zip(hands.landmarks[seen, s], world)])
+            points = np.stack(
+                [lift_hand(image.astype(np.float64), w, lengths) for image, w in zip(hands.landmarks[seen, s], world)]
+            )
             local[seen] = finger_rotations(points, rest, side)
             rotvecs, _ = fill_and_fade(quat_to_rotvec(local), seen, FADE_SECONDS * motion.fps)
-            fingers[:, 15 * s:15 * s + 15] = quat_from_rotvec(rotvecs)
+            fingers[:, 15 * s : 15 * s + 15] = quat_from_rotvec(rotvecs)
             conf = np.where(seen, hands.confidence[:, s], 0.0)
-            finger_conf[:, 15 * s:15 * s + 15] = conf[:, None]
+            finger_conf[:, 15 * s : 15 * s + 15] = conf[:, None]
     rotations = np.concatenate([motion.rotations, quat_normalize(fingers)], axis=1)
     joints, _ = forward_kinematics(skeleton, rotations, motion.root_translation)
     joints[:, :_BODY] = motion.joints
-    out = Motion(motion.fps, skeleton, rotations, motion.root_translation, joints,
-                 np.concatenate([motion.confidence, finger_conf], axis=1), dict(motion.provenance), motion.betas)
+    out = Motion(
+        motion.fps,
+        skeleton,
+        rotations,
+        motion.root_translation,
+        joints,
+        np.concatenate([motion.confidence, finger_conf], axis=1),
+        dict(motion.provenance),
+        motion.betas,
+    )
     out.provenance["hands"] = "mediapipe" if hands is not None else "rest"
     return out
 

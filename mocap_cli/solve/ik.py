@@ -19,6 +19,7 @@ import numpy as np
 
 from mocap_cli.core.rotations import (
     frame_from_vectors,
+    quat_apply,
     quat_between,
     quat_conj,
     quat_continuous,
@@ -26,7 +27,6 @@ from mocap_cli.core.rotations import (
     quat_mul,
     quat_normalize,
     quat_slerp,
-    quat_apply,
 )
 from mocap_cli.core.skeleton import RIGID_GROUPS, Skeleton
 
@@ -165,7 +165,11 @@ def _leaf_rotation(name: str, parent_global: np.ndarray, hint) -> np.ndarray:
         fwd, lat = hint("head"), hint("head_lateral")
         if fwd is not None and lat is not None:
             ok = fwd[1] * lat[1]
-            frame = _align(np.array(TWIST_HINTS["head_lateral"].rest), np.array(TWIST_HINTS["head"].rest),
-                           np.where(ok[:, None] > 0, lat[0], 1.0), np.where(ok[:, None] > 0, fwd[0], 1.0))
+            frame = _align(
+                np.array(TWIST_HINTS["head_lateral"].rest),
+                np.array(TWIST_HINTS["head"].rest),
+                np.where(ok[:, None] > 0, lat[0], 1.0),
+                np.where(ok[:, None] > 0, fwd[0], 1.0),
+            )
             return np.where(ok[:, None] > 0, frame, parent_global)
     return parent_global.copy()

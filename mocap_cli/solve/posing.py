@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_height, gravity_alignment, rotate_points
-from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
-from mocap_cli.solve.camera_motion import CameraMotion
-from mocap_cli.solve.ik import solve_ik
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import quat_mul
 from mocap_cli.core.skeleton import ANKLE_HEIGHT, JOINT_INDEX, Skeleton, canonical_skeleton
+from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_height, gravity_alignment, rotate_points
+from mocap_cli.solve.camera_motion import CameraMotion
+from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
+from mocap_cli.solve.ik import solve_ik
 
 # Height of the toe joint (SMPL "foot") above the sole in the default skeleton.
 TOE_HEIGHT = 0.021
@@ -34,14 +34,18 @@ def ground_motion(motion: Motion) -> Motion:
     """Shift the root path so the floor (lowest sole contacts over the clip) is at height 0 and the clip
     starts above the world origin."""
     sk = motion.skeleton
-    scale = sk.bone_lengths()[JOINT_INDEX["left_ankle"]] / canonical_skeleton().bone_lengths()[JOINT_INDEX["left_ankle"]]
+    scale = (
+        sk.bone_lengths()[JOINT_INDEX["left_ankle"]] / canonical_skeleton().bone_lengths()[JOINT_INDEX["left_ankle"]]
+    )
     y = motion.joints[..., 1]
-    soles = np.minimum.reduce([
-        y[:, JOINT_INDEX["left_ankle"]] - ANKLE_HEIGHT * scale,
-        y[:, JOINT_INDEX["right_ankle"]] - ANKLE_HEIGHT * scale,
-        y[:, JOINT_INDEX["left_foot"]] - TOE_HEIGHT * scale,
-        y[:, JOINT_INDEX["right_foot"]] - TOE_HEIGHT * scale,
-    ])
+    soles = np.minimum.reduce(
+        [
+            y[:, JOINT_INDEX["left_ankle"]] - ANKLE_HEIGHT * scale,
+            y[:, JOINT_INDEX["right_ankle"]] - ANKLE_HEIGHT * scale,
+            y[:, JOINT_INDEX["left_foot"]] - TOE_HEIGHT * scale,
+            y[:, JOINT_INDEX["right_foot"]] - TOE_HEIGHT * scale,
+        ]
+    )
     shift = np.array([motion.root_translation[0, 0], floor_height(soles), motion.root_translation[0, 2]])
     return motion.with_rotations(motion.rotations, motion.root_translation - shift)
 
@@ -67,8 +71,11 @@ def root_path_in_first_camera(root: np.ndarray, camera: CameraMotion) -> np.ndar
     camera-frame root (F, 3) (see there)."""
     rot = camera.rotations
     turned_root = np.einsum("fij,fj->fi", rot, root)
-    steps = np.where(camera.panning[1:, None], turned_root[1:] - turned_root[:-1],
-                     np.einsum("fij,fj->fi", rot[1:], root[1:] - root[:-1]))
+    steps = np.where(
+        camera.panning[1:, None],
+        turned_root[1:] - turned_root[:-1],
+        np.einsum("fij,fj->fi", rot[1:], root[1:] - root[:-1]),
+    )
     return turned_root[0] + np.concatenate([np.zeros((1, 3)), np.cumsum(steps, axis=0)])
 
 

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap_cli.core.rotations import (
-    frame_from_vectors, quat_apply, quat_between, quat_from_matrix, quat_mul, quat_slerp,
+    frame_from_vectors,
+    quat_apply,
+    quat_between,
+    quat_from_matrix,
+    quat_mul,
+    quat_slerp,
 )
 
 # Below this sine of the bend angle the current bend plane is too unreliable to carry over.
@@ -37,8 +42,13 @@ class TwoBoneResult:
 
 
 def solve_two_bone(
-    root: np.ndarray, middle: np.ndarray, end: np.ndarray, target: np.ndarray,
-    upper_global: np.ndarray, middle_global: np.ndarray, pole: np.ndarray,
+    root: np.ndarray,
+    middle: np.ndarray,
+    end: np.ndarray,
+    target: np.ndarray,
+    upper_global: np.ndarray,
+    middle_global: np.ndarray,
+    pole: np.ndarray,
 ) -> TwoBoneResult:
     """Pose a two-bone chain so its end reaches ``target``.
 
@@ -69,8 +79,9 @@ def solve_two_bone(
     old_upper, new_upper = middle - root, new_middle - root
     old_normal = np.cross(old_upper, old_axis)
     new_normal = np.cross(new_upper, axis)
-    aligned = quat_from_matrix(frame_from_vectors(new_upper, new_normal)
-                               @ np.swapaxes(frame_from_vectors(old_upper, old_normal), -1, -2))
+    aligned = quat_from_matrix(
+        frame_from_vectors(new_upper, new_normal) @ np.swapaxes(frame_from_vectors(old_upper, old_normal), -1, -2)
+    )
     swing = quat_between(old_upper, new_upper)
     turn = quat_slerp(swing, aligned, w)
     upper = quat_mul(turn, upper_global)

@@ -96,8 +96,14 @@ def parse_asf(path: Path) -> Skeleton:
         name = pending.pop(0)
         f = raw[name]
         direction = np.asarray(f["direction"], dtype=np.float64)
-        ordered[name] = Bone(name, parents[name], direction / max(np.linalg.norm(direction), 1e-12),
-                             float(f["length"]), np.asarray(f["axis"]), tuple(f.get("dofs", ())))  # type: ignore[arg-type]
+        ordered[name] = Bone(
+            name,
+            parents[name],
+            direction / max(np.linalg.norm(direction), 1e-12),
+            float(f["length"]),
+            np.asarray(f["axis"]),
+            tuple(f.get("dofs", ())),
+        )  # type: ignore[arg-type]
         pending += [c for c, p in parents.items() if p == name]
     return Skeleton(ordered)
 
@@ -201,8 +207,10 @@ def find_trials(root: Path) -> list[Path]:
 def split_trials(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     """(training, validation) trial files; the excluded evaluation trials are in neither."""
     usable = [p for p in paths if trial_name(p) not in EXCLUDED_TRIALS]
-    return ([p for p in usable if trial_name(p) not in VALIDATION_TRIALS],
-            [p for p in usable if trial_name(p) in VALIDATION_TRIALS])
+    return (
+        [p for p in usable if trial_name(p) not in VALIDATION_TRIALS],
+        [p for p in usable if trial_name(p) in VALIDATION_TRIALS],
+    )
 
 
 def load_trial(amc: Path) -> Trial:

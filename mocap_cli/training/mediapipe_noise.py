@@ -80,8 +80,10 @@ class MediaPipeNoise:
     @classmethod
     def from_json(cls, text: str) -> MediaPipeNoise:
         d = json.loads(text)
-        arrays = {k: np.asarray(d[k], dtype=np.float64) for k in
-                  ("offsets", "sigma", "rho", "outlier_rate", "outlier_scale", "dropout_rate", "dropout_length")}
+        arrays = {
+            k: np.asarray(d[k], dtype=np.float64)
+            for k in ("offsets", "sigma", "rho", "outlier_rate", "outlier_scale", "dropout_rate", "dropout_length")
+        }
         return cls(**arrays, threshold=float(d["threshold"]), fitted_on=tuple(d["fitted_on"]))
 
     @classmethod
@@ -92,7 +94,9 @@ class MediaPipeNoise:
         """(F, 17, 3) true camera-frame joints → where MediaPipe's joints sit (offset in the body frame)."""
         return joints_cam + np.einsum("fab,jb->fja", body_frames(joints_cam), scale * self.offsets)
 
-    def sample_errors(self, rng: np.random.Generator, count: int, frames: int, gain: np.ndarray | float = 1.0) -> np.ndarray:
+    def sample_errors(
+        self, rng: np.random.Generator, count: int, frames: int, gain: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         """(count, frames, 17, 2) random errors in metres at the joints' depth: AR(1) per joint and axis with
         the fitted spread and correlation, plus gross errors. ``gain`` (count,) scales each sequence."""
         white = rng.standard_normal((frames, count, 17, 2))
@@ -160,8 +164,17 @@ def fit_noise(clips: list[FitClip], threshold: float) -> MediaPipeNoise:
         keep = res <= np.quantile(res, 0.95)
         offsets[j] = np.linalg.lstsq(a_all[keep], r_all[keep], rcond=None)[0]
 
-    model = MediaPipeNoise(offsets, np.zeros((17, 2)), np.zeros((17, 2)), np.zeros(17), np.zeros(17),
-                           np.zeros(17), np.zeros(17), threshold, tuple(c.name for c in clips))
+    model = MediaPipeNoise(
+        offsets,
+        np.zeros((17, 2)),
+        np.zeros((17, 2)),
+        np.zeros(17),
+        np.zeros(17),
+        np.zeros(17),
+        np.zeros(17),
+        threshold,
+        tuple(c.name for c in clips),
+    )
     residuals, lag_pairs, low, runs = [], [], [], []
     for c in clips:
         moved = model.offset_joints(c.joints_cam)
@@ -179,14 +192,34 @@ def fit_noise(clips: list[FitClip], threshold: float) -> MediaPipeNoise:
     big_any = big.any(-1) & np.isfinite(all_res).all(-1)
     valid = np.isfinite(all_res).all(-1)
     outlier_rate = big_any.sum(0) / np.maximum(valid.sum(0), 1)
-    outlier_scale = np.array([np.sqrt(np.nanmean(((all_res - med)[big_any[:, j], j] ** 2).sum(-1))) if big_any[:, j].any() else 0.0
-                              for j in range(17)])
+    outlier_scale = np.array(
+        [
+            np.sqrt(np.nanmean(((all_res - med)[big_any[:, j], j] ** 2).sum(-1))) if big_any[:, j].any() else 0.0
+            for j in range(17)
+        ]
+    )
     prev = np.concatenate([p for p, _ in lag_pairs]) - med
     nxt = np.concatenate([n for _, n in lag_pairs]) - med
     inlier = np.isfinite(prev) & np.isfinite(nxt) & (np.abs(prev) < 4 * sigma) & (np.abs(nxt) < 4 * sigma)
-    rho = np.clip(np.where(inlier, prev * nxt, 0).sum(0) / np.maximum(np.sqrt(np.where(inlier, prev**2, 0).sum(0) * np.where(inlier, nxt**2, 0).sum(0)), 1e-12), 0.0, 0.98)
+    rho = np.clip(
+        np.where(inlier, prev * nxt, 0).sum(0)
+        / np.maximum(np.sqrt(np.where(inlier, prev**2, 0).sum(0) * np.where(inlier, nxt**2, 0).sum(0)), 1e-12),
+        0.0,
+        0.98,
+    )
     low_all = np.concatenate(low)
     dropout_rate = low_all.mean(0)
-    dropout_length = np.array([np.mean([n for r in runs for n in r[j]]) if any(r[j] for r in runs) else 1.0 for j in range(17)])
-    return MediaPipeNoise(offsets, sigma, rho, outlier_rate, outlier_scale, dropout_rate, dropout_length, threshold,
-                          tuple(c.name for c in clips))
+    dropout_length = np.array(
+        [np.mean([n for r in runs for n in r[j]]) if any(r[j] for r in runs) else 1.0 for j in range(17)]
+    )
+    return MediaPipeNoise(
+        offsets,
+        sigma,
+        rho,
+        outlier_rate,
+        outlier_scale,
+        dropout_rate,
+        dropout_length,
+        threshold,
+        tuple(c.name for c in clips),
+    )

@@ -5,7 +5,8 @@ Each training window is built on the fly from a CMU trial (``training.cmu``, 120
 1. Frame rate: every 2nd-5th mocap frame (60, 40, 30, 24 fps; 30 most often) from a random start, T frames.
 2. Camera: a pinhole camera as phones film (``CameraRanges``): image size (landscape or portrait), field of
    view, height, heading all round the subject, slight roll, looking at the window's mean position; the
-   distance is the nearest that keeps the body in frame, times a random margin.
+   distance is the nearest that keeps the body in frame, times a random margin; the aim point moves off the
+   body (subjects are not always centred) while the body stays in frame.
 3. Input: the joints in that camera, moved to where MediaPipe puts them and corrupted with its fitted
    errors and low-visibility runs (``mediapipe_noise.MediaPipeNoise``; runs are interpolated over time as
    the adapter does), pelvis and spine rebuilt from the noisy hips/shoulders as ``keypoints.mediapipe_to_h36m``
@@ -37,6 +38,7 @@ from mocap_cli.models.lifters.windows import flip_keypoints_2d, unflip_pose_3d
 from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig
 from mocap_cli.training.cmu import Trial, find_trials, load_trial, split_trials
 from mocap_cli.training.mediapipe_noise import MediaPipeNoise, project
+from mocap_cli.weights.cache import sha256_of
 
 # The authors' per-joint weights of the position loss (H36M order).
 JOINT_WEIGHTS = (1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4)
@@ -101,7 +103,9 @@ def look_at(eye: np.ndarray, target: np.ndarray, roll_deg: float) -> np.ndarray:
     return np.stack([c * r + s * d, -s * r + c * d, f])
 
 
-def random_camera(rng: np.random.Generator, world: np.ndarray, ranges: CameraRanges) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+def random_camera(
+    rng: np.random.Generator, world: np.ndarray, ranges: CameraRanges
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
     """A camera filming (T, 17, 3) Y-up world joints → (R (3,3), eye (3,), K (3,3), (W, H))."""
     w, h = IMAGE_SIZES[rng.integers(len(IMAGE_SIZES))]
     fov = math.radians(rng.uniform(*ranges.fov_long_side))
@@ -150,8 +154,15 @@ def _interpolate_masked(kp: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def make_windows(
-    rng: np.random.Generator, trials: list[Trial], count: int, frames: int, noise: MediaPipeNoise,
-    ranges: CameraRanges, *, strides: tuple[int, ...] = STRIDES, gain: tuple[float, float] = (0.7, 1.5),
+    rng: np.random.Generator,
+    trials: list[Trial],
+    count: int,
+    frames: int,
+    noise: MediaPipeNoise,
+    ranges: CameraRanges,
+    *,
+    strides: tuple[int, ...] = STRIDES,
+    gain: tuple[float, float] = (0.7, 1.5),
     pad_prob: float = 0.1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``count`` training windows → inputs (count, T, 17, 2) normalised screen, targets (count, T, 17, 3) metres."""
@@ -224,12 +235,6 @@ def validate(model: MixSTE2, inputs: torch.Tensor, targets: torch.Tensor, batch:
 # --------------------------------------------------------------------------------------------- checkpoint
 
 
-def _sha256(path: Path) -> str:
-    from mocap_cli.weights.cache import sha256_of
-
-    return sha256_of(path)
-
-
 def save_checkpoint(model: MixSTE2, path: Path, metadata: dict[str, str]) -> None:
     """MixSTE2 state dict (authors' key names, no prefix) as safetensors, written atomically."""
     from safetensors.torch import save_file
@@ -240,9 +245,16 @@ def save_checkpoint(model: MixSTE2, path: Path, metadata: dict[str, str]) -> Non
 
 
 def train_mixste(
-    data: Path, out: Path, settings: TrainSettings = TrainSettings(), *, noise: MediaPipeNoise | None = None,
-    ranges: CameraRanges = CameraRanges(), max_trials: int | None = None, init: Path | None = None,
-    log: Callable[[str], None] = print, progress: Callable[[float, dict[str, float]], None] | None = None,
+    data: Path,
+    out: Path,
+    settings: TrainSettings = TrainSettings(),
+    *,
+    noise: MediaPipeNoise | None = None,
+    ranges: CameraRanges = CameraRanges(),
+    max_trials: int | None = None,
+    init: Path | None = None,
+    log: Callable[[str], None] = print,
+    progress: Callable[[float, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train MixSTE2 on the CMU trials under ``data`` and write the best-on-validation weights to ``out``.
 
@@ -252,7 +264,9 @@ def train_mixste(
     """
     out = Path(out)
     if out.suffix != ".safetensors":
-        raise MocapError(f"{out.name}: MixSTE training writes .safetensors files; use e.g. --out mixste-cmu.safetensors.")
+        raise MocapError(
+            f"{out.name}: MixSTE training writes .safetensors files; use e.g. --out mixste-cmu.safetensors."
+        )
     if not out.parent.is_dir():
         raise MocapError(f"The folder {out.parent} does not exist; create it or choose another --out.")
     noise = noise or MediaPipeNoise.load()
@@ -268,23 +282,39 @@ def train_mixste(
         raise MocapError(f"{data} needs both training and validation trials (see mocap_cli/training/README.md).")
     trials = [load_trial(p) for p in train_files]
     val_trials = [load_trial(p) for p in val_files]
-    log(f"{len(trials)} training trials ({sum(len(t.joints) for t in trials) / 120 / 60:.1f} min), "
-        f"{len(val_trials)} validation trials ({', '.join(t.name for t in val_trials)})")
+    log(
+        f"{len(trials)} training trials ({sum(len(t.joints) for t in trials) / 120 / 60:.1f} min), "
+        f"{len(val_trials)} validation trials ({', '.join(t.name for t in val_trials)})"
+    )
 
     val_rng = np.random.default_rng(10_000 + settings.seed)
-    vx, vy = make_windows(val_rng, val_trials, settings.val_windows, settings.frames, noise, ranges, strides=(4,),
-                          gain=(1.0, 1.0), pad_prob=0.0)
+    vx, vy = make_windows(
+        val_rng,
+        val_trials,
+        settings.val_windows,
+        settings.frames,
+        noise,
+        ranges,
+        strides=(4,),
+        gain=(1.0, 1.0),
+        pad_prob=0.0,
+    )
     val_x, val_y = torch.from_numpy(vx), torch.from_numpy(vy)
 
-    config = MixSTEConfig(num_frame=settings.frames, embed_dim=settings.width, depth=settings.depth, num_heads=settings.heads)
+    config = MixSTEConfig(
+        num_frame=settings.frames, embed_dim=settings.width, depth=settings.depth, num_heads=settings.heads
+    )
     model = MixSTE2(config)
     if init is not None:
         from mocap_cli.models.lifters.loading import load_mixste
 
         start, start_config = load_mixste(init, settings.heads)
-        if (start_config.num_frame, start_config.embed_dim, start_config.depth) != (settings.frames, settings.width, settings.depth):
-            raise MocapError(f"{Path(init).name} has {start_config.num_frame} frames, width {start_config.embed_dim}, depth "
-                             f"{start_config.depth}; give the same --frames, --width and --depth to continue from it.")
+        found = (start_config.num_frame, start_config.embed_dim, start_config.depth)
+        if found != (settings.frames, settings.width, settings.depth):
+            raise MocapError(
+                f"{Path(init).name} has {found[0]} frames, width {found[1]}, depth {found[2]}; "
+                "give the same --frames, --width and --depth to continue from it."
+            )
         model.load_state_dict(start.state_dict())
     else:
         for name, p in model.named_parameters():  # the released code initialises the position tables with zeros
@@ -294,13 +324,15 @@ def train_mixste(
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     budget = settings.minutes * 60 if settings.minutes else math.inf
     metadata = {
-        "format": "mocap-mixste-1", "num_heads": str(settings.heads), "settings": json.dumps(asdict(settings)),
+        "format": "mocap-mixste-1",
+        "num_heads": str(settings.heads),
+        "settings": json.dumps(asdict(settings)),
         "training_data": "CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu), "
-                         f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
+        f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
         "noise_fitted_on": ",".join(noise.fitted_on),
     }
     if init is not None:
-        metadata["initialised_from"] = f"{Path(init).name} (sha256 {_sha256(Path(init))})"
+        metadata["initialised_from"] = f"{Path(init).name} (sha256 {sha256_of(Path(init))})"
 
     best = math.inf
     curve: list[dict[str, float]] = []
@@ -316,8 +348,12 @@ def train_mixste(
         lr = settings.lr * min(1.0, (step + 1) / settings.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         for group in opt.param_groups:
             group["lr"] = lr
-        xb, yb = make_windows(rng, trials, settings.batch_size, settings.frames, noise, ranges, gain=settings.noise_gain)
-        x, y = flip_batch(torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(rng.random(settings.batch_size) < 0.5))
+        xb, yb = make_windows(
+            rng, trials, settings.batch_size, settings.frames, noise, ranges, gain=settings.noise_gain
+        )
+        x, y = flip_batch(
+            torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(rng.random(settings.batch_size) < 0.5)
+        )
         loss, terms = mixste_loss(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -327,28 +363,63 @@ def train_mixste(
         frames_done += x.shape[0] * x.shape[1]
         loss_avg = loss.item() if step == 1 else 0.98 * loss_avg + 0.02 * loss.item()
         if progress is not None:
-            progress(min(max(step / settings.steps, (time.perf_counter() - t0) / budget), 1.0), {"loss": loss_avg, **terms})
+            progress(
+                min(max(step / settings.steps, (time.perf_counter() - t0) / budget), 1.0), {"loss": loss_avg, **terms}
+            )
         now = time.perf_counter()
         if now - last_val >= settings.val_every_s or step == settings.steps or now - t0 >= budget:
             last_val = now
             val = validate(model, val_x, val_y)
-            curve.append({"step": step, "seconds": round(now - t0, 1), "train_loss": round(loss_avg, 5), "val_mpjpe_mm": round(val, 2)})
+            curve.append(
+                {
+                    "step": step,
+                    "seconds": round(now - t0, 1),
+                    "train_loss": round(loss_avg, 5),
+                    "val_mpjpe_mm": round(val, 2),
+                }
+            )
             improved = val < best
             if improved:
                 best = val
-                save_checkpoint(model, out, {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}",
-                                             "curve": json.dumps(curve)})
-            log(f"step {step}  {now - t0:.0f} s  train loss {loss_avg:.4f}  val MPJPE {val:.1f} mm" + ("  (saved)" if improved else ""))
+                save_checkpoint(
+                    model,
+                    out,
+                    {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}", "curve": json.dumps(curve)},
+                )
+            log(
+                f"step {step}  {now - t0:.0f} s  train loss {loss_avg:.4f}  val MPJPE {val:.1f} mm"
+                + ("  (saved)" if improved else "")
+            )
     seconds = time.perf_counter() - t0
     if not curve or curve[-1]["step"] != step:
         val = validate(model, val_x, val_y)
-        curve.append({"step": step, "seconds": round(seconds, 1), "train_loss": round(loss_avg, 5), "val_mpjpe_mm": round(val, 2)})
+        curve.append(
+            {
+                "step": step,
+                "seconds": round(seconds, 1),
+                "train_loss": round(loss_avg, 5),
+                "val_mpjpe_mm": round(val, 2),
+            }
+        )
         if val < best:
             best = val
-            save_checkpoint(model, out, {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}", "curve": json.dumps(curve)})
+            save_checkpoint(
+                model, out, {**metadata, "steps": str(step), "val_mpjpe_mm": f"{val:.2f}", "curve": json.dumps(curve)}
+            )
         log(f"step {step}  {seconds:.0f} s  train loss {loss_avg:.4f}  val MPJPE {val:.1f} mm")
-    out.with_suffix(".json").write_text(json.dumps({"settings": asdict(settings), "steps": step, "seconds": round(seconds, 1),
-                                                    "best_val_mpjpe_mm": round(best, 2), "curve": curve,
-                                                    "train_trials": [t.name for t in trials],
-                                                    "val_trials": [t.name for t in val_trials]}, indent=1) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "settings": asdict(settings),
+                "steps": step,
+                "seconds": round(seconds, 1),
+                "best_val_mpjpe_mm": round(best, 2),
+                "curve": curve,
+                "train_trials": [t.name for t in trials],
+                "val_trials": [t.name for t in val_trials],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return TrainResult(out, step, seconds, frames_done / seconds, best, curve)

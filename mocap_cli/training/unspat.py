@@ -245,7 +245,9 @@ def train_unspat(
     log(f"loaded {len(clips)} clips, {sum(len(c.crops) for c in clips)} frames at {img_size}px")
 
     center = seq_len // 2
-    cfg = UnspatConfig(variant=variant, seq_len=seq_len, center_index=center, feat_hw=img_size // 32, img_size=img_size, deconv=deconv)  # type: ignore[arg-type]
+    cfg = UnspatConfig(
+        variant=variant, seq_len=seq_len, center_index=center, feat_hw=img_size // 32, img_size=img_size, deconv=deconv
+    )  # type: ignore[arg-type]
     model = _build_model(cfg, init_weights).to(device)
     if body is not None:
         model.attach_body(body.to(device))
@@ -269,8 +271,18 @@ def train_unspat(
         log(f"step {step + 1}/{steps} " + " ".join(f"{k}={v:.4f}" for k, v in terms.items()))
     model.eval()
     result.checkpoint = save_unspat(
-        model.cpu(), out_path, temporal_trained=True,
-        extra={"training": {"data": str(data_dir), "steps": steps, "batch_size": batch_size, "lr": lr, "init_weights": str(init_weights) if init_weights else None}},
+        model.cpu(),
+        out_path,
+        temporal_trained=True,
+        extra={
+            "training": {
+                "data": str(data_dir),
+                "steps": steps,
+                "batch_size": batch_size,
+                "lr": lr,
+                "init_weights": str(init_weights) if init_weights else None,
+            }
+        },
     )
     log(f"wrote {result.checkpoint}")
     return result

@@ -96,8 +96,15 @@ def shipped_weights(name: str) -> InstalledWeights | None:
     if not path.is_file():
         return None
     digest = sha256_of(path)
-    return InstalledWeights(name=name, path=path, sha256=digest, size=path.stat().st_size,
-                            verified=bool(spec.sha256) and digest == spec.sha256, validated=True, source="shipped")
+    return InstalledWeights(
+        name=name,
+        path=path,
+        sha256=digest,
+        size=path.stat().st_size,
+        verified=bool(spec.sha256) and digest == spec.sha256,
+        validated=True,
+        source="shipped",
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -141,7 +148,12 @@ def import_weights(
     folder = variant_dir(spec.name)
     folder.mkdir(parents=True, exist_ok=True)
     target_name = source.name
-    if is_glob(target_name) or target_name == MANIFEST_NAME or target_name.startswith(".") or target_name.endswith(".part"):
+    if (
+        is_glob(target_name)
+        or target_name == MANIFEST_NAME
+        or target_name.startswith(".")
+        or target_name.endswith(".part")
+    ):
         target_name = spec.cache_file_name
     tmp = temp_path_beside(folder / target_name)
     try:
@@ -153,7 +165,9 @@ def import_weights(
         tmp.unlink(missing_ok=True)
 
 
-def install(spec: WeightSpec, tmp: Path, target: Path, digest: str, *, validated: bool, source: str) -> InstalledWeights:
+def install(
+    spec: WeightSpec, tmp: Path, target: Path, digest: str, *, validated: bool, source: str
+) -> InstalledWeights:
     """Move a complete temp file into place and write its manifest (both atomic renames)."""
     folder = target.parent
     previous = installed(spec.name)
@@ -178,8 +192,6 @@ def install(spec: WeightSpec, tmp: Path, target: Path, digest: str, *, validated
     return result
 
 
-
-
 # --------------------------------------------------------------------------------------------- lookup
 
 
@@ -193,7 +205,10 @@ def resolve(name_or_path: str | Path, *, registry: Mapping[str, WeightSpec] | No
     reg = registry if registry is not None else load_registry()
     looks_like_path = os.sep in text or "/" in text or candidate.suffix in {".pth", ".pt", ".bin", ".tar", ".ckpt"}
     if looks_like_path and text not in reg:
-        raise MocapError(f"Weights file {candidate} does not exist; check the path or give a registry name such as {next(iter(sorted(reg)))}.")
+        raise MocapError(
+            f"Weights file {candidate} does not exist; check the path or give a registry name such as "
+            f"{next(iter(sorted(reg)))}."
+        )
     spec = get_spec(text, reg)
     found = installed(spec.name)
     if found is None:
@@ -210,8 +225,9 @@ class ChosenWeights:
     sha256: str  # "" when not recorded
 
 
-def choose_weights(model: str, explicit: str | Path | None = None, *,
-                   accept: Callable[[WeightSpec], bool] = lambda spec: True) -> ChosenWeights:
+def choose_weights(
+    model: str, explicit: str | Path | None = None, *, accept: Callable[[WeightSpec], bool] = lambda spec: True
+) -> ChosenWeights:
     """``--weights`` (a file or a registry name), else the first installed variant of ``model`` that
     ``accept`` takes, the registry default first. MocapError (where to get them, the import command) when
     nothing is found."""

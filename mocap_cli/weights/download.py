@@ -19,7 +19,6 @@ from mocap_cli.weights.cache import CHUNK_BYTES, InstalledWeights, install, inst
 from mocap_cli.weights.registry import WeightSpec, get_spec, missing_message
 from mocap_cli.weights.validate import run_validator
 
-
 Progress = Callable[[int, "int | None"], None]
 """``progress(bytes_done, bytes_total_or_None)``, called as a download advances."""
 
@@ -61,7 +60,9 @@ def download(
         except MocapError:
             part.unlink(missing_ok=True)
             raise
-    return install(spec, part, folder / spec.cache_file_name, digest, validated=validate is not None, source=spec.direct_url)
+    return install(
+        spec, part, folder / spec.cache_file_name, digest, validated=validate is not None, source=spec.direct_url
+    )
 
 
 def _fetch_resumable(spec: WeightSpec, part: Path, progress: Progress | None, timeout_s: float) -> None:
@@ -81,15 +82,22 @@ def _fetch_resumable(spec: WeightSpec, part: Path, progress: Progress | None, ti
                 f"The partial download of {spec.name} was longer than the file on the server and was deleted; run the "
                 "same command again."
             ) from exc
-        raise MocapError(f"Downloading {spec.name} failed (HTTP {exc.code}); try again later or get it from {spec.page}.") from exc
+        raise MocapError(
+            f"Downloading {spec.name} failed (HTTP {exc.code}); try again later or get it from {spec.page}."
+        ) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise MocapError(f"Cannot reach {spec.direct_url} ({_reason(exc)}); check the network and run the command again.") from exc
+        raise MocapError(
+            f"Cannot reach {spec.direct_url} ({_reason(exc)}); check the network and run the command again."
+        ) from exc
     with response:
         status = getattr(response, "status", 200)
         if status == 206:
             start = _content_range_start(response.headers.get("Content-Range", ""))
             if start != have:
-                raise MocapError(f"The server answered a resume request for {spec.name} with the wrong range; delete {part} and try again.")
+                raise MocapError(
+                    f"The server answered a resume request for {spec.name} with the wrong range; delete {part} and "
+                    "try again."
+                )
             mode = "ab"
         else:  # 200: the server ignored the Range header, start over
             have, mode = 0, "wb"
@@ -108,7 +116,8 @@ def _fetch_resumable(spec: WeightSpec, part: Path, progress: Progress | None, ti
                         progress(done, total)
         except OSError as exc:  # includes socket timeouts / resets mid-stream
             raise MocapError(
-                f"The download of {spec.name} was interrupted ({_reason(exc)}); run the same command again to resume it."
+                f"The download of {spec.name} was interrupted ({_reason(exc)}); run the same command again to resume "
+                "it."
             ) from exc
     if total is not None and done != total:
         raise MocapError(

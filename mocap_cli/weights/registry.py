@@ -11,11 +11,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
-
-import tomllib
 
 import mocap_cli
 from mocap_cli.errors import MocapError
@@ -69,7 +68,6 @@ class WeightSpec:
     def where_to_get(self) -> str:
         """The download page, plus the first mirror, as a short phrase."""
         return self.page + (f" (mirror: {self.mirrors[0]})" if self.mirrors else "")
-
 
 
 # --------------------------------------------------------------------------------------------- registry
@@ -143,13 +141,19 @@ def _spec_from_table(name: str, family: str, t: dict[str, Any], is_default: bool
         raise MocapError(f"Weights entry {name} in {path} has layout {layout!r}; use one of {', '.join(LAYOUTS)}.")
     sha = text("sha256").lower()
     if sha and not _SHA256_RE.match(sha):
-        raise MocapError(f"Weights entry {name} in {path} has a malformed sha256; give 64 hex digits or leave it empty.")
+        raise MocapError(
+            f"Weights entry {name} in {path} has a malformed sha256; give 64 hex digits or leave it empty."
+        )
     direct_url = text("direct_url")
     if direct_url and not direct_url.startswith(("http://", "https://")):
-        raise MocapError(f"Weights entry {name} in {path} has a direct_url that is not http(s); leave it empty instead.")
+        raise MocapError(
+            f"Weights entry {name} in {path} has a direct_url that is not http(s); leave it empty instead."
+        )
     loader = text("loader")
     if loader and not _LOADER_RE.match(loader):
-        raise MocapError(f"Weights entry {name} in {path} has loader {loader!r}; write it as mocap_cli.module:function.")
+        raise MocapError(
+            f"Weights entry {name} in {path} has loader {loader!r}; write it as mocap_cli.module:function."
+        )
     if layout == "wrapped" and not text("state_dict_key"):
         raise MocapError(f"Weights entry {name} in {path} is 'wrapped' but names no state_dict_key; add it.")
     return WeightSpec(
@@ -202,7 +206,9 @@ def family_spec(family: str) -> WeightSpec:
     return get_spec(family)
 
 
-def missing_message(model: str, *, registry: Mapping[str, WeightSpec] | None = None, downloadable: bool | None = None) -> str:
+def missing_message(
+    model: str, *, registry: Mapping[str, WeightSpec] | None = None, downloadable: bool | None = None
+) -> str:
     """One sentence: where to get the weights of ``model`` (a variant or model name) and how to import them."""
     spec = get_spec(model, registry)
     file_hint = spec.file_name if not is_glob(spec.file_name) else f"the {spec.file_name} file"
@@ -213,7 +219,10 @@ def missing_message(model: str, *, registry: Mapping[str, WeightSpec] | None = N
             f"The {spec.name} weights are not installed; run `mocap weights download {spec.name}`, or download "
             f"{file_hint} from {spec.direct_url} and run `{command}`."
         )
-    return f"The {spec.name} weights are not installed; download {file_hint} from {spec.where_to_get()} and run `{command}`."
+    return (
+        f"The {spec.name} weights are not installed; download {file_hint} from {spec.where_to_get()} "
+        f"and run `{command}`."
+    )
 
 
 def matches_file_name(spec: WeightSpec, path: Path) -> bool:

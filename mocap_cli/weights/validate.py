@@ -29,7 +29,10 @@ def family_loader(spec: WeightSpec) -> Callable[..., Any] | None:
     except ImportError:
         found = None
     if not callable(found):
-        raise MocapError(f"Weights entry {spec.name} names loader {spec.loader}, which this mocap does not have; fix weights/{spec.family}.toml.")
+        raise MocapError(
+            f"Weights entry {spec.name} names loader {spec.loader}, which this mocap does not have; fix "
+            f"weights/{spec.family}.toml."
+        )
     return found
 
 

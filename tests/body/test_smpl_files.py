@@ -49,7 +49,9 @@ def test_import_converts_pkl_to_npz_with_the_pickled_values(synthetic, home):
     np.testing.assert_array_equal(arrays["faces"], data["f"].astype(np.int64))
     assert arrays["kintree_table"][0].tolist() == SMPL_PARENTS  # root stored as 2**32-1 becomes -1
     assert arrays["kintree_table"][1].tolist() == list(range(24))
-    assert sorted(arrays) == sorted(["v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "faces"])
+    assert sorted(arrays) == sorted(
+        ["v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "faces"]
+    )
     # the npz is a plain array file: loads without pickle support
     with np.load(out, allow_pickle=False) as npz:
         assert npz["posedirs"].shape == (6890, 3, 207)

@@ -9,11 +9,11 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from helpers import child_processes
 from conftest import require_shared, video
+from helpers import child_processes
 from mocap_cli.capture.detect import LANDMARK_NAMES, Track2D, detect, detection_rate
-from mocap_cli.errors import MocapError
 from mocap_cli.capture.video import Frame, iter_frames, probe
+from mocap_cli.errors import MocapError
 
 LIMBS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 
@@ -67,7 +67,9 @@ def test_synthetic_walk_matches_ground_truth_2d() -> None:
     for side, full in (("l", "left"), ("r", "right")):
         for limb in LIMBS:
             pred = track.landmark(f"{full}_{limb}")[d, :2]
-            errors[f"{side}_{limb}"] = float(np.linalg.norm(pred - gt["joints2d"][d, names.index(f"{side}_{limb}")], axis=1).mean())
+            errors[f"{side}_{limb}"] = float(
+                np.linalg.norm(pred - gt["joints2d"][d, names.index(f"{side}_{limb}")], axis=1).mean()
+            )
     mean = float(np.mean(list(errors.values())))
     assert mean < 4.0, errors  # baseline 2.4 px
     assert max(errors.values()) < 8.0, errors  # baseline worst joint 4.4 px

@@ -38,11 +38,13 @@ def test_finger_angles_on_a_render_with_known_poses(tmp_path: Path) -> None:
         err, base = [], []
         for s in (0, 1):
             f = frames[seen[frames, s]]
-            err.append(np.abs(ours[f, 15 * s:15 * s + 15] - truth[f, 15 * s:15 * s + 15]))
-            base.append(np.abs(rest[0, 15 * s:15 * s + 15] - truth[f, 15 * s:15 * s + 15]))
+            err.append(np.abs(ours[f, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
+            base.append(np.abs(rest[0, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
         errors[pose] = float(np.concatenate(err).mean())
-        lines.append(f"{pose:8s}: mean finger joint angle error {errors[pose]:5.1f} deg "
-                     f"(rest hand would be {float(np.concatenate(base).mean()):5.1f})")
+        lines.append(
+            f"{pose:8s}: mean finger joint angle error {errors[pose]:5.1f} deg "
+            f"(rest hand would be {float(np.concatenate(base).mean()):5.1f})"
+        )
         if pose in ("fist", "point", "pinch"):  # far from the rest hand: the estimate beats not estimating
             assert errors[pose] < float(np.concatenate(base).mean()), pose
     print("\n" + "\n".join(lines))

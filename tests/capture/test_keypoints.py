@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from conftest import require_shared
-from mocap_cli.errors import MocapError
 from mocap_cli.capture.keypoints import (
     H36M,
     H36M_LEFT,
@@ -14,14 +13,15 @@ from mocap_cli.capture.keypoints import (
     H36M_PARENTS,
     H36M_RIGHT,
     MEDIAPIPE_NAMES,
-    denormalize_screen,
     coco_to_h36m,
+    denormalize_screen,
     fill_low_confidence,
     lifter_input,
     mediapipe_to_coco,
     mediapipe_to_h36m,
     normalize_screen,
 )
+from mocap_cli.errors import MocapError
 from mocap_cli.models.lifters.windows import LEFT, RIGHT
 
 DIRECT = ["right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
@@ -254,7 +254,10 @@ def test_lifter_input_follows_the_body_where_visibility_is_low() -> None:
     assert low.mean() > 0.05  # the clip exercises the rule
     err_new = np.linalg.norm(kp[:n] - truth[:n], axis=-1)
     err_old = np.linalg.norm(former[:n] - truth[:n], axis=-1)
-    print(f"all {err_old.mean():.2f} -> {err_new.mean():.2f} px; low-vis {err_old[low].mean():.2f} -> {err_new[low].mean():.2f} px")
+    print(
+        f"all {err_old.mean():.2f} -> {err_new.mean():.2f} px; low-vis {err_old[low].mean():.2f} -> "
+        f"{err_new[low].mean():.2f} px"
+    )
     assert err_new.mean() < 0.6 * err_old.mean()
     assert err_new[low].mean() < 0.25 * err_old[low].mean()
     assert err_new[low].mean() < 15.0  # px on a 640x480 clip

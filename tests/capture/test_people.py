@@ -91,19 +91,28 @@ def _tracks_of(name: str):
 
 def _assert_continuous(track) -> None:
     """Consecutive sightings of one ID move less than 40 % of a body height per frame (no ID switch)."""
-    for (p0, o0), (p1, o1) in zip(zip(track.positions, track.observations),
-                                  zip(track.positions[1:], track.observations[1:])):
+    for (p0, o0), (p1, o1) in zip(
+        zip(track.positions, track.observations), zip(track.positions[1:], track.observations[1:])
+    ):
         c0, c1 = (o0.box[:2] + o0.box[2:]) / 2, (o1.box[:2] + o1.box[2:]) / 2
         assert np.linalg.norm(c1 - c0) < 0.4 * max(o0.height, o1.height) * (p1 - p0), (track.id, p0, p1)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("clip", [
-    "two_people_interaction_lab.mp4",
-    "3dpw_courtyard_two_people_portrait.mp4",
-    pytest.param("two_kids_jumping_bed.mp4", marks=pytest.mark.xfail(
-        strict=True, reason="known gap: airborne kids leaving the frame split into several tracks (no stitching)")),
-])
+@pytest.mark.parametrize(
+    "clip",
+    [
+        "two_people_interaction_lab.mp4",
+        "3dpw_courtyard_two_people_portrait.mp4",
+        pytest.param(
+            "two_kids_jumping_bed.mp4",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: airborne kids leaving the frame split into several tracks (no stitching)",
+            ),
+        ),
+    ],
+)
 def test_two_person_clips_give_exactly_two_continuous_people(clip):
     kept, observed = _tracks_of(clip)
     assert len(kept) == 2
@@ -121,8 +130,12 @@ def test_single_person_clip_gives_one_person():
 @pytest.mark.slow
 def test_cli_refuses_bad_people_values(tmp_path):
     for bad in ("0", "-1", "many"):
-        done = subprocess.run([sys.executable, "-m", "mocap_cli.cli", "run", "x.mp4", "-e", str(tmp_path / "o.bvh"),
-                               "--people", bad], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "mocap_cli.cli", "run", "x.mp4", "-e", str(tmp_path / "o.bvh"), "--people", bad],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode != 0
         assert "--people must be largest, all or a number" in done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr

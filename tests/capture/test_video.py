@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import child_processes
 from conftest import require_shared, video
-from mocap_cli.errors import MocapError
+from helpers import child_processes
 from mocap_cli.capture.video import constant_rate_indices, count_frames, ffmpeg_executable, iter_frames, probe
+from mocap_cli.errors import MocapError
 
 
 def _ffmpeg(*args: str) -> None:
@@ -68,7 +68,8 @@ def test_frame_counts_match_manifest() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["street_walk_5frames.mp4", "3dpw_courtyard_basketball_portrait.mp4", "ntu_drink_water_S001C001P001R001A001.avi"]
+    "name",
+    ["street_walk_5frames.mp4", "3dpw_courtyard_basketball_portrait.mp4", "ntu_drink_water_S001C001P001R001A001.avi"],
 )
 def test_decoded_frames_match_probe(name: str) -> None:
     info = probe(video(name))
@@ -165,7 +166,7 @@ def test_memory_stays_bounded() -> None:
     tracemalloc.start()
     try:
         count = 0
-        for frame in iter_frames(path, end=6.0, info=info):
+        for _frame in iter_frames(path, end=6.0, info=info):
             count += 1
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -246,7 +247,12 @@ def test_bad_inputs_raise_one_sentence(tmp_path: Path, kind: str, words: str) ->
 
 @pytest.mark.parametrize(
     "start, end, words",
-    [(20.0, None, "no frames after 20 s"), (5.01, 5.03, "no frames between"), (-1.0, None, "0 or more"), (3.0, 2.0, "after --start")],
+    [
+        (20.0, None, "no frames after 20 s"),
+        (5.01, 5.03, "no frames between"),
+        (-1.0, None, "0 or more"),
+        (3.0, 2.0, "after --start"),
+    ],
 )
 def test_bad_ranges(start: float, end: float | None, words: str) -> None:
     with pytest.raises(MocapError, match=words):

@@ -28,8 +28,11 @@ def run_main(*args: str | Path, env: dict[str, str] | None = None) -> Outcome:
     """``mocap ARGS`` in-process. MOCAP_VERBOSE keeps ``main`` from re-pointing stderr at the terminal."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
-    with mock.patch.dict(os.environ, {"MOCAP_VERBOSE": "1", "COLUMNS": "200", **(env or {})}), \
-            redirect_stdout(out), redirect_stderr(err):
+    with (
+        mock.patch.dict(os.environ, {"MOCAP_VERBOSE": "1", "COLUMNS": "200", **(env or {})}),
+        redirect_stdout(out),
+        redirect_stderr(err),
+    ):
         try:
             main([str(a) for a in args])
         except SystemExit as exc:

@@ -12,8 +12,9 @@ from mocap_cli.capture.video import ffmpeg_executable
 
 
 def mocap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def assert_one_sentence(res: subprocess.CompletedProcess, *needles: str) -> None:
@@ -37,8 +38,9 @@ def short_clip(tmp_path) -> Path:
 
 
 def outputs(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.suffix in (".glb", ".bvh", ".npz", ".fbx", ".part")
-                  or ".part" in p.name)
+    return sorted(
+        p.name for p in folder.iterdir() if p.suffix in (".glb", ".bvh", ".npz", ".fbx", ".part") or ".part" in p.name
+    )
 
 
 def test_missing_file(tmp_path):
@@ -63,8 +65,21 @@ def test_zero_frames_in_range(short_clip):
 
 
 def test_no_person(tmp_path):
-    subprocess.run([ffmpeg_executable(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=1",
-                    "-pix_fmt", "yuv420p", str(tmp_path / "empty_scene.mp4")], check=True)
+    subprocess.run(
+        [
+            ffmpeg_executable(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10:duration=1",
+            "-pix_fmt",
+            "yuv420p",
+            str(tmp_path / "empty_scene.mp4"),
+        ],
+        check=True,
+    )
     res = mocap("run", "empty_scene.mp4", "--export", "out.glb", cwd=tmp_path)
     assert_one_sentence(res, "No person")
     assert outputs(tmp_path) == []

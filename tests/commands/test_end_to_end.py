@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import video
-from mocap_cli.models.base import ModelSettings
-from mocap_cli.core.motion import Motion
-from mocap_cli.pipeline import RunOptions, run_clip
-from mocap_cli.core.skeleton import JOINT_INDEX
 from mocap_cli.capture.video import probe
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.skeleton import JOINT_INDEX
+from mocap_cli.models.base import ModelSettings
+from mocap_cli.pipeline import RunOptions, run_clip
 
 CLIPS = [
     ("juggle_park.mp4", None, 0.95),
@@ -38,9 +38,13 @@ def test_real_clip_end_to_end(tmp_path, name, end, min_rate):
     assert motion.fps == pytest.approx(float(info.fps), rel=1e-9)
     assert motion.provenance["model"] == "mediapipe" and motion.provenance["input"].endswith(name)
     # Adult human bone lengths (metres), the same every frame (a rigid skeleton).
-    for (a, b), (lo, hi) in {("left_hip", "left_knee"): (0.30, 0.55), ("left_knee", "left_ankle"): (0.30, 0.55),
-                             ("left_shoulder", "left_elbow"): (0.20, 0.40), ("left_elbow", "left_wrist"): (0.18, 0.35),
-                             ("right_hip", "right_knee"): (0.30, 0.55)}.items():
+    for (a, b), (lo, hi) in {
+        ("left_hip", "left_knee"): (0.30, 0.55),
+        ("left_knee", "left_ankle"): (0.30, 0.55),
+        ("left_shoulder", "left_elbow"): (0.20, 0.40),
+        ("left_elbow", "left_wrist"): (0.18, 0.35),
+        ("right_hip", "right_knee"): (0.30, 0.55),
+    }.items():
         length = bone(motion, a, b)
         assert lo < length.mean() < hi, (a, b, length.mean())
         assert length.std() < 1e-4
@@ -61,9 +65,25 @@ def test_bundled_example_through_the_cli(tmp_path):
 
     from conftest import REPO
 
-    res = subprocess.run([sys.executable, "-m", "mocap_cli.cli", "run", str(REPO / "examples" / "jumping_jacks.mp4"),
-                          "--export", "jj.glb", "--export", "jj.bvh", "--fps", "24"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mocap_cli.cli",
+            "run",
+            str(REPO / "examples" / "jumping_jacks.mp4"),
+            "--export",
+            "jj.glb",
+            "--export",
+            "jj.bvh",
+            "--fps",
+            "24",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr
     assert "detection rate" in res.stderr and "100.0%" in res.stderr
     text = (tmp_path / "jj.bvh").read_text()

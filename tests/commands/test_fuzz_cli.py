@@ -9,23 +9,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_main import run_main, stray_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_main import run_main, stray_files
 from conftest import video
 from helpers import real_motion
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 NUMBER_TEXT = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(min_value=-10**12, max_value=10**12).map(str),
+    st.integers(min_value=-(10**12), max_value=10**12).map(str),
     st.sampled_from(["0", "-0", "1e-9", "1e308", "nan", "inf", "-inf", "", "abc", "1,5", "0x10", "179.0001"]),
 )
-ARRAYS = ("fps", "parents", "offsets", "rotations", "root_translation", "joints", "confidence", "provenance",
-          "joint_names", "format", "version")
+ARRAYS = (
+    "fps",
+    "parents",
+    "offsets",
+    "rotations",
+    "root_translation",
+    "joints",
+    "confidence",
+    "provenance",
+    "joint_names",
+    "format",
+    "version",
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +69,26 @@ def _fresh_outputs(folder: Path) -> tuple[Path, bytes, Path]:
 
 
 @FUZZ
-@given(fps=st.one_of(st.none(), NUMBER_TEXT), preset=st.sampled_from(["blender", "ue5", "nope", ""]),
-       root=st.sampled_from(["world", "in-place", "none", "sideways"]), overwrite=st.booleans())
+@given(
+    fps=st.one_of(st.none(), NUMBER_TEXT),
+    preset=st.sampled_from(["blender", "ue5", "nope", ""]),
+    root=st.sampled_from(["world", "in-place", "none", "sideways"]),
+    overwrite=st.booleans(),
+)
 def test_export_option_values(workspace, fps, preset, root, overwrite):
     existing, before, new_out = _fresh_outputs(workspace)
-    args = ["export", workspace / "a.npz", "--export", new_out, "--export", existing, "--preset", preset,
-            "--root", root]
+    args = [
+        "export",
+        workspace / "a.npz",
+        "--export",
+        new_out,
+        "--export",
+        existing,
+        "--preset",
+        preset,
+        "--root",
+        root,
+    ]
     if fps is not None:
         args += ["--fps", fps]
     if overwrite:
@@ -79,8 +105,25 @@ def test_corrupted_motion_files(workspace, data):
     arrays = dict(np.load(workspace / "a.npz"))
     for _ in range(data.draw(st.integers(1, 3), label="edits")):
         name = data.draw(st.sampled_from(ARRAYS), label="array")
-        kind = data.draw(st.sampled_from(["drop", "nan", "inf", "huge", "zero", "truncate", "reshape", "object",
-                                          "text", "scalar", "negative", "bool"]), label="edit")
+        kind = data.draw(
+            st.sampled_from(
+                [
+                    "drop",
+                    "nan",
+                    "inf",
+                    "huge",
+                    "zero",
+                    "truncate",
+                    "reshape",
+                    "object",
+                    "text",
+                    "scalar",
+                    "negative",
+                    "bool",
+                ]
+            ),
+            label="edit",
+        )
         value = arrays.get(name)
         if kind == "drop" or value is None:
             arrays.pop(name, None)
@@ -110,18 +153,26 @@ def test_corrupted_motion_files(workspace, data):
     _check_outcome(res, workspace / "out", existing, before, new_out)
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(fov=st.one_of(st.none(), NUMBER_TEXT), fps=st.one_of(st.none(), NUMBER_TEXT),
-       batch_size=st.one_of(st.none(), st.sampled_from(["0", "-1", "1", "2.5", "x", "99999999999999999999"])),
-       start=st.one_of(st.none(), NUMBER_TEXT), device=st.sampled_from([None, "cpu", "cuda", "tpu", "AUTO"]))
+@settings(max_examples=12, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fov=st.one_of(st.none(), NUMBER_TEXT),
+    fps=st.one_of(st.none(), NUMBER_TEXT),
+    batch_size=st.one_of(st.none(), st.sampled_from(["0", "-1", "1", "2.5", "x", "99999999999999999999"])),
+    start=st.one_of(st.none(), NUMBER_TEXT),
+    device=st.sampled_from([None, "cpu", "cuda", "tpu", "AUTO"]),
+)
 def test_run_option_values(workspace, fov, fps, batch_size, start, device):
     """`mocap run` with fuzzed numbers. Values that pass every check run the real pipeline on a 5-frame clip,
     so the example count is kept small."""
     existing, before, new_out = _fresh_outputs(workspace)
     args = ["run", workspace / "small.mp4", "--export", new_out, "-q"]
-    for flag, value in (("--fov", fov), ("--fps", fps), ("--batch-size", batch_size), ("--start", start),
-                        ("--device", device)):
+    for flag, value in (
+        ("--fov", fov),
+        ("--fps", fps),
+        ("--batch-size", batch_size),
+        ("--start", start),
+        ("--device", device),
+    ):
         if value is not None:
             args += [flag, value]
     res = run_main(*args)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli_main import assert_one_sentence, run_main, stray_files
+
 from conftest import REPO, video
 from helpers import real_motion
 from mocap_cli.core.motion import Motion
@@ -47,9 +47,14 @@ def _edited(src: Path, dst: Path, **changes: np.ndarray) -> Path:
 
 
 def test_1_fov_zero_is_refused_at_once(clip):
-    res = subprocess.run([sys.executable, "-m", "mocap_cli.cli", "run", clip.name, "--fov", "0", "--export", "o.glb"],
-                         cwd=clip.parent, capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    res = subprocess.run(
+        [sys.executable, "-m", "mocap_cli.cli", "run", clip.name, "--fov", "0", "--export", "o.glb"],
+        cwd=clip.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert res.returncode == 2 and "--fov" in res.stderr and "Traceback" not in res.stderr
     assert not (clip.parent / "o.glb").exists() and stray_files(clip.parent) == []
 
@@ -76,8 +81,13 @@ def test_1_camera_solve_with_an_infinite_focal_length_returns_instead_of_hanging
         "    except MocapError:\n"
         "        pass\n"
     )
-    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split("\n")[:2] == ["refused", "True True True"], res.stdout
 
@@ -85,9 +95,18 @@ def test_1_camera_solve_with_an_infinite_focal_length_returns_instead_of_hanging
 # -- 2. out-of-range values accepted and turned into nonsense ------------------------------------------------
 
 
-@pytest.mark.parametrize("flags", [["--fov", "-1"], ["--fov", "500"], ["--fov", "1e-9"], ["--fov", "nan"],
-                                   ["--batch-size", "0"], ["--batch-size", "-1"]],
-                         ids=lambda f: " ".join(f))
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--fov", "-1"],
+        ["--fov", "500"],
+        ["--fov", "1e-9"],
+        ["--fov", "nan"],
+        ["--batch-size", "0"],
+        ["--batch-size", "-1"],
+    ],
+    ids=lambda f: " ".join(f),
+)
 def test_2_out_of_range_options_are_usage_errors(clip, flags):
     res = run_main("run", clip, "--export", clip.parent / "o.glb", *flags)
     assert res.code == 2 and flags[0] in res.text and "Traceback" not in res.text
@@ -129,8 +148,16 @@ def test_2_cuda_without_a_gpu_is_one_sentence(clip):
 # -- 3. NaN / inf motion exported silently --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field,value", [("rotations", np.nan), ("root_translation", np.inf),
-                                         ("joints", -np.inf), ("confidence", np.nan), ("offsets", np.nan)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("rotations", np.nan),
+        ("root_translation", np.inf),
+        ("joints", -np.inf),
+        ("confidence", np.nan),
+        ("offsets", np.nan),
+    ],
+)
 def test_3_non_finite_motion_is_never_written(motion_npz, tmp_path, field, value):
     arrays = np.load(motion_npz)
     bad = np.array(arrays[field], copy=True)
@@ -146,8 +173,7 @@ def test_3_every_writer_checks_the_motion_it_is_given(tmp_path):
     from mocap_cli.export import export_motion
 
     good = real_motion(frames=5)
-    bad = Motion(good.fps, good.skeleton, good.rotations * np.nan, good.root_translation, good.joints,
-                 good.confidence)
+    bad = Motion(good.fps, good.skeleton, good.rotations * np.nan, good.root_translation, good.joints, good.confidence)
     for ext in (".bvh", ".glb", ".fbx", ".npz"):
         with pytest.raises(MocapError, match="NaN"):
             export_motion(bad, tmp_path / f"o{ext}")
@@ -310,8 +336,12 @@ def test_6_run_and_export_sweep_partials_of_killed_writers(motion_npz, tmp_path)
         "with atomic_path(Path(sys.argv[1])) as tmp:\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(target)],
+        capture_output=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert proc.returncode == -9
     assert len(stray_files(tmp_path)) == 1  # the killed writer's 0-byte temp file
     res = run_main("export", motion_npz, "--export", target)
@@ -355,11 +385,27 @@ def test_8_damaged_middle_says_frames_decoded_and_filled(tmp_path):
     """60 frames with random bytes over part of the middle: ffmpeg decodes fewer, the gap is interpolated,
     and the summary says both numbers (it used to print the decoded count next to a file with more keys)."""
     src = tmp_path / "clip.mp4"
-    _ffmpeg("-i", str(video("taiji_frontal.mp4")), "-t", "2", "-vf", "scale=320:-2", "-r", "30", "-an",
-            "-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p", str(src))
+    _ffmpeg(
+        "-i",
+        str(video("taiji_frontal.mp4")),
+        "-t",
+        "2",
+        "-vf",
+        "scale=320:-2",
+        "-r",
+        "30",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-pix_fmt",
+        "yuv420p",
+        str(src),
+    )
     data = bytearray(src.read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 8000] = np.random.default_rng(0).integers(0, 256, 8000, dtype=np.uint8).tobytes()
+    data[middle : middle + 8000] = np.random.default_rng(0).integers(0, 256, 8000, dtype=np.uint8).tobytes()
     damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
     res = run_main("run", damaged, "--export", tmp_path / "o.npz", "-q")
@@ -376,8 +422,22 @@ def test_8_damaged_middle_says_frames_decoded_and_filled(tmp_path):
 @pytest.mark.slow
 def test_8_tiny_resolution_is_warned_about(tmp_path):
     tiny = tmp_path / "tiny.mp4"
-    _ffmpeg("-i", str(video("fitness_dance_white_bg.mp4")), "-t", "2", "-vf", "scale=32:32,setsar=1", "-r", "30",
-            "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tiny))
+    _ffmpeg(
+        "-i",
+        str(video("fitness_dance_white_bg.mp4")),
+        "-t",
+        "2",
+        "-vf",
+        "scale=32:32,setsar=1",
+        "-r",
+        "30",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(tiny),
+    )
     res = run_main("run", tiny, "--export", tmp_path / "o.npz", "-q")
     summary = " ".join(res.text.split())
     if res.code == 0:

@@ -11,16 +11,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
+from conftest import require_shared
 from mocap_cli.commands.json_report import schema
 
 jsonschema = pytest.importorskip("jsonschema")
 
 
 def mocap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mocap_cli.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
 
 
 def summary(res: subprocess.CompletedProcess, command: str) -> dict:
@@ -60,9 +66,11 @@ def test_run_json_success(clip):
 
 def test_run_json_refused_inputs_exit_1(clip):
     (clip.parent / "out.glb").write_bytes(b"keep me")
-    for args, needle in ((("missing.mp4", "-e", "x.glb"), "does not exist"),
-                         ((clip.name, "-e", "out.glb"), "--overwrite"),
-                         ((clip.name, "-e", "x.glb", "--preview", "p.avi"), ".mp4")):
+    for args, needle in (
+        (("missing.mp4", "-e", "x.glb"), "does not exist"),
+        ((clip.name, "-e", "out.glb"), "--overwrite"),
+        ((clip.name, "-e", "x.glb", "--preview", "p.avi"), ".mp4"),
+    ):
         res = mocap("run", *args, "--json", cwd=clip.parent)
         assert res.returncode == 1, (args, res.stderr)
         data = summary(res, "run")
@@ -91,8 +99,20 @@ def test_parser_usage_errors_exit_2(clip):
 def test_batch_json_one_done_one_failed(clip, tmp_path):
     folder = clip.parent
     (folder / "broken.mp4").write_text("not a video")
-    res = mocap("batch", str(folder), "--out", str(tmp_path / "out"), "--json", "-j", "1", "-q", "-f", "bvh",
-                "--preview", cwd=tmp_path)
+    res = mocap(
+        "batch",
+        str(folder),
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        "-j",
+        "1",
+        "-q",
+        "-f",
+        "bvh",
+        "--preview",
+        cwd=tmp_path,
+    )
     assert res.returncode == 1, res.stderr
     data = summary(res, "batch")
     assert data["status"] == "failed" and data["summary"]["done"] == 1 and data["summary"]["failed"] == 1
@@ -103,8 +123,24 @@ def test_batch_json_one_done_one_failed(clip, tmp_path):
     assert "not a video" in rows["broken.mp4"]["reason"]
     # The preview is one of the clip's outputs: deleting it makes --resume redo the clip.
     (tmp_path / "out" / "jump.preview.mp4").unlink()
-    again = summary(mocap("batch", str(folder), "--out", str(tmp_path / "out"), "--json", "-j", "1", "-q", "-f", "bvh",
-                          "--preview", "--resume", cwd=tmp_path), "batch")
+    again = summary(
+        mocap(
+            "batch",
+            str(folder),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            "-j",
+            "1",
+            "-q",
+            "-f",
+            "bvh",
+            "--preview",
+            "--resume",
+            cwd=tmp_path,
+        ),
+        "batch",
+    )
     assert {c["clip"]: c["status"] for c in again["clips"]}["jump.mp4"] == "done"
     assert (tmp_path / "out" / "jump.preview.mp4").is_file()
 

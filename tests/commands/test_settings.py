@@ -25,13 +25,13 @@ WALK = "street_walk_5frames.mp4"  # 5 frames at 5 fps
 
 def mocap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The real command in a child process; a hang fails the test after a minute instead of waiting."""
-    return subprocess.run([sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mocap_cli.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
 
 
 def written(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.suffix in (".glb", ".bvh", ".npz", ".fbx")
-                  or ".part" in p.name)
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".glb", ".bvh", ".npz", ".fbx") or ".part" in p.name)
 
 
 def assert_refused_by_typer(res: subprocess.CompletedProcess, flag: str) -> None:
@@ -71,7 +71,7 @@ def test_run_refuses_an_impossible_field_of_view_at_once(clip: Path, fov: str) -
 
 @pytest.mark.parametrize("command", ["run", "batch"])
 def test_batch_size_zero_is_refused(clip: Path, command: str) -> None:
-    args = ([clip.name, "--export", "out.glb"] if command == "run" else [".", "--out", "out"])
+    args = [clip.name, "--export", "out.glb"] if command == "run" else [".", "--out", "out"]
     res = mocap(command, *args, "--batch-size", "0", cwd=clip.parent)
     assert_refused_by_typer(res, "--batch-size")
     assert written(clip.parent) == [] and not (clip.parent / "out").exists()
@@ -80,7 +80,7 @@ def test_batch_size_zero_is_refused(clip: Path, command: str) -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable CUDA GPU")
 @pytest.mark.parametrize("command", ["run", "batch"])
 def test_cuda_without_a_gpu_is_refused_in_one_sentence(clip: Path, command: str) -> None:
-    args = ([clip.name, "--export", "out.glb"] if command == "run" else [".", "--out", "out"])
+    args = [clip.name, "--export", "out.glb"] if command == "run" else [".", "--out", "out"]
     res = mocap(command, *args, "--device", "cuda", cwd=clip.parent)
     assert_one_error_line(res, "--device cuda", "no CUDA GPU", "--device cpu")
     assert written(clip.parent) == [] and not (clip.parent / "out").exists()
@@ -115,25 +115,59 @@ def _captured_settings(args: list[str], monkeypatch: pytest.MonkeyPatch) -> RunS
     return seen[0]
 
 
-SHARED_FLAGS = ["--model", "MediaPipe", "--weights", "variant-x", "--smpl", "body.pkl", "--fps", "24",
-                "--smooth", "strong", "--preset", "mixamo", "--root", "in-place", "--mesh", "none",
-                "--device", "CPU", "--fov", "50", "--batch-size", "8", "--overwrite"]
+SHARED_FLAGS = [
+    "--model",
+    "MediaPipe",
+    "--weights",
+    "variant-x",
+    "--smpl",
+    "body.pkl",
+    "--fps",
+    "24",
+    "--smooth",
+    "strong",
+    "--preset",
+    "mixamo",
+    "--root",
+    "in-place",
+    "--mesh",
+    "none",
+    "--device",
+    "CPU",
+    "--fov",
+    "50",
+    "--batch-size",
+    "8",
+    "--overwrite",
+]
 
 
 @pytest.mark.parametrize("flags", [[], SHARED_FLAGS], ids=["defaults", "every-flag"])
 def test_run_and_batch_build_identical_settings_from_identical_flags(
-        clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str]) -> None:
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str]
+) -> None:
     out = tmp_path / "out"
-    from_run = _captured_settings(["run", str(clip), "-e", str(out / "a.glb"), "-e", str(out / "a.bvh"), *flags],
-                                  monkeypatch)
-    from_batch = _captured_settings(["batch", str(tmp_path), "--out", str(out), "-f", "glb,bvh", *flags],
-                                    monkeypatch)
+    from_run = _captured_settings(
+        ["run", str(clip), "-e", str(out / "a.glb"), "-e", str(out / "a.bvh"), *flags], monkeypatch
+    )
+    from_batch = _captured_settings(["batch", str(tmp_path), "--out", str(out), "-f", "glb,bvh", *flags], monkeypatch)
     assert from_run == from_batch
     if flags:
-        assert from_run == RunSettings(model="MediaPipe", weights="variant-x", smpl=Path("body.pkl"),
-                                       formats=("glb", "bvh"), fps=24.0, smooth="strong", preset="mixamo",
-                                       root="in-place", mesh="none", device="cpu", fov=50.0, batch_size=8,
-                                       overwrite=True)
+        assert from_run == RunSettings(
+            model="MediaPipe",
+            weights="variant-x",
+            smpl=Path("body.pkl"),
+            formats=("glb", "bvh"),
+            fps=24.0,
+            smooth="strong",
+            preset="mixamo",
+            root="in-place",
+            mesh="none",
+            device="cpu",
+            fov=50.0,
+            batch_size=8,
+            overwrite=True,
+        )
     else:
         assert from_run == RunSettings(formats=("glb", "bvh"))
 
@@ -149,23 +183,26 @@ def test_api_callers_get_the_fov_check_too(clip: Path, fov: float) -> None:
     assert written(clip.parent) == []
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"batch_size": 0}, "--batch-size must be a whole number of at least 1"),
-    ({"batch_size": 2.5}, "--batch-size must be a whole number"),
-    ({"fps": 0.0}, "--fps must be a positive"),
-    ({"fps": float("inf")}, "--fps must be a positive"),
-    ({"fps": float("nan")}, "--fps must be a positive"),
-    ({"start": -1.0}, "--start must be zero or positive"),
-    ({"start": 2.0, "end": 1.0}, "--end must be after --start"),
-    ({"end": 0.0}, "--end must be positive"),
-    ({"device": "tpu"}, "Unknown device 'tpu'"),
-    ({"root": "sideways"}, "Unknown root motion mode 'sideways'"),
-    ({"mesh": "cube"}, "Unknown body mesh 'cube'"),
-    ({"smooth": "silky"}, "Unknown smoothing preset 'silky'"),
-    ({"preset": "maya2"}, "Unknown rig preset 'maya2'"),
-    ({"model": "nope"}, "Unknown model 'nope'"),
-    ({"formats": ("glb", "obj")}, "Unknown export format 'obj'"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"batch_size": 0}, "--batch-size must be a whole number of at least 1"),
+        ({"batch_size": 2.5}, "--batch-size must be a whole number"),
+        ({"fps": 0.0}, "--fps must be a positive"),
+        ({"fps": float("inf")}, "--fps must be a positive"),
+        ({"fps": float("nan")}, "--fps must be a positive"),
+        ({"start": -1.0}, "--start must be zero or positive"),
+        ({"start": 2.0, "end": 1.0}, "--end must be after --start"),
+        ({"end": 0.0}, "--end must be positive"),
+        ({"device": "tpu"}, "Unknown device 'tpu'"),
+        ({"root": "sideways"}, "Unknown root motion mode 'sideways'"),
+        ({"mesh": "cube"}, "Unknown body mesh 'cube'"),
+        ({"smooth": "silky"}, "Unknown smoothing preset 'silky'"),
+        ({"preset": "maya2"}, "Unknown rig preset 'maya2'"),
+        ({"model": "nope"}, "Unknown model 'nope'"),
+        ({"formats": ("glb", "obj")}, "Unknown export format 'obj'"),
+    ],
+)
 def test_validate_names_the_bad_setting(changes: dict, message: str) -> None:
     with pytest.raises(MocapError, match=message):
         RunSettings(**changes).validate()
@@ -195,13 +232,28 @@ def test_output_rate_limit_follows_the_source_rate() -> None:
 
 
 def test_the_pipeline_views_carry_every_setting_back_and_forth() -> None:
-    settings = RunSettings(model="mediapipe", weights="variant-x", smpl=Path("body.pkl"), formats=("fbx", "npz"),
-                           start=1.0, end=3.5, fps=24.0, smooth="strong", preset="ue5", root="none", mesh="smpl",
-                           device="cpu", fov=45.0, batch_size=4, overwrite=True)
+    settings = RunSettings(
+        model="mediapipe",
+        weights="variant-x",
+        smpl=Path("body.pkl"),
+        formats=("fbx", "npz"),
+        start=1.0,
+        end=3.5,
+        fps=24.0,
+        smooth="strong",
+        preset="ue5",
+        root="none",
+        mesh="smpl",
+        device="cpu",
+        fov=45.0,
+        batch_size=4,
+        overwrite=True,
+    )
     options = build_run_options((Path("a.fbx"), Path("a.npz")), settings)
     assert RunSettings.from_run_options(options) == settings
-    assert options.settings == ModelSettings(device="cpu", fov_degrees=45.0, weights=Path("variant-x"),
-                                             smpl=Path("body.pkl"), batch_size=4)
+    assert options.settings == ModelSettings(
+        device="cpu", fov_degrees=45.0, weights=Path("variant-x"), smpl=Path("body.pkl"), batch_size=4
+    )
     assert build_run_options((Path("a.fbx"),), settings, overwrite=False).overwrite is False
     # The views' own defaults are the settings' defaults.
     assert RunSettings.from_run_options(RunOptions(exports=(Path("a.glb"),))) == DEFAULTS

@@ -89,8 +89,14 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path: Path) -> None:
         "    f.flush()\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script, str(target)], env=dict(os.environ, PYTHONPATH=str(REPO)),
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(target)],
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert target.read_text() == '{"old": true}\n'
     left = _leftovers(tmp_path)
@@ -101,8 +107,9 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path: Path) -> None:
 
 def _dead_pid() -> int:
     """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True, timeout=60
+    )
     return int(proc.stdout)
 
 
@@ -159,8 +166,14 @@ def test_concurrent_no_clobber_writers_exactly_one_wins(tmp_path: Path) -> None:
     import time
 
     start = time.time() + 3.0  # every writer has its temp file written before the first publishes
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(target), str(start), str(i)], cwd=REPO,
-                              env=dict(os.environ, PYTHONPATH=str(REPO))) for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(target), str(start), str(i)],
+            cwd=REPO,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+        for i in range(8)
+    ]
     codes = [p.wait(timeout=120) for p in procs]
     assert sorted(codes) == [0] + [3] * 7, codes
     winner = codes.index(0)

@@ -87,15 +87,24 @@ def test_slerp_endpoints_midpoint_and_continuity():
 # x, y, z, w order; intrinsic Euler orders; w >= 0 from matrices; sign of q0 kept by slerp) to 1e-9.
 def _hamilton(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     (x1, y1, z1, w1), (x2, y2, z2, w2) = np.moveaxis(a, -1, 0), np.moveaxis(b, -1, 0)
-    return np.stack([w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2, w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-                     w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2, w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2], axis=-1)
+    return np.stack(
+        [
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+        ],
+        axis=-1,
+    )
 
 
 def _textbook_matrix(q: np.ndarray) -> np.ndarray:
     x, y, z, w = np.moveaxis(q, -1, 0)
-    rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]
+    rows = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
     return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
 
 
@@ -113,8 +122,9 @@ def test_product_apply_and_matrix_match_explicit_algebra():
     pure = np.concatenate([v, np.zeros((25, 10, 1))], axis=-1)
     rotated = _hamilton(_hamilton(a, pure), a * np.array([-1.0, -1, -1, 1]))[..., :3]  # q v q*
     np.testing.assert_allclose(quat_apply(a, v), rotated, atol=1e-12)
-    np.testing.assert_allclose(quat_apply(a[:, :1], v), np.einsum("nkij,nkj->nki", _textbook_matrix(a[:, :1]), v),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        quat_apply(a[:, :1], v), np.einsum("nkij,nkj->nki", _textbook_matrix(a[:, :1]), v), atol=1e-12
+    )
     np.testing.assert_allclose(quat_to_matrix(3.0 * a), _textbook_matrix(a), atol=1e-12)  # normalised first
 
 
@@ -143,8 +153,11 @@ def test_rotation_vectors_match_axis_angle_formula():
 @pytest.mark.parametrize("order", ["ZXY", "XYZ", "ZYX", "YXZ", "XZY", "YZX"])
 def test_euler_matches_products_of_axis_rotations(order):
     angles = RNG.uniform(-np.pi, np.pi, size=(300, 3)) * np.array([1.0, 0.5, 1.0])
-    expected = _axis_rotation(order[0], angles[:, 0]) @ _axis_rotation(order[1], angles[:, 1]) @ _axis_rotation(
-        order[2], angles[:, 2])
+    expected = (
+        _axis_rotation(order[0], angles[:, 0])
+        @ _axis_rotation(order[1], angles[:, 1])
+        @ _axis_rotation(order[2], angles[:, 2])
+    )
     np.testing.assert_allclose(matrix_from_euler(angles, order), expected, atol=1e-12)
     np.testing.assert_allclose(euler_from_matrix(expected, order), angles, atol=1e-9)
     locked = angles[:5].copy()

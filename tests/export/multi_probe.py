@@ -1,5 +1,6 @@
 """Blender subprocess for test_multi_person: import one .glb, report every armature, its action and the
-lowest bone head over the action (active, or its unmuted NLA strip) (Blender's Z-up world). Usage: python multi_probe.py in.glb fps out.json"""
+lowest bone head over the action (active, or its unmuted NLA strip) (Blender's Z-up world). Usage: python
+multi_probe.py in.glb fps out.json"""
 
 from __future__ import annotations
 
@@ -33,7 +34,16 @@ for arm in [o for o in scene.objects if o.type == "ARMATURE"]:
         lowest.append(min(h.z for h in heads))
         centre.append(list(arm.matrix_world @ arm.pose.bones[0].head))
     meshes = [o.name for o in scene.objects if o.type == "MESH" and o.find_armature() == arm]
-    report.append({"name": arm.name, "action": action.name if action else None, "range": [lo, hi],
-                   "lowest": lowest, "root": centre, "bones": len(arm.pose.bones), "meshes": meshes})
+    report.append(
+        {
+            "name": arm.name,
+            "action": action.name if action else None,
+            "range": [lo, hi],
+            "lowest": lowest,
+            "root": centre,
+            "bones": len(arm.pose.bones),
+            "meshes": meshes,
+        }
+    )
 with open(out_path, "w") as fh:
     json.dump(report, fh)

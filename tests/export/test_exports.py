@@ -7,9 +7,9 @@ import pygltflib
 import pytest
 
 from helpers import assert_blender_matches, blender_probe, gltf_validate, real_motion
+from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import ExportOptions, check_output_path, export_motion
-from mocap_cli.core.motion import Motion
 
 FRAMES = [0, 17, 59]
 

@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import require_shared
+from helpers import PROBE
 from mocap_cli.body.mesh import SkinnedMesh, capsule_mesh
-from mocap_cli.errors import MocapError
-from mocap_cli.export.fbx import euler_xyz_degrees, time_mode, write_fbx
-from mocap_cli.export.fbx_binary import FbxNode, Float32, Int16, Int64, encode_fbx
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import (
     frame_from_vectors,
@@ -32,7 +30,9 @@ from mocap_cli.core.rotations import (
     quat_to_matrix,
 )
 from mocap_cli.core.skeleton import Skeleton, canonical_skeleton, forward_kinematics
-from helpers import PROBE
+from mocap_cli.errors import MocapError
+from mocap_cli.export.fbx import euler_xyz_degrees, time_mode, write_fbx
+from mocap_cli.export.fbx_binary import FbxNode, Float32, Int16, Int64, encode_fbx
 
 CHECK_JOINTS = ("pelvis", "head", "left_wrist", "right_wrist", "left_ankle", "right_ankle")
 
@@ -45,6 +45,7 @@ CASES = [
 
 
 # -- test material ------------------------------------------------------------------------------------------
+
 
 def solve_rotations(skel: Skeleton, x: np.ndarray) -> np.ndarray:
     """Local rotations (F, J, 4) that point every bone of ``skel`` (T-pose rest) along the measured joints
@@ -92,14 +93,15 @@ def to_blender(p: np.ndarray) -> np.ndarray:
 
 def linear_blend_skinning(motion: Motion, mesh: SkinnedMesh, frame: int) -> np.ndarray:
     rest = motion.skeleton.rest_positions()
-    pos, glob = forward_kinematics(motion.skeleton, motion.rotations[frame:frame + 1],
-                                   motion.root_translation[frame:frame + 1])
+    pos, glob = forward_kinematics(
+        motion.skeleton, motion.rotations[frame : frame + 1], motion.root_translation[frame : frame + 1]
+    )
     rot = quat_to_matrix(glob[0])
     out = np.zeros(mesh.vertices.shape)
     for k in range(mesh.joints.shape[1]):
         j = mesh.joints[:, k]
         moved = np.einsum("vab,vb->va", rot[j], mesh.vertices - rest[j]) + pos[0, j]
-        out += mesh.weights[:, k:k + 1] * moved
+        out += mesh.weights[:, k : k + 1] * moved
     return out
 
 
@@ -114,8 +116,7 @@ def run_blender(request: list[dict], tmp: Path) -> list[dict]:
         pytest.skip("bpy (Blender as a Python module) is not installed")
     req, res = tmp / "request.json", tmp / "result.json"
     req.write_text(json.dumps(request))
-    proc = subprocess.run([sys.executable, str(PROBE), str(req), str(res)], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, str(PROBE), str(req), str(res)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(res.read_text())
 
@@ -129,8 +130,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         mesh = capsule_mesh(motion.skeleton) if with_mesh else None
         path = tmp / f"{case_id}.fbx"
         write_fbx(motion, path, mesh=mesh, unit=unit, up_axis=up)
-        out[case_id] = dict(motion=motion, mesh=mesh, path=path, fps=fps, unit=unit, up=up,
-                            auto_orient=auto_orient)
+        out[case_id] = dict(motion=motion, mesh=mesh, path=path, fps=fps, unit=unit, up=up, auto_orient=auto_orient)
     return out
 
 
@@ -141,8 +141,15 @@ def blender(exported: dict[str, dict], tmp_path_factory: pytest.TempPathFactory)
     for case in exported.values():
         n = case["motion"].num_frames
         vertex_ids = list(range(0, len(case["mesh"].vertices), 7)) if case["mesh"] is not None else []
-        request.append({"path": str(case["path"]), "frames": [0, n // 2, n - 1], "fps": case["fps"],
-                        "vertex_ids": vertex_ids, "automatic_bone_orientation": case["auto_orient"]})
+        request.append(
+            {
+                "path": str(case["path"]),
+                "frames": [0, n // 2, n - 1],
+                "fps": case["fps"],
+                "vertex_ids": vertex_ids,
+                "automatic_bone_orientation": case["auto_orient"],
+            }
+        )
     first = next(iter(exported.values()))
     request.append({"parse": str(first["path"])})
     results = run_blender(request, tmp_path_factory.mktemp("blender"))
@@ -152,6 +159,7 @@ def blender(exported: dict[str, dict], tmp_path_factory: pytest.TempPathFactory)
 
 
 # -- unit checks ------------------------------------------------------------------------------------------
+
 
 def test_time_mode_picks_standard_rates_and_custom_otherwise() -> None:
     assert time_mode(30.0) == 6
@@ -230,6 +238,7 @@ def test_write_fbx_rejects_bad_options(tmp_path: Path) -> None:
 
 # -- ufbx (independent C reader) -------------------------------------------------------------------------
 
+
 def test_ufbx_reads_tree_settings_skin_and_curves(exported: dict[str, dict]) -> None:
     ufbx = pytest.importorskip("ufbx")
     for case_id, case in exported.items():
@@ -287,22 +296,36 @@ def test_ufbx_reads_tree_settings_skin_and_curves(exported: dict[str, dict]) -> 
         assert m.num_vertices == len(mesh.vertices) and m.num_triangles == len(mesh.faces)
         clusters = scene.skin_deformers[0].clusters
         assert len(clusters) == skel.num_joints
-        expected = {name: int(((mesh.joints == j) & (mesh.weights > 0)).any(1).sum())
-                    for j, name in enumerate(skel.names)}
+        expected = {
+            name: int(((mesh.joints == j) & (mesh.weights > 0)).any(1).sum()) for j, name in enumerate(skel.names)
+        }
         assert {c.name: c.num_weights for c in clusters} == expected
 
 
 # -- Blender (the importer creators use) ------------------------------------------------------------------
 
-def test_blender_low_level_reader_sees_exact_key_times_and_settings(exported: dict[str, dict],
-                                                                     blender: dict[str, dict]) -> None:
+
+def test_blender_low_level_reader_sees_exact_key_times_and_settings(
+    exported: dict[str, dict], blender: dict[str, dict]
+) -> None:
     tree = blender["__parse__"]
     case = next(iter(exported.values()))
     motion = case["motion"]
     assert tree["version"] == 7400
     top = {n["name"]: n for n in tree["nodes"]}
-    assert list(top) == ["FBXHeaderExtension", "FileId", "CreationTime", "Creator", "GlobalSettings",
-                         "Documents", "References", "Definitions", "Objects", "Connections", "Takes"]
+    assert list(top) == [
+        "FBXHeaderExtension",
+        "FileId",
+        "CreationTime",
+        "Creator",
+        "GlobalSettings",
+        "Documents",
+        "References",
+        "Definitions",
+        "Objects",
+        "Connections",
+        "Takes",
+    ]
     props = {p["props"][0]: p for p in top["GlobalSettings"]["children"][1]["children"]}
     assert props["UpAxis"]["props"][4] == 1 and props["UnitScaleFactor"]["props"][4] == 100.0
     assert props["TimeMode"]["props"][4] == 6 and props["CustomFrameRate"]["props"][4] == 30.0
@@ -316,8 +339,7 @@ def test_blender_low_level_reader_sees_exact_key_times_and_settings(exported: di
         assert fields["KeyVer"]["props"][0] == 4008
 
 
-def test_blender_imports_skeleton_fps_and_animation(exported: dict[str, dict],
-                                                   blender: dict[str, dict]) -> None:
+def test_blender_imports_skeleton_fps_and_animation(exported: dict[str, dict], blender: dict[str, dict]) -> None:
     report = []
     for case_id, case in exported.items():
         res = blender[case_id]
@@ -387,8 +409,14 @@ def test_every_property_type_round_trips_through_blenders_reader(tmp_path: Path)
     """All FBX property types, small and zlib-compressed arrays, read back by Blender's parse_fbx."""
     big = np.arange(1000, dtype=np.float64) * 0.5
     node = FbxNode("Probe", [True, Int16(-7), 123456, Int64(-(2**40)), Float32(1.5), 2.25, "héllo", b"\x00\xff"])
-    node.add("Arrays", np.array([1.5, -2.0], dtype=np.float32), big, np.array([-1, 2], dtype=np.int32),
-             np.array([2**40, -3], dtype=np.int64), np.array([True, False, True]))
+    node.add(
+        "Arrays",
+        np.array([1.5, -2.0], dtype=np.float32),
+        big,
+        np.array([-1, 2], dtype=np.int32),
+        np.array([2**40, -3], dtype=np.int64),
+        np.array([True, False, True]),
+    )
     node.add("Empty")
     node.add("EmptyLast")
     path = tmp_path / "types.fbx"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import gltf_validate, real_motion, run_blender, to_blender
 
+from helpers import gltf_validate, real_motion, run_blender, to_blender
 from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, HAND_JOINT_NAMES
 from mocap_cli.core.motion import Motion
 from mocap_cli.export import export_motion
@@ -27,14 +27,30 @@ FRAMES = [0, 17, 41]
 FPS = 30.0
 # Written out here (not read from the preset files) so a wrong preset file fails.
 EXPECTED = {
-    "mixamo": {"left_index1": "mixamorig:LeftHandIndex1", "right_thumb3": "mixamorig:RightHandThumb3",
-               "left_pinky2": "mixamorig:LeftHandPinky2", "left_middle1": "mixamorig:LeftHandMiddle1"},
-    "ue5": {"left_index1": "index_01_l", "right_thumb3": "thumb_03_r", "left_pinky2": "pinky_02_l",
-            "left_middle1": "middle_01_l"},
-    "unity": {"left_index1": "LeftIndexProximal", "right_thumb3": "RightThumbDistal",
-              "left_pinky2": "LeftLittleIntermediate", "left_middle1": "LeftMiddleProximal"},
-    "vrm": {"left_index1": "leftIndexProximal", "right_thumb3": "rightThumbDistal",
-            "left_pinky2": "leftLittleIntermediate", "left_thumb1": "leftThumbMetacarpal"},
+    "mixamo": {
+        "left_index1": "mixamorig:LeftHandIndex1",
+        "right_thumb3": "mixamorig:RightHandThumb3",
+        "left_pinky2": "mixamorig:LeftHandPinky2",
+        "left_middle1": "mixamorig:LeftHandMiddle1",
+    },
+    "ue5": {
+        "left_index1": "index_01_l",
+        "right_thumb3": "thumb_03_r",
+        "left_pinky2": "pinky_02_l",
+        "left_middle1": "middle_01_l",
+    },
+    "unity": {
+        "left_index1": "LeftIndexProximal",
+        "right_thumb3": "RightThumbDistal",
+        "left_pinky2": "LeftLittleIntermediate",
+        "left_middle1": "LeftMiddleProximal",
+    },
+    "vrm": {
+        "left_index1": "leftIndexProximal",
+        "right_thumb3": "rightThumbDistal",
+        "left_pinky2": "leftLittleIntermediate",
+        "left_thumb1": "leftThumbMetacarpal",
+    },
     "blender": {n: n for n in FINGER_JOINT_NAMES},
 }
 
@@ -116,7 +132,7 @@ def test_ufbx_reads_finger_fbx(exported: dict) -> None:
         sk = case["motion"].skeleton
         scene = ufbx.load_file(str(case["path"]))
         nodes = {n.name: n for n in scene.nodes}
-        for c, joint in enumerate(FINGER_JOINT_NAMES):
+        for c in range(len(FINGER_JOINT_NAMES)):
             name = sk.names[24 + c]
             assert name in nodes, (preset, name)
             assert nodes[name].parent.name == sk.names[sk.parents[24 + c]], (preset, name)

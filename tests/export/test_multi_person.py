@@ -21,8 +21,13 @@ PROBE = Path(__file__).with_name("multi_probe.py")
 def _blender(path: Path, fps: float) -> list[dict]:
     pytest.importorskip("bpy")
     out = path.with_suffix(".json")
-    done = subprocess.run([sys.executable, str(PROBE), str(path), str(fps), str(out)], capture_output=True,
-                          text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, str(PROBE), str(path), str(fps), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import real_motion
 
+from helpers import real_motion
 from mocap_cli.export import export_motion
 from mocap_cli.post.resample import resample_motion
 
 NTSC = 30000 / 1001
 
-PROBE = r'''
+PROBE = r"""
 import json, sys
 import bpy
 out = []
@@ -42,7 +42,7 @@ for c in json.loads(open(sys.argv[1]).read()):
                    for bag in strip.channelbags for fc in bag.fcurves for k in fc.keyframe_points})
     out.append({"fps": scene.render.fps, "fps_base": scene.render.fps_base, "first": keys[0], "last": keys[-1]})
 open(sys.argv[2], "w").write(json.dumps(out))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,13 @@ def imported(tmp_path_factory):
     }
     (tmp / "probe.py").write_text(PROBE)
     (tmp / "req.json").write_text(json.dumps(list(cases.values())))
-    proc = subprocess.run([sys.executable, str(tmp / "probe.py"), str(tmp / "req.json"), str(tmp / "res.json")],
-                          check=False, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(tmp / "probe.py"), str(tmp / "req.json"), str(tmp / "res.json")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return dict(zip(cases, json.loads(Path(tmp / "res.json").read_text())))
 

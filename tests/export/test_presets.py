@@ -12,13 +12,13 @@ from helpers import gltf_validate, real_motion, run_blender, to_blender
 from mocap_cli.body.anny_body import anny_available
 from mocap_cli.body.mesh import capsule_mesh
 from mocap_cli.body.skinning import skin
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.rotations import quat_from_rotvec
+from mocap_cli.core.skeleton import JOINT_NAMES, canonical_skeleton
 from mocap_cli.errors import MocapError
 from mocap_cli.export import export_motion
 from mocap_cli.export.prepare import prepare_export
-from mocap_cli.core.motion import Motion
 from mocap_cli.export.rig_presets import apply_rig_preset, load_rig_preset, repose_mesh, rig_preset_names
-from mocap_cli.core.rotations import quat_from_rotvec
-from mocap_cli.core.skeleton import JOINT_NAMES, canonical_skeleton
 
 PRESETS = ["blender", "mixamo", "ue5", "unity", "vrm"]
 FORMATS = ["bvh", "glb", "fbx"]
@@ -28,13 +28,61 @@ FPS = 30.0
 VERTEX_STEP = 9  # every 9th body vertex is compared with our own skinning
 
 # Written out here (not read from the preset files) so a wrong or incomplete preset file fails.
-UE5_NAMES = ["pelvis", "thigh_l", "thigh_r", "spine_01", "calf_l", "calf_r", "spine_03", "foot_l", "foot_r",
-             "spine_05", "ball_l", "ball_r", "neck_01", "clavicle_l", "clavicle_r", "head", "upperarm_l",
-             "upperarm_r", "lowerarm_l", "lowerarm_r", "hand_l", "hand_r", "middle_01_l", "middle_01_r"]
-MIXAMO_NAMES = ["mixamorig:" + n for n in (
-    "Hips", "LeftUpLeg", "RightUpLeg", "Spine", "LeftLeg", "RightLeg", "Spine1", "LeftFoot", "RightFoot", "Spine2",
-    "LeftToeBase", "RightToeBase", "Neck", "LeftShoulder", "RightShoulder", "Head", "LeftArm", "RightArm",
-    "LeftForeArm", "RightForeArm", "LeftHand", "RightHand", "LeftHandMiddle1", "RightHandMiddle1")]
+UE5_NAMES = [
+    "pelvis",
+    "thigh_l",
+    "thigh_r",
+    "spine_01",
+    "calf_l",
+    "calf_r",
+    "spine_03",
+    "foot_l",
+    "foot_r",
+    "spine_05",
+    "ball_l",
+    "ball_r",
+    "neck_01",
+    "clavicle_l",
+    "clavicle_r",
+    "head",
+    "upperarm_l",
+    "upperarm_r",
+    "lowerarm_l",
+    "lowerarm_r",
+    "hand_l",
+    "hand_r",
+    "middle_01_l",
+    "middle_01_r",
+]
+MIXAMO_NAMES = [
+    "mixamorig:" + n
+    for n in (
+        "Hips",
+        "LeftUpLeg",
+        "RightUpLeg",
+        "Spine",
+        "LeftLeg",
+        "RightLeg",
+        "Spine1",
+        "LeftFoot",
+        "RightFoot",
+        "Spine2",
+        "LeftToeBase",
+        "RightToeBase",
+        "Neck",
+        "LeftShoulder",
+        "RightShoulder",
+        "Head",
+        "LeftArm",
+        "RightArm",
+        "LeftForeArm",
+        "RightForeArm",
+        "LeftHand",
+        "RightHand",
+        "LeftHandMiddle1",
+        "RightHandMiddle1",
+    )
+]
 
 
 def random_motion(seed: int, frames: int = 12, max_angle: float = 2.5) -> Motion:
@@ -48,13 +96,19 @@ def random_motion(seed: int, frames: int = 12, max_angle: float = 2.5) -> Motion
 
 # -- presets as data -------------------------------------------------------------------------------------
 
+
 def test_preset_files_and_names_are_complete() -> None:
     assert rig_preset_names() == sorted(PRESETS)
     assert list(load_rig_preset("ue5").bones[n] for n in JOINT_NAMES) == UE5_NAMES
     assert list(load_rig_preset("mixamo").bones[n] for n in JOINT_NAMES) == MIXAMO_NAMES
     ue5, mixamo = load_rig_preset("ue5"), load_rig_preset("mixamo")
-    assert (ue5.rest_pose, ue5.arm_down_degrees, ue5.unit, ue5.up_axis, ue5.armature_name) == ("A", 45.0, "cm", "Z",
-                                                                                                "root")
+    assert (ue5.rest_pose, ue5.arm_down_degrees, ue5.unit, ue5.up_axis, ue5.armature_name) == (
+        "A",
+        45.0,
+        "cm",
+        "Z",
+        "root",
+    )
     assert (mixamo.rest_pose, mixamo.unit) == ("T", "cm")
     for name in ("blender", "unity", "vrm"):
         p = load_rig_preset(name)
@@ -82,7 +136,7 @@ def test_a_pose_rest_keeps_the_posed_world_skeleton(seed: int) -> None:
     ue5 = apply_rig_preset(motion, load_rig_preset("ue5"))
     np.testing.assert_allclose(ue5.joints, motion.joints, atol=1e-9)
     # The rest pose really changed: each upper arm now points 45 degrees below its side's horizontal.
-    for upper, lower, side in (("upperarm_l", "lowerarm_l", 1), ("upperarm_r", "lowerarm_r", -1)):
+    for lower, side in (("lowerarm_l", 1), ("lowerarm_r", -1)):
         d = ue5.skeleton.offsets[ue5.skeleton.index(lower)]
         d = d / np.linalg.norm(d)
         np.testing.assert_allclose(d, [side * np.sqrt(0.5), -np.sqrt(0.5), 0.0], atol=1e-9)
@@ -136,6 +190,7 @@ def test_prepare_export_errors_are_one_sentence(tmp_path: Path, monkeypatch: pyt
 
 # -- the real importers ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def motion() -> Motion:
     return real_motion("dance_05_02", frames=60, fps=FPS)
@@ -160,8 +215,15 @@ def exported(motion: Motion, tmp_path_factory: pytest.TempPathFactory) -> dict[t
 def blender(exported: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
     """ONE Blender subprocess imports all 15 files."""
     keys = list(exported)
-    request = [{"path": str(exported[k]["path"]), "fps": FPS, "frames": FRAMES,
-                "vertex_ids": list(range(0, len(exported[k]["options"].mesh.vertices), VERTEX_STEP))} for k in keys]
+    request = [
+        {
+            "path": str(exported[k]["path"]),
+            "fps": FPS,
+            "frames": FRAMES,
+            "vertex_ids": list(range(0, len(exported[k]["options"].mesh.vertices), VERTEX_STEP)),
+        }
+        for k in keys
+    ]
     results = run_blender(request, tmp_path_factory.mktemp("probe"))
     return dict(zip(keys, results))
 
@@ -215,9 +277,11 @@ def test_blender_imports_every_format_and_preset(exported: dict, blender: dict) 
         theirs = np.array([res["frames"][str(f)]["vertices"] for f in FRAMES])
         verr = float(np.linalg.norm(theirs - to_blender(ours), axis=-1).max())
         assert verr < 0.01, (fmt, preset, verr)
-        table.append(f"          mesh height at frame 0 {mesh['first_frame_height']:.3f} m, rest "
-                     f"{mesh['rest_height']:.3f} m; max skinned vertex error {verr * 1000:.3f} mm "
-                     f"({len(ids)} vertices x {len(FRAMES)} frames)")
+        table.append(
+            f"          mesh height at frame 0 {mesh['first_frame_height']:.3f} m, rest "
+            f"{mesh['rest_height']:.3f} m; max skinned vertex error {verr * 1000:.3f} mm "
+            f"({len(ids)} vertices x {len(FRAMES)} frames)"
+        )
     print("\n" + "\n".join(table))
 
 
@@ -232,8 +296,12 @@ def test_formats_agree_in_blender(exported: dict, blender: dict) -> None:
             names = case["motion"].skeleton.names
             scale = blender_units(fmt, case["options"].unit_scale)
             per_format[fmt] = np.array([[res["frames"][str(f)]["heads"][n] for n in names] for f in FRAMES]) / scale
-        worst = max(float(np.linalg.norm(per_format[a] - per_format[b], axis=-1).max())
-                    for a in FORMATS for b in FORMATS if a < b)
+        worst = max(
+            float(np.linalg.norm(per_format[a] - per_format[b], axis=-1).max())
+            for a in FORMATS
+            for b in FORMATS
+            if a < b
+        )
         lines.append(f"{preset:<7}: max cross-format difference {worst * 1000:.3f} mm")
         assert worst <= 0.01, (preset, worst)
     print("\n" + "\n".join(lines))
@@ -305,7 +373,9 @@ def test_real_video_exports_agree_across_formats(tmp_path: Path) -> None:
         err = np.linalg.norm(got[fmt] - to_blender(rigged.joints[frames]), axis=-1).max()
         assert err < 0.01, (fmt, err)
     worst = max(float(np.linalg.norm(got[a] - got[b], axis=-1).max()) for a in FORMATS for b in FORMATS if a < b)
-    print(f"\nreal video ({raw.num_frames} frames @ {raw.fps:g} fps): max cross-format difference {worst * 1000:.3f} mm")
+    print(
+        f"\nreal video ({raw.num_frames} frames @ {raw.fps:g} fps): max cross-format difference {worst * 1000:.3f} mm"
+    )
     assert worst < 0.01
 
 
@@ -344,8 +414,8 @@ def test_smpl_mesh_from_the_users_file(tmp_path: Path, motion: Motion) -> None:
 def test_renamed_skeletons_keep_leaf_tips_and_bone_axes(tmp_path: Path) -> None:
     """Leaf tips and FBX bone frames are found by joint role, not by our names: a renamed (T-pose) rig gets the
     same End Sites and bone axes; the A-pose rig's hand tips turn down with the arms."""
-    from mocap_cli.export.fbx import bone_frames
     from mocap_cli.core.skeleton import leaf_tip
+    from mocap_cli.export.fbx import bone_frames
 
     motion = random_motion(3, frames=2)
     mixamo = apply_rig_preset(motion, load_rig_preset("mixamo"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import real_motion, run_blender
 
+from helpers import real_motion, run_blender
 from mocap_cli.errors import MocapError
 from mocap_cli.export import export_motion
 from mocap_cli.export.prepare import prepare_export
@@ -63,8 +63,12 @@ def test_blender_first_frame_is_the_rest_pose_and_the_animation_is_identical(tmp
     motion = real_motion("jump_13_11", frames=30)
     frames = [0, 5, 17, 29]
     request, expect = [], []
-    for preset, pose, ext in (("blender", "t", ".glb"), ("blender", "t", ".fbx"), ("blender", "t", ".bvh"),
-                              ("ue5", "a", ".fbx")):
+    for preset, pose, ext in (
+        ("blender", "t", ".glb"),
+        ("blender", "t", ".fbx"),
+        ("blender", "t", ".bvh"),
+        ("ue5", "a", ".fbx"),
+    ):
         for ref in ("none", pose):
             prepared, options = prepare_export(motion, preset=preset, mesh="none", reference_pose=ref)
             path = tmp_path / f"{preset}_{ref}{ext}"
@@ -80,11 +84,11 @@ def test_blender_first_frame_is_the_rest_pose_and_the_animation_is_identical(tmp
         angles = withref["frames"]["0"]["rest_angles"]
         assert max(angles.values()) <= REST_TOLERANCE_DEG, (preset, ext, max(angles.items(), key=lambda kv: kv[1]))
         assert withref["action_frame_range"][1] - withref["action_frame_range"][0] == pytest.approx(
-            plain["action_frame_range"][1] - plain["action_frame_range"][0] + 1)
+            plain["action_frame_range"][1] - plain["action_frame_range"][0] + 1
+        )
         for f in frames:
             a, b = plain["frames"][str(f)]["heads"], withref["frames"][str(f + 1)]["heads"]
             worst = max(np.linalg.norm(np.subtract(a[n], b[n])) for n in a)
             assert worst < 1e-4, (preset, ext, f, worst)
     # Without a reference frame, frame 0 of the animation is not the rest pose (the test can fail).
     assert max(results[0]["frames"]["0"]["rest_angles"].values()) > 5.0
-

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from helpers import real_motion, run_blender, to_blender
+from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import export_motion
 from mocap_cli.export.prepare import prepare_export
-from mocap_cli.core.motion import Motion
-from mocap_cli.post.resample import resample_motion
 from mocap_cli.export.root_motion import apply_root_mode
+from mocap_cli.post.resample import resample_motion
 
 
 @pytest.fixture(scope="module")
@@ -92,5 +92,5 @@ def test_resampling_round_trip(motion: Motion) -> None:
     clip can only lose its last, partial frame interval."""
     back = resample_motion(resample_motion(motion, 24.0), 30.0)
     assert motion.num_frames - 1 <= back.num_frames <= motion.num_frames
-    err = np.linalg.norm(back.joints - motion.joints[:back.num_frames], axis=-1)
+    err = np.linalg.norm(back.joints - motion.joints[: back.num_frames], axis=-1)
     assert err.mean() < 0.002 and err.max() < 0.02, (err.mean(), err.max())

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import require_shared
+from mocap_cli.errors import MocapError
 from mocap_cli.models.mesh.crops import (
     CROP_SCALE,
     IMAGENET_MEAN,
@@ -20,7 +21,6 @@ from mocap_cli.models.mesh.crops import (
     smooth_boxes,
     warp_crops,
 )
-from mocap_cli.errors import MocapError
 
 CLIPS = ["run_49_04", "squat_14_06"]
 
@@ -127,8 +127,11 @@ def test_normalisation_and_black_border() -> None:
     image[...] = (255, 128, 0)
     inside = SquareBoxes(np.array([[60.0, 50.0]]), np.array([40.0]))
     outside = SquareBoxes(np.array([[1000.0, 1000.0]]), np.array([40.0]))
-    crops = warp_crops(np.stack([image, image]), SquareBoxes(
-        np.concatenate([inside.centers, outside.centers]), np.concatenate([inside.sides, outside.sides])), 32)
+    crops = warp_crops(
+        np.stack([image, image]),
+        SquareBoxes(np.concatenate([inside.centers, outside.centers]), np.concatenate([inside.sides, outside.sides])),
+        32,
+    )
     assert crops.shape == (2, 3, 32, 32) and crops.dtype == torch.float32
     want_inside = [(255 / 255 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, (0 - 0.406) / 0.225]
     want_outside = [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]
@@ -158,8 +161,12 @@ def test_crop_camera_maps_to_full_image_consistently() -> None:
     # route 2: the authors' full-image camera [sx, sy, tx', ty'] in image NDC
     sx, sy, tx, ty = crop_cam_to_orig_img(cam, windows, (width, height)).T
     via_ndc = np.stack(
-        [width / 2 * (1 + sx[:, None] * (points[..., 0] + tx[:, None])),
-         height / 2 * (1 + sy[:, None] * (points[..., 1] + ty[:, None]))], -1)
+        [
+            width / 2 * (1 + sx[:, None] * (points[..., 0] + tx[:, None])),
+            height / 2 * (1 + sy[:, None] * (points[..., 1] + ty[:, None])),
+        ],
+        -1,
+    )
     np.testing.assert_allclose(via_ndc, via_crop, atol=1e-9)
     # route 3: pinhole camera with the returned translation, points at the translation's depth
     t = crop_cam_to_translation(cam, windows, (width, height), focal)
@@ -181,8 +188,23 @@ def test_mesh_boxes_use_the_openpose_points_like_the_authors_boxes() -> None:
     clip = require_shared("data", "synthetic", "run_49_04")
     gt = np.load(clip / "gt.npz")
     names = [str(n) for n in gt["joint_names"]]
-    points = ["nose", "l_eye", "r_eye", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
-              "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle"]  # the OpenPose points the renders have
+    points = [
+        "nose",
+        "l_eye",
+        "r_eye",
+        "l_shoulder",
+        "r_shoulder",
+        "l_elbow",
+        "r_elbow",
+        "l_wrist",
+        "r_wrist",
+        "l_hip",
+        "r_hip",
+        "l_knee",
+        "r_knee",
+        "l_ankle",
+        "r_ankle",
+    ]  # the OpenPose points the renders have
     info = probe(clip / "video.mp4")
     track = detect(iter_frames(clip / "video.mp4", info=info), info)
     n = min(track.num_frames, len(gt["joints2d"]))

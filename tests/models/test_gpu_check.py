@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from conftest import require_shared
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import require_shared
 
+from conftest import require_shared
 from mocap_cli.models.hybrik_video import (
     DEPTH_UNIT_PAPER_M,
     FLIP_PAIRS_24,
@@ -42,12 +42,16 @@ def test_paper_skeleton_recovers_the_rendered_joints(clip: str) -> None:
     uvd, centers, sides, joints, k = _paper_head_view(clip)
     rel = joints - joints[:, :1]
     lengths = bone_lengths(joints)
-    skel, z_root = paper_skeleton_on_video(uvd, centers, sides, float(k[0, 0]), (float(k[0, 2]), float(k[1, 2])), lengths)
+    skel, z_root = paper_skeleton_on_video(
+        uvd, centers, sides, float(k[0, 0]), (float(k[0, 2]), float(k[1, 2])), lengths
+    )
     assert (skel.double() - rel).abs().max() < 1e-4  # metres: exact up to float32 uvd
     np.testing.assert_allclose(z_root.numpy(), joints[:, 0, 2].numpy(), rtol=1e-4)
     # a rest skeleton 10 % larger puts the body further away (about 10 %; the depth offsets keep their metric
     # unit, so not exactly)
-    _, z2 = paper_skeleton_on_video(uvd, centers, sides, float(k[0, 0]), (float(k[0, 2]), float(k[1, 2])), lengths * 1.1)
+    _, z2 = paper_skeleton_on_video(
+        uvd, centers, sides, float(k[0, 0]), (float(k[0, 2]), float(k[1, 2])), lengths * 1.1
+    )
     assert np.all((z2.numpy() / z_root.numpy() > 1.07) & (z2.numpy() / z_root.numpy() < 1.17))
     # the former reading (2.2 m cube for depth and a 2.2 m-wide crop) is centimetres off on the same input
     former = 2.2 * (uvd.double() - uvd.double()[:, :1])
@@ -58,8 +62,17 @@ def test_paper_skeleton_recovers_the_rendered_joints(clip: str) -> None:
 def _head(logits: torch.Tensor, phis: torch.Tensor, betas: torch.Tensor) -> HeadOutput:
     uvd, marginals, maxvals = soft_argmax_3d(logits)
     b = logits.shape[0]
-    return HeadOutput(uvd=uvd, marginals=marginals, maxvals=maxvals, fc2_out=torch.zeros(b, 1024), delta_shape=betas,
-                      betas=betas, phis=phis, cam=torch.zeros(b, 3), sigma=torch.zeros(b, logits.shape[1]))
+    return HeadOutput(
+        uvd=uvd,
+        marginals=marginals,
+        maxvals=maxvals,
+        fc2_out=torch.zeros(b, 1024),
+        delta_shape=betas,
+        betas=betas,
+        phis=phis,
+        cam=torch.zeros(b, 3),
+        sigma=torch.zeros(b, logits.shape[1]),
+    )
 
 
 def test_flip_test_mirrors_heatmaps_and_twists_exactly() -> None:
@@ -71,8 +84,14 @@ def test_flip_test_mirrors_heatmaps_and_twists_exactly() -> None:
     grid = (torch.arange(64, dtype=torch.float32) + 0.5) / 64 - 0.5  # voxel centres in crop units
     zz, yy, xx = torch.meshgrid(grid, grid, grid, indexing="ij")
     target = uvd.clamp(-0.45, 0.45)
-    logits = -(((xx - target[..., 0, None, None, None]) ** 2 + (yy - target[..., 1, None, None, None]) ** 2
-                + (zz - target[..., 2, None, None, None]) ** 2) / (2 * 0.03**2))  # (B, J, 64, 64, 64)
+    logits = -(
+        (
+            (xx - target[..., 0, None, None, None]) ** 2
+            + (yy - target[..., 1, None, None, None]) ** 2
+            + (zz - target[..., 2, None, None, None]) ** 2
+        )
+        / (2 * 0.03**2)
+    )  # (B, J, 64, 64, 64)
     order = list(range(j))
     for a, c in FLIP_PAIRS_24:
         order[a], order[c] = order[c], order[a]
@@ -94,4 +113,6 @@ def test_flip_test_mirrors_heatmaps_and_twists_exactly() -> None:
     assert (back_uvd - plain.uvd).abs().max() < 1e-5
     assert torch.equal(back_phis, phis)
     avg = flip_average(plain, mirrored)
-    assert (avg.uvd - plain.uvd).abs().max() < 1e-5 and torch.allclose(avg.phis, phis) and torch.equal(avg.cam, plain.cam)
+    assert (
+        (avg.uvd - plain.uvd).abs().max() < 1e-5 and torch.allclose(avg.phis, phis) and torch.equal(avg.cam, plain.cam)
+    )

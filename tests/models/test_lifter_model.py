@@ -20,25 +20,30 @@ from typer.testing import CliRunner
 
 from conftest import video
 from lifter_checkpoints import WINDOW, write_mixste, write_strided
+from mocap_cli.capture.detect import detect
+from mocap_cli.capture.keypoints import mediapipe_to_h36m
+from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.cli import app as cli_app
 from mocap_cli.commands.weights import app as weights_app
-from mocap_cli.capture.detect import detect
+from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, RIGID_GROUPS, forward_kinematics
 from mocap_cli.errors import MocapError
-from mocap_cli.capture.keypoints import mediapipe_to_h36m
-from mocap_cli.models.registry import create_model, model_entry
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.models.lifters.adapter import LifterModel, smpl_joints_from_h36m
 from mocap_cli.models.mediapipe import smpl_joints_from_mediapipe
+from mocap_cli.models.registry import create_model, model_entry
 from mocap_cli.pipeline import RunOptions, run_clip
-from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, RIGID_GROUPS, forward_kinematics
-from mocap_cli.capture.video import iter_frames, probe
 
 SHORT = "street_walk_5frames.mp4"  # 5 frames: shorter than the 27-frame windows (padding / clamping)
 LONGER = "3dpw_courtyard_basketball_portrait.mp4"  # 40 frames: several windows, last one aligned to the end
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("ckpt")
-    return {"mixste": write_mixste(folder / "best_epoch_test.bin"), "strided": write_strided(folder / "no_refine_1_9999.pth")}
+    return {
+        "mixste": write_mixste(folder / "best_epoch_test.bin"),
+        "strided": write_strided(folder / "no_refine_1_9999.pth"),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +71,9 @@ def test_run_writes_bvh_and_glb_with_the_clips_frames_and_fps(model, name, check
     path = video(name)
     info = probe(path)
     bvh, glb = tmp_path / "out.bvh", tmp_path / "out.glb"
-    options = RunOptions(exports=(bvh, glb), model=model, settings=ModelSettings(weights=checkpoints[model], batch_size=4))
+    options = RunOptions(
+        exports=(bvh, glb), model=model, settings=ModelSettings(weights=checkpoints[model], batch_size=4)
+    )
     result = run_clip(path, options)
     frames, fps = info.frame_count, float(info.fps)
     assert result.frames == frames and result.motion.num_frames == frames and result.motion.fps == fps
@@ -140,8 +147,9 @@ def test_h36m_mapping_rebuilds_the_default_models_joints(clip):
 def test_missing_weights_is_one_sentence_naming_the_import_command(tmp_path):
     out = tmp_path / "out.glb"
     # mixste runs out of the box on the weights mocap ships; the authors' checkpoint must be imported.
-    result = CliRunner().invoke(cli_app, ["run", str(video(SHORT)), "--model", "mixste", "--weights", "mixste-243",
-                                          "--export", str(out)])
+    result = CliRunner().invoke(
+        cli_app, ["run", str(video(SHORT)), "--model", "mixste", "--weights", "mixste-243", "--export", str(out)]
+    )
     assert result.exit_code != 0 and not out.exists()
     message = " ".join(result.stderr.split())
     assert "mocap weights import mixste-243" in message and "best_epoch_cpn_243f.bin" in message

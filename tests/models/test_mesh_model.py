@@ -17,19 +17,19 @@ from typer.testing import CliRunner
 from conftest import video
 from helpers import blender_probe, gltf_validate
 from mesh_helpers import small_int_file, small_maed_file
-from smpl_synthetic import write_synthetic_smpl_pkl
 from mocap_cli.body.select import mesh_for
-from mocap_cli.models.mesh.crops import SquareBoxes
-from mocap_cli.errors import MocapError
-from mocap_cli.export import ExportOptions, export_motion
-from mocap_cli.models.mesh.inference import MeshSequence
-from mocap_cli.models.registry import create_model, registry
-from mocap_cli.models.base import ModelSettings
-from mocap_cli.models.mesh.adapter import StreamingCrops, camera_root_to_world, motion_from_mesh_sequence
-from mocap_cli.pipeline import RunOptions, run_clip
+from mocap_cli.capture.video import Frame
 from mocap_cli.core.rotations import quat_apply, quat_to_matrix
 from mocap_cli.core.skeleton import JOINT_INDEX, canonical_skeleton
-from mocap_cli.capture.video import Frame
+from mocap_cli.errors import MocapError
+from mocap_cli.export import ExportOptions, export_motion
+from mocap_cli.models.base import ModelSettings
+from mocap_cli.models.mesh.adapter import StreamingCrops, camera_root_to_world, motion_from_mesh_sequence
+from mocap_cli.models.mesh.crops import SquareBoxes
+from mocap_cli.models.mesh.inference import MeshSequence
+from mocap_cli.models.registry import create_model, registry
+from mocap_cli.pipeline import RunOptions, run_clip
+from smpl_synthetic import write_synthetic_smpl_pkl
 
 CHECKPOINTS = {"maed": small_maed_file, "int": small_int_file}
 
@@ -83,8 +83,9 @@ def test_upright_person_facing_the_camera_is_upright_and_faces_plus_z():
     assert np.allclose(camera_root_to_world(root_cam[None])[0], np.eye(3), atol=1e-12)
 
     windows = SquareBoxes(np.array([[320.0, 240.0]] * 3), np.array([300.0] * 3))
-    motion = motion_from_mesh_sequence(_sequence(np.stack([root_cam] * 3), np.array([[0.9, 0, 0]] * 3)), windows,
-                                       (640, 480), 30.0, focal=500.0)
+    motion = motion_from_mesh_sequence(
+        _sequence(np.stack([root_cam] * 3), np.array([[0.9, 0, 0]] * 3)), windows, (640, 480), 30.0, focal=500.0
+    )
     # Gravity alignment stands the neck exactly above the ankles; the default skeleton's neck sits 2 cm behind
     # them at rest, so the root leans back by < 1° about X.
     root = quat_to_matrix(motion.rotations[:, 0])
@@ -170,8 +171,7 @@ def test_wrong_smpl_file_is_one_sentence(home, tmp_path, kind):
 
     path = tmp_path / "model.pkl"
     if kind == "smplx_like":
-        write_synthetic_smpl_pkl(path, seed=3, num_vertices=10475, num_faces=20908,
-                                 parents=[-1] + [0] * 54)
+        write_synthetic_smpl_pkl(path, seed=3, num_vertices=10475, num_faces=20908, parents=[-1] + [0] * 54)
     else:
         import pickle
 
@@ -199,8 +199,9 @@ def test_wrong_smpl_file_fails_before_decoding(home, checkpoints, tmp_path):
 
 def test_smpl_mesh_on_another_skeleton_is_fitted_to_its_bones(home, smpl_pkl):
     windows = SquareBoxes(np.array([[320.0, 240.0]] * 2), np.array([300.0] * 2))
-    motion = motion_from_mesh_sequence(_sequence(np.stack([_rx(180.0)] * 2), np.array([[0.9, 0, 0]] * 2)), windows,
-                                       (640, 480), 30.0, focal=500.0)
+    motion = motion_from_mesh_sequence(
+        _sequence(np.stack([_rx(180.0)] * 2), np.array([[0.9, 0, 0]] * 2)), windows, (640, 480), 30.0, focal=500.0
+    )
     mesh = mesh_for(motion, "smpl", smpl_pkl)  # a motion run without SMPL files: default skeleton
     assert mesh.vertices.shape == (6890, 3) and np.all(np.isfinite(mesh.vertices))
     assert np.allclose(mesh.weights.sum(axis=1), 1.0, atol=1e-5)
@@ -228,8 +229,7 @@ def test_smpl_command_imports_and_shows(home, smpl_pkl, tmp_path):
 
 def _run(name: str, clip: str, weights: Path, tmp_path: Path, smpl: Path | None = None, end: float | None = None):
     out = tmp_path / f"{name}.npz"
-    options = RunOptions(exports=(out,), model=name, end=end,
-                         settings=ModelSettings(weights=weights, smpl=smpl))
+    options = RunOptions(exports=(out,), model=name, end=end, settings=ModelSettings(weights=weights, smpl=smpl))
     t0 = time.perf_counter()
     result = run_clip(video(clip), options)
     return result, time.perf_counter() - t0
@@ -254,8 +254,7 @@ def test_end_to_end_without_smpl(name, home, checkpoints, tmp_path):
 @pytest.mark.parametrize("name", ["int", "maed"])
 def test_end_to_end_with_smpl_mesh_glb(name, home, checkpoints, smpl_pkl, tmp_path):
     from mocap_cli.body.smpl_body import smpl_rest
-    from mocap_cli.body.smpl_files import import_smpl, load_smpl
-    from mocap_cli.body.smpl_files import require_smpl
+    from mocap_cli.body.smpl_files import import_smpl, load_smpl, require_smpl
 
     if name == "int":  # found through the cache, as after `mocap smpl import`
         imported = import_smpl(smpl_pkl)

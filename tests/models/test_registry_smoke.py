@@ -34,7 +34,9 @@ TEST_CHECKPOINTS: dict[str, Callable[[Path], Path]] = {
     "strided": lambda folder: write_strided(folder / "no_refine_1_9999.pth"),
     "maed": lambda folder: small_maed_file(folder / "maed.pth.tar"),
     "int": lambda folder: small_int_file(folder / "int.pth.tar"),
-    "unspat": lambda folder: hybrik_layout_checkpoint(folder / "pretrained_res34.pth", "paper_version_pretrained_res34", "paper24"),
+    "unspat": lambda folder: hybrik_layout_checkpoint(
+        folder / "pretrained_res34.pth", "paper_version_pretrained_res34", "paper24"
+    ),
 }
 
 
@@ -77,7 +79,9 @@ def test_entry_builds_and_runs_or_names_its_missing_weights(name: str, clip: Cli
         assert _one_sentence(message), message
         assert weights.name in message and f"mocap weights import {weights.name}" in message, message
         writer = TEST_CHECKPOINTS.get(name)
-        assert writer is not None, f"model {name} needs weights: add a test checkpoint writer for it to TEST_CHECKPOINTS"
+        assert writer is not None, (
+            f"model {name} needs weights: add a test checkpoint writer for it to TEST_CHECKPOINTS"
+        )
         model = create_model(name, ModelSettings(device="cpu", batch_size=4, weights=writer(tmp_path)))
     motion = model.estimate(clip)
     frames = len(clip.track.landmarks)

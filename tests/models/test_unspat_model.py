@@ -18,9 +18,11 @@ from torch import nn
 from conftest import require_shared, video
 from mesh_helpers import hybrik_layout_checkpoint
 from mocap_cli import pipeline
+from mocap_cli.capture.video import iter_frames
+from mocap_cli.core.rotations import quat_to_matrix
 from mocap_cli.errors import MocapError
-from mocap_cli.models.registry import create_model, registry
 from mocap_cli.models.base import ModelSettings
+from mocap_cli.models.registry import create_model, registry
 from mocap_cli.models.unspat import (
     UnspatModel,
     canonical_template,
@@ -31,20 +33,22 @@ from mocap_cli.models.unspat import (
 )
 from mocap_cli.nets.hybrik import SMPLBody, build_hybrik_from_state_dict
 from mocap_cli.pipeline import RunOptions, run_clip
-from mocap_cli.core.rotations import quat_to_matrix
-from mocap_cli.capture.video import iter_frames
 
 WALK = "street_walk_5frames.mp4"  # 5 frames at 5 fps
 
 
 @pytest.fixture(scope="module")
 def paper_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return hybrik_layout_checkpoint(tmp_path_factory.mktemp("hybrik") / "pretrained_res34.pth", "paper_version_pretrained_res34", "paper24")
+    return hybrik_layout_checkpoint(
+        tmp_path_factory.mktemp("hybrik") / "pretrained_res34.pth", "paper_version_pretrained_res34", "paper24"
+    )
 
 
 @pytest.fixture(scope="module")
 def cam_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return hybrik_layout_checkpoint(tmp_path_factory.mktemp("hybrik") / "pretrained_w_cam.pth", "camera_model_2022_04_pretrained_w_cam", "cam29")
+    return hybrik_layout_checkpoint(
+        tmp_path_factory.mktemp("hybrik") / "pretrained_w_cam.pth", "camera_model_2022_04_pretrained_w_cam", "cam29"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +125,12 @@ def test_hybrik_crop_normalisation_is_hybriks_not_imagenet() -> None:
     img = np.full((1, 40, 40, 3), 255, np.uint8)
     crops = hybrik_crops(img, SquareBoxes(np.array([[19.5, 19.5]]), np.array([80.0])), 32, "cpu")
     inside, outside = crops[0, :, 16, 16], crops[0, :, 0, 0]  # window twice the image: black border
-    assert torch.allclose(inside, (1 - torch.tensor([0.406, 0.457, 0.480])) / torch.tensor([0.225, 0.224, 0.229]), atol=1e-5)
-    assert torch.allclose(outside, -torch.tensor([0.406, 0.457, 0.480]) / torch.tensor([0.225, 0.224, 0.229]), atol=1e-5)
+    assert torch.allclose(
+        inside, (1 - torch.tensor([0.406, 0.457, 0.480])) / torch.tensor([0.225, 0.224, 0.229]), atol=1e-5
+    )
+    assert torch.allclose(
+        outside, -torch.tensor([0.406, 0.457, 0.480]) / torch.tensor([0.225, 0.224, 0.229]), atol=1e-5
+    )
 
 
 # ----------------------------------------------------------------------------------------------- registry, errors
@@ -148,7 +156,9 @@ def test_a_wrong_weights_file_fails_when_the_model_is_built(tmp_path: Path, no_i
         create_model("unspat", ModelSettings(weights=wrong, extra={"features": "int8"}))
 
 
-def test_readiness_says_untrained_and_which_rest_joints(paper_ckpt: Path, smpl_file: Path, no_installed_weights: None) -> None:
+def test_readiness_says_untrained_and_which_rest_joints(
+    paper_ckpt: Path, smpl_file: Path, no_installed_weights: None
+) -> None:
     r = readiness("unspat", ModelSettings(weights=paper_ckpt))
     assert r.ready and "temporal modules untrained" in r.detail and "canonical T-pose" in r.detail
     r = readiness("unspat", ModelSettings(weights=paper_ckpt, smpl=smpl_file))
@@ -161,8 +171,13 @@ def test_readiness_says_untrained_and_which_rest_joints(paper_ckpt: Path, smpl_f
 @pytest.mark.parametrize("variant", ["paper24", pytest.param("cam29", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("flip", [False, True])
 def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
-    tmp_path: Path, variant: str, flip: bool, request: pytest.FixtureRequest, smpl_file: Path,
-    monkeypatch: pytest.MonkeyPatch, no_installed_weights: None,
+    tmp_path: Path,
+    variant: str,
+    flip: bool,
+    request: pytest.FixtureRequest,
+    smpl_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_installed_weights: None,
 ) -> None:
     """HybrIK-only weights: the pipeline equals per-frame HybrIK on the same crops as the authors run it on
     video: camera model through its own box path; paper model in its 2.0 m depth unit, x/y back-projected
@@ -202,7 +217,10 @@ def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
     if variant == "cam29":  # HybrIK's demo path: the square crop box and the image centre
         half = windows.sides[:, None] / 2
         boxes = np.concatenate([windows.centers - half, windows.centers + half], axis=1)
-        geometry = {"bboxes": torch.tensor(boxes, dtype=torch.float32), "img_center": torch.tensor([[width / 2, height / 2]] * 5)}
+        geometry = {
+            "bboxes": torch.tensor(boxes, dtype=torch.float32),
+            "img_center": torch.tensor([[width / 2, height / 2]] * 5),
+        }
     with torch.no_grad():
         crops = hybrik_crops(images, windows, 256, "cpu")
         feats = hybrik.backbone(crops)
@@ -217,8 +235,14 @@ def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
         else:
             camera = Pinhole.from_fov(width, height, ModelSettings().fov_degrees)
             rest = made[0].template().joints(head.betas, 24)
-            skel, z_root = paper_skeleton_on_video(head.uvd, torch.tensor(windows.centers), torch.tensor(windows.sides),
-                                                   camera.focal, (camera.cx, camera.cy), bone_lengths(rest))
+            skel, z_root = paper_skeleton_on_video(
+                head.uvd,
+                torch.tensor(windows.centers),
+                torch.tensor(windows.sides),
+                camera.focal,
+                (camera.cx, camera.cy),
+                bone_lengths(rest),
+            )
             want = body.hybrik(skel, head.betas, head.phis, head.leaf)["rot_mats"].numpy()
             # the crop camera places the pelvis at the solved depth: Tz = 2 f / (s · side)
             tz = 2 * camera.focal / (seq.cam[:, 0] * windows.sides)
@@ -234,8 +258,15 @@ def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
         cache = stream_features(net.backbone, iter_frames(clip), windows, 256)
         assert cache.dtype == torch.float16 and cache.shape == (5, 512, 8, 8)
         camera = Pinhole.from_fov(width, height, ModelSettings().fov_degrees)
-        windowed = run_windows(net, cache, made[0].template(), skip_identity=False, windows=windows,
-                               image_size=(width, height), camera=camera)
+        windowed = run_windows(
+            net,
+            cache,
+            made[0].template(),
+            skip_identity=False,
+            windows=windows,
+            image_size=(width, height),
+            camera=camera,
+        )
         assert np.abs(windowed.rotmats - want).max() < 1e-4 and np.abs(windowed.cam - seq.cam).max() < 1e-6
 
     # the Motion carries those rotations 1:1 below the root (paper model's right hand: kept straight, A.7)
@@ -249,7 +280,9 @@ def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
 
 def test_canonical_stand_in_without_smpl(tmp_path: Path, paper_ckpt: Path, no_installed_weights: None) -> None:
     out = tmp_path / "out.npz"
-    result = run_clip(video(WALK), RunOptions(exports=(out,), model="unspat", settings=ModelSettings(weights=paper_ckpt)))
+    result = run_clip(
+        video(WALK), RunOptions(exports=(out,), model="unspat", settings=ModelSettings(weights=paper_ckpt))
+    )
     m = result.motion
     assert m.num_frames == 5 and m.betas is None
     assert "canonical T-pose" in m.provenance["ik_rest_template"] and m.provenance["skeleton"] == "canonical"
@@ -262,7 +295,9 @@ def test_canonical_stand_in_without_smpl(tmp_path: Path, paper_ckpt: Path, no_in
 
 
 @pytest.mark.slow
-def test_train_command_then_run_with_the_checkpoint(tmp_path: Path, paper_ckpt: Path, no_installed_weights: None) -> None:
+def test_train_command_then_run_with_the_checkpoint(
+    tmp_path: Path, paper_ckpt: Path, no_installed_weights: None
+) -> None:
     from typer.testing import CliRunner
 
     from mocap_cli.commands.train import app
@@ -272,14 +307,36 @@ def test_train_command_then_run_with_the_checkpoint(tmp_path: Path, paper_ckpt: 
     data.mkdir()
     (data / src.name).symlink_to(src)  # one clip keeps the test short
     ckpt = tmp_path / "unspat_test.safetensors"
-    args = ["unspat", "--data", str(data), "--out", str(ckpt), "--steps", "3", "--batch-size", "2", "--device", "cpu",
-            "--init-weights", str(paper_ckpt), "--img-size", "64", "--seq-len", "4", "--max-frames", "24", "--quiet"]
+    args = [
+        "unspat",
+        "--data",
+        str(data),
+        "--out",
+        str(ckpt),
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--init-weights",
+        str(paper_ckpt),
+        "--img-size",
+        "64",
+        "--seq-len",
+        "4",
+        "--max-frames",
+        "24",
+        "--quiet",
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "over 3 steps" in res.output and ckpt.is_file() and ckpt.with_suffix(".json").is_file()
 
     out = tmp_path / "out.bvh"
-    result = run_clip(video(WALK), RunOptions(exports=(out,), model="unspat", smooth="none", settings=ModelSettings(weights=ckpt)))
+    result = run_clip(
+        video(WALK), RunOptions(exports=(out,), model="unspat", smooth="none", settings=ModelSettings(weights=ckpt))
+    )
     assert result.motion.provenance["temporal"] == "temporal modules trained"
     assert "4 frames, centre 2" in result.motion.provenance["window"]
     assert _bvh_frames(out)[0] == 5 and np.isfinite(result.motion.joints).all()
@@ -291,7 +348,9 @@ def test_train_command_errors_are_one_sentence(tmp_path: Path) -> None:
 
     from mocap_cli.commands.train import app
 
-    res = CliRunner().invoke(app, ["unspat", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.safetensors")])
+    res = CliRunner().invoke(
+        app, ["unspat", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.safetensors")]
+    )
     assert res.exit_code == 1 and "is not a folder" in res.output and "Traceback" not in res.output
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -338,14 +397,31 @@ def test_windows_follow_the_spec_and_stay_inside_track_segments() -> None:
 
 
 @pytest.mark.slow
-def test_mocap_run_cli_on_a_portrait_clip(tmp_path: Path, paper_ckpt: Path, smpl_file: Path, no_installed_weights: None) -> None:
+def test_mocap_run_cli_on_a_portrait_clip(
+    tmp_path: Path, paper_ckpt: Path, smpl_file: Path, no_installed_weights: None
+) -> None:
     from typer.testing import CliRunner
 
     from mocap_cli.cli import app
 
     glb, bvh = tmp_path / "out.glb", tmp_path / "out.bvh"
-    args = ["run", str(video("3dpw_courtyard_basketball_portrait.mp4")), "--end", "1", "--model", "unspat",
-            "--weights", str(paper_ckpt), "--smpl", str(smpl_file), "--export", str(glb), "--export", str(bvh), "--quiet"]
+    args = [
+        "run",
+        str(video("3dpw_courtyard_basketball_portrait.mp4")),
+        "--end",
+        "1",
+        "--model",
+        "unspat",
+        "--weights",
+        str(paper_ckpt),
+        "--smpl",
+        str(smpl_file),
+        "--export",
+        str(glb),
+        "--export",
+        str(bvh),
+        "--quiet",
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert _bvh_frames(bvh) == (12, pytest.approx(1 / 12))  # 12 fps, first second

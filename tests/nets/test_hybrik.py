@@ -88,7 +88,12 @@ def _check_ik_case(case: dict, body: SMPLBody) -> None:
     for ours, theirs in (("joints", "joints"), ("joints_h36m", "joints_from_verts"), ("rot_mats", "rot_mats")):
         _close(f"smpl24_hybrik/{theirs}", s24[ours], o[f"smpl24_hybrik/{theirs}"], HEAD_TOL)
     s29 = body.hybrik(i["pose_skeleton_29"], i["betas"], i["phis"])
-    for ours, theirs in (("joints", "joints"), ("joints_h36m", "joints_from_verts"), ("rot_mats", "rot_mats"), ("vertices", "vertices")):
+    for ours, theirs in (
+        ("joints", "joints"),
+        ("joints_h36m", "joints_from_verts"),
+        ("rot_mats", "rot_mats"),
+        ("vertices", "vertices"),
+    ):
         _close(f"smpl29_hybrik/{theirs}", s29[ours], o[f"smpl29_hybrik/{theirs}"], HEAD_TOL)
 
 
@@ -99,7 +104,17 @@ def _check_head_case(case: dict, body: SMPLBody, kind: str) -> None:
     model.attach_body(body)
     if kind == "paper24":
         assert "head.dec_leaf.weight" in model.state_dict()
-        runs = [("", dict(trans_inv=i["trans_inv"], intrinsic_inv=i["intrinsic_param"], joint_root=i["joint_root"], depth_factor=i["depth_factor"]))]
+        runs = [
+            (
+                "",
+                dict(
+                    trans_inv=i["trans_inv"],
+                    intrinsic_inv=i["intrinsic_param"],
+                    joint_root=i["joint_root"],
+                    depth_factor=i["depth_factor"],
+                ),
+            )
+        ]
         depth = 2.0
     else:
         assert kept == []  # the case file has decsigma, so nothing keeps its initialisation
@@ -127,22 +142,33 @@ def _check_head_case(case: dict, body: SMPLBody, kind: str) -> None:
                 _close(pre + "cam_root", pred.cam_root, o[pre + "cam_root"], HEAD_TOL)
                 _close(pre + "transl", pred.cam_root, o[pre + "transl"], HEAD_TOL)
                 _close(pre + "pred_theta_mats", pred.smpl["rot_mats"], o[pre + "pred_theta_mats"], E2E_TOL)
-                ik = body.hybrik(it[pre + "ik_input/pose_skeleton"], it[pre + "ik_input/betas"], it[pre + "ik_input/phis"])
+                ik = body.hybrik(
+                    it[pre + "ik_input/pose_skeleton"], it[pre + "ik_input/betas"], it[pre + "ik_input/phis"]
+                )
             else:
                 _close("pred_leaf", h.leaf, o["pred_leaf"], HEAD_TOL)
                 _close("ik_input/leaf_thetas", h.leaf, it["ik_input/leaf_thetas"], HEAD_TOL)
                 assert torch.all(o["maxvals"] == 1)  # the paper class reports ones; we expose the real peak
                 quat = o["pred_theta_mats"].reshape(-1, 24, 4)  # sign not canonical: compare as matrices
                 _close("pred_theta_mats (as matrices)", quat_wxyz_to_rotmat(quat), pred.smpl["rot_mats"], E2E_TOL)
-                ik = body.hybrik(it["ik_input/pose_skeleton"], it["ik_input/betas"], it["ik_input/phis"], it["ik_input/leaf_thetas"])
+                ik = body.hybrik(
+                    it["ik_input/pose_skeleton"], it["ik_input/betas"], it["ik_input/phis"], it["ik_input/leaf_thetas"]
+                )
             _close(pre + "rot_mats (end to end)", pred.smpl["rot_mats"], o[pre + "rot_mats"], E2E_TOL)
-            _close(pre + "pred_xyz_jts_24_struct", pred.smpl["joints"] / depth, o[pre + "pred_xyz_jts_24_struct"], E2E_TOL)
+            _close(
+                pre + "pred_xyz_jts_24_struct", pred.smpl["joints"] / depth, o[pre + "pred_xyz_jts_24_struct"], E2E_TOL
+            )
             _close(pre + "pred_xyz_jts_17", pred.smpl["joints_h36m"] / depth, o[pre + "pred_xyz_jts_17"], E2E_TOL)
             if pre + "pred_vertices" in o:
                 _close(pre + "pred_vertices", pred.smpl["vertices"], o[pre + "pred_vertices"], E2E_TOL)
             # the IK alone on the exact official IK inputs
             _close(pre + "rot_mats (from ik_input)", ik["rot_mats"], o[pre + "rot_mats"], HEAD_TOL)
-            _close(pre + "pred_xyz_jts_24_struct (from ik_input)", ik["joints"] / depth, o[pre + "pred_xyz_jts_24_struct"], HEAD_TOL)
+            _close(
+                pre + "pred_xyz_jts_24_struct (from ik_input)",
+                ik["joints"] / depth,
+                o[pre + "pred_xyz_jts_24_struct"],
+                HEAD_TOL,
+            )
             if pre + "pred_vertices" in o:
                 _close(pre + "pred_vertices (from ik_input)", ik["vertices"], o[pre + "pred_vertices"], HEAD_TOL)
         _close("fc2_out", h.fc2_out, it["fc2_out"], HEAD_TOL)
@@ -168,7 +194,7 @@ def test_released_layout_maps_completely(name: str) -> None:
     mapped, unknown = official_to_ours(sd)
     assert unknown == []
     trunk = resnet34_trunk().state_dict()
-    bb = {k[len("backbone."):]: v for k, v in mapped.items() if k.startswith("backbone.")}
+    bb = {k[len("backbone.") :]: v for k, v in mapped.items() if k.startswith("backbone.")}
     assert set(bb) == set(trunk) and len(bb) == 216
     assert all(tuple(bb[k].shape) == tuple(trunk[k].shape) for k in trunk)
     assert sum(v.numel() for k, v in trunk.items() if "num_batches" not in k and "running" not in k) == 21_284_672

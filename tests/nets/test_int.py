@@ -10,10 +10,18 @@ import pytest
 import torch
 
 from conftest import reference_cases
-from mesh_helpers import assert_intermediates_match, count_parameters, layout, max_err, optimizer_state, random_tensor, save
-from mocap_cli.nets.checkpoints import load_checkpoint
+from mesh_helpers import (
+    assert_intermediates_match,
+    count_parameters,
+    layout,
+    max_err,
+    optimizer_state,
+    random_tensor,
+    save,
+)
 from mocap_cli.errors import MocapError
 from mocap_cli.models.mesh.inference import INT_SCHEDULE, ClipSchedule, run_clip_model, window_clips
+from mocap_cli.nets.checkpoints import load_checkpoint
 from mocap_cli.nets.int_hmr import INT, INTConfig, load_int, resample_temporal_embedding
 
 OUTPUT_ATOL = 1e-5  # spec §12

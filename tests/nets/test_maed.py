@@ -10,11 +10,19 @@ import pytest
 import torch
 
 from conftest import reference_cases
-from mesh_helpers import (assert_intermediates_match, count_parameters, layout, max_err, optimizer_state, performance,
-                          random_tensor, save)
-from mocap_cli.nets.checkpoints import load_checkpoint
+from mesh_helpers import (
+    assert_intermediates_match,
+    count_parameters,
+    layout,
+    max_err,
+    optimizer_state,
+    performance,
+    random_tensor,
+    save,
+)
 from mocap_cli.errors import MocapError
 from mocap_cli.models.mesh.inference import MAED_SCHEDULE, ClipSchedule, run_clip_model, window_clips
+from mocap_cli.nets.checkpoints import load_checkpoint
 from mocap_cli.nets.maed import MAED, MAEDConfig, load_maed, smpl_ancestors
 
 OUTPUT_ATOL = 1e-5  # spec §12
@@ -125,8 +133,10 @@ def test_wrong_files_raise_one_sentence_error(tmp_path: Path) -> None:
     not_torch.write_text("this is not a checkpoint")
     with pytest.raises(MocapError):
         load_maed(not_torch)
-    other = save({"state_dict": {"cls_token": torch.zeros(1, 1, 8), "joint3d_head.weight": torch.zeros(6, 8)}},
-                 tmp_path / "int_like.pth")
+    other = save(
+        {"state_dict": {"cls_token": torch.zeros(1, 1, 8), "joint3d_head.weight": torch.zeros(6, 8)}},
+        tmp_path / "int_like.pth",
+    )
     with pytest.raises(MocapError) as info:
         load_maed(other)
     message = str(info.value)
@@ -161,7 +171,8 @@ def test_run_clip_model_matches_direct_clip_calls(case: tuple[dict, MAED]) -> No
 
     seq = run_clip_model(model, source, 20, schedule)
     assert all(stop - start <= 8 for start, stop in requested)
-    # Hand-built clips: window 0 -> [0,2,4,6], [1,3,5,7]; window 2 (frames 16..19 + reflection) -> [16,18,18,16], [17,19,17,15]
+    # Hand-built clips: window 0 -> [0,2,4,6], [1,3,5,7]; window 2 (frames 16..19 + reflection) -> [16,18,18,16],
+    # [17,19,17,15]
     expected = {
         (0, 2, 4, 6): [0, 2, 4, 6],
         (1, 3, 5, 7): [1, 3, 5, 7],

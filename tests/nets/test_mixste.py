@@ -11,10 +11,17 @@ import pytest
 import torch
 
 from conftest import reference_cases, reference_dir
-from mocap_cli.nets.checkpoints import load_checkpoint
-from mocap_cli.errors import MocapError
 from mocap_cli.capture.keypoints import denormalize_screen, normalize_screen
-from mocap_cli.models.lifters.windows import flip_keypoints_2d, lift_clip, load_mixste, load_strided, mixste_window_starts, unflip_pose_3d
+from mocap_cli.errors import MocapError
+from mocap_cli.models.lifters.windows import (
+    flip_keypoints_2d,
+    lift_clip,
+    load_mixste,
+    load_strided,
+    mixste_window_starts,
+    unflip_pose_3d,
+)
+from mocap_cli.nets.checkpoints import load_checkpoint
 from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig, mixste_config_from_state_dict
 
 ATOL = 1e-5  # spec §16
@@ -45,7 +52,8 @@ def _authors_checkpoint(state_dict: dict[str, torch.Tensor], path: Path) -> None
         "state": {i: {"step": torch.tensor(3.0), "exp_avg": p, "exp_avg_sq": p} for i, p in enumerate(params)},
         "param_groups": [
             {"lr": 4e-5, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1, "amsgrad": False, "maximize": False,
-             "foreach": None, "capturable": False, "differentiable": False, "fused": None, "params": list(range(len(params)))}
+             "foreach": None, "capturable": False, "differentiable": False, "fused": None,
+             "params": list(range(len(params)))}
         ],
     }  # fmt: skip
     rng = np.random.RandomState(1234)
@@ -122,10 +130,14 @@ def test_flip_and_whole_clip_inference(path: Path) -> None:
     errs = {
         "pose_3d_flip_raw": _max_err(raw_flip, outputs["pose_3d_flip_raw"]),
         "pose_3d_flip": _max_err(unflip_pose_3d(raw_flip), outputs["pose_3d_flip"]),
-        "pose_3d_tta": _max_err((outputs["pose_3d"] + unflip_pose_3d(outputs["pose_3d_flip_raw"])) / 2, outputs["pose_3d_tta"]),
+        "pose_3d_tta": _max_err(
+            (outputs["pose_3d"] + unflip_pose_3d(outputs["pose_3d_flip_raw"])) / 2, outputs["pose_3d_tta"]
+        ),
     }
     for batch_size in (1, 64):
-        errs[f"sequence_3d_tta[bs={batch_size}]"] = _max_err(lift_clip(model, seq.numpy(), batch_size=batch_size), outputs["sequence_3d_tta"])
+        errs[f"sequence_3d_tta[bs={batch_size}]"] = _max_err(
+            lift_clip(model, seq.numpy(), batch_size=batch_size), outputs["sequence_3d_tta"]
+        )
     # the clip from the pixels through our normalisation
     w, h = int(inputs["image_width"]), int(inputs["image_height"])
     from_pixels = lift_clip(model, normalize_screen(inputs["sequence_2d_pixels"].numpy(), w, h))
@@ -135,7 +147,9 @@ def test_flip_and_whole_clip_inference(path: Path) -> None:
     plain = lift_clip(model, seq.numpy(), flip=False)
     n = len(seq)
     tail = n - (len(windows) - 1) * window
-    expected = np.concatenate([outputs["pose_3d"][:-1].reshape(-1, 17, 3).numpy(), outputs["pose_3d"][-1, window - tail :].numpy()])
+    expected = np.concatenate(
+        [outputs["pose_3d"][:-1].reshape(-1, 17, 3).numpy(), outputs["pose_3d"][-1, window - tail :].numpy()]
+    )
     errs["sequence_3d(no flip)"] = _max_err(plain, expected)
 
     # a clip shorter than the window: padded with its last frame, the first L frames are kept (authors' bug fixed)

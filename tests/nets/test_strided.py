@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import reference_cases, reference_dir
-from mocap_cli.errors import MocapError
 from mocap_cli.capture.keypoints import coco_to_h36m, normalize_screen
+from mocap_cli.errors import MocapError
 from mocap_cli.models.lifters.windows import (
     backproject_center,
     flip_keypoints_2d,
@@ -114,7 +114,10 @@ def test_whole_video_matches_reference(path: Path) -> None:
     model = _model(case)
     w, h = inputs["image_wh"].tolist()
     kp = normalize_screen(inputs["video_keypoints_2d_pixels"].numpy(), w, h)
-    errs = {f"video_pose_3d[bs={bs}]": _max_err(lift_clip(model, kp, batch_size=bs), outputs["video_pose_3d"]) for bs in (1, 4, 64)}
+    errs = {
+        f"video_pose_3d[bs={bs}]": _max_err(lift_clip(model, kp, batch_size=bs), outputs["video_pose_3d"])
+        for bs in (1, 4, 64)
+    }
     _report(path.stem, errs)
 
     # windows are centred on each frame and clamped to the clip (edge replication)
@@ -150,7 +153,8 @@ def test_refine_matches_reference(path: Path, tmp_path: Path) -> None:
     _report(path.stem, {
         "xyz_backprojected": _max_err(back, outputs["xyz_backprojected"][:, 0]),
         "pose_3d_refined": _max_err(refined, outputs["pose_3d_refined"]),
-        "pose_3d_final": _max_err(refine_center_pose(refine, pose, center_2d, cam, root_z), outputs["pose_3d_final"][:, 0]),
+        "pose_3d_final": _max_err(refine_center_pose(refine, pose, center_2d, cam, root_z),
+                                  outputs["pose_3d_final"][:, 0]),
     })  # fmt: skip
 
 

@@ -245,7 +245,14 @@ def test_artifacts_come_from_the_donor_clip() -> None:
     assert 0 < mask.mean() < 0.5
     changed = (y != x).any(dim=2)
     assert torch.equal(changed, mask.bool())
-    r = [int(s) for s in range(1, 4) if all(torch.equal(y[b].transpose(0, 1)[:, mask[b].bool()], x[(b + s) % 4].transpose(0, 1)[:, mask[b].bool()]) for b in range(4))]
+    r = [
+        int(s)
+        for s in range(1, 4)
+        if all(
+            torch.equal(y[b].transpose(0, 1)[:, mask[b].bool()], x[(b + s) % 4].transpose(0, 1)[:, mask[b].bool()])
+            for b in range(4)
+        )
+    ]
     assert len(r) == 1  # one donor shift for the whole batch
     x1 = torch.randn(1, 16, 8, 8, 8)
     y1, m1 = inject_artifacts(x1, generator=g)
@@ -258,7 +265,9 @@ def test_artifacts_come_from_the_donor_clip() -> None:
 # ----------------------------------------------------------------------------------------- geometry
 
 
-def _random_pose(body: SMPLBody, n: int, dtype: torch.dtype, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _random_pose(
+    body: SMPLBody, n: int, dtype: torch.dtype, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     betas = torch.randn(n, 10, generator=g, dtype=dtype) * 0.5
     rest = body.rest_joints(betas.float(), 24).to(dtype)
@@ -278,7 +287,12 @@ def _random_pose(body: SMPLBody, n: int, dtype: torch.dtype, seed: int) -> tuple
 # solver's root (projected hip midpoint, a few cm long), ~2e-4. Both are far below anything visible.
 @pytest.mark.parametrize(
     "dtype,tol,adaptive",
-    [(torch.float64, 5e-5, True), (torch.float32, 1e-3, True), (torch.float64, 5e-4, False), (torch.float32, 1e-3, False)],
+    [
+        (torch.float64, 5e-5, True),
+        (torch.float32, 1e-3, True),
+        (torch.float64, 5e-4, False),
+        (torch.float32, 1e-3, False),
+    ],
 )
 def test_ik_round_trip(dtype: torch.dtype, tol: float, adaptive: bool) -> None:
     body = _body()
@@ -316,7 +330,9 @@ def test_gradient_flow_after_one_step() -> None:
     gt2d = torch.rand(4, 24, 2) * 2 - 1
     _, _, gt_rot = _random_pose(model.body, 4, torch.float32, 3)
     gt_twist = torch.nn.functional.normalize(torch.randn(4, 23, 2), dim=-1)
-    smpl_gt = dict(gt_betas=torch.randn(4, 10), gt_rotmats=gt_rot, gt_twist=gt_twist, has_smpl=torch.ones(4, dtype=torch.bool))
+    smpl_gt = dict(
+        gt_betas=torch.randn(4, 10), gt_rotmats=gt_rot, gt_twist=gt_twist, has_smpl=torch.ones(4, dtype=torch.bool)
+    )
     g = torch.Generator().manual_seed(0)
     for step in range(2):
         opt.zero_grad()
@@ -352,12 +368,16 @@ def _layout() -> dict:
         ("model_zoo_resnet34_w_3dpw", "cam29", "module"),
     ],
 )
-def test_released_layout_checkpoints_load_with_the_right_class(tmp_path: Path, name: str, variant: str, wrap: str) -> None:
+def test_released_layout_checkpoints_load_with_the_right_class(
+    tmp_path: Path, name: str, variant: str, wrap: str
+) -> None:
     g = torch.Generator().manual_seed(9)
     sd = {}
     for e in _layout()[name]["keys"]:
         dt = getattr(torch, e["dtype"])
-        sd[e["key"]] = torch.randn(e["shape"], generator=g).to(dt) if dt.is_floating_point else torch.zeros(e["shape"], dtype=dt)
+        sd[e["key"]] = (
+            torch.randn(e["shape"], generator=g).to(dt) if dt.is_floating_point else torch.zeros(e["shape"], dtype=dt)
+        )
     if wrap == "model":
         obj: object = {"model": sd}
     elif wrap == "module":
@@ -423,7 +443,12 @@ def test_unspat_with_hybrik_weights_equals_per_frame_hybrik(tmp_path: Path, path
     if model.cfg.variant == "cam29":
         geometry = dict(bboxes=i["bboxes"], img_center=i["img_center"])
     else:
-        geometry = dict(trans_inv=i["trans_inv"], intrinsic_inv=i["intrinsic_param"], joint_root=i["joint_root"], depth_factor=i["depth_factor"])
+        geometry = dict(
+            trans_inv=i["trans_inv"],
+            intrinsic_inv=i["intrinsic_param"],
+            joint_root=i["joint_root"],
+            depth_factor=i["depth_factor"],
+        )
     window = torch.randn(2, 16, 512, 8, 8) * 3  # unrelated neighbours
     window[:, 8] = i["features"]
     with torch.no_grad():

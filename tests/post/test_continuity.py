@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import video
 from helpers import real_motion
-
 from mocap_cli.capture.video import ffmpeg_executable, iter_frames, probe
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import quat_conj, quat_from_rotvec, quat_mul
@@ -98,7 +98,7 @@ def test_fitness_dance_wrists_and_feet_never_snap():
     for name in TURNING:
         assert turn_per_frame(out, name).max() < 90, name
     _, glob = forward_kinematics(out.skeleton, out.rotations, out.root_translation)
-    q = glob[int(3.8 * 29.97):int(4.3 * 29.97), JOINT_INDEX["right_wrist"]]
+    q = glob[int(3.8 * 29.97) : int(4.3 * 29.97), JOINT_INDEX["right_wrist"]]
     assert angle_between(q[3:], q[:-3]).max() < 150  # was ≈220° in 3 frames at 4.0 s
 
 
@@ -107,8 +107,23 @@ def test_person_lost_at_the_ends_holds_the_nearest_confident_pose(tmp_path):
     """juggle_park's first 3 s with the picture blanked before 0.4 s and from 2.5 s: nobody at either end."""
     clip = tmp_path / "lost.mp4"
     blank = "drawbox=enable='lt(t,0.4)+gte(t,2.5)':x=0:y=0:w=iw:h=ih:color=gray:t=fill"
-    subprocess.run([ffmpeg_executable(), "-v", "error", "-y", "-i", str(video("juggle_park.mp4")), "-t", "3",
-                    "-vf", f"scale=640:360,{blank}", "-an", str(clip)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_executable(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(video("juggle_park.mp4")),
+            "-t",
+            "3",
+            "-vf",
+            f"scale=640:360,{blank}",
+            "-an",
+            str(clip),
+        ],
+        check=True,
+    )
     for smooth in ("light", "none"):
         out = tmp_path / f"out_{smooth}.npz"
         result = run_clip(clip, RunOptions(exports=(out,), smooth=smooth))
@@ -117,7 +132,7 @@ def test_person_lost_at_the_ends_holds_the_nearest_confident_pose(tmp_path):
         first, last = ok[0], ok[-1]
         assert first >= 8 and motion.num_frames - 1 - last >= 10  # lost frames at both ends
         assert result.detection_rate < 0.8
-        assert np.abs(motion.joints[last + 1:] - motion.joints[last]).max() < 1e-4, smooth
+        assert np.abs(motion.joints[last + 1 :] - motion.joints[last]).max() < 1e-4, smooth
         assert np.abs(motion.joints[:first] - motion.joints[first]).max() < 1e-4, smooth
 
 
@@ -132,8 +147,9 @@ def test_unseen_hands_do_not_make_the_body_lost_and_fingers_keep_their_pose():
     conf = motion.confidence.copy()
     conf[:10, 24:] = 0.0
     conf[-10:, 24:] = 0.0
-    motion = Motion(motion.fps, motion.skeleton, motion.rotations, motion.root_translation, motion.joints, conf,
-                    motion.provenance)
+    motion = Motion(
+        motion.fps, motion.skeleton, motion.rotations, motion.root_translation, motion.joints, conf, motion.provenance
+    )
     assert confident_frames(motion.confidence).all()
     out = make_continuous(motion)
     assert turn_per_frame(out, "right_shoulder").max() < 45  # the IK's twist flip, as without fingers

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from helpers import real_motion
-from mocap_cli.errors import MocapError
 from mocap_cli.core.rotations import quat_from_rotvec, quat_mul
+from mocap_cli.errors import MocapError
 from mocap_cli.post.smoothing import load_smoothing_preset, running_median, savgol, smooth_motion
 
 

@@ -11,9 +11,9 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
+
 from conftest import require_shared
 from helpers import real_motion
-
 from mocap_cli.body.anny_body import anny_available
 from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.errors import MocapError
@@ -141,7 +141,7 @@ def test_planted_feet_are_marked_only_when_the_motion_has_contacts(scene):
     lay = marked.layout
 
     def green(painter, i):
-        side = painter.paint(i, frames[i].image).image[: lay.side[1], lay.camera[0]:]
+        side = painter.paint(i, frames[i].image).image[: lay.side[1], lay.camera[0] :]
         return int(np.all(np.abs(side[50:].astype(int) - PLANTED) <= 8, axis=-1).sum())
 
     assert green(marked, 5) > 50 and green(marked, 15) == 0 and green(plain, 5) == 0
@@ -153,8 +153,11 @@ def test_timeline_marks_lost_spans(scene):
     detected[10:25] = False
     assert lost_spans(detected) == [(10, 25)]
     painter = PreviewPainter(inputs_for(motion, true_camera(gt), detected=detected), (640, 480))
-    strip = painter.paint(0, frames[0].image).image[painter.layout.camera[1]:]
-    column = lambda i: strip[:, painter.timeline.column(i) + 1]
+    strip = painter.paint(0, frames[0].image).image[painter.layout.camera[1] :]
+
+    def column(i: int) -> np.ndarray:
+        return strip[:, painter.timeline.column(i) + 1]
+
     assert np.all(column(17) == LOST) and not np.any(np.all(column(5) == LOST, axis=-1))
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
+from conftest import require_shared
 from mocap_cli import pipeline
 from mocap_cli.capture.keypoints import MP
 from mocap_cli.capture.video import ffmpeg_executable, iter_frames, probe
@@ -20,8 +20,9 @@ from mocap_cli.preview.clip import clip_preview_inputs
 from mocap_cli.preview.render import PreviewPainter
 
 # The canonical joints that are MediaPipe landmarks themselves (the trunk, hands and feet are built from several).
-LIMB_JOINTS = [f"{side}_{part}" for side in ("left", "right")
-               for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
+LIMB_JOINTS = [
+    f"{side}_{part}" for side in ("left", "right") for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")
+]
 # Documented bound (README "Preview"): mean distance of the drawn limb joints from MediaPipe's landmarks on the
 # 640×480 synthetic clips, and its 95th percentile.
 MEAN_PX = 12.0
@@ -65,8 +66,9 @@ def previewed(request, tmp_path_factory):
 
 
 def pixel_format(path: Path) -> str:
-    res = subprocess.run([ffmpeg_executable(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
-                         check=False)
+    res = subprocess.run(
+        [ffmpeg_executable(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, check=False
+    )
     m = re.search(r"Video: h264[^,]*, (\w+)", res.stderr)
     assert m, res.stderr
     return m.group(1)

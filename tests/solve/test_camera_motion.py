@@ -4,8 +4,8 @@ body back in the world's axes."""
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
+from conftest import require_shared
 from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.solve.camera import Pinhole
 from mocap_cli.solve.camera_motion import CameraMotion, estimate_camera_motion
@@ -109,8 +109,11 @@ def test_dance_keeps_its_heading_in_the_world(tmp_path):
     assert abs(slope) < 0.25  # the error no longer follows the camera (it did, slope ≈ 1)
     assert np.std(diff) < 15.0  # what is left is MediaPipe's own error (up to 33° in the pirouette)
 
-    limbs = [JOINT_INDEX[f"{s}_{p}"] for s in ("left", "right")
-             for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]
+    limbs = [
+        JOINT_INDEX[f"{s}_{p}"]
+        for s in ("left", "right")
+        for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+    ]
     ours = motion.joints - motion.joints[:, [left, right]].mean(axis=1, keepdims=True)
     want = truth - truth[:, [left, right]].mean(axis=1, keepdims=True)
     a, b = ours[:, limbs].reshape(-1, 3), want[:, limbs].reshape(-1, 3)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
+from conftest import require_shared
 from mocap_cli.core.motion import Motion
 from mocap_cli.models.mesh.adapter import motion_from_mesh_sequence
 from mocap_cli.models.mesh.crops import SquareBoxes, crop_cam_to_translation
@@ -54,8 +54,9 @@ def test_mesh_motion_records_the_camera_of_its_root_path():
     rotmats = np.tile(np.eye(3), (frames, 24, 1, 1))
     rotmats[:, 0] = tilt @ upright
     cam = np.column_stack([np.full(frames, 0.9), rng.normal(0, 0.05, frames), rng.normal(0, 0.05, frames)])
-    windows = SquareBoxes(np.column_stack([np.linspace(300, 340, frames), np.full(frames, 240.0)]),
-                          np.full(frames, 300.0))
+    windows = SquareBoxes(
+        np.column_stack([np.linspace(300, 340, frames), np.full(frames, 240.0)]), np.full(frames, 300.0)
+    )
     seq = MeshSequence(rotmats, np.zeros((frames, 10)), cam)
     focal = Pinhole.from_fov(640, 480).focal
     motion = motion_from_mesh_sequence(seq, windows, (640, 480), 30.0, focal=focal)
@@ -116,8 +117,9 @@ def test_turning_camera_records_a_pose_per_frame_that_reprojects_the_joints(tmp_
 
 def test_still_camera_keeps_one_compact_pose():
     _, joints_cam, _ = orbit_clip()
-    motion = motion_from_camera_joints(joints_cam, np.ones(joints_cam.shape[:2]), 30.0,
-                                       camera=CameraMotion.still(len(joints_cam)))
+    motion = motion_from_camera_joints(
+        joints_cam, np.ones(joints_cam.shape[:2]), 30.0, camera=CameraMotion.still(len(joints_cam))
+    )
     text = motion.provenance[PROVENANCE_KEY]
     pose = CameraPose.from_json(text)
     assert not pose.per_frame and pose.rotation.shape == (3, 3) and len(text) < 400
@@ -126,8 +128,10 @@ def test_still_camera_keeps_one_compact_pose():
 
 def test_old_single_pose_records_still_load():
     """The record as the first version with a camera pose wrote it (spaced JSON, one pose)."""
-    old = ('{"rotation": [[1.0, 0.0, 0.0], [0.0, -0.98, 0.198997487], [0.0, -0.198997487, -0.98]], '
-           '"translation": [0.1, 1.2, -3.0]}')
+    old = (
+        '{"rotation": [[1.0, 0.0, 0.0], [0.0, -0.98, 0.198997487], [0.0, -0.198997487, -0.98]], '
+        '"translation": [0.1, 1.2, -3.0]}'
+    )
     camera = solved_camera({PROVENANCE_KEY: old, "fov_degrees": "60"}, 640, 480)
     assert camera is not None and not camera.pose.per_frame
     np.testing.assert_allclose(camera.at(7).pose.translation, [0.1, 1.2, -3.0])

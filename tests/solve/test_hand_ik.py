@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import real_motion
 
+from helpers import real_motion
 from mocap_cli.capture.hands import HandTrack
 from mocap_cli.core.hand_skeleton import (
     FINGER_JOINT_NAMES,
@@ -64,9 +64,9 @@ def test_exact_landmarks_give_the_pose_back(pose: str) -> None:
     for s, side in enumerate(("left", "right")):
         pts = landmarks(joints, side) @ q.T * 1.3 + 5.0
         rot = np.tile(quat_identity(), (1, 54, 1))
-        rot[0, 24 + 15 * s:39 + 15 * s] = finger_rotations(pts, REST, side)
+        rot[0, 24 + 15 * s : 39 + 15 * s] = finger_rotations(pts, REST, side)
         est = with_tips(SKELETON, rot, SKELETON.offsets[:1])
-        err = np.abs(joint_angles(SKELETON, est) - joint_angles(SKELETON, joints))[0, 15 * s:15 * s + 15]
+        err = np.abs(joint_angles(SKELETON, est) - joint_angles(SKELETON, joints))[0, 15 * s : 15 * s + 15]
         assert err[:12].max() < 1e-6, (pose, side, err)
         assert err[12:].max() < 5.0, (pose, side, err)
 
@@ -115,9 +115,13 @@ def test_unseen_frames_interpolate_then_fade_to_rest() -> None:
 def test_add_fingers_keeps_the_body_bit_for_bit() -> None:
     body = real_motion("dance_05_02", frames=30)
     f = body.num_frames
-    hands = HandTrack(landmarks=np.full((f, 2, 21, 3), np.nan, np.float32),
-                      world=np.full((f, 2, 21, 3), np.nan, np.float32), confidence=np.zeros((f, 2), np.float32),
-                      handedness=np.full((f, 2), np.nan, np.float32), size_px=np.full((f, 2), np.nan, np.float32))
+    hands = HandTrack(
+        landmarks=np.full((f, 2, 21, 3), np.nan, np.float32),
+        world=np.full((f, 2, 21, 3), np.nan, np.float32),
+        confidence=np.zeros((f, 2), np.float32),
+        handedness=np.full((f, 2), np.nan, np.float32),
+        size_px=np.full((f, 2), np.nan, np.float32),
+    )
     gt = landmarks(posed("point"), "right")[0] @ np.array([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]]).T
     hands.world[5:25, 1] = gt - gt.mean(0)
     hands.landmarks[5:25, 1, :, :2] = gt[:, :2] * 900.0
@@ -130,7 +134,7 @@ def test_add_fingers_keeps_the_body_bit_for_bit() -> None:
     np.testing.assert_array_equal(out.skeleton.offsets[:24], body.skeleton.offsets)
     angle = np.degrees(np.linalg.norm(quat_to_rotvec(out.rotations[:, 24:]), axis=-1))
     assert angle[:, :15].max() < 1e-9  # the left hand is never seen: relaxed rest all along
-    assert angle[15, 15 + 3:15 + 12].max() > 60.0  # right middle/pinky/ring curled while pointing
+    assert angle[15, 15 + 3 : 15 + 12].max() > 60.0  # right middle/pinky/ring curled while pointing
     assert angle[15, 15:18].max() < 30.0  # ... the index straight
     assert angle[0, 15:].max() < angle[15, 15:].max()  # before it is seen the hand is fading in from rest
     assert np.all(out.confidence[:5, 39:] == 0.0) and np.all(out.confidence[10, 39:] == pytest.approx(0.9))

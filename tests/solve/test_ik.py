@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import require_shared
-from mocap_cli.solve.ik import TWIST_HINTS, solve_ik
 from mocap_cli.core.rotations import quat_apply, quat_from_rotvec
 from mocap_cli.core.skeleton import JOINT_INDEX, canonical_skeleton, forward_kinematics
+from mocap_cli.solve.ik import TWIST_HINTS, solve_ik
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -27,8 +27,10 @@ def test_twist_hints_recover_the_true_rotations():
     sk = canonical_skeleton()
     rotations = quat_from_rotvec(rng.normal(size=(100, 24, 3)) * 0.5)
     joints, glob = forward_kinematics(sk, rotations, np.zeros((100, 3)))
-    hints = {key: quat_apply(glob[:, JOINT_INDEX[h.joint]], np.broadcast_to(np.array(h.rest), (100, 3)))
-             for key, h in TWIST_HINTS.items()}
+    hints = {
+        key: quat_apply(glob[:, JOINT_INDEX[h.joint]], np.broadcast_to(np.array(h.rest), (100, 3)))
+        for key, h in TWIST_HINTS.items()
+    }
     local, _ = solve_ik(sk, joints, hints)
     _, glob_ik = forward_kinematics(sk, local, np.zeros((100, 3)))
     for name in ("pelvis", "spine3", "neck", "head", "left_ankle", "right_wrist"):
@@ -60,4 +62,3 @@ def test_global_rotation_of_a_turned_body():
     local, _ = solve_ik(sk, joints)
     assert np.abs(np.abs(np.sum(local[0, 0] * turn[0])) - 1) < 1e-9
     assert np.allclose(np.abs(local[0, 1:, 3]), 1.0, atol=1e-6)  # everything else stays at rest
-

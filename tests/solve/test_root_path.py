@@ -3,8 +3,8 @@ synthetic clips' ground truth), and bone lengths of a side the detector never sa
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
+from conftest import require_shared
 from mocap_cli.core.skeleton import JOINT_INDEX, canonical_skeleton
 from mocap_cli.solve.camera import steady_depth
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import require_shared
 from typer.testing import CliRunner
 
+from conftest import require_shared
 from mocap_cli.capture.keypoints import H36M, normalize_screen
 from mocap_cli.cli import app as cli_app
 from mocap_cli.errors import MocapError
@@ -95,13 +95,23 @@ def test_forward_kinematics_matches_the_rendered_clips_limbs(cmu_root, clip, tri
     start, end = (int(v) for v in gt["cmu_frames_120fps"])
     subject = trial.split("_")[0]
     amc = cmu_root / subject / f"{trial}.amc"
-    ours = cmu.h36m_joints(cmu.world_joints(cmu.parse_asf(amc.parent / f"{subject}.asf"), cmu.parse_amc(amc)))[start:end:4]
+    ours = cmu.h36m_joints(cmu.world_joints(cmu.parse_asf(amc.parent / f"{subject}.asf"), cmu.parse_amc(amc)))[
+        start:end:4
+    ]
     truth = np.einsum("fba,fjb->fja", gt["R"], gt["h36m17"] - gt["t"][:, None])  # camera → world
     n = min(len(ours), len(truth))
     assert n >= 0.95 * len(truth)
-    for a, b in [("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),
-                 ("right_knee", "right_ankle"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-                 ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("right_hip", "left_hip")]:
+    for a, b in [
+        ("left_hip", "left_knee"),
+        ("left_knee", "left_ankle"),
+        ("right_hip", "right_knee"),
+        ("right_knee", "right_ankle"),
+        ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"),
+        ("right_hip", "left_hip"),
+    ]:
         u = ours[:n, H36M[b]] - ours[:n, H36M[a]]
         v = truth[:n, H36M[b]] - truth[:n, H36M[a]]
         cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
@@ -167,17 +177,30 @@ def test_offsets_bring_projected_joints_closer_to_mediapipe():
 
 def test_windows_are_root_relative_camera_frames_with_matching_inputs(cmu_root):
     trials = [cmu.load_trial(cmu_root / "02" / "02_01.amc")]
-    silent = MediaPipeNoise(np.zeros((17, 3)), np.full((17, 2), 1e-9), np.zeros((17, 2)), np.zeros(17), np.zeros(17),
-                            np.zeros(17), np.ones(17), 0.5, ("none",))
+    silent = MediaPipeNoise(
+        np.zeros((17, 3)),
+        np.full((17, 2), 1e-9),
+        np.zeros((17, 2)),
+        np.zeros(17),
+        np.zeros(17),
+        np.zeros(17),
+        np.ones(17),
+        0.5,
+        ("none",),
+    )
     x, y = make_windows(np.random.default_rng(3), trials, 6, 27, silent, CameraRanges(), pad_prob=0.0)
     assert x.shape == (6, 27, 17, 2) and y.shape == (6, 27, 17, 3)
     assert np.abs(y[:, :, H36M["pelvis"]]).max() < 1e-6  # root-relative
     assert (y[:, :, H36M["head"], 1] < -0.3).all()  # y down: the head is above the pelvis
-    assert 0.3 < np.linalg.norm(y[:, :, H36M["left_knee"]] - y[:, :, H36M["left_ankle"]], axis=-1).mean() < 0.5  # metres
+    assert (
+        0.3 < np.linalg.norm(y[:, :, H36M["left_knee"]] - y[:, :, H36M["left_ankle"]], axis=-1).mean() < 0.5
+    )  # metres
     # Without noise, the input is the projection: its bone directions follow the 3D ones seen from the camera.
     knee_ankle_2d = x[:, :, H36M["left_ankle"]] - x[:, :, H36M["left_knee"]]
     knee_ankle_3d = y[:, :, H36M["left_ankle"], :2] - y[:, :, H36M["left_knee"], :2]
-    cos = (knee_ankle_2d * knee_ankle_3d).sum(-1) / (np.linalg.norm(knee_ankle_2d, axis=-1) * np.linalg.norm(knee_ankle_3d, axis=-1) + 1e-9)
+    cos = (knee_ankle_2d * knee_ankle_3d).sum(-1) / (
+        np.linalg.norm(knee_ankle_2d, axis=-1) * np.linalg.norm(knee_ankle_3d, axis=-1) + 1e-9
+    )
     assert np.median(cos) > 0.95
     assert np.abs(x).max() < 2.0  # normalised screen coordinates (÷ width): the body is in the frame
 
@@ -207,15 +230,20 @@ def test_loss_and_flip_augmentation():
     assert terms["wmpjpe"] < 1e-6 and terms["mpjve"] < 1e-6 and terms["tcl"] > 0.1
     shifted = gt + 0.1 * torch.tensor([1.0, 0, 0])  # a constant offset: no velocity error, position error 0.1 m
     _, terms = mixste_loss(shifted, gt)
-    assert abs(terms["mpjve"]) < 1e-6 and abs(terms["wmpjpe"] - 0.1 * np.mean(
-        [1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4])) < 1e-5
+    assert (
+        abs(terms["mpjve"]) < 1e-6
+        and abs(terms["wmpjpe"] - 0.1 * np.mean([1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4]))
+        < 1e-5
+    )
     # Mirroring the camera-frame pose mirrors its centred-pinhole projection; flipping twice is the identity.
     k = np.array([[500.0, 0, 320.0], [0, 500.0, 240.0], [0, 0, 1]])  # normalize_screen centres x = w/2 on 0
     pose = gt[:1, :1].numpy().astype(np.float64) * 0.2 + np.array([0, 0, 4.0])
     x = torch.from_numpy(normalize_screen(project(pose, k), 640, 480))
     fx, fy = flip_batch(x, gt[:1, :1], torch.tensor([True]))
     mirrored = pose * np.array([-1.0, 1, 1])
-    want = normalize_screen(project(mirrored, k), 640, 480)[:, :, [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]]
+    want = normalize_screen(project(mirrored, k), 640, 480)[
+        :, :, [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]
+    ]
     assert np.allclose(fx.numpy(), want, atol=1e-5)
     back = flip_batch(fx, fy, torch.tensor([True]))
     assert torch.allclose(back[0], x) and torch.allclose(back[1], gt[:1, :1])
@@ -226,8 +254,25 @@ def test_loss_and_flip_augmentation():
 
 def test_train_command_smoke_writes_a_loadable_file(cmu_root, tmp_path):
     out = tmp_path / "m.safetensors"
-    args = ["train", "mixste", "--data", str(cmu_root), "--out", str(out), "--steps", "3", "--frames", "9", "--width", "16",
-            "--depth", "1", "--max-trials", "4", "--quiet"]
+    args = [
+        "train",
+        "mixste",
+        "--data",
+        str(cmu_root),
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--frames",
+        "9",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--max-trials",
+        "4",
+        "--quiet",
+    ]
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 0, result.output
     _, config = load_mixste(out)
@@ -242,25 +287,46 @@ def test_train_command_continues_from_init_weights(cmu_root, tmp_path):
     from safetensors import safe_open
 
     start, out = tmp_path / "start.safetensors", tmp_path / "more.safetensors"
-    base = ["train", "mixste", "--data", str(cmu_root), "--frames", "9", "--width", "16", "--depth", "1",
-            "--max-trials", "4", "--quiet"]
+    base = [
+        "train",
+        "mixste",
+        "--data",
+        str(cmu_root),
+        "--frames",
+        "9",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--max-trials",
+        "4",
+        "--quiet",
+    ]
     assert CliRunner().invoke(cli_app, [*base, "--out", str(start), "--steps", "2"]).exit_code == 0
-    result = CliRunner().invoke(cli_app, [*base, "--out", str(out), "--steps", "1", "--lr", "1e-12", "--init", str(start)])
+    result = CliRunner().invoke(
+        cli_app, [*base, "--out", str(out), "--steps", "1", "--lr", "1e-12", "--init", str(start)]
+    )
     assert result.exit_code == 0, result.output
     a, b = load_mixste(start)[0].state_dict(), load_mixste(out)[0].state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # a vanishing step keeps the starting weights
     with safe_open(str(out), "pt") as f:
         assert hashlib.sha256(start.read_bytes()).hexdigest() in f.metadata()["initialised_from"]
-    wrong = CliRunner().invoke(cli_app, [*base, "--out", str(tmp_path / "bad.safetensors"), "--steps", "1",
-                                         "--frames", "11", "--init", str(start)])
-    assert wrong.exit_code != 0 and "same --frames" in " ".join(wrong.output.split()) and "Traceback" not in wrong.output
+    wrong = CliRunner().invoke(
+        cli_app,
+        [*base, "--out", str(tmp_path / "bad.safetensors"), "--steps", "1", "--frames", "11", "--init", str(start)],
+    )
+    assert (
+        wrong.exit_code != 0 and "same --frames" in " ".join(wrong.output.split()) and "Traceback" not in wrong.output
+    )
     assert not (tmp_path / "bad.safetensors").exists()
 
 
 def test_train_command_errors_are_one_sentence_and_write_nothing(cmu_root, tmp_path):
-    for args, text in ([["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m.safetensors")], "is not a folder"],
-                       [["--data", str(cmu_root), "--out", str(tmp_path / "m.pth")], ".safetensors"],
-                       [["--data", str(tmp_path), "--out", str(tmp_path / "m.safetensors")], "No CMU .amc trials"]):
+    for args, text in (
+        [["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m.safetensors")], "is not a folder"],
+        [["--data", str(cmu_root), "--out", str(tmp_path / "m.pth")], ".safetensors"],
+        [["--data", str(tmp_path), "--out", str(tmp_path / "m.safetensors")], "No CMU .amc trials"],
+    ):
         result = CliRunner().invoke(cli_app, ["train", "mixste", *args, "--steps", "1", "--quiet"])
         assert result.exit_code != 0 and text in " ".join(result.output.split())
         assert "Traceback" not in result.output
@@ -303,11 +369,15 @@ def test_shipped_weights_lift_a_rendered_clip_accurately():
     folder = require_shared("data", "synthetic", "jumpingjacks_14_06")
     gt = np.load(folder / "gt.npz")
     info = probe(folder / "video.mp4")
-    clip = Clip(info, detect(iter_frames(folder / "video.mp4", info=info), info), lambda: iter_frames(folder / "video.mp4"))
+    clip = Clip(
+        info, detect(iter_frames(folder / "video.mp4", info=info), info), lambda: iter_frames(folder / "video.mp4")
+    )
     model = LifterModel("mixste", ModelSettings())
     assert model.weights.variant == "mixste-cmu"
     pose = model.lift(clip).pose_3d
-    limbs = [H36M[f"{s}_{p}"] for s in ("left", "right") for p in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
+    limbs = [
+        H36M[f"{s}_{p}"] for s in ("left", "right") for p in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")
+    ]
     errors = []
     for ours, truth in zip(pose[:, limbs], gt["h36m17"][: len(pose), limbs]):
         a, b = ours - ours.mean(0), truth - truth.mean(0)

@@ -22,11 +22,14 @@ from mocap_cli.training.unspat import crop_box_from_joints, crop_frame, laplacia
 def test_laplacian_loss_closed_form_and_minimum() -> None:
     err = torch.tensor([[[0.1, -0.2, 0.0]], [[0.3, 0.0, 0.05]]])  # (2, 1, 3)
     sigma = torch.tensor([[0.5], [0.25]])
-    want = sum(
-        math.log(math.sqrt(2) * s) + math.sqrt(2) * abs(e) / s
-        for es, s in (([0.1, -0.2, 0.0], 0.5), ([0.3, 0.0, 0.05], 0.25))
-        for e in es
-    ) / 6
+    want = (
+        sum(
+            math.log(math.sqrt(2) * s) + math.sqrt(2) * abs(e) / s
+            for es, s in (([0.1, -0.2, 0.0], 0.5), ([0.3, 0.0, 0.05], 0.25))
+            for e in es
+        )
+        / 6
+    )
     assert abs(laplacian_loss(err, sigma).item() - want) < 1e-6
     w = torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]]])
     assert abs(laplacian_loss(err, sigma, w).item() - (math.log(math.sqrt(2) * 0.5) + math.sqrt(2) * 0.1 / 0.5)) < 1e-6
@@ -91,7 +94,9 @@ def test_training_crop_is_the_inference_crop_of_the_same_frame(tmp_path: Path, r
     with closing(iter_frames(folder / "video.mp4")) as decoded:
         images = np.stack([f.image for f, _ in zip(decoded, range(frames))])
     assert images.shape[1:3] == ((640, 480) if rotated else (480, 640))  # upright, as inference sees it
-    inference = hybrik_crops(images, SquareBoxes(boxes[:, :2].astype(np.float64), boxes[:, 2].astype(np.float64)), size, "cpu")
+    inference = hybrik_crops(
+        images, SquareBoxes(boxes[:, :2].astype(np.float64), boxes[:, 2].astype(np.float64)), size, "cpu"
+    )
     assert clip.crops.shape == inference.shape == (frames, 3, size, size)
     assert torch.equal(clip.crops, inference)
     assert torch.equal(crop_frame(images[5], boxes[5], size), inference[5])  # one frame on its own, same crop
@@ -103,8 +108,18 @@ def test_short_training_lowers_loss_and_checkpoint_reloads(tmp_path: Path) -> No
     torch.set_num_threads(1)
     lines: list[str] = []
     result = train_unspat(
-        data, tmp_path / "unspat_smoke", steps=15, batch_size=2, device="cpu", log=lines.append,
-        seq_len=4, img_size=64, deconv=(16, 16, 16), max_clips=2, max_frames=40, lr=1e-4,
+        data,
+        tmp_path / "unspat_smoke",
+        steps=15,
+        batch_size=2,
+        device="cpu",
+        log=lines.append,
+        seq_len=4,
+        img_size=64,
+        deconv=(16, 16, 16),
+        max_clips=2,
+        max_frames=40,
+        lr=1e-4,
     )
     assert len(result.losses) == 15 and all(math.isfinite(x) for x in result.losses)
     assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5]) - 0.2

@@ -47,7 +47,9 @@ def test_loader_outside_the_package_or_missing_is_refused(tmp_path, monkeypatch)
     with pytest.raises(MocapError, match="mocap_cli.module:function") as err:
         load_registry(folder)
     assert _one_sentence(str(err.value))
-    (folder / "demo.toml").write_text('family = "demo"\nlicence = "test"\nloader = "mocap_cli.nets.maed:no_such"\n' + table)
+    (folder / "demo.toml").write_text(
+        'family = "demo"\nlicence = "test"\nloader = "mocap_cli.nets.maed:no_such"\n' + table
+    )
     spec = load_registry(folder)["demo-net"]
     torch.save({"w": torch.zeros(1)}, tmp_path / "demo.pth")
     with pytest.raises(MocapError, match="names loader mocap_cli.nets.maed:no_such") as err:

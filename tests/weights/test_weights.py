@@ -13,13 +13,24 @@ import pytest
 import torch
 
 from conftest import REPO, require_shared
-from mocap_cli.weights import cache as C, download as D, registry as R
-from mocap_cli.nets.checkpoints import load_checkpoint, state_dict_from_checkpoint
 from mocap_cli.errors import MocapError
+from mocap_cli.nets.checkpoints import load_checkpoint, state_dict_from_checkpoint
+from mocap_cli.weights import cache as C
+from mocap_cli.weights import download as D
+from mocap_cli.weights import registry as R
 
 EXPECTED_NAMES = {
-    "mixste-243", "mixste-81", "strided-351", "strided-351-refine", "maed", "int-16", "int-64",
-    "hybrik-res34-cam", "hybrik-res34-cam-3dpw", "hybrik-res34-paper", "mixste-cmu",
+    "mixste-243",
+    "mixste-81",
+    "strided-351",
+    "strided-351-refine",
+    "maed",
+    "int-16",
+    "int-64",
+    "hybrik-res34-cam",
+    "hybrik-res34-cam-3dpw",
+    "hybrik-res34-paper",
+    "mixste-cmu",
 }
 
 
@@ -49,8 +60,13 @@ def test_registry_has_every_variant_with_page_file_and_licence():
         assert not any(host in spec.direct_url for host in ("drive.google.com", "pan.baidu.com"))
         assert spec.input_frames is not None and spec.input_frames >= 1
     defaults = {s.family: s.name for s in registry.values() if s.is_default}
-    assert defaults == {"mixste": "mixste-243", "strided": "strided-351", "maed": "maed", "int": "int-16",
-                        "hybrik": "hybrik-res34-cam"}
+    assert defaults == {
+        "mixste": "mixste-243",
+        "strided": "strided-351",
+        "maed": "maed",
+        "int": "int-16",
+        "hybrik": "hybrik-res34-cam",
+    }
 
 
 def _layout(model: str) -> dict[str, Any]:
@@ -68,7 +84,8 @@ def test_registry_matches_the_official_layouts():
     assert reg["mixste-243"].key_prefix == mixste["checkpoint"]["key_prefix"]
     assert list(reg["mixste-243"].top_level_keys) == mixste["checkpoint"]["top_level_keys"]
     assert {reg["mixste-243"].file_name, reg["mixste-81"].file_name} == set(
-        mixste["checkpoint"]["file_names_reported_by_third_parties"])
+        mixste["checkpoint"]["file_names_reported_by_third_parties"]
+    )
 
     strided = _layout("strided_transformer")
     released = strided["configs"]["frames351_released"]
@@ -92,9 +109,11 @@ def test_registry_matches_the_official_layouts():
 
     hybrik = _layout("hybrik")
     files = hybrik["meta"]["released_resnet34_checkpoints"]
-    for name, config in (("hybrik-res34-paper", "paper_version_pretrained_res34"),
-                         ("hybrik-res34-cam", "camera_model_2022_04_pretrained_w_cam"),
-                         ("hybrik-res34-cam-3dpw", "model_zoo_resnet34_w_3dpw")):
+    for name, config in (
+        ("hybrik-res34-paper", "paper_version_pretrained_res34"),
+        ("hybrik-res34-cam", "camera_model_2022_04_pretrained_w_cam"),
+        ("hybrik-res34-cam-3dpw", "model_zoo_resnet34_w_3dpw"),
+    ):
         keys = [e["key"] for e in hybrik[config]["keys"]]
         assert reg[name].num_tensors == sum(not k.startswith(reg[name].ignore_prefixes) for k in keys)
         assert files[config]["google_drive_file_id"] in reg[name].page
@@ -107,15 +126,19 @@ def test_registry_env_override_and_bad_files(tmp_path, monkeypatch):
     assert set(R.load_registry()) == EXPECTED_NAMES
     (tmp_path / "one.toml").write_text(
         'family = "demo"\nlicence = "MIT"\n[variants.demo-1]\npage = "https://example.org"\n'
-        'file_name = "demo.pth"\nlayout = "flat"\n')
+        'file_name = "demo.pth"\nlayout = "flat"\n'
+    )
     monkeypatch.setenv("MOCAP_WEIGHTS_REGISTRY", str(tmp_path))
     assert list(R.load_registry()) == ["demo-1"]
-    (tmp_path / "two.toml").write_text('[variants.demo-2]\npage = "https://example.org"\nfile_name = "x.pth"\n'
-                                       'licence = "MIT"\nlayout = "zip"\n')
+    (tmp_path / "two.toml").write_text(
+        '[variants.demo-2]\npage = "https://example.org"\nfile_name = "x.pth"\nlicence = "MIT"\nlayout = "zip"\n'
+    )
     with pytest.raises(MocapError, match="layout 'zip'"):
         R.load_registry()
-    (tmp_path / "two.toml").write_text('[variants.demo-2]\nsha256 = "abc"\npage = "https://e.org"\n'
-                                       'file_name = "x.pth"\nlicence = "MIT"\nlayout = "flat"\n')
+    (tmp_path / "two.toml").write_text(
+        '[variants.demo-2]\nsha256 = "abc"\npage = "https://e.org"\n'
+        'file_name = "x.pth"\nlicence = "MIT"\nlayout = "flat"\n'
+    )
     with pytest.raises(MocapError, match="malformed sha256"):
         R.load_registry()
     with pytest.raises(MocapError, match="No weights registry"):
@@ -315,7 +338,8 @@ def _registry(tmp_path: Path, url: str, sha256: str) -> dict[str, R.WeightSpec]:
     folder.mkdir(exist_ok=True)
     (folder / "demo.toml").write_text(
         f'family = "demo"\nlicence = "test data"\n[variants.demo-net]\npage = "https://example.org/demo"\n'
-        f'direct_url = "{url}"\nfile_name = "demo_net.pth"\nsha256 = "{sha256}"\nlayout = "flat"\n')
+        f'direct_url = "{url}"\nfile_name = "demo_net.pth"\nsha256 = "{sha256}"\nlayout = "flat"\n'
+    )
     return R.load_registry(folder)
 
 
@@ -427,8 +451,9 @@ def test_overlong_part_file_is_deleted(tmp_path, home, server, payload):
 def test_importing_another_file_replaces_the_installed_one(tmp_path, home):
     reg = R.load_registry(REPO / "weights")
     spec = reg["strided-351-refine"]
-    first = C.import_weights(spec.name, _refine_checkpoint(tmp_path / "refine_1_5000.pth"),
-                             validate=LayoutValidator(spec), registry=reg)
+    first = C.import_weights(
+        spec.name, _refine_checkpoint(tmp_path / "refine_1_5000.pth"), validate=LayoutValidator(spec), registry=reg
+    )
     second_source = tmp_path / "refine_9_4400.pth"
     torch.save({k: v + 1 for k, v in torch.load(first.path).items()}, second_source)
     second = C.import_weights(spec.name, second_source, validate=LayoutValidator(spec), registry=reg)

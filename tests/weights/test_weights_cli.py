@@ -14,10 +14,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mocap_cli.weights import cache as C, registry as R
-from mocap_cli.commands.weights import app
 from conftest import require_shared
 from lifter_checkpoints import write_mixste, write_strided
+from mocap_cli.commands.weights import app
+from mocap_cli.weights import cache as C
+from mocap_cli.weights import registry as R
 
 runner = CliRunner()
 
@@ -74,7 +75,11 @@ def test_import_validates_records_sha_and_copies(name, writer, tmp_path, home):
 def test_import_refuses_wrong_and_malicious_files(tmp_path, home):
     wrong = write_strided(tmp_path / "lifter.pth")
     result = runner.invoke(app, ["import", "mixste", str(wrong)])
-    assert result.exit_code == 1 and _flat(result.stderr).startswith("error: ") and "not a MixSTE checkpoint" in result.stderr
+    assert (
+        result.exit_code == 1
+        and _flat(result.stderr).startswith("error: ")
+        and "not a MixSTE checkpoint" in result.stderr
+    )
     assert not (home / "weights" / "mixste-243").exists() or not any((home / "weights" / "mixste-243").iterdir())
 
     marker = tmp_path / "pwned"
@@ -97,7 +102,9 @@ def test_import_refuses_wrong_and_malicious_files(tmp_path, home):
 
 def test_import_hybrik_uses_its_loader(tmp_path, home):
     path = require_shared("reference", "hybrik", "case_head_smpl24_b2_seed102.pt")
-    torch.save(torch.load(path, map_location="cpu", weights_only=False)["state_dict"], tmp_path / "pretrained_res34.pth")
+    torch.save(
+        torch.load(path, map_location="cpu", weights_only=False)["state_dict"], tmp_path / "pretrained_res34.pth"
+    )
     torch.save({f"w{i}": torch.zeros(2) for i in range(247)}, tmp_path / "other.pth")
     result = runner.invoke(app, ["import", "hybrik-res34-paper", str(tmp_path / "other.pth")])
     assert result.exit_code == 1 and "no HybrIK heatmap layer" in _flat(result.stderr)

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mocap_cli import __version__
-from mocap_cli.weights import cache as W
-from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation
-from mocap_cli.errors import MocapError
 from mocap_cli.capture.keypoints import H36M, MP, lifter_input, normalize_screen
+from mocap_cli.core.motion import Motion
+from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, canonical_skeleton
+from mocap_cli.errors import MocapError
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs, unit
-from mocap_cli.core.motion import Motion
+from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation
 from mocap_cli.solve.posing import motion_from_camera_joints
-from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, canonical_skeleton
+from mocap_cli.weights import cache as W
 
 if TYPE_CHECKING:
     from mocap_cli.nets.mixste import MixSTE2
@@ -111,13 +111,17 @@ def smpl_joints_from_h36m(
 
     rest = canonical_skeleton()
     rest_lengths = rest.bone_lengths()
-    shins = np.linalg.norm(h36m[:, [H36M["left_ankle"], H36M["right_ankle"]]] - h36m[:, [H36M["left_knee"], H36M["right_knee"]]], axis=-1)
+    shins = np.linalg.norm(
+        h36m[:, [H36M["left_ankle"], H36M["right_ankle"]]] - h36m[:, [H36M["left_knee"], H36M["right_knee"]]], axis=-1
+    )
     scale = float(np.clip(np.median(shins) / rest_lengths[JOINT_INDEX["left_ankle"]], *_SCALE_RANGE))
     tips = mediapipe_extremities(mp_world)
     for side in ("left", "right"):
         for tip, base in (("foot", "ankle"), ("hand", "wrist")):
             direction = unit(tips[f"{side}_{tip}"] - mp_world[:, MP[f"{side}_{base}"]])
-            joints[f"{side}_{tip}"] = joints[f"{side}_{base}"] + scale * rest_lengths[JOINT_INDEX[f"{side}_{tip}"]] * direction
+            joints[f"{side}_{tip}"] = (
+                joints[f"{side}_{base}"] + scale * rest_lengths[JOINT_INDEX[f"{side}_{tip}"]] * direction
+            )
     out = np.stack([joints[n] for n in JOINT_NAMES], axis=1)
 
     c = {name: h36m_conf[:, i] for name, i in H36M.items()}
@@ -176,8 +180,12 @@ class LifterModel:
 
         device = self.settings.torch_device
         pose = lift_clip(
-            self.net, normalize_screen(kp, width, height), flip=self.flip, batch_size=self.settings.batch_size,
-            device=device, autocast=device.startswith("cuda"),
+            self.net,
+            normalize_screen(kp, width, height),
+            flip=self.flip,
+            batch_size=self.settings.batch_size,
+            device=device,
+            autocast=device.startswith("cuda"),
         ).astype(np.float64)
 
         camera = Pinhole.from_fov(width, height, self.settings.fov_degrees)
@@ -205,5 +213,9 @@ class LifterModel:
             "keypoints": "mediapipe -> h36m-17",
         }
         return motion_from_camera_joints(
-            lifted.joints_cam, lifted.confidence, float(clip.track.fps), hints_cam=lifted.hints_cam, provenance=provenance
+            lifted.joints_cam,
+            lifted.confidence,
+            float(clip.track.fps),
+            hints_cam=lifted.hints_cam,
+            provenance=provenance,
         )

@@ -47,7 +47,9 @@ def _mixste_safetensors(path: Path, num_heads: int) -> tuple[dict[str, torch.Ten
             heads = int((f.metadata() or {}).get("num_heads", num_heads))
             return {k: f.get_tensor(k) for k in f.keys()}, heads
     except (SafetensorError, OSError, ValueError) as exc:
-        raise MocapError(f"{path} is not a readable safetensors file ({exc.__class__.__name__}); re-create or re-copy it.") from exc
+        raise MocapError(
+            f"{path} is not a readable safetensors file ({exc.__class__.__name__}); re-create or re-copy it."
+        ) from exc
 
 
 def load_mixste(
@@ -64,7 +66,9 @@ def load_mixste(
     else:
         sd = read_state_dict(path, spec or family_spec("mixste"), "MixSTE")
     if "Temporal_pos_embed" not in sd:
-        raise MocapError(f"{path} is not a MixSTE checkpoint (no MixSTE weights in it); check that it is the right file.")
+        raise MocapError(
+            f"{path} is not a MixSTE checkpoint (no MixSTE weights in it); check that it is the right file."
+        )
     config = mixste_config_from_state_dict(sd, num_heads=num_heads)
     model = MixSTE2(config)
     _load_strict(model, sd, path, "MixSTE")
@@ -87,7 +91,8 @@ def load_strided(
     sd = read_state_dict(path, spec or family_spec("strided"), "Strided Transformer")
     if "Transformer.pos_embedding" not in sd:
         raise MocapError(
-            f"{path} is not a Strided Transformer lifter checkpoint (no lifter weights in it); check that it is the right file."
+            f"{path} is not a Strided Transformer lifter checkpoint (no lifter weights in it); check that it is the "
+            "right file."
         )
     config = strided_config_from_state_dict(sd, stride_num)
     model = StridedTransformer(config)
@@ -95,7 +100,9 @@ def load_strided(
     refine = None
     if refine_path is not None:
         refine_path = Path(refine_path)
-        refine = _refine_from(read_state_dict(refine_path, get_spec(REFINE_VARIANT), _REFINE), config.out_joints, refine_path)
+        refine = _refine_from(
+            read_state_dict(refine_path, get_spec(REFINE_VARIANT), _REFINE), config.out_joints, refine_path
+        )
     return model, config, refine
 
 

@@ -97,13 +97,21 @@ def _run_tta(fn: Callable[[torch.Tensor], torch.Tensor], windows: torch.Tensor, 
 def _check_input(keypoints_2d: np.ndarray, joints: int) -> torch.Tensor:
     kp = np.asarray(keypoints_2d)
     if kp.ndim != 3 or kp.shape[1:] != (joints, 2) or kp.shape[0] < 1:
-        raise MocapError(f"The 2D keypoints have shape {kp.shape}, but the lifter needs (frames, {joints}, 2); convert them to Human3.6M order first.")
+        raise MocapError(
+            f"The 2D keypoints have shape {kp.shape}, but the lifter needs (frames, {joints}, 2); convert them to "
+            "Human3.6M order first."
+        )
     if not np.isfinite(kp).all():
-        raise MocapError("The 2D keypoints contain missing (NaN or infinite) values; fill the gaps before lifting (keypoints.fill_low_confidence).")
+        raise MocapError(
+            "The 2D keypoints contain missing (NaN or infinite) values; fill the gaps before lifting "
+            "(keypoints.fill_low_confidence)."
+        )
     return torch.from_numpy(kp.astype(np.float32, copy=False))
 
 
-def _lift_mixste(model: MixSTE2, kp: torch.Tensor, flip: bool, batch_size: int, device: torch.device, autocast: bool) -> np.ndarray:
+def _lift_mixste(
+    model: MixSTE2, kp: torch.Tensor, flip: bool, batch_size: int, device: torch.device, autocast: bool
+) -> np.ndarray:
     length, window = kp.shape[0], model.config.num_frame
     if length < window:
         # Clip shorter than one window: repeat the last frame until it fills the window (as run.py does).

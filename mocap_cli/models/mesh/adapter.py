@@ -34,20 +34,27 @@ import torch
 from torch import nn
 
 from mocap_cli import __version__
-from mocap_cli.solve.camera import CAMERA_TO_WORLD, Pinhole, gravity_alignment, rotate_points
-from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
-from mocap_cli.models.mesh.crops import (
-    CROP_SCALE, CROP_SIZE, SquareBoxes, boxes_from_landmarks, crop_cam_to_translation, openpose_points, smooth_boxes, warp_crops,
-)
 from mocap_cli.capture.detect import Track2D
-from mocap_cli.errors import MocapError
-from mocap_cli.models.mesh.inference import SCHEDULES, ClipSchedule, MeshSequence, run_clip_model
-from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
+from mocap_cli.capture.video import Frame, close_frames
 from mocap_cli.core.motion import Motion
-from mocap_cli.solve.posing import body_up, ground_motion, tilt_rotations
 from mocap_cli.core.rotations import quat_continuous, quat_from_matrix
 from mocap_cli.core.skeleton import Skeleton, canonical_skeleton
-from mocap_cli.capture.video import Frame, close_frames
+from mocap_cli.errors import MocapError
+from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
+from mocap_cli.models.mesh.crops import (
+    CROP_SCALE,
+    CROP_SIZE,
+    SquareBoxes,
+    boxes_from_landmarks,
+    crop_cam_to_translation,
+    openpose_points,
+    smooth_boxes,
+    warp_crops,
+)
+from mocap_cli.models.mesh.inference import SCHEDULES, ClipSchedule, MeshSequence, run_clip_model
+from mocap_cli.solve.camera import CAMERA_TO_WORLD, Pinhole, gravity_alignment, rotate_points
+from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
+from mocap_cli.solve.posing import body_up, ground_motion, tilt_rotations
 
 DECODE_BATCH = 8  # frames warped together (bounded: 8 full-HD frames ≈ 50 MB)
 # Smallest weak-perspective scale believed: trained networks give s ≈ 0.5–1.5 for a person filling the crop;
@@ -115,7 +122,11 @@ def readiness(name: str, settings: ModelSettings) -> Readiness:
         smpl = smpl_path(settings)
     except MocapError as exc:
         return Readiness(False, str(exc).rstrip("."))
-    body = f"SMPL body from {smpl}" if smpl else "no SMPL model: default proportions, no SMPL mesh (see `mocap smpl import`)"
+    body = (
+        f"SMPL body from {smpl}"
+        if smpl
+        else "no SMPL model: default proportions, no SMPL mesh (see `mocap smpl import`)"
+    )
     return Readiness(True, f"weights {path}; {body}")
 
 
@@ -244,8 +255,10 @@ def motion_from_mesh_sequence(
     tilted = quat_continuous(tilt_rotations(rotations, tilt), axis=0)
     motion = motion.with_rotations(tilted, rotate_points(tilt, root))
     grounded = ground_motion(motion)
-    record_camera_pose(grounded.provenance,
-                       CameraPose.from_alignment(tilt, grounding_shift(motion.root_translation, grounded.root_translation)))
+    record_camera_pose(
+        grounded.provenance,
+        CameraPose.from_alignment(tilt, grounding_shift(motion.root_translation, grounded.root_translation)),
+    )
     return grounded
 
 
@@ -282,9 +295,13 @@ class MeshModel:
         try:
             crops = StreamingCrops(frames, windows, self.spec.crop_size, device, progress)
             return run_clip_model(
-                self.network(), crops, len(windows), self.spec.schedule,
+                self.network(),
+                crops,
+                len(windows),
+                self.spec.schedule,
                 windows_per_batch=int(self.settings.extra.get("windows_per_batch", "1")),
-                device=device, autocast=self._autocast(),
+                device=device,
+                autocast=self._autocast(),
             )
         finally:
             close_frames(frames)  # stops ffmpeg if the clip ended early
@@ -312,6 +329,13 @@ class MeshModel:
             "schedule": f"{self.spec.schedule.window}-frame windows of {self.spec.schedule.seqlen}-frame clips",
         }
         return motion_from_mesh_sequence(
-            seq, windows, track.image_size, float(track.fps), focal=camera.focal, skeleton=skeleton,
-            confidence=confidence, betas=betas.astype(np.float32), provenance=provenance,
+            seq,
+            windows,
+            track.image_size,
+            float(track.fps),
+            focal=camera.focal,
+            skeleton=skeleton,
+            confidence=confidence,
+            betas=betas.astype(np.float32),
+            provenance=provenance,
         )
