@@ -146,6 +146,9 @@ def mixste(
         None, "--max-trials", min=1, help="Use only the first N training trials (smoke tests)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    init: Optional[Path] = typer.Option(
+        None, "--init", help="Continue from these MixSTE weights (same --frames, --width, --depth), fresh schedule."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train MixSTE on CMU motion capture (inputs made to look like MediaPipe's) for `--model mixste --weights`."""
@@ -182,11 +185,14 @@ def mixste(
             def advance(fraction: float, terms: dict[str, float]) -> None:
                 progress.update(task, completed=fraction, loss=f"loss {terms['loss']:.4f}")
 
+            if init is not None and not init.is_file():
+                raise MocapError(f"--init {init} is not a file; give MixSTE weights written by mocap train mixste.")
             result = train_mixste(
                 data,
                 out,
                 settings,
                 max_trials=max_trials,
+                init=init,
                 progress=advance,
                 log=lambda line: _console.print(line, highlight=False),
             )

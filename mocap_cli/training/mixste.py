@@ -5,7 +5,8 @@ Each training window is built on the fly from a CMU trial (``training.cmu``, 120
 1. Frame rate: every 2nd-5th mocap frame (60, 40, 30, 24 fps; 30 most often) from a random start, T frames.
 2. Camera: a pinhole camera as phones film (``CameraRanges``): image size (landscape or portrait), field of
    view, height, heading all round the subject, slight roll, looking at the window's mean position; the
-   distance is the nearest that keeps the body in frame, times a random margin.
+   distance is the nearest that keeps the body in frame, times a random margin; the aim point moves off the
+   body (subjects are not always centred) while the body stays in frame.
 3. Input: the joints in that camera, moved to where MediaPipe puts them and corrupted with its fitted
    errors and low-visibility runs (``mediapipe_noise.MediaPipeNoise``; runs are interpolated over time as
    the adapter does), pelvis and spine rebuilt from the noisy hips/shoulders as ``keypoints.mediapipe_to_h36m``
@@ -37,6 +38,7 @@ from mocap_cli.models.lifters.windows import flip_keypoints_2d, unflip_pose_3d
 from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig
 from mocap_cli.training.cmu import Trial, find_trials, load_trial, split_trials
 from mocap_cli.training.mediapipe_noise import MediaPipeNoise, project
+from mocap_cli.weights.cache import sha256_of
 
 # The authors' per-joint weights of the position loss (H36M order).
 JOINT_WEIGHTS = (1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4)
@@ -52,7 +54,10 @@ class CameraRanges:
     height: tuple[float, float] = (0.3, 2.2)
     look_at_height: tuple[float, float] = (0.5, 1.2)
     roll_sigma: float = 4.0
-    margin: tuple[float, float] = (1.0, 1.7)  # distance / nearest distance that keeps the body in frame
+    margin: tuple[float, float] = (1.0, 2.6)  # distance / nearest distance that keeps the body in frame
+    # The aim point moves off the body by up to this fraction of the half field of view (sideways and up/down),
+    # as a static camera sees a subject walk across or stand off-centre; the body stays in frame.
+    off_centre: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,16 @@ def random_camera(
         distance *= 1.12
     distance *= rng.uniform(*ranges.margin)
     eye = np.array([target[0] + distance * math.sin(yaw), height, target[2] + distance * math.cos(yaw)])
-    return look_at(eye, target, roll), eye, k, (w, h)
+    rot = look_at(eye, target, roll)
+    half = np.array([w, h]) / (2 * focal) * np.linalg.norm(target - eye)  # half frame (metres) at the aim point
+    for shrink in (1.0, 0.6, 0.3):
+        shift = rng.uniform(-1, 1, size=2) * ranges.off_centre * shrink * half
+        aim = target + shift[0] * rot[0] + shift[1] * rot[1]
+        moved = look_at(eye, aim, roll)
+        px = project((flat - eye) @ moved.T, k)
+        if (px >= 0.02 * np.array([w, h])).all() and (px <= 0.98 * np.array([w, h])).all():
+            return moved, eye, k, (w, h)
+    return rot, eye, k, (w, h)
 
 
 def _interpolate_masked(kp: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -238,12 +252,15 @@ def train_mixste(
     noise: MediaPipeNoise | None = None,
     ranges: CameraRanges = CameraRanges(),
     max_trials: int | None = None,
+    init: Path | None = None,
     log: Callable[[str], None] = print,
     progress: Callable[[float, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train MixSTE2 on the CMU trials under ``data`` and write the best-on-validation weights to ``out``.
 
     ``progress(fraction_done, terms)`` is called after every step; ``log`` gets one line per validation.
+    ``init``: start from these MixSTE weights (same window, width and depth) instead of a random initialisation,
+    to continue a run with a fresh schedule (the optimiser state is not stored, so it restarts).
     """
     out = Path(out)
     if out.suffix != ".safetensors":
@@ -288,9 +305,21 @@ def train_mixste(
         num_frame=settings.frames, embed_dim=settings.width, depth=settings.depth, num_heads=settings.heads
     )
     model = MixSTE2(config)
-    for name, p in model.named_parameters():  # the released code initialises the position tables with zeros
-        if "pos_embed" in name:
-            torch.nn.init.trunc_normal_(p, std=0.02)
+    if init is not None:
+        from mocap_cli.models.lifters.loading import load_mixste
+
+        start, start_config = load_mixste(init, settings.heads)
+        found = (start_config.num_frame, start_config.embed_dim, start_config.depth)
+        if found != (settings.frames, settings.width, settings.depth):
+            raise MocapError(
+                f"{Path(init).name} has {found[0]} frames, width {found[1]}, depth {found[2]}; "
+                "give the same --frames, --width and --depth to continue from it."
+            )
+        model.load_state_dict(start.state_dict())
+    else:
+        for name, p in model.named_parameters():  # the released code initialises the position tables with zeros
+            if "pos_embed" in name:
+                torch.nn.init.trunc_normal_(p, std=0.02)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     budget = settings.minutes * 60 if settings.minutes else math.inf
@@ -302,6 +331,8 @@ def train_mixste(
         f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
         "noise_fitted_on": ",".join(noise.fitted_on),
     }
+    if init is not None:
+        metadata["initialised_from"] = f"{Path(init).name} (sha256 {sha256_of(Path(init))})"
 
     best = math.inf
     curve: list[dict[str, float]] = []
