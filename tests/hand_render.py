@@ -17,12 +17,12 @@ ground truth file; the test suite calls ``hand_clip``.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from body_render import render_clip
 from mocap_cli.body.anny_body import anny_mesh
 from mocap_cli.body.skinning import skin
 from mocap_cli.core.hand_skeleton import FINGER_JOINT_NAMES, FINGERS, with_fingers
@@ -180,17 +180,82 @@ def scene(hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
     }
 
 
+_BLENDER_SCRIPT = r"""
+import sys, json, numpy as np, bpy
+data = np.load(sys.argv[1]); out = sys.argv[2]; W, H, F = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+bpy.ops.wm.read_factory_settings(use_empty=True)
+sc = bpy.context.scene
+sc.render.engine = "BLENDER_WORKBENCH"
+sc.display.shading.light = "STUDIO"
+sc.display.shading.color_type = "SINGLE"
+sc.display.shading.single_color = (0.8, 0.6, 0.5)
+sc.display.shading.show_cavity = True
+sc.display.render_aa = "8"
+sc.render.resolution_x, sc.render.resolution_y = W, H
+sc.render.image_settings.file_format = "PNG"
+world = bpy.data.worlds.new("w"); sc.world = world
+world.color = (0.55, 0.6, 0.65)
+def zup(p): return (p[0], -p[2], p[1])
+faces = data["faces"].tolist()
+me = bpy.data.meshes.new("body"); me.from_pydata([zup(v) for v in data["vertices"][0]], [], faces); me.update()
+ob = bpy.data.objects.new("body", me); sc.collection.objects.link(ob)
+cam_data = bpy.data.cameras.new("cam"); cam_data.sensor_fit = "HORIZONTAL"; cam_data.sensor_width = 36.0
+cam_data.lens = F * 36.0 / W
+cam = bpy.data.objects.new("cam", cam_data); sc.collection.objects.link(cam); sc.camera = cam
+t = data["target"]
+for i, (verts, dist) in enumerate(zip(data["vertices"], data["distances"])):
+    me.vertices.foreach_set("co", np.array([zup(v) for v in verts]).ravel())
+    me.update()
+    cam.location = zup((t[0], t[1], t[2] + dist)); cam.rotation_euler = (np.pi / 2, 0.0, 0.0)
+    sc.render.filepath = f"{out}/frame_{i:04d}.png"
+    bpy.ops.render.render(write_still=True)
+"""
+
+
 def hand_clip(
     out_dir: Path, hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
 ) -> tuple[Path, dict]:
     """Render the clip (``out_dir/hands.mp4``) and return it with the scene (ground truth)."""
+    import imageio_ffmpeg
+
+    out_dir.mkdir(parents=True, exist_ok=True)
     data = scene(hand_px, views, hold)
-    # The camera faces the body head-on from ``distance`` in front of the target (the body faces +z).
-    cameras = data["target"][None] + data["distances"][:, None] * np.array([0.0, 0.0, 1.0])
-    clip = render_clip(
-        out_dir, "hands", data["vertices"], data["faces"], cameras, data["target"], (WIDTH, HEIGHT), FOCAL_PX, FPS
+    npz = out_dir / "scene.npz"
+    np.savez(npz, **{k: v for k, v in data.items()})
+    script = out_dir / "render.py"
+    script.write_text(_BLENDER_SCRIPT)
+    frames = out_dir / "frames"
+    frames.mkdir(exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(npz), str(frames), str(WIDTH), str(HEIGHT), str(FOCAL_PX)],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    np.savez(out_dir / "scene.npz", **data)
+    if proc.returncode != 0:
+        raise RuntimeError(f"render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    clip = out_dir / "hands.mp4"
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-framerate",
+            str(FPS),
+            "-i",
+            str(frames / "frame_%04d.png"),
+            "-c:v",
+            "libx264",
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+        timeout=300,
+    )
     return clip, data
 
 
