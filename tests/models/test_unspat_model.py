@@ -191,7 +191,9 @@ def test_untrained_unspat_on_a_real_clip_equals_per_frame_hybrik(
     made = _capture_model(monkeypatch)
     bvh, glb = tmp_path / "out.bvh", tmp_path / "out.glb"
     settings = ModelSettings(weights=paper_ckpt, smpl=smpl_file, extra={} if flip else {"flip": "0"})
-    result = run_clip(clip, RunOptions(exports=(bvh, glb), model="unspat", smooth="none", settings=settings))
+    result = run_clip(
+        clip, RunOptions(exports=(bvh, glb), model="unspat", smooth="none", foot_lock="off", settings=settings)
+    )
 
     motion = result.motion
     assert result.frames == 5 and motion.num_frames == 5 and motion.fps == pytest.approx(5.0)
