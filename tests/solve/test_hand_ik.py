@@ -93,7 +93,11 @@ def test_lifting_restores_depth_from_foreshortening() -> None:
 
     truth, flat, rebuilt = bends(cam), bends(squashed), bends(lifted)
     assert np.abs(flat - truth).mean() > 15.0  # squashing really hides the fist
-    assert np.abs(rebuilt - truth).mean() < 5.0, (truth, rebuilt)
+    # The knuckle comes back from the 2D with the bone lengths. The end bones, and bones seen at > 80 % of their
+    # length, keep the detector's own depth (lift_hand: on the rendered hands that depth beat the 2D-length
+    # rule, which bent relaxed fingertips by 25-40 degrees), so this artificial 10x squash stays in them.
+    assert abs(rebuilt[0] - truth[0]) < 5.0, (truth, rebuilt)
+    assert np.abs(rebuilt - truth).mean() < np.abs(flat - truth).mean(), (truth, flat, rebuilt)
 
 
 def test_unseen_frames_interpolate_then_fade_to_rest() -> None:
