@@ -282,7 +282,7 @@ def test_end_to_end_with_smpl_mesh_glb(name, home, checkpoints, smpl_pkl, tmp_pa
     bodies = [m for m in probe["meshes"] if m["name"] == "smpl"]
     assert len(bodies) == 1
     assert [obj for kind, obj in bodies[0]["modifiers"] if kind == "ARMATURE"] == ["skeleton"]
-    assert len(bodies[0]["vertex_groups"]) == 24
+    assert len(bodies[0]["vertex_groups"]) == 54  # 24 body + 30 finger groups (--hands auto)
     print(f"{name} + SMPL: {motion.num_frames} frames end to end in {seconds:.1f} s")
 
 
