@@ -58,29 +58,3 @@ def write_people_file(
             write_fbx_characters(
                 characters, tmp, unit="cm" if first.unit_scale == 100.0 else "m", up_axis=first.up_axis
             )  # type: ignore[arg-type]
-
-
-def write_people_glb(
-    motions: list[Motion],
-    path: Path,
-    *,
-    preset: str,
-    root: RootMode,
-    mesh: MeshChoice,
-    smpl: Path | None,
-    reference_pose: str = "none",
-    overwrite: bool = True,
-) -> None:
-    """Every person in one .glb (``write_people_file`` for a .glb path)."""
-    if path.suffix.lower() != ".glb":
-        raise MocapError(f"{path.name} is not a .glb file.")
-    write_people_file(
-        motions,
-        path,
-        preset=preset,
-        root=root,
-        mesh=mesh,
-        smpl=smpl,
-        reference_pose=reference_pose,
-        overwrite=overwrite,
-    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap_cli.export.multi import write_people_file, write_people_glb
+from mocap_cli.export.multi import write_people_file
 from tests.helpers import real_motion
 
 PROBE = Path(__file__).with_name("multi_probe.py")
@@ -40,7 +40,7 @@ def test_blender_imports_one_armature_per_person_on_one_floor(tmp_path):
     b = b.with_rotations(b.rotations, b.root_translation + np.array([2.0, 0.0, 0.0]))
     b = replace(b, provenance=dict(b.provenance))
     path = tmp_path / "duet.glb"
-    write_people_glb([a, b], path, preset="blender", root="world", mesh="auto", smpl=None)
+    write_people_file([a, b], path, preset="blender", root="world", mesh="auto", smpl=None)
     arms = sorted(_blender(path, a.fps), key=lambda r: r["name"])
     assert [r["name"] for r in arms] == ["person_1", "person_2"]
     assert all(r["meshes"] for r in arms), "each person has a body mesh bound to its own armature"
