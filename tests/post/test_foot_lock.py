@@ -133,7 +133,7 @@ def test_root_lift_keeps_a_sinking_body_out_of_the_floor():
 
 def test_feet_under_the_floor_fold_their_legs_where_the_image_shows_a_crouch():
     """Where ``leg_fold`` says the legs should fold, a foot 12 cm under the floor is lifted by its leg (up to
-    ``fold_lift_cap``, 15 cm) and the root stays; elsewhere the leg lifts it by at most ``leg_lift_cap``."""
+    ``fold_lift_cap``) and the root stays; elsewhere the leg lifts it by at most ``leg_lift_cap``."""
     preset = load_contact_preset()
     sunk, feet = _sunk(0.12)
     found = detect_contacts(sunk, preset)
