@@ -193,8 +193,9 @@ def _most_central(found: list[Observation], region: tuple[int, int, int, int]) -
 
 
 def distinct_crops(boxes: list[np.ndarray]) -> list[tuple[int, int, int, int]]:
-    """Crops around ``boxes`` (most recent tracks first), skipping any that mostly repeats a kept one, at most
-    ``MAX_CROPS``: without this, two tracks briefly on one person would double the work on every frame."""
+    """Crops around ``boxes`` (in priority order, see ``Tracker.predicted_boxes``), skipping any that mostly
+    repeats a kept one, at most ``MAX_CROPS``: without this, two tracks briefly on one person would double the
+    work on every frame."""
     kept: list[tuple[int, int, int, int]] = []
     for box in boxes:
         region = crop_around(box)

@@ -82,12 +82,14 @@ class Tracker:
         self._next_id = 1
 
     def predicted_boxes(self, time: float) -> list[np.ndarray]:
-        """Boxes (4,) where recently seen people should be at ``time``, to look for them there."""
+        """Boxes (4,) where recently seen people should be at ``time``, tallest first: in a crowd the scan
+        starts many tracks on small background figures, and the crops (at most ``MAX_CROPS``) must go to
+        the people in front, who are the ones kept."""
+        recent = sorted((t for t in self._live if time - t.last_time <= MAX_CROP_AGE_S), key=lambda t: -t.height)
         boxes = []
-        for t in self._live:
-            if time - t.last_time <= MAX_CROP_AGE_S:
-                p = t.predict(time)
-                boxes.append(np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]))
+        for t in recent:
+            p = t.predict(time)
+            boxes.append(np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]))
         return boxes
 
     def update(self, position: int, time: float, people: list[Observation]) -> None:
@@ -124,7 +126,10 @@ class Tracker:
         if dt > 0:
             old = 0.5 * (track.landmarks[:, :2].min(0) + track.landmarks[:, :2].max(0))
             new = 0.5 * (obs.landmarks[:, :2].min(0) + obs.landmarks[:, :2].max(0))
-            track.velocity = _VELOCITY_SMOOTHING * track.velocity + (1 - _VELOCITY_SMOOTHING) * (new - old) / dt
+            velocity = _VELOCITY_SMOOTHING * track.velocity + (1 - _VELOCITY_SMOOTHING) * (new - old) / dt
+            # A pose that jumps (a limb guessed differently) is not motion: no faster than the gate allows.
+            limit = _GATE_PER_S * max(obs.height, 1.0)
+            track.velocity = velocity * min(1.0, limit / max(float(np.linalg.norm(velocity)), 1e-9))
         track.last_time = time
         track.landmarks = obs.landmarks
         track.height = obs.height
