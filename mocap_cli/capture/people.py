@@ -53,6 +53,7 @@ MAX_POSES_PER_CALL = 4
 MAX_CROPS = 12
 MIN_VISIBILITY = 0.5
 _BODY = slice(11, 33)
+_TORSO = [11, 12, 23, 24]  # shoulders, hips
 # Input normalisation the two networks were trained with (the legacy graphs' ImageToTensor settings).
 _DETECTOR_NORM = (127.5, 127.5)  # [-1, 1]
 _LANDMARK_NORM = (0.0, 255.0)  # [0, 1]
@@ -68,6 +69,7 @@ class Observation:
     visibility: np.ndarray
     world: np.ndarray
     box: np.ndarray
+    colour: np.ndarray | None = None  # (3,) mean RGB in [0, 1] of the torso's middle; None where it is not seen
 
     @property
     def height(self) -> float:
@@ -165,8 +167,25 @@ class PoseFinder:
             # Poses the landmark network itself doubts (mean body visibility under MIN_VISIBILITY) are
             # mostly hallucinated in clutter.
             if box[2] - box[0] > 1 and box[3] - box[1] > 1 and float(np.mean(vis[_BODY])) >= MIN_VISIBILITY:
-                found.append(Observation(lm, np.clip(vis, 0.0, 1.0), world, box))
+                found.append(Observation(lm, np.clip(vis, 0.0, 1.0), world, box, torso_colour(image, lm, vis)))
         return found
+
+
+def torso_colour(image: np.ndarray, landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray | None:
+    """Mean RGB (3,) in [0, 1] of the middle of the torso (between shoulders and hips), or None where a corner of
+    the torso is not seen or the patch is outside ``image``: clothing tells apart people whose poses meet."""
+    corners = landmarks[_TORSO, :2]
+    if float(visibility[_TORSO].min()) < MIN_VISIBILITY:
+        return None
+    centre = corners.mean(0)
+    half_w = 0.25 * float(np.linalg.norm(corners[0] - corners[1]))
+    half_h = 0.3 * float(np.linalg.norm(corners[:2].mean(0) - corners[2:].mean(0)))
+    h, w = image.shape[:2]
+    x0, x1 = int(max(centre[0] - half_w, 0)), int(min(centre[0] + half_w, w))
+    y0, y1 = int(max(centre[1] - half_h, 0)), int(min(centre[1] + half_h, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return image[y0:y1, x0:x1].reshape(-1, image.shape[2])[:, :3].mean(0).astype(np.float32) / 255.0
 
 
 def scan_regions(width: int, height: int) -> list[tuple[int, int, int, int]]:

@@ -37,6 +37,12 @@ MAX_CROP_AGE_S = 0.5
 _BASE_GATE = 0.35  # body heights of mean landmark distance allowed between consecutive frames
 _GATE_PER_S = 1.0
 _VELOCITY_SMOOTHING = 0.5
+# After a gap longer than this, a track takes back only a person in clothes of its colour (mean torso RGB within
+# ``_SAME_CLOTHES``): on street_dance_crowd, passers-by otherwise inherit the identity of someone hidden for
+# 0.5-0.7 s. Measured frame-to-frame changes of one person's torso colour: p95 0.02-0.07 on the shared clips.
+_COLOUR_AFTER_S = 0.2
+_SAME_CLOTHES = 0.15
+_COLOUR_SMOOTHING = 0.7
 
 
 @dataclass
@@ -45,6 +51,7 @@ class _Live:
     last_time: float
     landmarks: np.ndarray  # (33, 3) last observed
     height: float
+    colour: np.ndarray | None  # (3,) running mean torso RGB, see ``Observation.colour``
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # px/s of the box centre
     positions: list[int] = field(default_factory=list)  # frame positions (0-based, in decode order)
     observations: list[Observation] = field(default_factory=list)
@@ -101,6 +108,8 @@ class Tracker:
             predicted = track.predict(time)
             gate = _BASE_GATE + _GATE_PER_S * (time - track.last_time)
             for j, obs in enumerate(people):
+                if time - track.last_time > _COLOUR_AFTER_S and not _same_clothes(track.colour, obs.colour):
+                    continue
                 c = pose_distance(predicted, obs.landmarks, track.height)
                 c += 0.5 * abs(np.log(max(obs.height, 1.0) / max(track.height, 1.0)))
                 if c <= gate:
@@ -114,7 +123,7 @@ class Tracker:
                     matched.add(int(j))
         for j, obs in enumerate(people):
             if j not in matched:
-                track = _Live(self._next_id, time, obs.landmarks, obs.height)
+                track = _Live(self._next_id, time, obs.landmarks, obs.height, obs.colour)
                 self._next_id += 1
                 track.positions.append(position)
                 track.observations.append(obs)
@@ -133,12 +142,22 @@ class Tracker:
         track.last_time = time
         track.landmarks = obs.landmarks
         track.height = obs.height
+        if obs.colour is not None:
+            track.colour = (
+                obs.colour
+                if track.colour is None
+                else _COLOUR_SMOOTHING * track.colour + (1 - _COLOUR_SMOOTHING) * obs.colour
+            )
         track.positions.append(position)
         track.observations.append(obs)
 
     def tracks(self) -> list[PersonTrack]:
         every = sorted(self._done + self._live, key=lambda t: t.id)
         return [PersonTrack(t.id, list(t.positions), list(t.observations)) for t in every]
+
+
+def _same_clothes(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is None or b is None or float(np.linalg.norm(a - b)) <= _SAME_CLOTHES
 
 
 def keep_people(
