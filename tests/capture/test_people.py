@@ -131,8 +131,8 @@ def _assert_continuous(track) -> None:
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="known gap: the boy, kneeling half out of frame from frame 104, gets noisy partial "
-                "poses that fragment into tracks under 1 s; his kept track starts at frame ~137 and "
-                "covers well under 40 % of the clip",
+                "poses that fragment into tracks under 1 s; his kept track starts at frame ~110 and "
+                "covers about a third of the clip",
             ),
         ),
     ],
