@@ -106,9 +106,10 @@ class Tracker:
         cost = np.full((len(self._live), len(people)), np.inf)
         for i, track in enumerate(self._live):
             predicted = track.predict(time)
-            gate = _BASE_GATE + _GATE_PER_S * (time - track.last_time)
+            unseen = time - track.last_time
+            gate = _BASE_GATE + _GATE_PER_S * unseen
             for j, obs in enumerate(people):
-                if time - track.last_time > _COLOUR_AFTER_S and not _same_clothes(track.colour, obs.colour):
+                if unseen > _COLOUR_AFTER_S and not _same_clothes(track.colour, obs.colour):
                     continue
                 c = pose_distance(predicted, obs.landmarks, track.height)
                 c += 0.5 * abs(np.log(max(obs.height, 1.0) / max(track.height, 1.0)))
