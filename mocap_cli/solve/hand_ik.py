@@ -16,7 +16,11 @@ good finger pose never fights the arm. Per frame and hand:
    joints (2, 3) flexion only, about the same axis carried by the parent. Each angle is clamped to an
    anatomical range, so a noisy landmark cannot bend a finger backwards or sideways ("flips").
 3. Thumb: the smallest rotation taking each rest bone onto the measured one, capped in angle (its axes are
-   not the palm's).
+   not the palm's). MediaPipe places the thumb's landmarks differently from our rig's thumb joints (on renders of
+   the rig's relaxed hand its base bone reads about 30 degrees off the rig's, its bends between bones agree), so
+   the measured thumb is first turned about its base by the constant rotation that takes MediaPipe's reading of
+   the relaxed base bone (``mediapipe_thumb.json``, fitted by ``scripts/fit_hand_readings.py`` on renders the tests
+   do not use) onto the rig's: a relaxed thumb in the video is a relaxed thumb on the rig.
 
 Frames where a hand is not seen (confidence < ``MIN_CONFIDENCE``) take the rotations of the nearest seen
 frames, linearly interpolated, and fade to the relaxed rest hand (identity) over ``FADE_SECONDS`` from the
@@ -27,12 +31,16 @@ with the rest of the motion.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from mocap_cli.capture.hands import HandTrack
 from mocap_cli.core.hand_skeleton import (
     FINGER_JOINT_NAMES,
     FINGERS,
+    MIRROR_X,
     REST_HAND_SIZE,
     SIDES,
     finger_tip,
@@ -71,6 +79,13 @@ _KNUCKLE_ABDUCT = (-25.0, 25.0)
 _JOINT_FLEX = ((-5.0, 115.0), (-10.0, 90.0))
 _THUMB_SWING = (70.0, 70.0, 90.0)
 _BODY = len(JOINT_NAMES)
+THUMB_READING_FILE = Path(__file__).with_name("mediapipe_thumb.json")
+
+
+def load_thumb_reading(path: Path = THUMB_READING_FILE) -> np.ndarray:
+    """MediaPipe's reading (3,) of the rig's relaxed left thumb: the unit direction its base bone's landmarks give
+    in the wrist's rest frame (``fit_thumb_reading``)."""
+    return np.asarray(json.loads(path.read_text())["direction"], dtype=np.float64)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -121,43 +136,83 @@ def palm_alignment(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarra
     return np.einsum("fji,fj,fkj->fik", vt, fix, u)
 
 
-def finger_rotations(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
-    """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side)
-    from MediaPipe hand landmarks (F, 21, 3) in any metric frame, against the rest positions (54, 3)."""
-    f = points.shape[0]
+def _rest_directions(rest: np.ndarray, side: str, finger: str) -> list[np.ndarray]:
+    """Unit rest directions of one finger's three bones (joint 1→2, 2→3, 3→tip) in their parents' rest frames."""
+    joints = [_joint(side, finger, k) for k in (1, 2, 3)]
+    return [
+        _unit(rest[joints[1]] - rest[joints[0]]),
+        _unit(rest[joints[2]] - rest[joints[1]]),
+        _unit(finger_tip(FINGER_JOINT_NAMES[joints[2] - _BODY])),
+    ]
+
+
+def _in_rest_frame(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
+    """Landmarks (F, 21, 3) → the same hand in the wrist's rest frame, wrist at the origin."""
     to_rest = palm_alignment(points, rest, side)
-    q = np.einsum("fij,fkj->fki", to_rest, points - points[:, :1])  # (F, 21, 3) in the wrist's rest frame
+    return np.einsum("fij,fkj->fki", to_rest, points - points[:, :1])
+
+
+def _thumb_as_rig(q: np.ndarray, rest: np.ndarray, side: str, reading: np.ndarray) -> np.ndarray:
+    """Landmarks in the wrist's rest frame (F, 21, 3) with the thumb's (CMC to tip) turned about its base by the
+    rotation taking MediaPipe's reading of the relaxed base bone (``reading`` (3,), left hand; mirrored for the
+    right) onto the rig's: the thumb sits on the palm as the rig's does, its own bends as MediaPipe saw them."""
+    lm = list(_CHAINS["thumb"])
+    seen_as = reading * (MIRROR_X if side == "right" else 1.0)
+    turn = quat_between(seen_as, _rest_directions(rest, side, "thumb")[0])
+    out = q.copy()
+    base = q[:, lm[:1]]
+    out[:, lm[1:]] = base + quat_apply(np.broadcast_to(turn, (*q[:, lm[1:]].shape[:2], 4)), q[:, lm[1:]] - base)
+    return out
+
+
+def fit_thumb_reading(points: list[np.ndarray], rest: np.ndarray, sides: list[str]) -> np.ndarray:
+    """MediaPipe's reading (3,) of a relaxed left thumb's base bone (CMC to MCP landmark) in the wrist's rest frame:
+    the mean direction over landmarks of relaxed hands (each (F, 21, 3), lifted as ``add_fingers`` lifts them) of
+    the given sides, the right hand mirrored."""
+    base = _CHAINS["thumb"][:2]
+    dirs = []
+    for pts, side in zip(points, sides):
+        q = _in_rest_frame(pts, rest, side)
+        dirs.append(_unit(q[:, base[1]] - q[:, base[0]]) * (MIRROR_X if side == "right" else 1.0))
+    return _unit(np.concatenate(dirs).mean(0))
+
+
+def finger_rotations(
+    points: np.ndarray, rest: np.ndarray, side: str, thumb_reading: np.ndarray | None = None
+) -> np.ndarray:
+    """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side)
+    from hand landmarks (F, 21, 3) in any metric frame, against the rest positions (54, 3). ``thumb_reading``
+    (``load_thumb_reading``) corrects MediaPipe's thumb landmarks to the rig's thumb; None takes every landmark
+    as lying on the rig's own joints."""
+    f = points.shape[0]
+    q = _in_rest_frame(points, rest, side)  # (F, 21, 3) in the wrist's rest frame
+    if thumb_reading is not None:
+        q = _thumb_as_rig(q, rest, side, thumb_reading)
     normal = _palm_normal(rest, side)
     out = np.zeros((f, 15, 4))
     for fi, finger in enumerate(FINGERS):
         lm = _CHAINS[finger]
-        joints = [_joint(side, finger, k) for k in (1, 2, 3)]
-        rest_dirs = [
-            _unit(rest[joints[1]] - rest[joints[0]]),
-            _unit(rest[joints[2]] - rest[joints[1]]),
-            _unit(finger_tip(FINGER_JOINT_NAMES[joints[2] - _BODY])),
-        ]
+        rest_dirs = _rest_directions(rest, side, finger)
         parent = quat_identity((f,))
         for k in range(3):
             d = _unit(quat_apply(quat_conj(parent), q[:, lm[k + 1]] - q[:, lm[k]]))
             r = rest_dirs[k]
+            axis = _unit(np.cross(rest_dirs[0], normal))  # flexion axis, in every joint's rest frame
             if finger == "thumb":
                 local = _capped_swing(r, d, np.radians(_THUMB_SWING[k]))
+            elif k == 0:
+                # Abduction (about the palm normal) first, read from the sideways component along the
+                # flexion axis; then flexion about that axis, which handles knuckles bent past 90 degrees.
+                lateral = max(float(np.linalg.norm(r - (r @ axis) * axis - (r @ normal) * normal)), 1e-6)
+                abduct = np.arcsin(np.clip(-(d @ axis) / lateral, -1, 1))
+                abduct = np.clip(abduct, *np.radians(_KNUCKLE_ABDUCT))
+                spread = _rot(normal, abduct)
+                flex = _signed_angle(quat_apply(spread, np.broadcast_to(r, d.shape)), d, axis)
+                flex = np.clip(flex, *np.radians(_KNUCKLE_FLEX))
+                local = quat_mul(_rot(axis, flex), spread)
             else:
-                axis = _unit(np.cross(rest_dirs[0], normal))  # flexion axis, in every joint's rest frame
-                if k == 0:
-                    # Abduction (about the palm normal) first, read from the sideways component along the
-                    # flexion axis; then flexion about that axis, which handles knuckles bent past 90 degrees.
-                    lateral = max(float(np.linalg.norm(r - (r @ axis) * axis - (r @ normal) * normal)), 1e-6)
-                    abduct = np.arcsin(np.clip(-(d @ axis) / lateral, -1, 1))
-                    abduct = np.clip(abduct, *np.radians(_KNUCKLE_ABDUCT))
-                    spread = _rot(normal, abduct)
-                    flex = _signed_angle(quat_apply(spread, np.broadcast_to(r, d.shape)), d, axis)
-                    flex = np.clip(flex, *np.radians(_KNUCKLE_FLEX))
-                    local = quat_mul(_rot(axis, flex), spread)
-                else:
-                    flex = np.clip(_signed_angle(np.broadcast_to(r, d.shape), d, axis), *np.radians(_JOINT_FLEX[k - 1]))
-                    local = _rot(axis, flex)
+                flex = np.clip(_signed_angle(np.broadcast_to(r, d.shape), d, axis), *np.radians(_JOINT_FLEX[k - 1]))
+                local = _rot(axis, flex)
             out[:, 3 * fi + k] = local
             parent = quat_mul(parent, local)
     return out
@@ -277,6 +332,18 @@ def fill_and_fade(rotvecs: np.ndarray, seen: np.ndarray, fade_frames: float) -> 
     return (filled * weight[:, None]).reshape(rotvecs.shape), weight
 
 
+def lift_track(hands: HandTrack, side: int, seen: np.ndarray) -> np.ndarray:
+    """3D landmarks (N, 21, 3) of one hand (``side`` 0 left, 1 right) in the N frames where ``seen`` (F,) is True:
+    MediaPipe's metric depth, mirrored back where it took the hand for the other one (palm for back: same 2D,
+    depth mirrored), rebuilt from the 2D foreshortening with the hand's own bone lengths (``lift_hand``)."""
+    world = hands.world[seen, side].astype(np.float64)
+    world[hands.handedness[seen, side] < 0.5, :, 2] *= -1.0
+    lengths = bone_lengths(world)
+    return np.stack(
+        [lift_hand(image.astype(np.float64), w, lengths) for image, w in zip(hands.landmarks[seen, side], world)]
+    )
+
+
 def measured_hand_scale(hands: HandTrack) -> float:
     """Subject hand size over the rest hand's: the median wrist-to-middle-knuckle length of MediaPipe's
     metric hand landmarks over confidently seen frames (1 when never seen), clamped to ``HAND_SCALE_RANGE``."""
@@ -300,6 +367,7 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
     fingers = np.tile(quat_identity(), (f, 30, 1))
     finger_conf = np.zeros((f, 30))
     if hands is not None:
+        thumb_reading = load_thumb_reading()
         if hands.num_frames != f:
             raise ValueError(f"hand track has {hands.num_frames} frames, motion {f}")
         for s, side in enumerate(SIDES):
@@ -307,14 +375,7 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
             if not seen.any():
                 continue
             local = np.tile(quat_identity(), (f, 15, 1))
-            world = hands.world[seen, s].astype(np.float64)
-            # MediaPipe took these for the other hand (palm for back): same 2D, depth mirrored.
-            world[hands.handedness[seen, s] < 0.5, :, 2] *= -1.0
-            lengths = bone_lengths(world)
-            points = np.stack(
-                [lift_hand(image.astype(np.float64), w, lengths) for image, w in zip(hands.landmarks[seen, s], world)]
-            )
-            local[seen] = finger_rotations(points, rest, side)
+            local[seen] = finger_rotations(lift_track(hands, s, seen), rest, side, thumb_reading)
             rotvecs, _ = fill_and_fade(quat_to_rotvec(local), seen, FADE_SECONDS * motion.fps)
             fingers[:, 15 * s : 15 * s + 15] = quat_from_rotvec(rotvecs)
             conf = np.where(seen, hands.confidence[:, s], 0.0)
@@ -342,5 +403,8 @@ __all__ = [
     "add_fingers",
     "fill_and_fade",
     "finger_rotations",
+    "fit_thumb_reading",
+    "lift_track",
+    "load_thumb_reading",
     "measured_hand_scale",
 ]

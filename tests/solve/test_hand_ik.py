@@ -16,7 +16,7 @@ from mocap_cli.core.hand_skeleton import (
     HAND_JOINT_NAMES,
     with_fingers,
 )
-from mocap_cli.core.rotations import quat_identity, quat_to_rotvec
+from mocap_cli.core.rotations import quat_apply, quat_from_rotvec, quat_identity, quat_to_rotvec
 from mocap_cli.core.skeleton import JOINT_NAMES, canonical_skeleton
 from mocap_cli.solve.hand_ik import (
     _CHAINS,
@@ -25,7 +25,9 @@ from mocap_cli.solve.hand_ik import (
     bone_lengths,
     fill_and_fade,
     finger_rotations,
+    fit_thumb_reading,
     lift_hand,
+    load_thumb_reading,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,6 +71,43 @@ def test_exact_landmarks_give_the_pose_back(pose: str) -> None:
         err = np.abs(joint_angles(SKELETON, est) - joint_angles(SKELETON, joints))[0, 15 * s : 15 * s + 15]
         assert err[:12].max() < 1e-6, (pose, side, err)
         assert err[12:].max() < 5.0, (pose, side, err)
+
+
+def test_thumb_read_off_the_rig_is_turned_back_onto_it() -> None:
+    """Landmarks whose whole thumb sits turned on the palm (as MediaPipe reads the rig's, about 30 degrees): the
+    fitted reading recovers the turn from relaxed hands, and with it every thumb joint angle of another pose
+    comes back as without the turn, in both hands; without the reading the base joint is off by the turn."""
+    rig = REST[_joint("left", "thumb", 2)] - REST[_joint("left", "thumb", 1)]
+    # A turn of the base bone's direction (a swing: one direction cannot tell a twist about itself).
+    turn_axis = np.cross(rig, [0.0, 1.0, 0.0])
+    turn_axis /= np.linalg.norm(turn_axis)
+
+    def read_as_mediapipe(joints: np.ndarray, side: str) -> np.ndarray:
+        pts = landmarks(joints, side)
+        mirror = np.array([-1.0, 1.0, 1.0]) if side == "right" else np.ones(3)
+        # the right hand's mirror image of the turn: rotation vector -M v, M the x mirror
+        turn = quat_from_rotvec(turn_axis * mirror * np.radians(30.0) * (-1 if side == "right" else 1))
+        thumb = list(_CHAINS["thumb"])
+        base = pts[0, thumb[0]]
+        pts[0, thumb[1:]] = base + quat_apply(np.broadcast_to(turn, (3, 4)), pts[0, thumb[1:]] - base)
+        return pts
+
+    relaxed = posed("relaxed")
+    reading = fit_thumb_reading(
+        [read_as_mediapipe(relaxed, "left"), read_as_mediapipe(relaxed, "right")], REST, ["left", "right"]
+    )
+    assert np.degrees(np.arccos(reading @ rig / np.linalg.norm(rig))) == pytest.approx(30.0, abs=3.0)
+    joints = posed("pinch")
+    truth = joint_angles(SKELETON, joints)[0]
+    for s, side in enumerate(("left", "right")):
+        thumb = slice(15 * s + 12, 15 * s + 15)
+        for use, worst in ((reading, 1.0), (None, 15.0)):
+            rot = np.tile(quat_identity(), (1, 54, 1))
+            rot[0, 24 + 15 * s : 39 + 15 * s] = finger_rotations(read_as_mediapipe(joints, side), REST, side, use)
+            err = np.abs(joint_angles(SKELETON, with_tips(SKELETON, rot, SKELETON.offsets[:1]))[0] - truth)[thumb]
+            assert (err.max() < worst) if use is not None else (err[0] > worst), (side, err)
+    shipped = load_thumb_reading()
+    assert shipped.shape == (3,) and np.linalg.norm(shipped) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_lifting_restores_depth_from_foreshortening() -> None:
