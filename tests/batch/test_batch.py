@@ -318,6 +318,12 @@ def test_batch_isolates_failures_reports_and_resumes(tmp_path: Path) -> None:
     assert parts(tmp_path) == []
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C reaches a program started from a terminal; one started in the background of a script (as CI
+    may start pytest) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _batch_process(src: Path, out: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return subprocess.Popen(
@@ -338,6 +344,7 @@ def _batch_process(src: Path, out: Path, *extra: str) -> subprocess.Popen:
         text=True,
         env=env,
         cwd=REPO,
+        preexec_fn=_as_in_a_terminal,
     )
 
 
