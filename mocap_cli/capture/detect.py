@@ -15,6 +15,16 @@ Gaps: frames without a kept detection have ``detected=False``. Interior gaps up 
 linear interpolation in time (``filled=True``); longer gaps and gaps at either end stay NaN for the caller to
 decide (trim, hold, or interpolate). Visibility is 0 on every undetected frame.
 
+The opening: MediaPipe's tracker follows whatever its first detection locked onto, so a clip's first frames are
+the weakest. Its detector can miss a person who is plainly there (walk_16_32: a 130 px walker found only at frame
+18) or lock onto a wrong body shape and keep it until tracking fails (squat_14_06: the legs read at hip height,
+100 px off, for 11 frames, then a loss and a good re-detection). So where the first ``OPENING_SECONDS`` hold a miss
+followed by a (re-)detection, those opening frames are tracked once more, backward, by a fresh tracker that
+starts ``SETTLE_SECONDS`` after that detection (where the forward pass was tracking well); each frame before the
+detection takes the backward pass's pose where the forward pass had none or disagrees with it by more than
+``REDO_DISAGREEMENT`` of a body height. Clips whose opening is seen without a miss are not re-tracked (no cost).
+The hand models (``on_frame``) see the forward pass's poses.
+
 Timestamps: the legacy API assumes 30 fps for its smoothing filter; we hand it each frame's real presentation
 time instead (through its ``_simulated_timestamp`` counter, present in 0.10.x), so variable and non-30 fps clips
 are smoothed correctly.
@@ -39,6 +49,12 @@ DEFAULT_MAX_GAP_S = 0.5
 # A person smaller than this (pixels, the longer side of their box) is below what MediaPipe was trained on:
 # landmarks jitter and detections come and go, so the user is told (a 32x32 clip still "works").
 MIN_RELIABLE_PERSON_PIXELS = 64
+OPENING_SECONDS = 1.0
+SETTLE_SECONDS = 0.5
+REDO_DISAGREEMENT = 0.15
+# Opening frames are kept for the backward pass at most this size (longer side, pixels): MediaPipe's models see
+# 256 px crops, and 1.5 s of 4K frames would hold about a gigabyte.
+_OPENING_MAX_SIDE = 1280
 
 
 @dataclass
@@ -157,31 +173,26 @@ def detect(
     pose = _pose_estimator()
     tracker = BackgroundTracker(float(info.fps))
     last_us = -1
+    opening: list[np.ndarray] = []  # the first frames, for the backward pass (module docstring)
     try:
         for frame in frames:
             h, w = frame.image.shape[:2]
             if size is None:
                 size = (w, h)
+            if not times or frame.time - times[0] <= OPENING_SECONDS + SETTLE_SECONDS:
+                opening.append(_shrunk(frame.image))
             stamp = max(int(round(frame.time * 1e6)), last_us + 1)
             if hasattr(pose, "_simulated_timestamp"):
                 # process() adds 33333 us (its 30 fps assumption) before stamping the packet.
                 pose._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
             last_us = stamp
-            result = pose.process(frame.image)  # type: ignore[attr-defined]
+            pose_now = _landmarks(pose.process(frame.image), (w, h))  # type: ignore[attr-defined]
             times.append(frame.time)
             indices.append(frame.index)
-            if result.pose_landmarks is None:
-                image_lm.append(nan3)
-                world_lm.append(nan3)
-                vis.append(np.zeros(NUM_LANDMARKS, np.float32))
-                found.append(False)
-            else:
-                pts = result.pose_landmarks.landmark
-                image_lm.append(np.array([(p.x * w - 0.5, p.y * h - 0.5, p.z * w) for p in pts], dtype=np.float32))
-                vis.append(np.array([p.visibility for p in pts], dtype=np.float32))
-                wpts = result.pose_world_landmarks.landmark
-                world_lm.append(np.array([(p.x, p.y, p.z) for p in wpts], dtype=np.float32))
-                found.append(True)
+            found.append(pose_now is not None)
+            image_lm.append(nan3 if pose_now is None else pose_now[0])
+            world_lm.append(nan3 if pose_now is None else pose_now[1])
+            vis.append(np.zeros(NUM_LANDMARKS, np.float32) if pose_now is None else pose_now[2])
             if on_frame is not None:
                 on_frame(frame, image_lm[-1] if found[-1] else None, vis[-1] if found[-1] else None)
             # The camera's motion is tracked on the frames already decoded (a second decode would cost more).
@@ -194,6 +205,7 @@ def detect(
 
     if size is None:
         raise MocapError(f"{info.path} yielded no frames to analyse; check --start/--end.")
+    _redo_opening(opening, times, size, found, image_lm, world_lm, vis)
     detected = np.array(found, dtype=bool)
     if not detected.any():
         tiny = (
@@ -228,6 +240,78 @@ def detect(
         boxes=boxes,
         background=tracker.finish(),
     )
+
+
+def _shrunk(image: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` whose longer side is at most ``_OPENING_MAX_SIDE`` pixels."""
+    h, w = image.shape[:2]
+    scale = _OPENING_MAX_SIDE / max(h, w)
+    if scale >= 1.0:
+        return image.copy()
+    import cv2
+
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
+def _landmarks(result: object, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(image (33, 3) as in ``Track2D``, world (33, 3), visibility (33,)) of a ``Pose.process`` result, or None.
+    ``size``: (W, H) of the clip's frames (the landmarks are normalised, so a shrunk frame gives the same)."""
+    if result.pose_landmarks is None:  # type: ignore[attr-defined]
+        return None
+    w, h = size
+    pts = result.pose_landmarks.landmark  # type: ignore[attr-defined]
+    image = np.array([(p.x * w - 0.5, p.y * h - 0.5, p.z * w) for p in pts], dtype=np.float32)
+    world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], dtype=np.float32)  # type: ignore[attr-defined]
+    return image, world, np.array([p.visibility for p in pts], dtype=np.float32)
+
+
+def opening_redetection(found: list[bool], times: list[float]) -> int | None:
+    """Index of the last frame in the first ``OPENING_SECONDS`` where the person is found right after a frame
+    where they were not (MediaPipe (re-)detected them), or None: the opening frames before it are re-tracked."""
+    last = None
+    for i in range(1, len(found)):
+        if times[i] - times[0] > OPENING_SECONDS:
+            break
+        if found[i] and not found[i - 1]:
+            last = i
+    return last
+
+
+def _redo_opening(
+    opening: list[np.ndarray],
+    times: list[float],
+    size: tuple[int, int],
+    found: list[bool],
+    image_lm: list[np.ndarray],
+    world_lm: list[np.ndarray],
+    vis: list[np.ndarray],
+) -> None:
+    """Track the opening frames backward and take its poses before the (re-)detection (module docstring);
+    updates the per-frame lists in place."""
+    j = opening_redetection(found, times)
+    if j is None:
+        return
+    start = max(i for i in range(len(opening)) if times[i] - times[j] <= SETTLE_SECONDS)
+    pose = _pose_estimator()
+    stamp = 0
+    try:
+        for i in range(start, -1, -1):
+            if i < start:
+                stamp += max(int(round((times[i + 1] - times[i]) * 1e6)), 1)
+            if hasattr(pose, "_simulated_timestamp"):
+                pose._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
+            back = _landmarks(pose.process(opening[i]), size)  # type: ignore[attr-defined]
+            if i >= j or back is None:
+                continue
+            if found[i]:
+                height = max(float(np.ptp(back[0][:, 1])), 1.0)
+                apart = float(np.linalg.norm(back[0][:, :2] - image_lm[i][:, :2], axis=-1).mean())
+                if apart <= REDO_DISAGREEMENT * height:
+                    continue
+            found[i] = True
+            image_lm[i], world_lm[i], vis[i] = back
+    finally:
+        pose.close()  # type: ignore[attr-defined]
 
 
 def _boxes(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
