@@ -10,6 +10,8 @@ from mocap_cli.capture.detect import Track2D
 from mocap_cli.capture.video import Frame, VideoInfo
 from mocap_cli.core.motion import Motion
 from mocap_cli.settings import DEFAULTS
+from mocap_cli.solve.camera import Pinhole
+from mocap_cli.solve.camera_motion import CameraMotion, camera_motion_from_pairs, estimate_camera_motion
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -22,6 +24,14 @@ class Clip:
     video: VideoInfo
     track: Track2D
     frames: Callable[[], Iterator[Frame]]
+
+    def camera_motion(self, camera: Pinhole) -> CameraMotion:
+        """How the filming camera turned (``solve.camera_motion``), so every model undoes a pan or an orbit: from
+        the background tracked during detection, or tracked now for a track made elsewhere."""
+        track = self.track
+        if track.background is None:
+            return estimate_camera_motion(self.frames(), track.boxes, camera, float(track.fps))
+        return camera_motion_from_pairs(track.background, track.num_frames, camera)
 
 
 @dataclass(frozen=True)

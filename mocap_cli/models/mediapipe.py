@@ -18,7 +18,6 @@ from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs
 from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
-from mocap_cli.solve.camera_motion import camera_motion_from_pairs, estimate_camera_motion
 from mocap_cli.solve.posing import motion_from_camera_joints
 
 # Body landmarks used to place the body in the camera (face points are too close together to help).
@@ -76,10 +75,7 @@ class MediaPipeModel:
         offset = steady_depth(offset, float(track.fps))
         joints, conf, hints = smpl_joints_from_mediapipe(world + offset[:, None], np.nan_to_num(track.visibility))
         conf = np.where(track.detected[:, None], conf, 0.0)
-        if track.background is None:  # a track not made by ``detect``: track the background now
-            turning = estimate_camera_motion(clip.frames(), track.boxes, camera, float(track.fps))
-        else:
-            turning = camera_motion_from_pairs(track.background, track.num_frames, camera)
+        turning = clip.camera_motion(camera)
         if progress:
             progress(len(joints), len(joints))
         provenance = {

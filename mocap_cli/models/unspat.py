@@ -655,4 +655,5 @@ class UnspatModel:
             confidence=confidence,
             betas=betas.astype(np.float32) if self._smpl_model is not None else None,
             provenance=provenance,
+            camera=clip.camera_motion(camera),
         )

@@ -120,6 +120,28 @@ def test_turning_and_walking_away_in_the_camera_frame():
     assert np.allclose(facing, [-1, 0, 0], atol=0.02)
 
 
+def test_a_panning_camera_does_not_turn_or_move_a_still_body():
+    # A body standing still 4 m in front of a camera that pans 40° to the right over 5 frames: in each frame's
+    # camera axes the body turns and slides the other way. Given the camera's turn (camera f axes → camera 0
+    # axes, as ``Clip.camera_motion`` measures it) the world body neither turns nor moves.
+    from mocap_cli.solve.camera_motion import CameraMotion
+
+    turns = np.stack([_ry(a) for a in np.linspace(0.0, 40.0, 5)])
+    body, place = _ry(30.0) @ _rx(180.0), np.array([0.5, 0.2, 4.0])
+    roots = np.einsum("fji,jk->fik", turns, body)  # R_f^T @ body
+    seen = np.einsum("fji,j->fi", turns, place)  # R_f^T @ place
+    side, focal = 200.0, 600.0
+    cam = np.stack([2 * focal / (seen[:, 2] * side), seen[:, 0], seen[:, 1]], axis=1)
+    windows = SquareBoxes(np.array([[320.0, 240.0]] * 5), np.array([side] * 5))
+    panning = CameraMotion(turns, np.ones(5, dtype=bool))
+    still = motion_from_mesh_sequence(_sequence(roots, cam), windows, (640, 480), 30.0, focal=focal, camera=panning)
+    assert np.allclose(quat_to_matrix(still.rotations[:, 0]), quat_to_matrix(still.rotations[:1, 0]), atol=1e-5)
+    assert np.allclose(still.root_translation, still.root_translation[:1], atol=1e-5)
+    turned = motion_from_mesh_sequence(_sequence(roots, cam), windows, (640, 480), 30.0, focal=focal)
+    heading = quat_apply(turned.rotations[:, 0], np.array([0.0, 0.0, 1.0]))
+    assert np.degrees(np.arccos(np.clip(heading[0] @ heading[-1], -1, 1))) > 35  # what it did without
+
+
 def test_crop_stream_holds_only_what_the_schedule_asks_for():
     h, w = 48, 64
     frames = (Frame(i, i / 30, np.full((h, w, 3), i % 256, np.uint8)) for i in range(300))

@@ -90,16 +90,18 @@ def heading_degrees(joints: np.ndarray, left: int, right: int) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_dance_keeps_its_heading_in_the_world(tmp_path):
+@pytest.mark.parametrize("model, spread", [("mediapipe", 15.0), ("mixste", 20.0)])
+def test_dance_keeps_its_heading_in_the_world(tmp_path, model, spread):
     """dance_05_02, filmed by a camera orbiting 100° in 5 s: our body heading against the ground truth's stays
     steady (it drifted with the camera: spread 33°), and MPJPE after one rotation for the clip drops from 138 mm
-    towards raw MediaPipe's per-frame camera-frame 102 mm."""
+    towards raw MediaPipe's per-frame camera-frame 102 mm. The lifter (shipped weights) undoes the camera's turn
+    too: without it, its MPJPE here was 130 mm; its own heading errors (the spread left) measured 17°."""
     from mocap_cli.core.skeleton import JOINT_INDEX
     from mocap_cli.pipeline import RunOptions, run_clip
 
     folder = require_shared("data", "synthetic", "dance_05_02")
     gt = np.load(folder / "gt.npz")
-    motion = run_clip(folder / "video.mp4", RunOptions(exports=(tmp_path / "out.npz",))).motion
+    motion = run_clip(folder / "video.mp4", RunOptions(exports=(tmp_path / "out.npz",), model=model)).motion
     truth = gt["joints3d_world"][:, :24]
     left, right = JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]
     diff = heading_degrees(motion.joints, left, right) - heading_degrees(truth, left, right)
@@ -107,7 +109,7 @@ def test_dance_keeps_its_heading_in_the_world(tmp_path):
     camera_yaw = yaw_degrees(np.einsum("ij,fkj->fik", gt["R"][0], gt["R"]))
     slope = np.polyfit(camera_yaw, diff, 1)[0]
     assert abs(slope) < 0.25  # the error no longer follows the camera (it did, slope ≈ 1)
-    assert np.std(diff) < 15.0  # what is left is MediaPipe's own error (up to 33° in the pirouette)
+    assert np.std(diff) < spread  # what is left is the model's own error (up to 33° in the pirouette)
 
     limbs = [
         JOINT_INDEX[f"{s}_{p}"]

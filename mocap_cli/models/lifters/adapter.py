@@ -10,7 +10,7 @@ Steps, per clip:
    camera-frame 3D (x right, y down, z forward, metres).
 3. The root path as in the default model: per frame, the camera translation that makes the lifted joints
    project onto the 2D keypoints through a pinhole camera of the assumed field of view
-   (``camera.solve_translation``).
+   (``camera.solve_translation``), its depth steadied (``camera.steady_depth``).
 4. H36M-17 → the canonical 24 joints (``smpl_joints_from_h36m``, mapping documented there), then
    ``posing.motion_from_camera_joints``: y-down camera → Y-up world, gravity, skeleton fit, IK, floor.
 
@@ -33,7 +33,7 @@ from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, canonical_skeleton
 from mocap_cli.errors import MocapError
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs, unit
-from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation
+from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
 from mocap_cli.solve.posing import motion_from_camera_joints
 from mocap_cli.weights import cache as W
 
@@ -190,7 +190,7 @@ class LifterModel:
 
         camera = Pinhole.from_fov(width, height, self.settings.fov_degrees)
         weights = np.where(conf >= VISIBILITY_THRESHOLD, conf, 0.0)
-        translation = interpolate_nans(solve_translation(pose, kp, weights, camera))
+        translation = steady_depth(interpolate_nans(solve_translation(pose, kp, weights, camera)), float(track.fps))
 
         world = interpolate_nans(track.world_landmarks)
         joints, joint_conf, hints = smpl_joints_from_h36m(pose, conf, world, visibility)
@@ -212,10 +212,12 @@ class LifterModel:
             "flip_averaging": "on" if self.flip else "off",
             "keypoints": "mediapipe -> h36m-17",
         }
+        width, height = clip.track.image_size
         return motion_from_camera_joints(
             lifted.joints_cam,
             lifted.confidence,
             float(clip.track.fps),
             hints_cam=lifted.hints_cam,
             provenance=provenance,
+            camera=clip.camera_motion(Pinhole.from_fov(width, height, self.settings.fov_degrees)),
         )

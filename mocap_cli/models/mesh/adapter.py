@@ -15,7 +15,9 @@ Stages:
    focal length follows from ``--fov`` (the networks only predict scale; a wrong field of view stretches
    depth, not the pose). The SMPL model-frame origin and the pelvis differ by a constant offset (the rest
    pelvis position), which grounding removes, so the translation is used as the pelvis path.
-5. Gravity alignment (median body up → +Y, at most 45°) and grounding, as the other models.
+5. A turning camera (pan, orbit: ``Clip.camera_motion``) is undone as for the other models: the root orientation
+   and path are carried into the first frame's camera axes (``posing.undo_camera_rotation``).
+6. Gravity alignment (median body up → +Y, at most 45°) and grounding, as the other models.
 
 Skeleton: with the user's SMPL model the subject's own rest skeleton from the clip's median betas
 (``body.smpl_body.smpl_rest``); SMPL's zero pose is that skeleton's rest, so the rotations are exact. Without
@@ -53,8 +55,9 @@ from mocap_cli.models.mesh.crops import (
 )
 from mocap_cli.models.mesh.inference import SCHEDULES, ClipSchedule, MeshSequence, run_clip_model
 from mocap_cli.solve.camera import CAMERA_TO_WORLD, Pinhole, gravity_alignment, rotate_points
+from mocap_cli.solve.camera_motion import CameraMotion
 from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
-from mocap_cli.solve.posing import body_up, ground_motion, tilt_rotations
+from mocap_cli.solve.posing import body_up, camera_origins, ground_motion, root_path_in_first_camera, tilt_rotations
 
 DECODE_BATCH = 8  # frames warped together (bounded: 8 full-HD frames ≈ 50 MB)
 # Smallest weak-perspective scale believed: trained networks give s ≈ 0.5–1.5 for a person filling the crop;
@@ -234,19 +237,27 @@ def motion_from_mesh_sequence(
     confidence: np.ndarray | None = None,
     betas: np.ndarray | None = None,
     provenance: dict[str, str] | None = None,
+    camera: CameraMotion | None = None,
 ) -> Motion:
     """Per-frame SMPL rotations + crop cameras → a grounded Motion (world frame, Y up, metres).
 
     ``windows`` are the crop windows actually cropped, ``focal`` the assumed full-image focal length (pixels).
     ``skeleton`` must have SMPL's rest pose as its identity pose (SMPL rest skeleton) or be the canonical one.
+    ``camera``: how the filming camera turned (``Clip.camera_motion``), undone as ``posing.undo_camera_rotation``
+    does for joints.
     """
     num_frames = len(seq.rotmats)
     rotmats = np.asarray(seq.rotmats, dtype=np.float64).copy()
-    rotmats[:, 0] = camera_root_to_world(rotmats[:, 0])
-    rotations = quat_continuous(quat_from_matrix(rotmats), axis=0)
     cam = np.asarray(seq.cam, dtype=np.float64).copy()
     cam[:, 0] = np.maximum(cam[:, 0], MIN_CAM_SCALE)
     translation_cam = crop_cam_to_translation(cam, windows, image_size, focal)
+    turns = origins = None
+    if camera is not None and camera.moving:
+        turns, origins = camera.rotations, camera_origins(translation_cam, camera)
+        rotmats[:, 0] = np.einsum("fij,fjk->fik", turns, rotmats[:, 0])
+        translation_cam = root_path_in_first_camera(translation_cam, camera)
+    rotmats[:, 0] = camera_root_to_world(rotmats[:, 0])
+    rotations = quat_continuous(quat_from_matrix(rotmats), axis=0)
     root = translation_cam @ CAMERA_TO_WORLD.T
     skeleton = skeleton or canonical_skeleton()
     conf = np.ones((num_frames, skeleton.num_joints)) if confidence is None else confidence
@@ -257,7 +268,9 @@ def motion_from_mesh_sequence(
     grounded = ground_motion(motion)
     record_camera_pose(
         grounded.provenance,
-        CameraPose.from_alignment(tilt, grounding_shift(motion.root_translation, grounded.root_translation)),
+        CameraPose.from_alignment(
+            tilt, grounding_shift(motion.root_translation, grounded.root_translation), turns, origins
+        ),
     )
     return grounded
 
@@ -338,4 +351,5 @@ class MeshModel:
             confidence=confidence,
             betas=betas.astype(np.float32),
             provenance=provenance,
+            camera=clip.camera_motion(camera),
         )
