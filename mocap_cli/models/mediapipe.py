@@ -58,6 +58,21 @@ def smpl_joints_from_mediapipe(
     return out, conf, mediapipe_twist_hints(p)
 
 
+def camera_joints(clip: Clip, camera: Pinhole) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """MediaPipe's 3D landmarks placed in the camera (module docstring) as the canonical joints: absolute
+    camera-frame positions (F, 24, 3), their confidence (F, 24, 0 where not detected) and the IK twist hints."""
+    track = clip.track
+    # MediaPipe's world landmarks use the image's axes (x right, y down, z away from the camera).
+    world = interpolate_nans(track.world_landmarks)
+    weights = np.where(track.detected[:, None], np.clip(track.visibility[:, _BODY], 0.0, 1.0), 0.0)
+    weights = np.where(weights > 0.5, weights, 0.0)
+    pixels = np.nan_to_num(track.landmarks[:, _BODY, :2])
+    offset = interpolate_nans(solve_translation(world[:, _BODY], pixels, weights, camera))
+    offset = steady_depth(offset, float(track.fps))
+    joints, conf, hints = smpl_joints_from_mediapipe(world + offset[:, None], np.nan_to_num(track.visibility))
+    return joints, np.where(track.detected[:, None], conf, 0.0), hints
+
+
 class MediaPipeModel:
     def __init__(self, name: str, settings: ModelSettings) -> None:
         self.name = name
@@ -65,16 +80,8 @@ class MediaPipeModel:
 
     def estimate(self, clip: Clip, progress: Progress | None = None) -> Motion:
         track = clip.track
-        # MediaPipe's world landmarks use the image's axes (x right, y down, z away from the camera).
-        world = interpolate_nans(track.world_landmarks)
         camera = Pinhole.from_fov(track.image_size[0], track.image_size[1], self.settings.fov_degrees)
-        weights = np.where(track.detected[:, None], np.clip(track.visibility[:, _BODY], 0.0, 1.0), 0.0)
-        weights = np.where(weights > 0.5, weights, 0.0)
-        pixels = np.nan_to_num(track.landmarks[:, _BODY, :2])
-        offset = interpolate_nans(solve_translation(world[:, _BODY], pixels, weights, camera))
-        offset = steady_depth(offset, float(track.fps))
-        joints, conf, hints = smpl_joints_from_mediapipe(world + offset[:, None], np.nan_to_num(track.visibility))
-        conf = np.where(track.detected[:, None], conf, 0.0)
+        joints, conf, hints = camera_joints(clip, camera)
         turning = clip.camera_motion(camera)
         if progress:
             progress(len(joints), len(joints))

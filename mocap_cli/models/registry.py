@@ -38,6 +38,13 @@ def registry() -> dict[str, ModelEntry]:
             _adapter("mediapipe", "MediaPipeModel", "mediapipe"),
         ),
         (
+            "fused",
+            "MediaPipe's 3D landmarks averaged with the MixSTE lifter's 3D + IK (nothing to download: the shipped "
+            "MixSTE weights)",
+            "lifter",
+            _adapter("fused", "FusedModel", "fused"),
+        ),
+        (
             "mixste",
             "MixSTE 2D->3D keypoint lifter on MediaPipe 2D + IK (CVPR 2022; the authors' weights if imported, else "
             "mocap's own, trained on CMU mocap)",
