@@ -1,6 +1,6 @@
 """Accuracy and jitter of `mocap run` on the rendered clips with exact 3D ground truth.
 
-usage: python benchmarks/accuracy.py [--model mediapipe] [--smooth light] [--foot-lock auto|off]
+usage: python benchmarks/accuracy.py [--model mediapipe] [--weights FILE] [--smooth light] [--foot-lock auto|off]
                                     [--clips walk_16_32,...] [--cache DIR] [--json out.json] [--hands auto|off]
 
 For each clip in ../shared/data/synthetic it runs the whole pipeline (decode → MediaPipe → model → smoothing)
@@ -173,6 +173,7 @@ def cache_detection(cache: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mediapipe")
+    ap.add_argument("--weights", type=Path, help="a checkpoint for --model (as `mocap run --weights`)")
     ap.add_argument("--smooth", default="light")
     ap.add_argument("--clips", default="")
     ap.add_argument("--foot-lock", default=None, help="auto | off (default: the pipeline's)")
@@ -199,7 +200,7 @@ def main() -> None:
                 model=args.model,
                 smooth=args.smooth,
                 overwrite=True,
-                settings=ModelSettings(),
+                settings=ModelSettings(weights=args.weights),
                 hands=args.hands,
                 **extra,
             ),
