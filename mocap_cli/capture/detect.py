@@ -22,8 +22,8 @@ the weakest. Its detector can miss a person who is plainly there (walk_16_32: a 
 followed by a (re-)detection, those opening frames are tracked once more, backward, by a fresh tracker that
 starts ``SETTLE_SECONDS`` after that detection (where the forward pass was tracking well); each frame before the
 detection takes the backward pass's pose where the forward pass had none or disagrees with it by more than
-``REDO_DISAGREEMENT`` of a body height. Clips whose opening is seen without a miss are not re-tracked (no cost).
-The hand models (``on_frame``) see the forward pass's poses.
+``REDO_DISAGREEMENT`` of a body height. Clips whose opening is seen without a miss run no second pass (their first
+1.5 s of frames are kept, downscaled, in case). The hand models (``on_frame``) see the forward pass's poses.
 
 Timestamps: the legacy API assumes 30 fps for its smoothing filter; we hand it each frame's real presentation
 time instead (through its ``_simulated_timestamp`` counter, present in 0.10.x), so variable and non-30 fps clips
