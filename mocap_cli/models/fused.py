@@ -63,7 +63,5 @@ class FusedModel:
 def readiness(name: str, settings: ModelSettings) -> Readiness:
     from mocap_cli.models.mediapipe import readiness as mediapipe_readiness
 
-    for ready in (mediapipe_readiness("mediapipe", settings), lifter_readiness(LIFTER, settings)):
-        if not ready.ready:
-            return ready
-    return lifter_readiness(LIFTER, settings)
+    ready = mediapipe_readiness("mediapipe", settings)
+    return lifter_readiness(LIFTER, settings) if ready.ready else ready
