@@ -181,12 +181,8 @@ def detect(
                 size = (w, h)
             if not times or frame.time - times[0] <= OPENING_SECONDS + SETTLE_SECONDS:
                 opening.append(_shrunk(frame.image))
-            stamp = max(int(round(frame.time * 1e6)), last_us + 1)
-            if hasattr(pose, "_simulated_timestamp"):
-                # process() adds 33333 us (its 30 fps assumption) before stamping the packet.
-                pose._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
-            last_us = stamp
-            pose_now = _landmarks(pose.process(frame.image), (w, h))  # type: ignore[attr-defined]
+            last_us = max(int(round(frame.time * 1e6)), last_us + 1)
+            pose_now = _pose_at(pose, frame.image, last_us, (w, h))
             times.append(frame.time)
             indices.append(frame.index)
             found.append(pose_now is not None)
@@ -265,6 +261,17 @@ def _landmarks(result: object, size: tuple[int, int]) -> tuple[np.ndarray, np.nd
     return image, world, np.array([p.visibility for p in pts], dtype=np.float32)
 
 
+def _pose_at(
+    pose: object, image: np.ndarray, stamp_us: int, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``_landmarks`` of what ``pose`` finds in ``image``, stamped ``stamp_us`` microseconds for its smoothing filter
+    (module docstring: Timestamps)."""
+    if hasattr(pose, "_simulated_timestamp"):
+        # process() adds 33333 us (its 30 fps assumption) before stamping the packet.
+        pose._simulated_timestamp = stamp_us - 33333  # type: ignore[attr-defined]
+    return _landmarks(pose.process(image), size)  # type: ignore[attr-defined]
+
+
 def opening_redetection(found: list[bool], times: list[float]) -> int | None:
     """Index of the last frame in the first ``OPENING_SECONDS`` where the person is found right after a frame
     where they were not (MediaPipe (re-)detected them), or None: the opening frames before it are re-tracked."""
@@ -298,9 +305,7 @@ def _redo_opening(
         for i in range(start, -1, -1):
             if i < start:
                 stamp += max(int(round((times[i + 1] - times[i]) * 1e6)), 1)
-            if hasattr(pose, "_simulated_timestamp"):
-                pose._simulated_timestamp = stamp - 33333  # type: ignore[attr-defined]
-            back = _landmarks(pose.process(opening[i]), size)  # type: ignore[attr-defined]
+            back = _pose_at(pose, opening[i], stamp, size)
             if i >= j or back is None:
                 continue
             if found[i]:
