@@ -20,6 +20,7 @@ from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.lifters.adapter import LifterModel
 from mocap_cli.models.lifters.adapter import readiness as lifter_readiness
 from mocap_cli.models.mediapipe import camera_joints
+from mocap_cli.models.mediapipe import readiness as mediapipe_readiness
 from mocap_cli.solve.camera import Pinhole
 from mocap_cli.solve.posing import motion_from_camera_joints
 
@@ -61,7 +62,5 @@ class FusedModel:
 
 
 def readiness(name: str, settings: ModelSettings) -> Readiness:
-    from mocap_cli.models.mediapipe import readiness as mediapipe_readiness
-
     ready = mediapipe_readiness("mediapipe", settings)
     return lifter_readiness(LIFTER, settings) if ready.ready else ready
