@@ -114,6 +114,9 @@ class ContactPreset:
     fold_lift_cap: float
     fold_full: float
     fold_none: float
+    hidden_visibility: float
+    seen_visibility: float
+    hidden_prior: float
 
 
 def load_contact_preset(name: str = "default") -> ContactPreset:
@@ -226,8 +229,20 @@ def contact_probability(
     from_floor = height[:, hands]
     height = np.minimum(height, height - lowest)
     height[:, hands] = from_floor
-    p_height = _ramp(height, preset.height_full, preset.height_none)
-    p = p_height * stillness(motion, preset, evidence)
+    p = _ramp(height, preset.height_full, preset.height_none) * stillness(motion, preset, evidence)
+    if evidence is not None:
+        # A foot the detector barely sees stands at least with ``hidden_prior`` where it is near the floor and no
+        # foot of the other leg is seen standing: the body's weight rests somewhere, and a hidden foot swinging
+        # beside a seen standing one (a walk seen from the side, the far foot behind the near leg) is not.
+        trust = hidden_trust(evidence, preset)
+        seen = trust * p
+        left = [CONTACT_JOINTS.index(n) for n in ("left_ankle", "left_foot")]
+        right = [CONTACT_JOINTS.index(n) for n in ("right_ankle", "right_foot")]
+        other = np.zeros_like(p)
+        other[:, left] = seen[:, right].max(axis=1, keepdims=True)
+        other[:, right] = seen[:, left].max(axis=1, keepdims=True)
+        hidden = preset.hidden_prior * _ramp(height, preset.height_full, preset.height_none) * (1 - other)
+        p = p + (1 - trust) * np.maximum(hidden - p, 0.0)
     support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
     p[:, support] *= height[:, support] < preset.support_height
     return p
@@ -255,7 +270,24 @@ def stillness(
         # visibility: a 3D estimate's speed is dominated by its depth noise, the image's is not.
         w = np.where(seen, np.clip(evidence.visibility, 0.0, 1.0), 0.0)
         p_still = (1 - w) * p_still + w * p_image
+        if strict:
+            # A hidden foot (``hidden_trust``) that its contact calls planted is held as still.
+            trust = hidden_trust(evidence, preset)
+            p_still = trust * p_still + (1 - trust)
     return p_still
+
+
+def hidden_trust(evidence: ImageEvidence, preset: ContactPreset) -> np.ndarray:
+    """(F, K) in [0, 1]: how far each foot joint's evidence is trusted, by its landmarks' visibility (1 at or
+    above ``seen_visibility``, 0 at or below ``hidden_visibility``; 1 for hands and knees and where the detector
+    did not report the joint).
+
+    A foot the detector barely sees (a deep squat hides the feet behind the thighs) gets landmarks that wander
+    by tens of pixels while it stands, and a 3D speed no better; most hidden feet stand (``hidden_prior``)."""
+    seen = np.isfinite(evidence.speed)
+    trust = np.where(seen, _ramp(-evidence.visibility, -preset.seen_visibility, -preset.hidden_visibility), 1.0)
+    trust[:, [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]] = 1.0
+    return trust
 
 
 def hysteresis(p: np.ndarray, on: float, off: float, min_frames: int, max_gap: int) -> np.ndarray:
