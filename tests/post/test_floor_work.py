@@ -35,11 +35,17 @@ BODY_TOLERANCE = 0.02
 
 
 @pytest.fixture(scope="module")
-def floor_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def floor_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     pytest.importorskip("bpy")
-    out = tmp_path_factory.mktemp("floor_work")
-    clip, scene = floor_clip(out)
-    res = run_clip(clip, RunOptions(exports=(out / "out.npz",), overwrite=True))
+    return floor_clip(tmp_path_factory.mktemp("floor_work"))
+
+
+# The default model, and `fused`, whose lifter (trained on people on their feet) gives way to MediaPipe's pose on
+# the floor (before: the supporting right hand rested 14.1 cm up, the truth's 5.5 cm; its contact found in 22 %).
+@pytest.fixture(scope="module", params=["mediapipe", "fused"])
+def floor_run(request: pytest.FixtureRequest, floor_video: tuple[Path, dict]) -> dict:
+    clip, scene = floor_video
+    res = run_clip(clip, RunOptions(exports=(clip.with_suffix(".npz"),), overwrite=True, model=request.param))
     m = res.motion
     assert m.num_frames == len(scene["joints"]) and m.contacts is not None
     truth = ground_truth_contacts(scene["joints"], HANDS + KNEES)
