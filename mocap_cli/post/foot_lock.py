@@ -394,8 +394,11 @@ def _pelvis_drop(
             np.linalg.norm(sk.offsets[sk.index(leg.middle)]) + np.linalg.norm(sk.offsets[sk.index(leg.end)])
         )
         d = targets[leg.end] - hip
-        vertical = np.sqrt(np.maximum(reach**2 - d[:, 0] ** 2 - d[:, 2] ** 2, 0.0))
-        drop = np.maximum(drop, np.where(d[:, 1] < 0, -d[:, 1] - vertical - slack, 0.0))
+        # Lowered by h, the hip is |d + h y| from the target: the smallest h that brings it within reach + slack.
+        # A limb already within it (a straight leg raised level: its own ankle) asks for nothing.
+        vertical = np.sqrt(np.maximum((reach + slack) ** 2 - d[:, 0] ** 2 - d[:, 2] ** 2, 0.0))
+        short = (d[:, 1] < 0) & (np.linalg.norm(d, axis=-1) > reach + slack)
+        drop = np.maximum(drop, np.where(short, -d[:, 1] - vertical, 0.0))
     return np.minimum(ease_peaks(np.maximum(drop, 0.0), n), MAX_PELVIS_DROP)
 
 
