@@ -117,6 +117,10 @@ class ContactPreset:
     hidden_visibility: float
     seen_visibility: float
     hidden_prior: float
+    present_visibility: float
+    unseen_visibility: float
+    knee_seen_visibility: float
+    knee_unseen_visibility: float
     settled_seconds: float
     travel_full: float
     travel_none: float
@@ -286,14 +290,25 @@ def stillness(
 
 
 def hidden_trust(evidence: ImageEvidence, preset: ContactPreset) -> np.ndarray:
-    """(F, K) in [0, 1]: how far each foot joint's evidence is trusted, by its landmarks' visibility (1 at or
-    above ``seen_visibility``, 0 at or below ``hidden_visibility``; 1 for hands and knees and where the detector
-    did not report the joint).
+    """(F, K) in [0, 1]: how far each foot joint's evidence is trusted, by its landmarks' visibility: 1 at or
+    above ``seen_visibility``, 0 from ``hidden_visibility`` down to ``present_visibility``, back to 1 at or below
+    ``unseen_visibility``; 1 for hands and knees and where the detector did not report the joint.
 
     A foot the detector barely sees (a deep squat hides the feet behind the thighs) gets landmarks that wander
-    by tens of pixels while it stands, and a 3D speed no better; most hidden feet stand (``hidden_prior``)."""
+    by tens of pixels while it stands, and a 3D speed no better; most hidden feet stand (``hidden_prior``). A
+    foot it does not see at all (out of frame, behind a table: visibility 0.1-0.2), or whose knee it does not
+    see either, is not known to be standing anywhere: its evidence stays as it is."""
     seen = np.isfinite(evidence.speed)
-    trust = np.where(seen, _ramp(-evidence.visibility, -preset.seen_visibility, -preset.hidden_visibility), 1.0)
+    vis = evidence.visibility
+    hidden = _ramp(vis, preset.hidden_visibility, preset.seen_visibility) * _ramp(
+        -vis, -preset.present_visibility, -preset.unseen_visibility
+    )
+    # Hidden behind its own leg, the knee above it is seen; a whole leg unseen is not known to stand.
+    for side in ("left", "right"):
+        knee = evidence.visibility[:, CONTACT_JOINTS.index(f"{side}_knee")]
+        cols = [CONTACT_JOINTS.index(f"{side}_{part}") for part in ("ankle", "foot")]
+        hidden[:, cols] *= _ramp(-knee, -preset.knee_seen_visibility, -preset.knee_unseen_visibility)[:, None]
+    trust = np.where(seen, 1.0 - hidden, 1.0)
     trust[:, [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]] = 1.0
     return trust
 
