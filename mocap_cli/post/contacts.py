@@ -313,6 +313,15 @@ def hidden_trust(evidence: ImageEvidence, preset: ContactPreset) -> np.ndarray:
     return trust
 
 
+def seen_contacts(motion: Motion, preset: ContactPreset, evidence: ImageEvidence | None) -> Motion:
+    """``motion`` (with ``contacts``) keeping only the contacts of joints the detector saw: where a foot is
+    hidden (``hidden_trust`` below 0.5) its contact is dropped (probability pushed below 0.5)."""
+    if evidence is None or motion.contacts is None:
+        return motion
+    trust = hidden_trust(evidence, preset)
+    return replace(motion, contacts=np.where(trust >= 0.5, motion.contacts, np.minimum(motion.contacts, 0.49)))
+
+
 def settled(motion: Motion, preset: ContactPreset) -> np.ndarray:
     """(F, K) in [0, 1]: how surely each contact joint may be standing as far as the motion goes: the joint's
     horizontal travel over ``settled_seconds`` either side of the frame (median-filtered positions; 1 below
