@@ -41,6 +41,10 @@ CONTACT_JOINTS: tuple[str, ...] = (
 FOOT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[:4]
 SUPPORT_JOINTS: tuple[str, ...] = CONTACT_JOINTS[4:]
 HAND_JOINTS: tuple[str, ...] = CONTACT_JOINTS[4:6]
+# Columns of each leg's foot joints (ankle, ball) in ``CONTACT_JOINTS``.
+LEG_FEET: dict[str, tuple[int, int]] = {
+    side: (CONTACT_JOINTS.index(f"{side}_ankle"), CONTACT_JOINTS.index(f"{side}_foot")) for side in ("left", "right")
+}
 # MediaPipe landmarks that show each contact joint in the image (their mean motion is the joint's image speed).
 _LANDMARKS: dict[str, tuple[str, ...]] = {
     "left_ankle": ("left_heel", "left_ankle"),
@@ -238,7 +242,8 @@ def contact_probability(
     from_floor = height[:, hands]
     height = np.minimum(height, height - lowest)
     height[:, hands] = from_floor
-    p = _ramp(height, preset.height_full, preset.height_none) * stillness(motion, preset, evidence)
+    p_height = _ramp(height, preset.height_full, preset.height_none)
+    p = p_height * stillness(motion, preset, evidence)
     if evidence is not None:
         # A foot the detector barely sees stands at least with ``hidden_prior`` where it is near the floor, no
         # foot of the other leg is seen standing (the body's weight rests somewhere, and a hidden foot swinging
@@ -247,12 +252,11 @@ def contact_probability(
         trust = hidden_trust(evidence, preset)
         prior = (1 - trust) * settled(motion, preset)
         seen = trust * p
-        left = [CONTACT_JOINTS.index(n) for n in ("left_ankle", "left_foot")]
-        right = [CONTACT_JOINTS.index(n) for n in ("right_ankle", "right_foot")]
+        left, right = list(LEG_FEET["left"]), list(LEG_FEET["right"])
         other = np.zeros_like(p)
         other[:, left] = seen[:, right].max(axis=1, keepdims=True)
         other[:, right] = seen[:, left].max(axis=1, keepdims=True)
-        hidden = preset.hidden_prior * _ramp(height, preset.height_full, preset.height_none) * (1 - other)
+        hidden = preset.hidden_prior * p_height * (1 - other)
         p = p + prior * np.maximum(hidden - p, 0.0)
     support = [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]
     p[:, support] *= height[:, support] < preset.support_height
@@ -304,10 +308,9 @@ def hidden_trust(evidence: ImageEvidence, preset: ContactPreset) -> np.ndarray:
         -vis, -preset.present_visibility, -preset.unseen_visibility
     )
     # Hidden behind its own leg, the knee above it is seen; a whole leg unseen is not known to stand.
-    for side in ("left", "right"):
-        knee = evidence.visibility[:, CONTACT_JOINTS.index(f"{side}_knee")]
-        cols = [CONTACT_JOINTS.index(f"{side}_{part}") for part in ("ankle", "foot")]
-        hidden[:, cols] *= _ramp(-knee, -preset.knee_seen_visibility, -preset.knee_unseen_visibility)[:, None]
+    for side, cols in LEG_FEET.items():
+        knee = vis[:, CONTACT_JOINTS.index(f"{side}_knee")]
+        hidden[:, list(cols)] *= _ramp(-knee, -preset.knee_seen_visibility, -preset.knee_unseen_visibility)[:, None]
     trust = np.where(seen, 1.0 - hidden, 1.0)
     trust[:, [CONTACT_JOINTS.index(n) for n in SUPPORT_JOINTS]] = 1.0
     return trust
