@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +20,7 @@ from mocap_cli.core.skeleton import canonical_skeleton
 from mocap_cli.solve.ik import solve_ik
 
 PROBE = Path(__file__).with_name("blender_probe.py")
+BENCHMARK = REPO / "benchmarks" / "accuracy.py"
 VALIDATOR = Path(__file__).parent / "js" / "validate_gltf.js"
 
 
@@ -28,6 +31,17 @@ def real_motion(clip: str = "dance_05_02", frames: int | None = 60, fps: float =
     sk = canonical_skeleton().fitted_to(joints)
     rotations, root = solve_ik(sk, joints)
     return Motion.from_rotations(fps, sk, rotations, root, provenance={"input": clip, "model": "gt"})
+
+
+@functools.cache
+def accuracy_benchmark():  # type: ignore[no-untyped-def]
+    """``benchmarks/accuracy.py`` as a module, so tests measure exactly as its tables do (``evaluate``,
+    ``planted_mask``, ``ground_contact``)."""
+    spec = importlib.util.spec_from_file_location("accuracy", BENCHMARK)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def child_processes() -> set[int]:

@@ -3,31 +3,19 @@ clip with exact 3D ground truth: it is better than either (their depth errors ar
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO, require_shared
+from conftest import require_shared
+from helpers import accuracy_benchmark
 from mocap_cli.pipeline import RunOptions, run_clip
-
-BENCH = REPO / "benchmarks" / "accuracy.py"
-
-
-@functools.cache
-def _benchmark():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("accuracy", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _pa_mpjpe(ours: np.ndarray, truth: np.ndarray) -> float:
     """PA-MPJPE (mm) exactly as ``benchmarks/accuracy.py`` measures it, so the numbers compare with its tables."""
-    return _benchmark().evaluate(ours, truth)["pa_mpjpe_mm"]
+    return accuracy_benchmark().evaluate(ours, truth)["pa_mpjpe_mm"]
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pygltflib
 import pytest
 
 from conftest import require_shared
-from helpers import real_motion
+from helpers import accuracy_benchmark, real_motion
 from mocap_cli.core.motion import Motion
 from mocap_cli.errors import MocapError
 from mocap_cli.export import export_motion
@@ -28,17 +28,22 @@ from mocap_cli.post.foot_lock import apply_foot_lock
 
 
 def planted_truth(clip: str, frames: int | None = None) -> np.ndarray:
-    """(F, 4) issue 11's planted frames of FOOT_JOINTS from the clip's ground truth: GT speed between f-1 and
-    f below 1 cm/frame and GT height within 6 cm of the joint's lowest GT height in the clip."""
-    from mocap_cli.core.skeleton import JOINT_INDEX
+    """(F, 4) issue 11's planted frames of FOOT_JOINTS from the clip's ground truth (``benchmarks/accuracy.py``
+    ``planted_mask``: GT speed between f-1 and f below 1 cm/frame and GT height within 6 cm of the joint's lowest
+    GT height in the clip)."""
+    return accuracy_benchmark().planted_mask(_truth(clip, frames))
 
-    gt = np.load(require_shared("data", "synthetic", clip, "gt.npz"))["joints3d_world"][:frames, :24]
-    feet = gt[:, [JOINT_INDEX[n] for n in FOOT_JOINTS]]
-    speed = np.zeros(feet.shape[:2])
-    speed[1:] = np.linalg.norm(np.diff(feet, axis=0), axis=-1)
-    planted = (speed < 0.01) & (feet[..., 1] - feet[..., 1].min(axis=0) < 0.06)
-    planted[0] = False
-    return planted
+
+def _truth(clip: str, frames: int | None = None) -> np.ndarray:
+    """(F, 24, 3) the rendered clip's ground-truth world joints."""
+    return np.load(require_shared("data", "synthetic", clip, "gt.npz"))["joints3d_world"][:frames, :24]
+
+
+def _ground_contact(clip: str, motion: Motion) -> dict[str, float]:
+    """Skate, float and contact recall of ``motion`` against ``clip``'s truth, as ``benchmarks/accuracy.py``'s
+    tables measure them."""
+    bench = accuracy_benchmark()
+    return bench.ground_contact(motion.joints[:, :24], _truth(clip, motion.num_frames), bench.motion_contacts(motion))
 
 
 @pytest.mark.parametrize("clip", ["walk_16_32", "turn_105_53"])
@@ -156,14 +161,11 @@ def test_a_deep_squats_hidden_feet_stay_planted(tmp_path):
     from mocap_cli.pipeline import RunOptions, run_clip
 
     video = require_shared("data", "synthetic", "squat_14_06", "video.mp4")
-    motion = run_clip(video, RunOptions(exports=(tmp_path / "s.npz",), hands="off")).motion
-    truth = planted_truth("squat_14_06", motion.num_frames)
-    found = motion.contacts[:, [CONTACT_JOINTS.index(n) for n in FOOT_JOINTS]] >= 0.5
-    feet = motion.joints[:, [motion.skeleton.index(n) for n in FOOT_JOINTS]][..., [0, 2]]
-    step = np.zeros(truth.shape)
-    step[1:] = np.linalg.norm(np.diff(feet, axis=0), axis=-1)
-    assert (found & truth).sum() / truth.sum() >= 0.75
-    assert 1000 * step[truth].mean() < 8.0
+    measured = _ground_contact(
+        "squat_14_06", run_clip(video, RunOptions(exports=(tmp_path / "s.npz",), hands="off")).motion
+    )
+    assert measured["contact_recall"] >= 0.75
+    assert measured["skate_mm"] < 8.0
 
 
 @pytest.mark.slow
@@ -224,8 +226,5 @@ def test_the_floor_is_fitted_to_the_feet_the_detector_saw(tmp_path):
 
     video = require_shared("data", "synthetic", "squat_14_06", "video.mp4")
     motion = run_clip(video, RunOptions(exports=(tmp_path / "s.npz",), hands="off", model="mixste")).motion
-    truth_joints = np.load(require_shared("data", "synthetic", "squat_14_06", "gt.npz"))["joints3d_world"]
-    truth = planted_truth("squat_14_06", motion.num_frames)
-    feet = [motion.skeleton.index(n) for n in FOOT_JOINTS]
-    float_ = motion.joints[:, feet, 1] - truth_joints[: motion.num_frames][:, feet, 1]
-    assert abs(np.median(float_[truth])) < 0.05, np.median(float_[truth])
+    float_cm = _ground_contact("squat_14_06", motion)["float_cm"]
+    assert abs(float_cm) < 5.0, float_cm
