@@ -149,6 +149,12 @@ def mixste(
     init: Optional[Path] = typer.Option(
         None, "--init", help="Continue from these MixSTE weights (same --frames, --width, --depth), fresh schedule."
     ),
+    cmu_bodies: bool = typer.Option(
+        False,
+        "--cmu-bodies",
+        help="Keep the CMU subjects' own skeletons instead of sampled bodies with anatomical joints "
+        "(mocap_cli/training/README.md).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train MixSTE on CMU motion capture (inputs made to look like MediaPipe's) for `--model mixste --weights`."""
@@ -170,6 +176,7 @@ def mixste(
             val_every_s=val_every,
             seed=seed,
             threads=threads,
+            body_proportions=not cmu_bodies,
         )
         columns = [
             TextColumn("[bold]train mixste"),

@@ -38,6 +38,7 @@ from mocap_cli.models.lifters.windows import flip_keypoints_2d, unflip_pose_3d
 from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig
 from mocap_cli.training.cmu import Trial, find_trials, load_trial, split_trials
 from mocap_cli.training.mediapipe_noise import MediaPipeNoise, project
+from mocap_cli.training.proportions import Bodies
 from mocap_cli.weights.cache import sha256_of
 
 # The authors' per-joint weights of the position loss (H36M order).
@@ -77,6 +78,7 @@ class TrainSettings:
     noise_gain: tuple[float, float] = (0.7, 1.5)  # per-window scale of the fitted errors
     seed: int = 0
     threads: int | None = None
+    body_proportions: bool = True  # sampled bodies with anatomical joints (``training.proportions``)
 
 
 @dataclass
@@ -164,8 +166,12 @@ def make_windows(
     strides: tuple[int, ...] = STRIDES,
     gain: tuple[float, float] = (0.7, 1.5),
     pad_prob: float = 0.1,
+    bodies: Bodies | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` training windows → inputs (count, T, 17, 2) normalised screen, targets (count, T, 17, 3) metres."""
+    """``count`` training windows → inputs (count, T, 17, 2) normalised screen, targets (count, T, 17, 3) metres.
+
+    ``bodies``: each window is performed by one of them, with anatomical joints (``proportions.Bodies``); None
+    keeps the CMU subject's own skeleton."""
     lengths = np.array([len(t.joints) for t in trials], dtype=np.float64)
     inputs = np.empty((count, frames, 17, 2), np.float32)
     targets = np.empty((count, frames, 17, 3), np.float32)
@@ -184,6 +190,8 @@ def make_windows(
             keep = int(rng.integers(frames // 4, frames))
             idx[keep:] = idx[keep - 1]
         world = trial.joints[idx].astype(np.float64)
+        if bodies is not None:
+            world = bodies.apply(world, rng)
         rot, eye, k, (w, h) = random_camera(rng, world, ranges)
         cam = (world - eye) @ rot.T
         seen = noise.offset_joints(cam)
@@ -287,6 +295,7 @@ def train_mixste(
         f"{len(val_trials)} validation trials ({', '.join(t.name for t in val_trials)})"
     )
 
+    bodies = Bodies.load() if settings.body_proportions else None
     val_rng = np.random.default_rng(10_000 + settings.seed)
     vx, vy = make_windows(
         val_rng,
@@ -298,6 +307,7 @@ def train_mixste(
         strides=(4,),
         gain=(1.0, 1.0),
         pad_prob=0.0,
+        bodies=bodies,
     )
     val_x, val_y = torch.from_numpy(vx), torch.from_numpy(vy)
 
@@ -330,6 +340,7 @@ def train_mixste(
         "training_data": "CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu), "
         f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
         "noise_fitted_on": ",".join(noise.fitted_on),
+        "bodies": f"{len(bodies.lengths)} sampled Anny bodies, anatomical joints" if bodies else "CMU subjects' own",
     }
     if init is not None:
         metadata["initialised_from"] = f"{Path(init).name} (sha256 {sha256_of(Path(init))})"
@@ -349,7 +360,7 @@ def train_mixste(
         for group in opt.param_groups:
             group["lr"] = lr
         xb, yb = make_windows(
-            rng, trials, settings.batch_size, settings.frames, noise, ranges, gain=settings.noise_gain
+            rng, trials, settings.batch_size, settings.frames, noise, ranges, gain=settings.noise_gain, bodies=bodies
         )
         x, y = flip_batch(
             torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(rng.random(settings.batch_size) < 0.5)
