@@ -40,6 +40,7 @@ import numpy as np
 from mocap_cli import pipeline
 from mocap_cli.capture.detect import Track2D
 from mocap_cli.capture.track_file import cached_track_path, load_track, save_track
+from mocap_cli.core.alignment import procrustes_errors, similarity_align
 from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
@@ -66,18 +67,6 @@ PLANTED_HEIGHT_M = 0.06  # above the joint's lowest GT height in the clip
 PENETRATION_M = 0.02
 
 
-def kabsch(a: np.ndarray, b: np.ndarray, scale: bool = False) -> tuple[np.ndarray, float, np.ndarray]:
-    """R, s, t minimising |s R a + t - b| over points (N, 3)."""
-    ma, mb = a.mean(0), b.mean(0)
-    a0, b0 = a - ma, b - mb
-    u, sig, vt = np.linalg.svd(a0.T @ b0)
-    d = np.sign(np.linalg.det(u @ vt))
-    fix = np.diag([1.0, 1.0, d])
-    r = (u @ fix @ vt).T
-    s = float((sig * np.diag(fix)).sum() / (a0**2).sum()) if scale else 1.0
-    return r, s, mb - s * r @ ma
-
-
 def evaluate(ours: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """ours, gt: (F, 24, 3) world joints in SMPL order (metres)."""
     limbs = [SMPL_ORDER.index(n) for n in LIMBS]
@@ -85,17 +74,14 @@ def evaluate(ours: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     hips = [SMPL_ORDER.index("left_hip"), SMPL_ORDER.index("right_hip")]
     oc = ours - ours[:, hips].mean(axis=1, keepdims=True)
     gc = gt - gt[:, hips].mean(axis=1, keepdims=True)
-    r, _, _ = kabsch(oc[:, limbs].reshape(-1, 3), gc[:, limbs].reshape(-1, 3))
+    r, _, _ = similarity_align(oc[:, limbs].reshape(-1, 3), gc[:, limbs].reshape(-1, 3))
     oc_r = oc @ r.T
     mpjpe = np.linalg.norm(oc_r[:, limbs] - gc[:, limbs], axis=-1).mean()
-    pa = []
-    for f in range(len(ours)):
-        rf, sf, tf = kabsch(ours[f, limbs], gt[f, limbs], scale=True)
-        pa.append(np.linalg.norm(sf * ours[f, limbs] @ rf.T + tf - gt[f, limbs], axis=-1).mean())
+    pa = procrustes_errors(ours[:, limbs], gt[:, limbs]).mean(axis=1)
     acc_o = oc_r[2:] - 2 * oc_r[1:-1] + oc_r[:-2]
     acc_g = gc[2:] - 2 * gc[1:-1] + gc[:-2]
     accel = np.linalg.norm(acc_o[:, limbs] - acc_g[:, limbs], axis=-1).mean()
-    rr, _, rt = kabsch(ours[:, 0], gt[:, 0])
+    rr, _, rt = similarity_align(ours[:, 0], gt[:, 0])
     root = np.linalg.norm(ours[:, 0] @ rr.T + rt - gt[:, 0], axis=-1).mean()
     ankles = [SMPL_ORDER.index("left_ankle"), SMPL_ORDER.index("right_ankle")]
     return {

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap_cli.capture.keypoints import H36M
+from mocap_cli.core.alignment import procrustes_errors
 from mocap_cli.training import cmu
 from mocap_cli.training.proportions import (
     CHEST_FRAME_JOINTS,
@@ -41,15 +42,7 @@ LIMBS = [H36M[f"{s}_{p}"] for s in ("left", "right") for p in ("hip", "knee", "a
 
 def procrustes_mm(ours: np.ndarray, truth: np.ndarray) -> float:
     """Mean per-frame similarity-aligned error of the limb joints, mm."""
-    errors = []
-    for a, b in zip(ours[:, LIMBS], truth[:, LIMBS]):
-        a0, b0 = a - a.mean(0), b - b.mean(0)
-        u, s, vt = np.linalg.svd(a0.T @ b0)
-        d = np.sign(np.linalg.det(u @ vt))
-        rot = (u @ np.diag([1, 1, d]) @ vt).T
-        scale = (s * [1, 1, d]).sum() / (a0**2).sum()
-        errors.append(np.linalg.norm(scale * a0 @ rot.T - b0, axis=-1).mean())
-    return 1000 * float(np.mean(errors))
+    return 1000 * float(procrustes_errors(ours[:, LIMBS], truth[:, LIMBS]).mean())
 
 
 def clip_pair(folder: Path, cmu_root: Path) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:

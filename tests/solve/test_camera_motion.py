@@ -97,6 +97,7 @@ def test_dance_keeps_its_heading_in_the_world(tmp_path, model, spread):
     from 138 mm towards raw MediaPipe's per-frame camera-frame 102 mm. The lifter (shipped weights) undoes the
     camera's turn too: without it, its MPJPE here was 130 mm; its own heading errors (the spread left) measured
     17°."""
+    from mocap_cli.core.alignment import similarity_align
     from mocap_cli.core.skeleton import JOINT_INDEX
     from mocap_cli.pipeline import RunOptions, run_clip
 
@@ -119,12 +120,8 @@ def test_dance_keeps_its_heading_in_the_world(tmp_path, model, spread):
     ]
     ours = motion.joints - motion.joints[:, [left, right]].mean(axis=1, keepdims=True)
     want = truth - truth[:, [left, right]].mean(axis=1, keepdims=True)
-    a, b = ours[:, limbs].reshape(-1, 3), want[:, limbs].reshape(-1, 3)
-    u, sig, vt = np.linalg.svd(a.T @ b)
-    fix = np.diag([1, 1, np.sign(np.linalg.det(u @ vt))])
-    rot = (u @ fix @ vt).T
-    # One scale for the clip too: a body's size is a guess from one camera (the lifter's dancer comes out too big).
-    # Measured: mediapipe 101.1 mm, mixste 93.8 mm.
-    scale = (sig * np.diag(fix)).sum() / (a**2).sum()
-    mpjpe = np.linalg.norm(scale * ours[:, limbs] @ rot.T - want[:, limbs], axis=-1).mean()
+    # One rotation and one scale for the clip: a body's size is a guess from one camera (the lifter's dancer comes
+    # out too big). Measured: mediapipe 101.1 mm, mixste 93.8 mm.
+    rot, scale, shift = similarity_align(ours[:, limbs].reshape(-1, 3), want[:, limbs].reshape(-1, 3), scale=True)
+    mpjpe = np.linalg.norm(scale * ours[:, limbs] @ rot.T + shift - want[:, limbs], axis=-1).mean()
     assert mpjpe < 0.110

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import require_shared
 from mocap_cli.capture.keypoints import H36M
+from mocap_cli.core.alignment import procrustes_errors
 from mocap_cli.training import cmu
 from mocap_cli.training.mediapipe_noise import MediaPipeNoise
 from mocap_cli.training.mixste import CameraRanges, make_windows
@@ -31,14 +32,7 @@ def cmu_root(tmp_path_factory) -> Path:
 
 
 def _procrustes_mm(ours: np.ndarray, truth: np.ndarray) -> float:
-    errors = []
-    for a, b in zip(ours[:, LIMBS], truth[:, LIMBS]):
-        a0, b0 = a - a.mean(0), b - b.mean(0)
-        u, s, vt = np.linalg.svd(a0.T @ b0)
-        d = np.sign(np.linalg.det(u @ vt))
-        rot = (u @ np.diag([1, 1, d]) @ vt).T
-        errors.append(np.linalg.norm((s * [1, 1, d]).sum() / (a0**2).sum() * a0 @ rot.T - b0, axis=-1).mean())
-    return 1000 * float(np.mean(errors))
+    return 1000 * float(procrustes_errors(ours[:, LIMBS], truth[:, LIMBS]).mean())
 
 
 def _lengths(joints: np.ndarray) -> np.ndarray:
