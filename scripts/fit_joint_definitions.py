@@ -30,10 +30,10 @@ from mocap_cli.training.proportions import (
     CHEST_FRAME_JOINTS,
     DEFINITIONS_FILE,
     PELVIS_FRAME_JOINTS,
-    SEGMENTS,
     body_frames,
     redefine,
     reproportion,
+    segment_lengths,
 )
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
@@ -45,8 +45,9 @@ def procrustes_mm(ours: np.ndarray, truth: np.ndarray) -> float:
     return 1000 * float(procrustes_errors(ours[:, LIMBS], truth[:, LIMBS]).mean())
 
 
-def clip_pair(folder: Path, cmu_root: Path) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
-    """(name, CMU joints, ground truth, CMU joints re-proportioned), all root-relative world (T, 17, 3)."""
+def trial_behind_clip(folder: Path, cmu_root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The CMU trial a rendered clip was made from, as H36M joints on the rendered frames (every 4th of its
+    120 fps; as long as the trial allows), and the clip's ground truth H36M joints in the same world, (F, 17, 3)."""
     gt = np.load(folder / "gt.npz")
     trial = str(gt["source"]).split()[-1]
     subject = trial.split("_")[0]
@@ -54,11 +55,16 @@ def clip_pair(folder: Path, cmu_root: Path) -> tuple[str, np.ndarray, np.ndarray
     amc = cmu_root / subject / f"{trial}.amc"
     ours = cmu.h36m_joints(cmu.world_joints(cmu.parse_asf(amc.parent / f"{subject}.asf"), cmu.parse_amc(amc)))
     truth = np.einsum("fba,fjb->fja", gt["R"], gt["h36m17"] - gt["t"][:, None])  # camera → world
-    n = min(len(ours[start:end:4]), len(truth))
-    ours, truth = ours[start:end:4][:n].astype(np.float64), truth[:n]
+    return ours[start:end:4], truth
+
+
+def clip_pair(folder: Path, cmu_root: Path) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """(name, CMU joints, ground truth, CMU joints re-proportioned), all root-relative world (T, 17, 3)."""
+    ours, truth = trial_behind_clip(folder, cmu_root)
+    n = min(len(ours), len(truth))
+    ours, truth = ours[:n].astype(np.float64), truth[:n]
     ours, truth = ours - ours[:, :1], truth - truth[:, :1]
-    lengths = np.array([np.linalg.norm(truth[:, H36M[b]] - truth[:, H36M[a]], axis=-1).mean() for a, b in SEGMENTS])
-    return folder.name, ours, truth, reproportion(ours, lengths)
+    return folder.name, ours, truth, reproportion(ours, segment_lengths(truth).mean(0))
 
 
 def fit(pairs: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:

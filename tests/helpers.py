@@ -21,6 +21,7 @@ from mocap_cli.solve.ik import solve_ik
 
 PROBE = Path(__file__).with_name("blender_probe.py")
 BENCHMARK = REPO / "benchmarks" / "accuracy.py"
+FIT_JOINT_DEFINITIONS = REPO / "scripts" / "fit_joint_definitions.py"
 VALIDATOR = Path(__file__).parent / "js" / "validate_gltf.js"
 
 
@@ -34,14 +35,36 @@ def real_motion(clip: str = "dance_05_02", frames: int | None = 60, fps: float =
 
 
 @functools.cache
-def accuracy_benchmark():  # type: ignore[no-untyped-def]
-    """``benchmarks/accuracy.py`` as a module, so tests measure exactly as its tables do (``evaluate``,
-    ``planted_mask``, ``ground_contact``)."""
-    spec = importlib.util.spec_from_file_location("accuracy", BENCHMARK)
+def _file_module(path: Path):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def accuracy_benchmark():  # type: ignore[no-untyped-def]
+    """``benchmarks/accuracy.py`` as a module, so tests measure exactly as its tables do (``evaluate``,
+    ``planted_mask``, ``ground_contact``)."""
+    return _file_module(BENCHMARK)
+
+
+def unpack_cmu(dest: Path, subjects: tuple[str, ...]) -> Path:
+    """These subjects of the shared CMU archive unpacked under ``dest`` (never into the repository) → the
+    ``cmu_asfamc`` folder."""
+    import tarfile
+
+    archive = require_shared("data", "mocap", "cmu_asfamc.tar.xz")
+    with tarfile.open(archive, "r:xz") as tar:
+        wanted = [m for m in tar if m.isfile() and m.name.split("/")[:2] in (["cmu_asfamc", s] for s in subjects)]
+        tar.extractall(dest, members=wanted, filter="data")
+    return dest / "cmu_asfamc"
+
+
+def cmu_behind_rendered_clip(cmu_root: Path, clip: str) -> tuple[np.ndarray, np.ndarray]:
+    """The CMU joints behind a rendered clip and its ground truth, as ``scripts/fit_joint_definitions.py`` pairs
+    them (``trial_behind_clip``). The trial is read only to compare skeletons (training refuses it)."""
+    return _file_module(FIT_JOINT_DEFINITIONS).trial_behind_clip(require_shared("data", "synthetic", clip), cmu_root)
 
 
 def child_processes() -> set[int]:

@@ -30,6 +30,7 @@ import numpy as np
 
 from mocap_cli.capture.keypoints import H36M
 from mocap_cli.errors import MocapError
+from mocap_cli.models.joints import unit
 
 PROPORTIONS_FILE = Path(__file__).with_name("body_proportions.json")
 DEFINITIONS_FILE = Path(__file__).with_name("joint_definitions.json")
@@ -47,16 +48,13 @@ HEAD_SEGMENTS: tuple[tuple[str, str], ...] = (("thorax", "neck_nose"), ("neck_no
 # Joints ``redefine`` moves, by the frame their offset is expressed in; an arm moves with its shoulder.
 PELVIS_FRAME_JOINTS = ("spine", "thorax")
 CHEST_FRAME_JOINTS = ("left_shoulder", "right_shoulder", "neck_nose", "head")
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+_MOVES_WITH = {"left_shoulder": ("left_elbow", "left_wrist"), "right_shoulder": ("right_elbow", "right_wrist")}
 
 
 def _frame(lateral: np.ndarray, up: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotations whose columns are lateral (towards the body's left), up, forward."""
-    up = _unit(up)
-    lateral = _unit(lateral - (lateral * up).sum(-1, keepdims=True) * up)
+    up = unit(up)
+    lateral = unit(lateral - (lateral * up).sum(-1, keepdims=True) * up)
     return np.stack([lateral, up, np.cross(lateral, up)], axis=-1)
 
 
@@ -69,6 +67,11 @@ def body_frames(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         j[:, H36M["left_shoulder"]] - j[:, H36M["right_shoulder"]], j[:, H36M["thorax"]] - j[:, H36M["spine"]]
     )
     return pelvis, chest
+
+
+def segment_lengths(joints: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) Human3.6M joints → (T, len(SEGMENTS)) lengths of ``SEGMENTS``."""
+    return np.stack([np.linalg.norm(joints[:, H36M[b]] - joints[:, H36M[a]], axis=-1) for a, b in SEGMENTS], axis=-1)
 
 
 def reproportion(joints: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -85,9 +88,9 @@ def reproportion(joints: np.ndarray, lengths: np.ndarray) -> np.ndarray:
             j[:, H36M["spine"]] - j[:, H36M["pelvis"]], axis=-1
         )
 
-    for (a, b), length in zip(SEGMENTS, lengths):
-        old = np.linalg.norm(joints[:, H36M[b]] - joints[:, H36M[a]], axis=-1, keepdims=True)
-        move(a, b, length / np.maximum(old, 1e-6))
+    old = segment_lengths(joints)
+    for k, ((a, b), length) in enumerate(zip(SEGMENTS, lengths)):
+        move(a, b, length / np.maximum(old[:, k : k + 1], 1e-6))
     ratio = (trunk(out) / np.maximum(trunk(joints), 1e-6))[:, None]
     for a, b in HEAD_SEGMENTS:
         move(a, b, ratio)
@@ -103,8 +106,7 @@ def redefine(joints: np.ndarray, offsets: dict[str, np.ndarray]) -> np.ndarray:
         out[:, H36M[name]] += pelvis @ offsets[name]
     for name in CHEST_FRAME_JOINTS:
         shift = chest @ offsets[name]
-        moved = [name] + ([f"{name.split('_')[0]}_{p}" for p in ("elbow", "wrist")] if "shoulder" in name else [])
-        for joint in moved:
+        for joint in (name, *_MOVES_WITH.get(name, ())):
             out[:, H36M[joint]] += shift
     return out
 

@@ -4,39 +4,29 @@ same CMU trial) and against the sampled bodies themselves."""
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import require_shared
+from helpers import cmu_behind_rendered_clip, unpack_cmu
 from mocap_cli.capture.keypoints import H36M
 from mocap_cli.core.alignment import procrustes_errors
 from mocap_cli.training import cmu
 from mocap_cli.training.mediapipe_noise import MediaPipeNoise
 from mocap_cli.training.mixste import CameraRanges, make_windows
-from mocap_cli.training.proportions import SEGMENTS, Bodies, redefine, reproportion
+from mocap_cli.training.proportions import SEGMENTS, Bodies, redefine, reproportion, segment_lengths
 
 LIMBS = [H36M[f"{s}_{p}"] for s in ("left", "right") for p in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
 
 
 @pytest.fixture(scope="module")
 def cmu_root(tmp_path_factory) -> Path:
-    archive = require_shared("data", "mocap", "cmu_asfamc.tar.xz")
-    dest = tmp_path_factory.mktemp("cmu")
-    with tarfile.open(archive, "r:xz") as tar:
-        wanted = [m for m in tar if m.isfile() and m.name.split("/")[:2] in (["cmu_asfamc", s] for s in ("02", "10"))]
-        tar.extractall(dest, members=wanted, filter="data")
-    return dest / "cmu_asfamc"
+    return unpack_cmu(tmp_path_factory.mktemp("cmu"), ("02", "10"))
 
 
 def _procrustes_mm(ours: np.ndarray, truth: np.ndarray) -> float:
     return 1000 * float(procrustes_errors(ours[:, LIMBS], truth[:, LIMBS]).mean())
-
-
-def _lengths(joints: np.ndarray) -> np.ndarray:
-    return np.stack([np.linalg.norm(joints[:, H36M[b]] - joints[:, H36M[a]], axis=-1) for a, b in SEGMENTS], -1)
 
 
 def test_sampled_bodies_are_adults_of_varied_proportions():
@@ -57,7 +47,7 @@ def test_reproportion_keeps_every_direction_and_takes_the_bodys_lengths(cmu_root
     joints = cmu.load_trial(cmu_root / "02" / "02_01.amc").joints.astype(np.float64)
     body = Bodies.load().lengths[3]
     moved = reproportion(joints, body)
-    assert np.allclose(_lengths(moved), body, atol=1e-9)
+    assert np.allclose(segment_lengths(moved), body, atol=1e-9)
     assert np.allclose(moved[:, H36M["pelvis"]], joints[:, H36M["pelvis"]])
     for a, b in SEGMENTS:
         u, v = joints[:, H36M[b]] - joints[:, H36M[a]], moved[:, H36M[b]] - moved[:, H36M[a]]
@@ -68,14 +58,10 @@ def test_reproportion_keeps_every_direction_and_takes_the_bodys_lengths(cmu_root
 def test_cmu_joints_become_the_rendered_bodys_joints(cmu_root):
     """kick_10_05 is CMU trial 10_05 performed by an Anny body: CMU's joints, re-proportioned onto that body's
     lengths and moved by the fitted definition offsets, land on its exact joints (a perfect lifter's floor)."""
-    gt = np.load(require_shared("data", "synthetic", "kick_10_05", "gt.npz"))
-    start, end = (int(v) for v in gt["cmu_frames_120fps"])
-    amc = cmu_root / "10" / "10_05.amc"  # read here only to compare skeletons; training refuses this trial
-    ours = cmu.h36m_joints(cmu.world_joints(cmu.parse_asf(amc.parent / "10.asf"), cmu.parse_amc(amc)))[start:end:4]
-    truth = np.einsum("fba,fjb->fja", gt["R"], gt["h36m17"] - gt["t"][:, None])
+    ours, truth = cmu_behind_rendered_clip(cmu_root, "kick_10_05")
     n = min(len(ours), len(truth))
     ours, truth = ours[:n].astype(np.float64), truth[:n]
-    proportioned = reproportion(ours, _lengths(truth).mean(0))
+    proportioned = reproportion(ours, segment_lengths(truth).mean(0))
     anatomical = redefine(proportioned, Bodies.load().offsets)
     before, middle, after = (_procrustes_mm(x, truth) for x in (ours, proportioned, anatomical))
     assert before > 45 and middle < 0.8 * before and after < 15, (before, middle, after)
