@@ -34,7 +34,7 @@ EXCLUDED_TRIALS: frozenset[str] = frozenset(
     {"05_02", "06_14", "10_05", "11_01", "13_11", "14_06", "16_32", "49_04", "93_06", "105_46", "105_53"}
 )
 # Held out for the validation curve: one or two trials of varied motion from several subjects.
-VALIDATION_TRIALS: frozenset[str] = frozenset({"05_09", "06_15", "10_06", "13_32", "16_36", "49_12", "105_20"})
+VALIDATION_TRIALS: frozenset[str] = frozenset({"05_09", "06_15", "13_32", "16_36", "49_12", "105_20"})
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Steps, per clip:
    Visibility only weights the camera fit of step 3 (below ``VISIBILITY_THRESHOLD`` a joint is left out).
 2. The authors' screen normalisation (``keypoints.normalize_screen``) and whole-clip lifting as the authors
    evaluate (``lifting.lift_clip``: flip averaging, batched windows, float16 autocast on CUDA) → root-relative
-   camera-frame 3D (x right, y down, z forward, metres).
+   camera-frame 3D (x right, y down, z forward, metres), scaled to the training bodies' mean size where the
+   weights record it (``body_size``: 2D keypoints cannot tell a body's size).
 3. The root path as in the default model: per frame, the camera translation that makes the lifted joints
    project onto the 2D keypoints through a pinhole camera of the assumed field of view
    (``camera.solve_translation``), its depth steadied (``camera.steady_depth``).
@@ -33,6 +34,7 @@ from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, canonical_skeleton
 from mocap_cli.errors import MocapError
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs, unit
+from mocap_cli.models.lifters.body_size import at_body_size
 from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
 from mocap_cli.solve.posing import motion_from_camera_joints
 from mocap_cli.weights import cache as W
@@ -166,6 +168,9 @@ class LifterModel:
         self.flip = flip
         self.weights = resolve_lifter_weights(name, settings)
         self.net, self.window = load_lifter(name, self.weights.path)
+        from mocap_cli.models.lifters.loading import trained_body_size
+
+        self.body_size = trained_body_size(self.weights.path)
         if not self.weights.sha256:
             self.weights = W.ChosenWeights(self.weights.path, self.weights.variant, W.sha256_of(self.weights.path))
 
@@ -187,6 +192,8 @@ class LifterModel:
             device=device,
             autocast=device.startswith("cuda"),
         ).astype(np.float64)
+        if self.body_size is not None:
+            pose = at_body_size(pose, self.body_size)
 
         camera = Pinhole.from_fov(width, height, self.settings.fov_degrees)
         weights = np.where(conf >= VISIBILITY_THRESHOLD, conf, 0.0)

@@ -52,6 +52,28 @@ def _mixste_safetensors(path: Path, num_heads: int) -> tuple[dict[str, torch.Ten
         ) from exc
 
 
+def trained_body_size(path: Path | str) -> float | None:
+    """The training bodies' mean size (``body_size.BODY_SIZE_KEY``, metres) recorded in mocap's own weights; None
+    for other files (the authors' checkpoints) and for weights trained before it was recorded."""
+    from safetensors import SafetensorError, safe_open
+
+    from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            value = (f.metadata() or {}).get(BODY_SIZE_KEY)
+    except (SafetensorError, OSError, ValueError):
+        return None  # load_mixste reports an unreadable file
+    try:
+        size = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return size if size is not None and 0.5 < size < 5.0 else None
+
+
 def load_mixste(
     path: Path | str, num_heads: int = RELEASED_NUM_HEADS, *, spec: WeightSpec | None = None
 ) -> tuple[MixSTE2, MixSTEConfig]:
