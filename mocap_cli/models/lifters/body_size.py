@@ -7,7 +7,9 @@ performers' sizes (limb lengths 7 % off on average, 17 % too big on the 1.60 m d
 1.91 m player), and the size error carries straight into MPJPE and into the depth of the root path. The mean of
 the bodies it was trained on (recorded with the weights by ``mocap train mixste`` as ``body_size_m``) errs less
 (6 % on average over the same clips), so the adapter scales each clip's lifted pose to that size; weights
-without the record (the authors' checkpoints, trained on Human3.6M's seven subjects) keep their own size.
+without the record (the authors' checkpoints, trained on Human3.6M's seven subjects) keep their own size. A child
+comes out adult-sized (and placed correspondingly farther away), as with the default model, whose MediaPipe
+landmarks carry an adult size too (``solve.shared_world``).
 """
 
 from __future__ import annotations
