@@ -69,8 +69,8 @@ def test_shipped_weights_record_the_training_bodies_size():
     recorded = trained_body_size(W.registry_dir() / spec.shipped)
     assert recorded is not None
     bodies = json.loads(PROPORTIONS_FILE.read_text())["bodies"]
-    limbs = [f"{s}_{a}-{s}_{b}" for s in ("left", "right") for a, b in (("hip", "knee"), ("knee", "ankle"),
-                                                                         ("shoulder", "elbow"), ("elbow", "wrist"))]  # fmt: skip
+    pairs = (("hip", "knee"), ("knee", "ankle"), ("shoulder", "elbow"), ("elbow", "wrist"))
+    limbs = [f"{s}_{a}-{s}_{b}" for s in ("left", "right") for a, b in pairs]
     listed = np.mean([sum(b["lengths"][k] for k in limbs) for b in bodies])
     assert recorded == pytest.approx(listed, rel=0.03)
 

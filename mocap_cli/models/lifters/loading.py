@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from mocap_cli.errors import MocapError
+from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY
 from mocap_cli.nets.checkpoints import read_state_dict
 from mocap_cli.nets.mixste import RELEASED_NUM_HEADS, MixSTE2, MixSTEConfig, mixste_config_from_state_dict
 from mocap_cli.nets.strided import RefineNet, StridedConfig, StridedTransformer, strided_config_from_state_dict
@@ -52,12 +53,14 @@ def _mixste_safetensors(path: Path, num_heads: int) -> tuple[dict[str, torch.Ten
         ) from exc
 
 
+# A recorded size outside this range (metres, four limbs summed; an adult's is about 2.7) is a damaged record.
+PLAUSIBLE_BODY_SIZE = (0.5, 5.0)
+
+
 def trained_body_size(path: Path | str) -> float | None:
     """The training bodies' mean size (``body_size.BODY_SIZE_KEY``, metres) recorded in mocap's own weights; None
     for other files (the authors' checkpoints) and for weights trained before it was recorded."""
     from safetensors import SafetensorError, safe_open
-
-    from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY
 
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -71,7 +74,7 @@ def trained_body_size(path: Path | str) -> float | None:
         size = float(value) if value is not None else None
     except ValueError:
         return None
-    return size if size is not None and 0.5 < size < 5.0 else None
+    return size if size is not None and PLAUSIBLE_BODY_SIZE[0] < size < PLAUSIBLE_BODY_SIZE[1] else None
 
 
 def load_mixste(
