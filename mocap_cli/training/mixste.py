@@ -39,7 +39,7 @@ from mocap_cli.models.lifters.windows import flip_keypoints_2d, unflip_pose_3d
 from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig
 from mocap_cli.training.cmu import Trial, find_trials, load_trial, split_trials
 from mocap_cli.training.mediapipe_noise import MediaPipeNoise, project
-from mocap_cli.training.proportions import Bodies
+from mocap_cli.training.proportions import Bodies, redefine, reproportion
 from mocap_cli.weights.cache import sha256_of
 
 # The authors' per-joint weights of the position loss (H36M order).
@@ -154,6 +154,20 @@ def _interpolate_masked(kp: np.ndarray, mask: np.ndarray) -> np.ndarray:
             for d in range(2):
                 out[~ok, j, d] = np.interp(frames[~ok], frames[ok], kp[ok, j, d])
     return out
+
+
+def population_body_size(trials: list[Trial], bodies: Bodies | None, frames: int = 120) -> float:
+    """The training population's mean ``body_size.limb_size`` (metres): every sampled body performing the first
+    ``frames`` frames of the first trial, or without ``bodies`` each trial's own subject, weighted by its length
+    (what the windows are drawn by). Exact, not a sample of windows."""
+    if bodies is not None:
+        pose = trials[0].joints[:frames].astype(np.float64)
+        return float(
+            np.mean([limb_size(redefine(reproportion(pose, lengths), bodies.offsets)) for lengths in bodies.lengths])
+        )
+    sizes = np.array([float(limb_size(t.joints.astype(np.float64))) for t in trials])
+    weights = np.array([len(t.joints) for t in trials], dtype=np.float64)
+    return float(np.sum(sizes * weights) / weights.sum())
 
 
 def make_windows(
@@ -343,7 +357,7 @@ def train_mixste(
         "noise_fitted_on": ",".join(noise.fitted_on),
         "bodies": f"{len(bodies.lengths)} sampled Anny bodies, anatomical joints" if bodies else "CMU subjects' own",
         # The lifter's output is scaled to this size at run time (models/lifters/body_size.py).
-        BODY_SIZE_KEY: f"{float(limb_size(vy).mean()):.4f}",
+        BODY_SIZE_KEY: f"{population_body_size(trials, bodies):.4f}",
     }
     if init is not None:
         metadata["initialised_from"] = f"{Path(init).name} (sha256 {sha256_of(Path(init))})"

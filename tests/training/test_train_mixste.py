@@ -20,7 +20,7 @@ from mocap_cli.capture.keypoints import H36M, normalize_screen
 from mocap_cli.cli import app as cli_app
 from mocap_cli.core.alignment import procrustes_errors
 from mocap_cli.errors import MocapError
-from mocap_cli.models.lifters.loading import load_mixste
+from mocap_cli.models.lifters.loading import load_mixste, trained_body_size
 from mocap_cli.training import cmu
 from mocap_cli.training.mediapipe_noise import NOISE_FILE, MediaPipeNoise, project
 from mocap_cli.training.mixste import (
@@ -267,6 +267,8 @@ def test_train_command_smoke_writes_a_loadable_file(cmu_root, tmp_path):
     assert result.exit_code == 0, result.output
     _, config = load_mixste(out)
     assert (config.num_frame, config.embed_dim, config.depth, config.num_heads) == (9, 16, 1, 8)
+    # The size every lifted body gets (models/lifters/body_size.py): the sampled adults' (2.68 m of limbs).
+    assert 2.6 < trained_body_size(out) < 2.8
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["steps"] == 3 and record["curve"] and record["curve"][-1]["val_mpjpe_mm"] > 0
     assert not set(record["train_trials"]) & cmu.EXCLUDED_TRIALS and not set(record["val_trials"]) & cmu.EXCLUDED_TRIALS
