@@ -1,15 +1,16 @@
 """A lifted body's size: set to the training population's mean, because 2D keypoints cannot tell it.
 
-A lifter sees normalised 2D keypoints; a tall person far away and a short one close by give the same input, so
-the absolute size of its output is a guess, learnt from whatever correlates with size in its training windows
-(apparent size, camera distance). On the nine rendered clips the shipped lifter's guesses did not follow the
-performers' sizes (limb lengths 7 % off on average, 17 % too big on the 1.60 m dancer and 19 % too small on the
-1.91 m player), and the size error carries straight into MPJPE and into the depth of the root path. The mean of
-the bodies it was trained on (recorded with the weights by ``mocap train mixste`` as ``body_size_m``) errs less
-(6 % on average over the same clips), so the adapter scales each clip's lifted pose to that size; weights
-without the record (the authors' checkpoints, trained on Human3.6M's seven subjects) keep their own size. A child
-comes out adult-sized (and placed correspondingly farther away), as with the default model, whose MediaPipe
-landmarks carry an adult size too (``solve.shared_world``).
+A lifter sees normalised 2D keypoints; a tall person far away and a short one close by give the same input, so the
+absolute size of its output is a guess. The shipped network guesses from body proportions (its size moves by under
+1 % when its 2D input is zoomed by ±40 %), which its simulated training keypoints carry and MediaPipe's real
+landmarks apparently do not: on the nine rendered clips its guesses did not follow the performers' sizes (limb
+lengths 7 % off on average, 17 % too big on the 1.60 m dancer and 19 % too small on the 1.91 m player), and the
+size error carries straight into MPJPE and into the depth of the root path. The mean of the bodies it was trained
+on (recorded with the weights by ``mocap train mixste`` as ``body_size_m``) errs less (6 % on average over the same
+clips), so the adapter scales each clip's lifted pose to that size; weights without the record (the authors'
+checkpoints, trained on Human3.6M's seven subjects) keep their own size. A child comes out adult-sized (and placed
+correspondingly farther away), as with the default model, whose MediaPipe landmarks carry an adult size too
+(``solve.shared_world``).
 """
 
 from __future__ import annotations
