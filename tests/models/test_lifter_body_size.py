@@ -17,7 +17,7 @@ from mocap_cli.capture.keypoints import H36M, H36M_PARENTS
 from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.models.lifters.adapter import LifterModel
-from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY, at_body_size, limb_size
+from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY, LIMB_BONES, at_body_size, limb_size
 from mocap_cli.models.lifters.loading import load_mixste, trained_body_size
 from mocap_cli.training.proportions import PROPORTIONS_FILE
 from mocap_cli.weights import registry as W
@@ -69,9 +69,7 @@ def test_shipped_weights_record_the_training_bodies_size():
     recorded = trained_body_size(W.registry_dir() / spec.shipped)
     assert recorded is not None
     bodies = json.loads(PROPORTIONS_FILE.read_text())["bodies"]
-    pairs = (("hip", "knee"), ("knee", "ankle"), ("shoulder", "elbow"), ("elbow", "wrist"))
-    limbs = [f"{s}_{a}-{s}_{b}" for s in ("left", "right") for a, b in pairs]
-    listed = np.mean([sum(b["lengths"][k] for k in limbs) for b in bodies])
+    listed = np.mean([sum(b["lengths"][f"{a}-{c}"] for a, c in LIMB_BONES) for b in bodies])
     assert recorded == pytest.approx(listed, rel=0.03)
 
 

@@ -71,10 +71,10 @@ def trained_body_size(path: Path | str) -> float | None:
     except (SafetensorError, OSError, ValueError):
         return None  # load_mixste reports an unreadable file
     try:
-        size = float(value) if value is not None else None
-    except ValueError:
+        size = float(value)
+    except (TypeError, ValueError):  # no record (None), or not a number
         return None
-    return size if size is not None and PLAUSIBLE_BODY_SIZE[0] < size < PLAUSIBLE_BODY_SIZE[1] else None
+    return size if PLAUSIBLE_BODY_SIZE[0] < size < PLAUSIBLE_BODY_SIZE[1] else None
 
 
 def load_mixste(
