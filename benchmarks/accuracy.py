@@ -2,6 +2,7 @@
 
 usage: python benchmarks/accuracy.py [--model mediapipe] [--weights FILE] [--smooth light] [--foot-lock auto|off]
                                     [--clips walk_16_32,...] [--cache DIR] [--json out.json] [--hands auto|off]
+                                    [--height model|truth]
 
 For each clip in ../shared/data/synthetic it runs the whole pipeline (decode → MediaPipe → model → smoothing)
 and compares the Motion's joints with the ground-truth skeleton (gt.npz), on the 12 limb joints that
@@ -21,6 +22,9 @@ GT height is within 6 cm of that joint's lowest GT height in the clip:
 - float: median over planted frames of our joint's height minus the GT joint's height, cm (signed; part of it
   is the constant difference between MediaPipe's and Anny's ankle/toe definitions);
 - contact precision/recall: our Motion.contacts (>= 0.5) on the four foot joints against the planted frames.
+
+``--height truth`` gives each clip's performer's stature (gt.npz ``body_height``) as `mocap run --height` would
+(a user who measured them); the default ``model`` leaves the size to the model, as a plain `mocap run` does.
 
 ``--cache DIR`` keeps each clip's MediaPipe track (the slow part) in DIR, keyed by the video's size and mtime,
 so re-runs only time and measure the stages after detection ("fps_end_to_end" then excludes detection).
@@ -166,6 +170,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="folder keeping each clip's MediaPipe track between runs")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--hands", default="auto", choices=["auto", "off"])
+    ap.add_argument("--height", default="model", choices=["model", "truth"], help="the body's size: see above")
     args = ap.parse_args()
     if args.cache:
         cache_detection(args.cache)
@@ -186,7 +191,9 @@ def main() -> None:
                 model=args.model,
                 smooth=args.smooth,
                 overwrite=True,
-                settings=ModelSettings(weights=args.weights),
+                settings=ModelSettings(
+                    weights=args.weights, height=float(gt["body_height"]) if args.height == "truth" else None
+                ),
                 hands=args.hands,
                 **extra,
             ),

@@ -25,6 +25,7 @@ from mocap_cli.errors import MocapError
 from mocap_cli.export.rig_presets import DEFAULT_RIG
 from mocap_cli.export.root_motion import RootMode
 from mocap_cli.post.resample import FPS_ALWAYS_ALLOWED, FPS_PER_SOURCE_RATE, max_output_fps  # noqa: F401 (re-exported)
+from mocap_cli.solve.body_size import HEIGHT_MAX_M, HEIGHT_MIN_M
 from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES, FOV_MAX_DEGREES, FOV_MIN_DEGREES
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class RunSettings:
     preview: bool = False  # a --preview video per clip (`mocap run` names it; `mocap batch` puts it beside)
     hands: HandsMode = "auto"  # auto: animated fingers from the hand stage; off: the 24-joint body only
     people: str = "largest"  # largest (run_clip), all or N (people_pipeline.run_people); see parse_people
+    height: float | None = None  # the performer's stature (metres; solve.body_size); None: the model's own size
 
     def validate(self, *, check_gpu: bool = True) -> None:
         """Raise ``MocapError`` (one sentence naming the flag) for the first setting that cannot work.
@@ -79,7 +81,7 @@ class RunSettings:
         from mocap_cli.post.smoothing import load_smoothing_preset
 
         parse_formats(",".join(self.formats))
-        model_entry(self.model)
+        entry = model_entry(self.model)
         load_smoothing_preset(self.smooth)
         load_rig_preset(self.preset)
         check_root_mode(self.root)
@@ -104,6 +106,25 @@ class RunSettings:
             raise MocapError(f"Unknown --foot-lock '{self.foot_lock}'; use {' or '.join(FOOT_LOCK_MODES)}.")
         if self.people_choice() != "largest" and self.preview:
             raise MocapError("--preview draws one person; leave it out with --people all|N, or use --people largest.")
+        if self.height is not None:
+            self._check_height(entry.kind)
+
+    def _check_height(self, model_kind: str) -> None:
+        from mocap_cli.models.registry import registry
+
+        if not HEIGHT_MIN_M <= self.height <= HEIGHT_MAX_M:  # also refuses NaN
+            raise MocapError(
+                f"--height is the performer's standing height in metres, between {HEIGHT_MIN_M:g} and "
+                f"{HEIGHT_MAX_M:g} (e.g. --height 1.75), not {self.height:g}."
+            )
+        if model_kind == "mesh":
+            *others, last = (n for n, e in registry().items() if e.kind != "mesh")
+            raise MocapError(
+                f"--model {self.model} takes the body's size from its SMPL shape; leave --height out, or use "
+                f"{', '.join(others)} or {last}."
+            )
+        if self.people_choice() != "largest":
+            raise MocapError("--height is one person's height; leave it out with --people all|N.")
 
     def people_choice(self) -> PeopleChoice:
         """``people`` parsed: "largest", "all" or a count (a ``MocapError`` for anything else)."""
@@ -119,6 +140,7 @@ class RunSettings:
             weights=weights_path(self.weights),
             smpl=self.smpl,
             batch_size=self.batch_size,
+            height=self.height,
         )
 
     @classmethod
@@ -146,6 +168,7 @@ class RunSettings:
             reference_pose=options.reference_pose,
             preview=options.preview is not None,
             hands=options.hands,
+            height=model.height,
         )
 
 

@@ -1,7 +1,7 @@
-"""Sample adult body proportions from the Anny body model → mocap_cli/training/body_proportions.json.
+"""Sample adult body proportions from the Anny body model → mocap_cli/body/body_proportions.json.
 
 usage: python scripts/sample_body_proportions.py [--bodies 64] [--seed 0]
-           [--out mocap_cli/training/body_proportions.json]
+           [--out mocap_cli/body/body_proportions.json]
 
 CMU's 14 subjects give the lifter only 14 sets of limb lengths (two of them make up two thirds of the
 frames), so it learns their proportions instead of reading them from the 2D. ``mocap train mixste``
@@ -9,7 +9,9 @@ re-proportions each training window onto one of these bodies (``training.proport
 random adult Anny phenotype (Anny's own semantics, every value uniform in its range below) in its rest pose;
 its Human3.6M segment lengths are measured between the bone heads that define those joints (hips =
 ``upperleg01`` heads, knees = ``lowerleg01``, ankles = ``foot``, spine = ``spine02``, thorax = ``neck01``,
-shoulders = ``upperarm01``, elbows = ``lowerarm01``, wrists = ``wrist``). Needs the ``body`` extra (anny).
+shoulders = ``upperarm01``, elbows = ``lowerarm01``, wrists = ``wrist``), and its stature is the rest mesh's
+height (heel to crown; Anny is Z-up), which ``--height`` turns into a limb size (``solve.body_size``). Needs the
+``body`` extra (anny).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap_cli.training.proportions import PROPORTIONS_FILE, SEGMENTS
+from mocap_cli.solve.body_size import SAMPLED_BODIES
+from mocap_cli.training.proportions import SEGMENTS
 
 PHENOTYPE_RANGES = {
     "gender": (0.0, 1.0),
@@ -43,7 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bodies", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=PROPORTIONS_FILE)
+    ap.add_argument("--out", type=Path, default=SAMPLED_BODIES)
     args = ap.parse_args()
     import anny
     import torch
@@ -55,11 +58,19 @@ def main() -> None:
     for _ in range(args.bodies):
         phenotype = {k: float(rng.uniform(*r)) for k, r in PHENOTYPE_RANGES.items()}
         with torch.no_grad():
-            heads = model(phenotype_kwargs=phenotype, return_bone_ends=True)["rest_bone_heads"][0].numpy()
+            rest = model(phenotype_kwargs=phenotype, return_bone_ends=True)
+        heads = rest["rest_bone_heads"][0].numpy()
+        up = rest["rest_vertices"][0, :, 2].numpy()
         joint = {name: heads[labels.index(bone)].astype(np.float64) for name, bone in BONE_OF.items()}
         joint["pelvis"] = 0.5 * (joint["left_hip"] + joint["right_hip"])
         lengths = {f"{a}-{b}": round(float(np.linalg.norm(joint[b] - joint[a])), 5) for a, b in SEGMENTS}
-        bodies.append({"phenotype": {k: round(v, 4) for k, v in phenotype.items()}, "lengths": lengths})
+        bodies.append(
+            {
+                "phenotype": {k: round(v, 4) for k, v in phenotype.items()},
+                "stature": round(float(up.max() - up.min()), 5),
+                "lengths": lengths,
+            }
+        )
         print(json.dumps(bodies[-1]))
     args.out.write_text(
         json.dumps(

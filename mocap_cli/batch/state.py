@@ -85,6 +85,7 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         **({"reference_pose": settings.reference_pose} if settings.reference_pose != "none" else {}),
         **({"preview": True} if settings.preview else {}),
         **({"people": str(settings.people_choice())} if settings.people_choice() != "largest" else {}),
+        **({"height": settings.height} if settings.height is not None else {}),
     }
 
 

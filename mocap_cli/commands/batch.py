@@ -71,6 +71,7 @@ def batch(
     hands: opt.Hands = DEFAULTS.hands,
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
+    height: opt.Height = DEFAULTS.height,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
     foot_lock: opt.FootLock = DEFAULTS.foot_lock,
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include clips in sub-folders."),

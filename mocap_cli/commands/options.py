@@ -16,7 +16,7 @@ import typer
 from mocap_cli.body.select import MeshChoice
 from mocap_cli.export.reference_pose import ReferencePose as ReferencePoseName
 from mocap_cli.export.root_motion import RootMode
-from mocap_cli.settings import FOV_MAX_DEGREES, FOV_MIN_DEGREES, HandsMode, RunSettings
+from mocap_cli.settings import FOV_MAX_DEGREES, FOV_MIN_DEGREES, HEIGHT_MAX_M, HEIGHT_MIN_M, HandsMode, RunSettings
 from mocap_cli.settings import Device as DeviceName
 from mocap_cli.settings import FootLock as FootLockMode
 
@@ -49,6 +49,17 @@ Fov = Annotated[
     float,
     typer.Option(
         min=FOV_MIN_DEGREES, max=FOV_MAX_DEGREES, help="Assumed camera field of view (degrees, across the longer side)."
+    ),
+]
+Height = Annotated[
+    Optional[float],
+    typer.Option(
+        "--height",
+        min=HEIGHT_MIN_M,
+        max=HEIGHT_MAX_M,
+        help="The performer's standing height in metres (e.g. 1.75). One camera cannot see a body's size; "
+        "given, it sets the distance to the camera, the travel and the jump heights (default: an average "
+        "adult). Not for the mesh models (their SMPL shape has a size) or --people all|N.",
     ),
 ]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Windows or crops per model batch.")]

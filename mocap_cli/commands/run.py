@@ -42,6 +42,7 @@ def run(
     hands: opt.Hands = DEFAULTS.hands,
     device: opt.Device = DEFAULTS.device,
     fov: opt.Fov = DEFAULTS.fov,
+    height: opt.Height = DEFAULTS.height,
     batch_size: opt.BatchSize = DEFAULTS.batch_size,
     foot_lock: opt.FootLock = DEFAULTS.foot_lock,
     overwrite: opt.Overwrite = False,
@@ -100,6 +101,8 @@ def _summary(video: Path, result: RunResult) -> None:
     table.add_row("model", result.motion.provenance.get("model", "?"))
     if "weights" in result.motion.provenance:
         table.add_row("weights", result.motion.provenance["weights"])
+    if "height_m" in result.motion.provenance:
+        table.add_row("performer height", f"{result.motion.provenance['height_m']} m (--height)")
     if (planted := planted_share(result.motion)) is not None:
         table.add_row("feet planted", f"{planted:.0%} of frames (--foot-lock auto)")
     rate = result.frames / max(result.total_seconds, 1e-9)

@@ -43,6 +43,7 @@ class ModelSettings:
     weights: Path | None = None  # --weights FILE or a registry variant name
     smpl: Path | None = None  # --smpl PATH
     batch_size: int = DEFAULTS.batch_size
+    height: float | None = DEFAULTS.height  # --height: the performer's stature, metres (joint models)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

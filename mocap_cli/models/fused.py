@@ -71,7 +71,13 @@ class FusedModel:
             "weights_sha256": weights.sha256,
         }
         return motion_from_camera_joints(
-            joints, conf, float(track.fps), hints_cam=hints, provenance=provenance, camera=clip.camera_motion(camera)
+            joints,
+            conf,
+            float(track.fps),
+            hints_cam=hints,
+            provenance=provenance,
+            camera=clip.camera_motion(camera),
+            height=self.settings.height,
         )
 
 

@@ -92,7 +92,13 @@ class MediaPipeModel:
             "fov_degrees": f"{self.settings.fov_degrees:g}",
         }
         return motion_from_camera_joints(
-            joints, conf, float(track.fps), hints_cam=hints, provenance=provenance, camera=turning
+            joints,
+            conf,
+            float(track.fps),
+            hints_cam=hints,
+            provenance=provenance,
+            camera=turning,
+            height=self.settings.height,
         )
 
 

@@ -1,7 +1,8 @@
 """Camera-frame 3D joints → a grounded ``Motion`` on the canonical skeleton.
 
-Shared by every model that predicts joint positions (MediaPipe, the lifters): camera → world axes,
-gravity alignment from the body's median up direction, the subject's bone lengths, IK, and the floor.
+Shared by every model that predicts joint positions (MediaPipe, the lifters): the performer's stated height
+(``--height``, ``body_size``), camera → world axes, gravity alignment from the body's median up direction, the
+subject's bone lengths, IK, and the floor.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import quat_mul
 from mocap_cli.core.skeleton import ANKLE_HEIGHT, JOINT_INDEX, Skeleton, canonical_skeleton
+from mocap_cli.solve.body_size import at_body_size, limb_size_for_height
 from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_height, gravity_alignment, rotate_points
 from mocap_cli.solve.camera_motion import CameraMotion
 from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
@@ -94,10 +96,16 @@ def motion_from_camera_joints(
     provenance: dict[str, str] | None = None,
     skeleton: Skeleton | None = None,
     camera: CameraMotion | None = None,
+    height: float | None = None,
 ) -> Motion:
     """joints_cam: (F, 24, 3) absolute camera-frame positions (metres, OpenCV axes) in SMPL joint order;
     confidence (F, 24); hints_cam: IK twist hints (see ``ik.TWIST_HINTS``) as camera-frame vectors;
-    camera: how the camera turned (``camera_motion``), so the world stays put while it pans or orbits."""
+    camera: how the camera turned (``camera_motion``), so the world stays put while it pans or orbits;
+    height: the performer's stature (metres), when known: the joints are scaled about the camera to that
+    body's size (what the camera saw is unchanged; distance, travel and jumps follow)."""
+    if height is not None:
+        joints_cam = at_body_size(joints_cam, limb_size_for_height(height), JOINT_INDEX)
+        provenance = {**(provenance or {}), "height_m": f"{height:g}"}
     turns = origins = None
     if camera is not None and camera.moving:
         turns, origins = camera.rotations, camera_origins(joints_cam[:, 0], camera)

@@ -34,9 +34,9 @@ import torch
 
 from mocap_cli.capture.keypoints import H36M, normalize_screen
 from mocap_cli.errors import MocapError
-from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY, limb_size
 from mocap_cli.models.lifters.windows import flip_keypoints_2d, unflip_pose_3d
 from mocap_cli.nets.mixste import MixSTE2, MixSTEConfig
+from mocap_cli.solve.body_size import BODY_SIZE_KEY, limb_size
 from mocap_cli.training.cmu import Trial, find_trials, load_trial, split_trials
 from mocap_cli.training.mediapipe_noise import MediaPipeNoise, project
 from mocap_cli.training.proportions import Bodies, redefine, reproportion
@@ -356,7 +356,7 @@ def train_mixste(
         f"{len(trials)} trials; excluded: the rendered evaluation clips' trials",
         "noise_fitted_on": ",".join(noise.fitted_on),
         "bodies": f"{len(bodies.lengths)} sampled Anny bodies, anatomical joints" if bodies else "CMU subjects' own",
-        # The lifter's output is scaled to this size at run time (models/lifters/body_size.py).
+        # The lifter's output is scaled to this size at run time (solve/body_size.py).
         BODY_SIZE_KEY: f"{population_body_size(trials, bodies):.4f}",
     }
     if init is not None:

@@ -7,7 +7,7 @@ joints between the CMU trial's own joints and the rendered body's exact ones, i.
 1. **Proportions.** CMU has 14 subjects (two of them two thirds of the frames), so the lifter learns their limb
    lengths: the shipped weights' upper arms came out 29 mm too long and the shoulders 37 mm too narrow on
    average. Each window is re-proportioned (``reproportion``) onto a body sampled from the Anny body model
-   (``scripts/sample_body_proportions.py`` → ``body_proportions.json``): every Human3.6M segment keeps CMU's
+   (``scripts/sample_body_proportions.py`` → ``body/body_proportions.json``): every Human3.6M segment keeps CMU's
    direction and takes the body's length, parents before children; the head follows the trunk's scale.
    Floor 45 → 33 mm.
 2. **Joint definitions.** CMU's skeleton is fitted to markers on the skin: its spine and thorax joints lie
@@ -31,8 +31,8 @@ import numpy as np
 from mocap_cli.capture.keypoints import H36M
 from mocap_cli.errors import MocapError
 from mocap_cli.models.joints import unit
+from mocap_cli.solve.body_size import SAMPLED_BODIES
 
-PROPORTIONS_FILE = Path(__file__).with_name("body_proportions.json")
 DEFINITIONS_FILE = Path(__file__).with_name("joint_definitions.json")
 
 # (parent, child) in the order a re-proportioning walks the Human3.6M tree.
@@ -119,7 +119,7 @@ class Bodies:
     offsets: dict[str, np.ndarray]
 
     @classmethod
-    def load(cls, proportions: Path = PROPORTIONS_FILE, definitions: Path = DEFINITIONS_FILE) -> Bodies:
+    def load(cls, proportions: Path = SAMPLED_BODIES, definitions: Path = DEFINITIONS_FILE) -> Bodies:
         try:
             bodies = json.loads(Path(proportions).read_text())["bodies"]
             lengths = np.array([[b["lengths"][f"{a}-{c}"] for a, c in SEGMENTS] for b in bodies], dtype=np.float64)

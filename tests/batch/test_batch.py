@@ -20,7 +20,7 @@ from conftest import REPO, video
 from mocap_cli.batch.plan import BatchOptions, find_clips, output_paths, plan
 from mocap_cli.batch.report import lower_body_warning
 from mocap_cli.batch.run import run_batch
-from mocap_cli.batch.state import input_record
+from mocap_cli.batch.state import input_record, settings_record
 from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.errors import MocapError
 from mocap_cli.settings import RunSettings
@@ -227,6 +227,14 @@ def test_input_identity_changes_with_content_or_mtime(tmp_path: Path) -> None:
     changed = input_record(clip)
     assert changed["size"] == first["size"] and changed["mtime_ns"] == first["mtime_ns"]
     assert changed["head_tail_sha256"] != first["head_tail_sha256"]
+
+
+def test_a_stated_height_is_part_of_the_settings_record() -> None:
+    """Records of earlier runs (no height key) stay up to date without --height; a height, or another one, redoes
+    the clip (it changes the motion's size and path)."""
+    assert "height" not in settings_record(RunSettings())
+    assert settings_record(RunSettings(height=1.7))["height"] == 1.7
+    assert settings_record(RunSettings(height=1.7)) != settings_record(RunSettings(height=1.8))
 
 
 def test_lower_body_warning_from_joint_confidence() -> None:

@@ -86,6 +86,21 @@ def test_cuda_without_a_gpu_is_refused_in_one_sentence(clip: Path, command: str)
     assert written(clip.parent) == [] and not (clip.parent / "out").exists()
 
 
+@pytest.mark.parametrize("height", ["0", "0.9", "3", "nan", "tall"])
+def test_run_refuses_an_impossible_height_at_once(clip: Path, height: str) -> None:
+    res = mocap("run", clip.name, "--height", height, "--export", "out.glb", cwd=clip.parent)
+    assert_refused_by_typer(res, "--height")
+    assert written(clip.parent) == []
+
+
+def test_a_height_for_a_mesh_model_is_refused_in_one_sentence(clip: Path) -> None:
+    res = mocap("run", clip.name, "--model", "maed", "--height", "1.7", "--export", "out.glb", cwd=clip.parent)
+    assert_one_error_line(
+        res, "--model maed takes the body's size from its SMPL shape", "use mediapipe, fused, mixste or strided."
+    )
+    assert written(clip.parent) == []
+
+
 def test_output_rate_far_above_the_source_is_refused_after_probing(clip: Path) -> None:
     res = mocap("run", clip.name, "--fps", "300", "--export", "out.glb", cwd=clip.parent)
     assert_one_error_line(res, "--fps 300", "5 fps", "at most 240")
@@ -138,6 +153,8 @@ SHARED_FLAGS = [
     "50",
     "--batch-size",
     "8",
+    "--height",
+    "1.82",
     "--overwrite",
 ]
 
@@ -166,6 +183,7 @@ def test_run_and_batch_build_identical_settings_from_identical_flags(
             device="cpu",
             fov=50.0,
             batch_size=8,
+            height=1.82,
             overwrite=True,
         )
     else:
@@ -201,6 +219,11 @@ def test_api_callers_get_the_fov_check_too(clip: Path, fov: float) -> None:
         ({"preset": "maya2"}, "Unknown rig preset 'maya2'"),
         ({"model": "nope"}, "Unknown model 'nope'"),
         ({"formats": ("glb", "obj")}, "Unknown export format 'obj'"),
+        ({"height": 0.5}, "--height is the performer's standing height in metres, between 1 and 2.5"),
+        ({"height": 175.0}, "between 1 and 2.5 \\(e.g. --height 1.75\\), not 175"),
+        ({"height": float("nan")}, "--height is the performer's standing height"),
+        ({"height": 1.7, "model": "int"}, "--model int takes the body's size from its SMPL shape; leave --height out"),
+        ({"height": 1.7, "people": "all"}, "--height is one person's height; leave it out with --people all"),
     ],
 )
 def test_validate_names_the_bad_setting(changes: dict, message: str) -> None:
@@ -248,11 +271,12 @@ def test_the_pipeline_views_carry_every_setting_back_and_forth() -> None:
         fov=45.0,
         batch_size=4,
         overwrite=True,
+        height=1.64,
     )
     options = build_run_options((Path("a.fbx"), Path("a.npz")), settings)
     assert RunSettings.from_run_options(options) == settings
     assert options.settings == ModelSettings(
-        device="cpu", fov_degrees=45.0, weights=Path("variant-x"), smpl=Path("body.pkl"), batch_size=4
+        device="cpu", fov_degrees=45.0, weights=Path("variant-x"), smpl=Path("body.pkl"), batch_size=4, height=1.64
     )
     assert build_run_options((Path("a.fbx"),), settings, overwrite=False).overwrite is False
     # The views' own defaults are the settings' defaults.

@@ -17,9 +17,8 @@ from mocap_cli.capture.keypoints import H36M, H36M_PARENTS
 from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.models.base import Clip, ModelSettings
 from mocap_cli.models.lifters.adapter import LifterModel
-from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY, LIMB_BONES, at_body_size, limb_size
 from mocap_cli.models.lifters.loading import load_mixste, trained_body_size
-from mocap_cli.training.proportions import PROPORTIONS_FILE
+from mocap_cli.solve.body_size import BODY_SIZE_KEY, LIMB_BONES, SAMPLED_BODIES, at_body_size, limb_size
 from mocap_cli.weights import registry as W
 
 CLIP = "3dpw_courtyard_basketball_portrait.mp4"
@@ -68,7 +67,7 @@ def test_shipped_weights_record_the_training_bodies_size():
     spec = W.get_spec("mixste-cmu")
     recorded = trained_body_size(W.registry_dir() / spec.shipped)
     assert recorded is not None
-    bodies = json.loads(PROPORTIONS_FILE.read_text())["bodies"]
+    bodies = json.loads(SAMPLED_BODIES.read_text())["bodies"]
     listed = np.mean([sum(b["lengths"][f"{a}-{c}"] for a, c in LIMB_BONES) for b in bodies])
     assert recorded == pytest.approx(listed, rel=0.03)
 

@@ -267,7 +267,7 @@ def test_train_command_smoke_writes_a_loadable_file(cmu_root, tmp_path):
     assert result.exit_code == 0, result.output
     _, config = load_mixste(out)
     assert (config.num_frame, config.embed_dim, config.depth, config.num_heads) == (9, 16, 1, 8)
-    # The size every lifted body gets (models/lifters/body_size.py): the sampled adults' (2.68 m of limbs).
+    # The size every lifted body gets (solve/body_size.py): the sampled adults' (2.68 m of limbs).
     assert 2.6 < trained_body_size(out) < 2.8
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["steps"] == 3 and record["curve"] and record["curve"][-1]["val_mpjpe_mm"] > 0

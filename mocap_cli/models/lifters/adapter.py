@@ -34,7 +34,7 @@ from mocap_cli.core.skeleton import JOINT_INDEX, JOINT_NAMES, canonical_skeleton
 from mocap_cli.errors import MocapError
 from mocap_cli.models.base import Clip, ModelSettings, Progress, Readiness
 from mocap_cli.models.joints import LIMB_PARTS, mediapipe_extremities, mediapipe_twist_hints, trunk_and_limbs, unit
-from mocap_cli.models.lifters.body_size import at_body_size
+from mocap_cli.solve.body_size import at_body_size
 from mocap_cli.solve.camera import Pinhole, interpolate_nans, solve_translation, steady_depth
 from mocap_cli.solve.posing import motion_from_camera_joints
 from mocap_cli.weights import cache as W
@@ -227,4 +227,5 @@ class LifterModel:
             hints_cam=lifted.hints_cam,
             provenance=provenance,
             camera=clip.camera_motion(Pinhole.from_fov(width, height, self.settings.fov_degrees)),
+            height=self.settings.height,
         )

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from mocap_cli.errors import MocapError
-from mocap_cli.models.lifters.body_size import BODY_SIZE_KEY
 from mocap_cli.nets.checkpoints import read_state_dict
 from mocap_cli.nets.mixste import RELEASED_NUM_HEADS, MixSTE2, MixSTEConfig, mixste_config_from_state_dict
 from mocap_cli.nets.strided import RefineNet, StridedConfig, StridedTransformer, strided_config_from_state_dict
+from mocap_cli.solve.body_size import BODY_SIZE_KEY
 from mocap_cli.weights.registry import WeightSpec, family_spec, get_spec
 
 REFINE_VARIANT = "strided-351-refine"  # the registry entry of the refine MLP file
