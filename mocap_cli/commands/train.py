@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -117,6 +118,20 @@ def unspat(
     _console.print(f"wrote {result.checkpoint} (+ {result.checkpoint.with_suffix('.json').name})", highlight=False)
 
 
+def _oversample_entry(text: str) -> tuple[str, float]:
+    """ "10_06=4" → ("10_06", 4.0)."""
+    key, _, factor = text.partition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = math.nan
+    if not key or not math.isfinite(value) or value <= 0:
+        raise MocapError(
+            f"--oversample {text} is not TRIAL=FACTOR with a positive factor; write e.g. 10_06=4 or 135=3."
+        )
+    return key, value
+
+
 @app.command("mixste")
 @user_errors
 def mixste(
@@ -155,6 +170,13 @@ def mixste(
         help="Keep the CMU subjects' own skeletons instead of sampled bodies with anatomical joints "
         "(mocap_cli/training/README.md).",
     ),
+    oversample: list[str] = typer.Option(
+        [],
+        "--oversample",
+        metavar="KEY=FACTOR",
+        help="TRIAL=FACTOR or SUBJECT=FACTOR (e.g. 10_06=4, 135=3): draw windows from those trials FACTOR times "
+        "as often. Repeat for several.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train MixSTE on CMU motion capture (inputs made to look like MediaPipe's) for `--model mixste --weights`."""
@@ -177,6 +199,7 @@ def mixste(
             seed=seed,
             threads=threads,
             body_proportions=not cmu_bodies,
+            oversample=tuple(_oversample_entry(text) for text in oversample),
         )
         columns = [
             TextColumn("[bold]train mixste"),

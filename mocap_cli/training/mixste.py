@@ -80,6 +80,9 @@ class TrainSettings:
     seed: int = 0
     threads: int | None = None
     body_proportions: bool = True  # sampled bodies with anatomical joints (``training.proportions``)
+    # (trial "10_06" or subject "135", factor): windows come from matching trials this many times as often as
+    # their length alone gives (motion the data has little of, e.g. kicks).
+    oversample: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -170,6 +173,21 @@ def population_body_size(trials: list[Trial], bodies: Bodies | None, frames: int
     return float(np.sum(sizes * weights) / weights.sum())
 
 
+def draw_weights(trials: list[Trial], oversample: tuple[tuple[str, float], ...] = ()) -> np.ndarray:
+    """(len(trials),) relative draw weights: each trial's length, times the factor of each ``oversample`` entry
+    naming it ("10_06") or its subject ("135"). An entry that names no trial is a typo: MocapError."""
+    weights = np.array([len(t.joints) for t in trials], dtype=np.float64)
+    for key, factor in oversample:
+        hits = [i for i, t in enumerate(trials) if key in (t.name, t.name.split("_")[0])]
+        if not hits:
+            raise MocapError(
+                f"--oversample {key}: no training trial or subject has that name; give a trial such as 10_06 or a "
+                "subject such as 135 (excluded and validation trials are not trained on)."
+            )
+        weights[hits] *= factor
+    return weights
+
+
 def make_windows(
     rng: np.random.Generator,
     trials: list[Trial],
@@ -182,18 +200,20 @@ def make_windows(
     gain: tuple[float, float] = (0.7, 1.5),
     pad_prob: float = 0.1,
     bodies: Bodies | None = None,
+    draw: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``count`` training windows → inputs (count, T, 17, 2) normalised screen, targets (count, T, 17, 3) metres.
 
     ``bodies``: each window is performed by one of them, with anatomical joints (``proportions.Bodies``); None
-    keeps the CMU subject's own skeleton."""
-    lengths = np.array([len(t.joints) for t in trials], dtype=np.float64)
+    keeps the CMU subject's own skeleton. ``draw``: (len(trials),) how often each trial is drawn, relative
+    (``draw_weights``); None: in proportion to its length."""
+    weights = draw_weights(trials) if draw is None else draw
     inputs = np.empty((count, frames, 17, 2), np.float32)
     targets = np.empty((count, frames, 17, 3), np.float32)
     errors = noise.sample_errors(rng, count, frames, rng.uniform(*gain, size=count))
     dropped = noise.dropout_mask(rng, count, frames)
     for i in range(count):
-        trial = trials[rng.choice(len(trials), p=lengths / lengths.sum())]
+        trial = trials[rng.choice(len(trials), p=weights / weights.sum())]
         stride = int(strides[rng.integers(len(strides))])
         span = (frames - 1) * stride + 1
         if len(trial.joints) >= span:
@@ -310,6 +330,7 @@ def train_mixste(
         f"{len(val_trials)} validation trials ({', '.join(t.name for t in val_trials)})"
     )
 
+    draw = draw_weights(trials, settings.oversample)
     bodies = Bodies.load() if settings.body_proportions else None
     val_rng = np.random.default_rng(10_000 + settings.seed)
     vx, vy = make_windows(
@@ -377,7 +398,15 @@ def train_mixste(
         for group in opt.param_groups:
             group["lr"] = lr
         xb, yb = make_windows(
-            rng, trials, settings.batch_size, settings.frames, noise, ranges, gain=settings.noise_gain, bodies=bodies
+            rng,
+            trials,
+            settings.batch_size,
+            settings.frames,
+            noise,
+            ranges,
+            gain=settings.noise_gain,
+            bodies=bodies,
+            draw=draw,
         )
         x, y = flip_batch(
             torch.from_numpy(xb), torch.from_numpy(yb), torch.from_numpy(rng.random(settings.batch_size) < 0.5)

@@ -25,6 +25,7 @@ from mocap_cli.training import cmu
 from mocap_cli.training.mediapipe_noise import NOISE_FILE, MediaPipeNoise, project
 from mocap_cli.training.mixste import (
     CameraRanges,
+    draw_weights,
     flip_batch,
     make_windows,
     mixste_loss,
@@ -195,6 +196,35 @@ def test_windows_are_root_relative_camera_frames_with_matching_inputs(cmu_root):
     assert np.abs(x).max() < 2.0  # normalised screen coordinates (÷ width): the body is in the frame
 
 
+def test_oversampled_trials_are_drawn_that_many_times_as_often(cmu_root):
+    """``--oversample 10_06=4``: CMU 10_06 (a kick) is drawn four times as often as its length alone gives; a
+    subject's key weights all its trials; a key naming no training trial is refused."""
+    trials = [cmu.load_trial(p) for p in cmu.split_trials(cmu.find_trials(cmu_root))[0]]
+    names = [t.name for t in trials]
+    plain = draw_weights(trials)
+    assert plain.tolist() == [len(t.joints) for t in trials]
+    kick = draw_weights(trials, (("10_06", 4.0),))
+    k = names.index("10_06")
+    assert kick[k] == 4 * plain[k] and np.delete(kick, k).tolist() == np.delete(plain, k).tolist()
+    subject = draw_weights(trials, (("02", 3.0),))
+    assert all((subject[i] == 3 * plain[i]) == n.startswith("02_") for i, n in enumerate(names))
+    for typo in ("10_05", "99", "10_6"):  # an excluded trial, an absent subject, a misspelt trial
+        with pytest.raises(MocapError, match="--oversample"):
+            draw_weights(trials, ((typo, 2.0),))
+    # Windows come only from trials with weight: a trial of NaN joints never drawn leaves every window finite.
+    poisoned = cmu.Trial("nan", np.full_like(trials[k].joints, np.nan))
+    noise = MediaPipeNoise.load()
+    x, y = make_windows(
+        np.random.default_rng(0), [trials[k], poisoned], 20, 9, noise, CameraRanges(), draw=np.array([1.0, 0.0])
+    )
+    assert np.isfinite(x).all() and np.isfinite(y).all()
+    with np.errstate(invalid="ignore"):
+        _, y = make_windows(
+            np.random.default_rng(0), [trials[k], poisoned], 20, 9, noise, CameraRanges(), draw=np.array([0.0, 1.0])
+        )
+    assert np.isnan(y).all()
+
+
 def test_cameras_keep_the_body_in_frame_but_not_always_centred(cmu_root):
     """Subjects walk across a static camera's view: the aim point moves off the body, the body stays in frame."""
     world = cmu.load_trial(cmu_root / "02" / "02_01.amc").joints[:160:4].astype(np.float64)
@@ -318,6 +348,12 @@ def test_train_command_errors_are_one_sentence_and_write_nothing(cmu_root, tmp_p
         [["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m.safetensors")], "is not a folder"],
         [["--data", str(cmu_root), "--out", str(tmp_path / "m.pth")], ".safetensors"],
         [["--data", str(tmp_path), "--out", str(tmp_path / "m.safetensors")], "No CMU .amc trials"],
+        [["--data", str(cmu_root), "--out", str(tmp_path / "m.safetensors"), "--oversample", "10_06"], "TRIAL=FACTOR"],
+        [["--data", str(cmu_root), "--out", str(tmp_path / "m.safetensors"), "--oversample", "x=-1"], "TRIAL=FACTOR"],
+        [
+            ["--data", str(cmu_root), "--out", str(tmp_path / "m.safetensors"), "--oversample", "99=2"],
+            "--oversample 99",
+        ],
     ):
         result = CliRunner().invoke(cli_app, ["train", "mixste", *args, "--steps", "1", "--quiet"])
         assert result.exit_code != 0 and text in " ".join(result.output.split())
