@@ -22,9 +22,9 @@ def _pa_mpjpe(ours: np.ndarray, truth: np.ndarray) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("clip", ["jump_13_11", "kick_10_05"])
 def test_the_average_of_two_depth_readings_beats_each(tmp_path: Path, clip: str) -> None:
-    """Measured (light smoothing, foot locking; PA-MPJPE mm): jump_13_11 mediapipe 51.8, mixste 37.7, fused 35.0;
-    kick_10_05 60.3 / 68.1 / 56.4. (Where the lifter is far ahead of MediaPipe the average is not better than the
-    lifter alone: walk_16_32 48.7 / 34.1 / 34.1; over the nine clips fused is the best, 62.9 / 52.9 / 52.1.)"""
+    """Measured (light smoothing, foot locking; PA-MPJPE mm): jump_13_11 mediapipe 51.8, mixste 36.4, fused 35.2;
+    kick_10_05 60.3 / 66.7 / 56.6. (Where the lifter is far ahead of MediaPipe the average is not better than the
+    lifter alone: walk_16_32 48.7 / 33.7 / 34.2; over the nine clips fused is the best, 62.9 / 51.2 / 50.9.)"""
     folder = require_shared("data", "synthetic", clip)
     truth = np.load(folder / "gt.npz")["joints3d_world"][:, :24]  # as the benchmark compares
     errors = {}
