@@ -208,12 +208,13 @@ def make_windows(
     keeps the CMU subject's own skeleton. ``draw``: (len(trials),) how often each trial is drawn, relative
     (``draw_weights``); None: in proportion to its length."""
     weights = draw_weights(trials) if draw is None else draw
+    chance = weights / weights.sum()
     inputs = np.empty((count, frames, 17, 2), np.float32)
     targets = np.empty((count, frames, 17, 3), np.float32)
     errors = noise.sample_errors(rng, count, frames, rng.uniform(*gain, size=count))
     dropped = noise.dropout_mask(rng, count, frames)
     for i in range(count):
-        trial = trials[rng.choice(len(trials), p=weights / weights.sum())]
+        trial = trials[rng.choice(len(trials), p=chance)]
         stride = int(strides[rng.integers(len(strides))])
         span = (frames - 1) * stride + 1
         if len(trial.joints) >= span:
