@@ -183,12 +183,7 @@ def probe(path: Path | str) -> VideoInfo:
     _check_path(path)
     exe = ffmpeg_executable()
     cmd = _command(ffmpeg.input(str(path)).output("pipe:", map="0:v:0", c="copy", format="framecrc"), exe)
-    try:
-        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MocapError(
-            f"Could not run ffmpeg to read {path} ({exc.__class__.__name__}); check the ffmpeg install."
-        ) from exc
+    done = _run_ffmpeg(cmd, path)
     err = done.stderr.decode("utf-8", "replace")
     out = done.stdout.decode("utf-8", "replace")
 
@@ -276,12 +271,7 @@ def probe(path: Path | str) -> VideoInfo:
 
 def _first_frame(path: Path, exe: str, sar: Fraction) -> tuple[int, int, float]:
     cmd = _decode_command(path, exe, sar, seek=0.0, output="null", max_frames=1)
-    try:
-        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MocapError(
-            f"Could not run ffmpeg to read {path} ({exc.__class__.__name__}); check the ffmpeg install."
-        ) from exc
+    done = _run_ffmpeg(cmd, path)
     err = done.stderr.decode("utf-8", "replace")
     m = _SHOWINFO_RE.search(err)
     if done.returncode != 0 or m is None:
@@ -325,6 +315,16 @@ def _decode_command(
     if max_frames is not None:
         options["frames:v"] = max_frames
     return _command(video.output("pipe:", **options), exe)
+
+
+def _run_ffmpeg(cmd: list[str], path: Path) -> subprocess.CompletedProcess[bytes]:
+    """One ffmpeg call reading ``path`` (output captured, at most 10 minutes); ``MocapError`` if it cannot run."""
+    try:
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MocapError(
+            f"Could not run ffmpeg to read {path} ({exc.__class__.__name__}); check the ffmpeg install."
+        ) from exc
 
 
 def _last_error(stderr: str) -> str:
