@@ -121,7 +121,7 @@ def test_dance_keeps_its_heading_in_the_world(tmp_path, model, spread):
     ours = motion.joints - motion.joints[:, [left, right]].mean(axis=1, keepdims=True)
     want = truth - truth[:, [left, right]].mean(axis=1, keepdims=True)
     # One rotation and one scale for the clip: a body's size is a guess from one camera (the lifter's dancer comes
-    # out too big). Measured: mediapipe 99.3 mm, mixste 78.3 mm.
+    # out too big). Measured: mediapipe 99.3 mm, mixste 78.1 mm.
     rot, scale, shift = similarity_align(ours[:, limbs].reshape(-1, 3), want[:, limbs].reshape(-1, 3), scale=True)
     mpjpe = np.linalg.norm(scale * ours[:, limbs] @ rot.T + shift - want[:, limbs], axis=-1).mean()
     assert mpjpe < 0.110

@@ -35,7 +35,7 @@ from mocap_cli.weights import registry as W
 from mocap_cli.weights.cache import choose_weights
 
 SUBJECTS = ("02", "05", "10")  # small subjects: 05 and 10 hold evaluation trials 05_02 and 10_05
-# Shipped lifter on jumpingjacks_14_06 (MediaPipe 2D in, no IK): measured PA-MPJPE 36.2 mm (weights trained on CMU's
+# Shipped lifter on jumpingjacks_14_06 (MediaPipe 2D in, no IK): measured PA-MPJPE 35.5 mm (weights trained on CMU's
 # own skeletons: 54, first weights 58); margin for platform noise.
 PA_MPJPE_LIMIT_M = 0.05
 
