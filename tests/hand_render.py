@@ -85,10 +85,18 @@ def _hand_axes(rest: np.ndarray, side: str, finger: str) -> tuple[np.ndarray, np
 
 def finger_pose(skeleton_rest: np.ndarray, pose: str) -> np.ndarray:
     """Local rotations (30, 4) of the finger joints for one of ``POSES`` (both hands)."""
+    return finger_pose_from_angles(skeleton_rest, _ANGLES[pose], _ANGLES[pose])
+
+
+def finger_pose_from_angles(
+    skeleton_rest: np.ndarray, left: dict[str, tuple[float, ...]], right: dict[str, tuple[float, ...]]
+) -> np.ndarray:
+    """Local rotations (30, 4) of the finger joints from per-finger angles in ``_ANGLES``' form, one dict per
+    hand (a finger left out stays at rest)."""
     out = np.tile(quat_identity(), (30, 1))
-    for s, side in enumerate(("left", "right")):
+    for s, (side, by_finger) in enumerate((("left", left), ("right", right))):
         for f, finger in enumerate(FINGERS):
-            angles = _ANGLES[pose].get(finger)
+            angles = by_finger.get(finger)
             if angles is None:
                 continue
             axis, normal = _hand_axes(skeleton_rest, side, finger)
@@ -110,11 +118,12 @@ def finger_pose(skeleton_rest: np.ndarray, pose: str) -> np.ndarray:
 VIEWS = {"front": 90.0, "three_quarter": 135.0, "side": 180.0}
 
 
-def _hands_up(view: str) -> np.ndarray:
-    """Body local rotations (24, 4): upper arms out, forearms up, palms turned as ``VIEWS[view]`` says."""
+def _hands_up(view: str | float) -> np.ndarray:
+    """Body local rotations (24, 4): upper arms out, forearms up, palms turned as ``VIEWS[view]`` says (or by
+    ``view`` degrees)."""
     rot = np.tile(quat_identity(), (24, 1))
     z, y = np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])
-    twist = np.radians(VIEWS[view])
+    twist = np.radians(VIEWS[view] if isinstance(view, str) else view)
     rot[JOINT_INDEX["left_elbow"]] = quat_mul(quat_from_rotvec(y * -twist), quat_from_rotvec(z * np.pi / 2))
     rot[JOINT_INDEX["right_elbow"]] = quat_mul(quat_from_rotvec(y * twist), quat_from_rotvec(z * -np.pi / 2))
     return rot
@@ -152,19 +161,29 @@ def with_tips(skeleton, rotations: np.ndarray, root: np.ndarray) -> np.ndarray:
 
 def scene(hand_px: list[float], views: list[str] | None = None, hold: int = HOLD) -> dict:
     """Everything to render: per frame posed vertices and camera distance, plus the ground truth."""
-    skeleton = with_fingers(canonical_skeleton())
-    rest = skeleton.rest_positions()
-    mesh = anny_mesh(skeleton)
+    rest = with_fingers(canonical_skeleton()).rest_positions()
     views = views or ["front"]
     frames = [(px, view, pose) for px in hand_px for view in views for pose in POSES for _ in range(hold)]
-    rot = np.stack([np.concatenate([_hands_up(view), finger_pose(rest, pose)]) for _, view, pose in frames])
-    root = np.tile(skeleton.offsets[0], (len(frames), 1))
+    fingers = np.stack([finger_pose(rest, pose) for _, _, pose in frames])
+    data = posed_scene(fingers, [view for _, view, _ in frames], [px for px, _, _ in frames])
+    data["views"] = np.array([view for _, view, _ in frames])
+    data["poses"] = np.array([pose for _, _, pose in frames])
+    return data
+
+
+def posed_scene(fingers: np.ndarray, views: list[str | float], hand_px: list[float]) -> dict:
+    """The scene of F frames: finger rotations (F, 30, 4), each frame's forearm twist (a ``VIEWS`` name or
+    degrees) and hand height in pixels."""
+    skeleton = with_fingers(canonical_skeleton())
+    mesh = anny_mesh(skeleton)
+    rot = np.concatenate([np.stack([_hands_up(view) for view in views]), fingers], axis=1)
+    root = np.tile(skeleton.offsets[0], (len(rot), 1))
     verts = skin(mesh, skeleton, rot, root)
     joints = with_tips(skeleton, rot, root)
     # Hand height on screen: wrist to middle fingertip of the rest hand (~0.19 m), seen face-on.
     rest_tips = with_tips(skeleton, np.tile(quat_identity(), (1, 54, 1)), root[:1])[0]
     hand_m = float(np.linalg.norm(rest_tips[JOINT_INDEX["left_wrist"]] - rest_tips[54 + 1]))
-    distances = [FOCAL_PX * hand_m / px for px, _, _ in frames]
+    distances = [FOCAL_PX * hand_m / px for px in hand_px]
     target = 0.5 * (joints[0, JOINT_INDEX["left_wrist"]] + joints[0, JOINT_INDEX["right_wrist"]])
     target[1] -= 0.15
     return {
@@ -174,11 +193,36 @@ def scene(hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
         "target": target,
         "joints": joints,
         "rotations": rot,
-        "hand_px": np.array([px for px, _, _ in frames]),
-        "views": np.array([view for _, view, _ in frames]),
-        "poses": np.array([pose for _, _, pose in frames]),
+        "hand_px": np.asarray(hand_px, dtype=np.float64),
         "skeleton_offsets": skeleton.offsets,
     }
+
+
+def pose_errors(motion, data: dict, settle: int = 1) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per (view, pose) of a ``scene`` rendered and run through ``mocap run``: the mean finger joint angle error
+    (degrees, both hands, frames where the hand was seen) and what the rest hand's would be. ``settle`` frames are
+    left out at each end of each held pose (the render switches poses from one frame to the next, which the
+    trackers take a frame to follow)."""
+    skeleton = motion.skeleton
+    ours = joint_angles(skeleton, with_tips(skeleton, motion.rotations, motion.root_translation))
+    truth = joint_angles(skeleton, data["joints"])
+    rest_rot = np.tile(quat_identity(), (1, skeleton.num_joints, 1))
+    rest = joint_angles(skeleton, with_tips(skeleton, rest_rot, motion.root_translation[:1]))
+    seen = motion.confidence[:, [24, 39]] > 0.5  # (F, 2)
+    out = {}
+    for view in dict.fromkeys(data["views"]):
+        for pose in POSES:
+            for px in sorted(set(data["hand_px"])):
+                frames = np.flatnonzero((data["views"] == view) & (data["poses"] == pose) & (data["hand_px"] == px))
+                frames = frames[settle : len(frames) - settle]
+                err, base = [], []
+                for s in (0, 1):
+                    f = frames[seen[frames, s]]
+                    err.append(np.abs(ours[f, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
+                    base.append(np.abs(rest[0, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
+                key = (str(view), pose) if len(set(data["hand_px"])) == 1 else (str(view), pose, float(px))
+                out[key] = (float(np.concatenate(err).mean()), float(np.concatenate(base).mean()))
+    return out
 
 
 _BLENDER_SCRIPT = r"""
@@ -218,10 +262,15 @@ def hand_clip(
     out_dir: Path, hand_px: list[float], views: list[str] | None = None, hold: int = HOLD
 ) -> tuple[Path, dict]:
     """Render the clip (``out_dir/hands.mp4``) and return it with the scene (ground truth)."""
+    data = scene(hand_px, views, hold)
+    return render_clip(out_dir, data), data
+
+
+def render_clip(out_dir: Path, data: dict) -> Path:
+    """Render a scene (``scene``, ``posed_scene``) to ``out_dir/hands.mp4``."""
     import imageio_ffmpeg
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = scene(hand_px, views, hold)
     npz = out_dir / "scene.npz"
     np.savez(npz, **{k: v for k, v in data.items()})
     script = out_dir / "render.py"
@@ -232,7 +281,7 @@ def hand_clip(
         [sys.executable, str(script), str(npz), str(frames), str(WIDTH), str(HEIGHT), str(FOCAL_PX)],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=None,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -258,7 +307,7 @@ def hand_clip(
         check=True,
         timeout=300,
     )
-    return clip, data
+    return clip
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ good finger pose never fights the arm. Per frame and hand:
    the relaxed base bone (``mediapipe_thumb.json``, fitted by ``scripts/fit_hand_readings.py`` on renders the tests
    do not use) onto the rig's: a relaxed thumb in the video is a relaxed thumb on the rig.
 
+4. Reading: MediaPipe's landmarks read strong curls short, put a knuckle's bend into the middle joint and read
+   a tucked thumb open, so the angles and thumb rotations read (``finger_angles``) are mapped back to the pose
+   that gives such a reading (``solve.finger_reading``, fitted on renders of random finger poses), then posed
+   (``rotations_from_angles``).
+
 Frames where a hand is not seen (confidence < ``MIN_CONFIDENCE``) take the rotations of the nearest seen
 frames, linearly interpolated, and fade to the relaxed rest hand (identity) over ``FADE_SECONDS`` from the
 last frame seen: a hand that disappears relaxes instead of freezing as a claw. The body's joints, rotations
@@ -58,6 +63,7 @@ from mocap_cli.core.rotations import (
     quat_to_rotvec,
 )
 from mocap_cli.core.skeleton import JOINT_NAMES, forward_kinematics
+from mocap_cli.solve.finger_reading import load_finger_reading
 
 MIN_CONFIDENCE = 0.5
 FADE_SECONDS = 0.3
@@ -72,6 +78,7 @@ _CHAINS = {
     "pinky": (17, 18, 19, 20),
 }
 _WRIST, _INDEX_MCP, _PINKY_MCP = 0, 5, 17
+LONG_FINGERS = tuple(f for f in FINGERS if f != "thumb")
 # Anatomical ranges, degrees (flexion positive toward the palm): knuckle flexion and abduction, middle and end
 # joint flexion; thumb: largest swing per joint.
 _KNUCKLE_FLEX = (-30.0, 95.0)
@@ -152,6 +159,15 @@ def _in_rest_frame(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarra
     return np.einsum("fij,fkj->fki", to_rest, points - points[:, :1])
 
 
+def palm_facing(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
+    """Unit normals (F, 3) out of the palm of hand landmarks (F, 21, 3) in camera axes (x right, y down, z away
+    from the camera), the right hand's mirrored in x so both hands read alike: z ≈ -1 is a palm facing the
+    camera, x ≈ ±1 a hand seen from its side."""
+    normal = _palm_normal(rest, side)
+    facing = np.einsum("fij,i->fj", palm_alignment(points, rest, side), normal)  # R^T n: rest frame → camera
+    return facing * (MIRROR_X if side == "right" else 1.0)
+
+
 def _thumb_as_rig(q: np.ndarray, rest: np.ndarray, side: str, reading: np.ndarray) -> np.ndarray:
     """Landmarks in the wrist's rest frame (F, 21, 3) with the thumb's (CMC to tip) turned about its base by the
     rotation taking MediaPipe's reading of the relaxed base bone (``reading`` (3,), left hand; mirrored for the
@@ -177,29 +193,31 @@ def fit_thumb_reading(points: list[np.ndarray], rest: np.ndarray, sides: list[st
     return _unit(np.concatenate(dirs).mean(0))
 
 
-def finger_rotations(
+def finger_angles(
     points: np.ndarray, rest: np.ndarray, side: str, thumb_reading: np.ndarray | None = None
-) -> np.ndarray:
-    """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side)
-    from hand landmarks (F, 21, 3) in any metric frame, against the rest positions (54, 3). ``thumb_reading``
-    (``load_thumb_reading``) corrects MediaPipe's thumb landmarks to the rig's thumb; None takes every landmark
-    as lying on the rig's own joints."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """What one hand's landmarks (F, 21, 3), in any metric frame, say of its fingers against the rest positions
+    (54, 3): angles (F, 4, 4) radians of the four fingers (``LONG_FINGERS`` order: knuckle flexion, knuckle
+    abduction, middle and end joint flexion, each clamped to its anatomical range) and the thumb's local
+    rotations (F, 3, 4). ``thumb_reading`` (``load_thumb_reading``) corrects MediaPipe's thumb landmarks to the
+    rig's thumb; None takes every landmark as lying on the rig's own joints."""
     f = points.shape[0]
     q = _in_rest_frame(points, rest, side)  # (F, 21, 3) in the wrist's rest frame
     if thumb_reading is not None:
         q = _thumb_as_rig(q, rest, side, thumb_reading)
     normal = _palm_normal(rest, side)
-    out = np.zeros((f, 15, 4))
-    for fi, finger in enumerate(FINGERS):
+    angles = np.zeros((f, 4, 4))
+    thumb = np.zeros((f, 3, 4))
+    for finger in FINGERS:
         lm = _CHAINS[finger]
         rest_dirs = _rest_directions(rest, side, finger)
+        axis = _unit(np.cross(rest_dirs[0], normal))  # flexion axis, in every joint's rest frame
         parent = quat_identity((f,))
         for k in range(3):
             d = _unit(quat_apply(quat_conj(parent), q[:, lm[k + 1]] - q[:, lm[k]]))
             r = rest_dirs[k]
-            axis = _unit(np.cross(rest_dirs[0], normal))  # flexion axis, in every joint's rest frame
             if finger == "thumb":
-                local = _capped_swing(r, d, np.radians(_THUMB_SWING[k]))
+                local = thumb[:, k] = _capped_swing(r, d, np.radians(_THUMB_SWING[k]))
             elif k == 0:
                 # Abduction (about the palm normal) first, read from the sideways component along the
                 # flexion axis; then flexion about that axis, which handles knuckles bent past 90 degrees.
@@ -209,13 +227,39 @@ def finger_rotations(
                 spread = _rot(normal, abduct)
                 flex = _signed_angle(quat_apply(spread, np.broadcast_to(r, d.shape)), d, axis)
                 flex = np.clip(flex, *np.radians(_KNUCKLE_FLEX))
+                angles[:, LONG_FINGERS.index(finger), :2] = np.stack([flex, abduct], axis=1)
                 local = quat_mul(_rot(axis, flex), spread)
             else:
                 flex = np.clip(_signed_angle(np.broadcast_to(r, d.shape), d, axis), *np.radians(_JOINT_FLEX[k - 1]))
+                angles[:, LONG_FINGERS.index(finger), k + 1] = flex
                 local = _rot(axis, flex)
-            out[:, 3 * fi + k] = local
             parent = quat_mul(parent, local)
+    return angles, thumb
+
+
+def rotations_from_angles(angles: np.ndarray, thumb: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
+    """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side) from
+    ``finger_angles``' two outputs."""
+    normal = _palm_normal(rest, side)
+    out = np.zeros((angles.shape[0], 15, 4))
+    for fi, finger in enumerate(FINGERS):
+        if finger == "thumb":
+            out[:, 3 * fi : 3 * fi + 3] = thumb
+            continue
+        axis = _unit(np.cross(_rest_directions(rest, side, finger)[0], normal))
+        flex, abduct, middle, end = np.moveaxis(angles[:, LONG_FINGERS.index(finger)], -1, 0)
+        out[:, 3 * fi] = quat_mul(_rot(axis, flex), _rot(normal, abduct))
+        out[:, 3 * fi + 1] = _rot(axis, middle)
+        out[:, 3 * fi + 2] = _rot(axis, end)
     return out
+
+
+def finger_rotations(
+    points: np.ndarray, rest: np.ndarray, side: str, thumb_reading: np.ndarray | None = None
+) -> np.ndarray:
+    """Local rotations (F, 15, 4) of one hand's finger joints (``FINGER_JOINT_NAMES`` order for that side)
+    from hand landmarks (F, 21, 3), as ``finger_angles`` reads them."""
+    return rotations_from_angles(*finger_angles(points, rest, side, thumb_reading), rest, side)
 
 
 _PALM = (0, 5, 9, 13, 17)  # wrist and the four finger knuckles: the rigid part of the hand
@@ -368,6 +412,7 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
     finger_conf = np.zeros((f, 30))
     if hands is not None:
         thumb_reading = load_thumb_reading()
+        reading = load_finger_reading()
         if hands.num_frames != f:
             raise ValueError(f"hand track has {hands.num_frames} frames, motion {f}")
         for s, side in enumerate(SIDES):
@@ -375,7 +420,11 @@ def add_fingers(motion: Motion, hands: HandTrack | None) -> Motion:
             if not seen.any():
                 continue
             local = np.tile(quat_identity(), (f, 15, 1))
-            local[seen] = finger_rotations(lift_track(hands, s, seen), rest, side, thumb_reading)
+            lifted = lift_track(hands, s, seen)
+            angles, thumb = finger_angles(lifted, rest, side, thumb_reading)
+            facing = palm_facing(lifted, rest, side)
+            angles, thumb = reading.correct(angles, facing, thumb, side, hands.size_px[seen, s])
+            local[seen] = rotations_from_angles(angles, thumb, rest, side)
             rotvecs, _ = fill_and_fade(quat_to_rotvec(local), seen, FADE_SECONDS * motion.fps)
             fingers[:, 15 * s : 15 * s + 15] = quat_from_rotvec(rotvecs)
             conf = np.where(seen, hands.confidence[:, s], 0.0)
@@ -402,6 +451,7 @@ __all__ = [
     "MIN_CONFIDENCE",
     "add_fingers",
     "fill_and_fade",
+    "finger_angles",
     "finger_rotations",
     "fit_thumb_reading",
     "lift_track",

@@ -13,23 +13,22 @@ from conftest import require_shared
 from mocap_cli.pipeline import RunOptions, run_clip
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hand_render import POSES, hand_clip, joint_angles, with_tips
+from hand_render import hand_clip, pose_errors
 
 HOLD = 6  # frames per pose (at 4, with a frame left out at each end, one hand run per pose remains)
 SETTLE = 1  # frames left out at each end of a pose: the render switches poses from one frame to the next, which
 # the trackers take a frame to follow and the hand models, run on every second frame, interpolate across
 
-# Mean finger joint angle error allowed per view and pose, degrees (150 px hands); for the poses far from rest
-# (fist, point) as a fraction of the rest hand's error instead. Seen thumb-side on ("side": fingers bend across
-# the image) the estimate is much better than not estimating; seen palm-on ("front": fingers curl toward the
-# camera) MediaPipe's own image and metric landmarks read a half-closed hand, so only "better".
-# Measured (2026-12-06, smooth-shaded render, thumb reading): side 4.8 / 2.8 / 28.5 / 11.5 / 8.9 and front 9.6 / 8.6 /
-# 40.1 / 31.8 / 15.4 for relaxed / open / fist / point / pinch.
+# Mean finger joint angle error allowed per view and pose, degrees (150 px hands): issue 14's target, 15 degrees,
+# for every pose seen thumb-side on ("side": fingers bend across the image) and palm-on ("front": fingers curl
+# toward the camera, the hardest view). Measured (2026-12-07, smooth-shaded render, with the fitted reading of
+# solve/finger_reading.py), relaxed / open / fist / point / pinch: side 4.2 / 3.2 / 7.8 / 5.6 / 6.0, front 5.6 /
+# 6.3 / 7.6 / 9.4 / 4.1; without that reading side 4.8 / 2.8 / 28.5 / 11.5 / 8.9, front 9.6 / 8.6 / 40.1 / 31.8 /
+# 15.4.
 MAX_ERROR = {
-    "side": {"relaxed": 7.0, "open": 7.0, "pinch": 12.0},
-    "front": {"relaxed": 12.0, "open": 12.0, "pinch": 17.0},
+    "side": {"relaxed": 7.0, "open": 7.0, "fist": 15.0, "point": 15.0, "pinch": 12.0},
+    "front": {"relaxed": 12.0, "open": 12.0, "fist": 15.0, "point": 15.0, "pinch": 15.0},
 }
-FAR_POSE_RATIO = {"side": {"fist": 0.5, "point": 0.3}, "front": {"fist": 0.7, "point": 0.7}}
 
 
 @pytest.mark.slow
@@ -40,34 +39,21 @@ def test_finger_angles_on_a_render_with_known_poses(tmp_path: Path) -> None:
     res = run_clip(clip, RunOptions(exports=(tmp_path / "out.npz",), smooth="none", overwrite=True))
     m = res.motion
     assert m.skeleton.num_joints == 54
-    est = with_tips(m.skeleton, m.rotations, m.root_translation)
-    truth = joint_angles(m.skeleton, scene["joints"])
-    ours = joint_angles(m.skeleton, est)
-    rest = joint_angles(m.skeleton, with_tips(m.skeleton, np.tile([0.0, 0, 0, 1], (1, 54, 1)), m.root_translation[:1]))
     seen = m.confidence[:, [24, 39]] > 0.5  # (F, 2)
-    lines, errors, baseline = [], {}, {}
     for view in ("side", "front"):
-        in_view = scene["views"] == view
-        assert seen[in_view, 0].mean() > 0.9, view  # the left hand is found in nearly every frame
-        for pose in POSES:
-            frames = np.flatnonzero(in_view & (scene["poses"] == pose))[SETTLE:-SETTLE]
-            err, base = [], []
-            for s in (0, 1):
-                f = frames[seen[frames, s]]
-                err.append(np.abs(ours[f, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
-                base.append(np.abs(rest[0, 15 * s : 15 * s + 15] - truth[f, 15 * s : 15 * s + 15]))
-            errors[view, pose] = float(np.concatenate(err).mean())
-            baseline[view, pose] = float(np.concatenate(base).mean())
-            lines.append(
-                f"{view:5s} {pose:8s}: mean finger joint angle error {errors[view, pose]:5.1f} deg "
-                f"(rest hand would be {baseline[view, pose]:5.1f})"
-            )
-    print("\n" + "\n".join(lines))
+        assert seen[scene["views"] == view, 0].mean() > 0.9, view  # the left hand is found in nearly every frame
+    measured = pose_errors(m, scene, SETTLE)
+    errors = {key: err for key, (err, _) in measured.items()}
+    print(
+        "\n"
+        + "\n".join(
+            f"{view:5s} {pose:8s}: mean finger joint angle error {err:5.1f} deg (rest hand would be {base:5.1f})"
+            for (view, pose), (err, base) in measured.items()
+        )
+    )
     for view in ("side", "front"):
         for pose, limit in MAX_ERROR[view].items():
             assert errors[view, pose] <= limit, (view, pose)
-        for pose, ratio in FAR_POSE_RATIO[view].items():
-            assert errors[view, pose] <= ratio * baseline[view, pose], (view, pose)
 
 
 def test_frames_between_strided_runs_are_interpolated_only_between_sightings() -> None:
