@@ -86,7 +86,7 @@ def main() -> None:
     fingers = np.stack([finger_pose_from_angles(rest, left, right) for left, right in hands for _ in range(HOLD)])
     data = posed_scene(fingers, list(np.repeat(twists, HOLD)), list(np.repeat(sizes, HOLD)))
     work = args.work or args.out.with_suffix("")
-    clip = work / "hands.mp4" if args.reuse else render_clip(work, data)
+    clip = work / "hands.mp4" if args.reuse else render_clip(work, data, timeout=None)
     info = probe(clip)
     track = detect(iter_frames(clip, info=info), info)
     found = detect_hands(iter_frames(clip, info=info), track, stride=1)

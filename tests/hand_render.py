@@ -266,8 +266,8 @@ def hand_clip(
     return render_clip(out_dir, data), data
 
 
-def render_clip(out_dir: Path, data: dict) -> Path:
-    """Render a scene (``scene``, ``posed_scene``) to ``out_dir/hands.mp4``."""
+def render_clip(out_dir: Path, data: dict, timeout: float | None = 900) -> Path:
+    """Render a scene (``scene``, ``posed_scene``) to ``out_dir/hands.mp4`` (Blender given ``timeout`` seconds)."""
     import imageio_ffmpeg
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -281,7 +281,7 @@ def render_clip(out_dir: Path, data: dict) -> Path:
         [sys.executable, str(script), str(npz), str(frames), str(WIDTH), str(HEIGHT), str(FOCAL_PX)],
         capture_output=True,
         text=True,
-        timeout=None,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
