@@ -2,7 +2,8 @@
 
 usage: python scripts/fit_finger_reading.py DATA.npz [DATA.npz ...] [--out mocap_cli/solve/mediapipe_fingers.json]
 
-DATA: renders of random finger poses and what our hand stage read from them (``scripts/render_finger_poses.py``).
+DATA: renders of random finger poses and what our hand stage read from them (``scripts/render_finger_poses.py``;
+the shipped map: ``--poses 800 --seed 1`` and ``--seed 2``, saved as poses800_seed1.npz and poses800_seed2.npz).
 The last ``HELD_OUT`` of each file's poses are left out of the fit and report the error (before the anatomical
 clamps); the ridge penalty is the one of ``RIDGES`` with the lowest held-out error. Then the map is refitted on
 every pose with that penalty and written with its provenance and errors.
