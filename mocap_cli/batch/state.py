@@ -6,7 +6,8 @@ that keeps two batches out of one folder, and the clean-up of outputs and temp f
   of its first and last MiB: cheap on folders of multi-GB clips (a full hash would read every byte on every
   resume), and any edit changes the mtime; a copy that does not preserve mtimes is redone (safe side).
   Settings = model, weights (name or file size+mtime), formats, smoothing preset (name and values), output
-  fps, field of view, rig preset (by content), --people, mocap version. Anything else is redone. The sidecar
+  fps, field of view, rig preset (by content), --hands (with fingers on, the shipped finger readings by content),
+  --people, mocap version. Anything else is redone. The sidecar
   is written only after all outputs of a clip exist, and lists them all (with ``--people all|N`` the
   per-person files, whose number only the run knows).
 * **No partial files**: every file is written through ``core.atomic`` (temp ``.NAME.XXXX.part`` + rename).
@@ -55,9 +56,11 @@ def _file_record(path: Path | str | None) -> Any:
 
 def settings_record(settings: RunSettings) -> dict[str, Any]:
     """What a sidecar stores about the settings; two runs with equal records give the same outputs.
-    Presets are recorded by content, so editing a preset file redoes the clips that used it."""
+    Presets, and with fingers on the fitted finger readings the hand stage ships, are recorded by content, so a
+    change to one redoes the clips that used it."""
     from mocap_cli.core.preset_files import preset_dir
     from mocap_cli.post.smoothing import load_smoothing_preset
+    from mocap_cli.solve.hand_ik import finger_reading_files
 
     rig = preset_dir("rig") / f"{settings.preset}.toml"
     return {
@@ -67,10 +70,12 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         "smpl": _file_record(settings.smpl),
         "formats": sorted(settings.formats),
         "smooth": asdict(load_smoothing_preset(settings.smooth)),
-        "preset": {"name": settings.preset, "sha256": hashlib.sha256(rig.read_bytes()).hexdigest()},
+        "preset": {"name": settings.preset, "sha256": _sha256(rig)},
         "root": settings.root,
         "mesh": settings.mesh,
-        "hands": settings.hands,
+        "hands": settings.hands
+        if settings.hands == "off"
+        else {"mode": settings.hands, "readings": {f.name: _sha256(f) for f in finger_reading_files()}},
         "fps": settings.fps,
         "fov": settings.fov,
         "start": settings.start,
@@ -79,7 +84,7 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         if settings.foot_lock == "off"
         else {
             "mode": settings.foot_lock,
-            "sha256": hashlib.sha256((preset_dir("contact") / "default.toml").read_bytes()).hexdigest(),
+            "sha256": _sha256(preset_dir("contact") / "default.toml"),
         },
         # only when set, so the records of runs without them stay up to date
         **({"reference_pose": settings.reference_pose} if settings.reference_pose != "none" else {}),
@@ -87,6 +92,10 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
         **({"people": str(settings.people_choice())} if settings.people_choice() != "largest" else {}),
         **({"height": settings.height} if settings.height is not None else {}),
     }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def input_record(path: Path) -> dict[str, Any]:

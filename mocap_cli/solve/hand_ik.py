@@ -63,7 +63,7 @@ from mocap_cli.core.rotations import (
     quat_to_rotvec,
 )
 from mocap_cli.core.skeleton import JOINT_NAMES, forward_kinematics
-from mocap_cli.solve.finger_reading import load_finger_reading
+from mocap_cli.solve.finger_reading import FINGER_READING_FILE, load_finger_reading
 
 MIN_CONFIDENCE = 0.5
 FADE_SECONDS = 0.3
@@ -87,6 +87,12 @@ _JOINT_FLEX = ((-5.0, 115.0), (-10.0, 90.0))
 _THUMB_SWING = (70.0, 70.0, 90.0)
 _BODY = len(JOINT_NAMES)
 THUMB_READING_FILE = Path(__file__).with_name("mediapipe_thumb.json")
+
+
+def finger_reading_files() -> tuple[Path, Path]:
+    """The fitted data the hand stage reads (thumb base and finger reading): what a run's fingers depend on
+    besides the video and the settings."""
+    return THUMB_READING_FILE, FINGER_READING_FILE
 
 
 def load_thumb_reading(path: Path = THUMB_READING_FILE) -> np.ndarray:

@@ -229,6 +229,21 @@ def test_input_identity_changes_with_content_or_mtime(tmp_path: Path) -> None:
     assert changed["head_tail_sha256"] != first["head_tail_sha256"]
 
 
+def test_the_shipped_finger_readings_are_part_of_the_settings_record(monkeypatch, tmp_path: Path) -> None:
+    """A new fitted finger reading changes every --hands auto output: a resumed batch redoes those clips, and
+    only those (--hands off records no reading)."""
+    from mocap_cli.solve import hand_ik
+
+    before = settings_record(RunSettings())
+    assert set(before["hands"]["readings"]) == {"mediapipe_thumb.json", "mediapipe_fingers.json"}
+    assert settings_record(RunSettings(hands="off"))["hands"] == "off"
+    refit = tmp_path / "mediapipe_fingers.json"
+    refit.write_bytes(hand_ik.finger_reading_files()[1].read_bytes() + b" ")
+    monkeypatch.setattr(hand_ik, "finger_reading_files", lambda: (hand_ik.THUMB_READING_FILE, refit))
+    assert settings_record(RunSettings()) != before
+    assert settings_record(RunSettings(hands="off"))["hands"] == "off"
+
+
 def test_a_stated_height_is_part_of_the_settings_record() -> None:
     """Records of earlier runs (no height key) stay up to date without --height; a height, or another one, redoes
     the clip (it changes the motion's size and path)."""
