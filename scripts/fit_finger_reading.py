@@ -34,17 +34,11 @@ SIZE_QUANTILE = 0.05
 RIDGES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
-def _thumb_axis(side: str) -> np.ndarray:
-    """The thumb's flexion axis (3,) in its joints' rest frames, as ``tests/hand_render.py`` poses it."""
-    rest = with_fingers(canonical_skeleton()).rest_positions()
-    base = hand_ik._rest_directions(rest, side, "thumb")[0]
-    return hand_ik._unit(np.cross(base, hand_ik._palm_normal(rest, side)))
-
-
 def _load(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Seen hands' ``reading_inputs`` (N, 28), residuals (N, 21) (true minus read flexion, radians, and thumb
     rotation vectors, left convention), whether each is held out, and the smallest hand size the hand stage
     measured (``HandTrack.size_px``, its ``SIZE_QUANTILE``)."""
+    rest = with_fingers(canonical_skeleton()).rest_positions()
     inputs, residuals, held, sizes = [], [], [], []
     for path in paths:
         data = np.load(path)
@@ -55,7 +49,9 @@ def _load(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]
             seen = np.isfinite(data["read"][:, s, 0, 0])
             read = np.radians(data["read"][seen, s])
             x = reading_inputs(read, data["facing"][seen, s], data["read_thumb"][seen, s], side)
-            truth_thumb = np.radians(data["truth_thumb"][seen, s])[:, :, None] * _thumb_axis(side)
+            truth_thumb = np.radians(data["truth_thumb"][seen, s])[:, :, None] * hand_ik.flexion_axis(
+                rest, side, "thumb"
+            )
             truth_thumb *= THUMB_MIRROR if side == "right" else 1.0
             flex = np.radians(data["truth"][seen, s][:, :, FLEXION]) - read[:, :, FLEXION]
             thumb = truth_thumb.reshape(len(x), -1) - x[:, 19:]
@@ -82,7 +78,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=FINGER_READING_FILE)
     args = ap.parse_args()
     inputs, residuals, held, min_size = _load(args.data)
-    limits = np.radians([hand_ik._KNUCKLE_FLEX, *hand_ik._JOINT_FLEX] * 4)
+    limits = hand_ik.flexion_limits()
     caps = np.radians(hand_ik._THUMB_SWING)
     before = _errors(residuals[held])
     scores = {}

@@ -159,6 +159,18 @@ def _rest_directions(rest: np.ndarray, side: str, finger: str) -> list[np.ndarra
     ]
 
 
+def flexion_axis(rest: np.ndarray, side: str, finger: str) -> np.ndarray:
+    """Unit axis (3,) about which the finger's joints flex, the same in each of its joints' rest frames: its base
+    bone's rest direction × the palm normal (positive curls toward the palm)."""
+    return _unit(np.cross(_rest_directions(rest, side, finger)[0], _palm_normal(rest, side)))
+
+
+def flexion_limits() -> np.ndarray:
+    """(12, 2) radians: the anatomical range of each flexion angle ``finger_angles`` reads, the four fingers'
+    (knuckle, middle, end) in ``LONG_FINGERS`` order."""
+    return np.radians([_KNUCKLE_FLEX, *_JOINT_FLEX] * len(LONG_FINGERS))
+
+
 def _in_rest_frame(points: np.ndarray, rest: np.ndarray, side: str) -> np.ndarray:
     """Landmarks (F, 21, 3) → the same hand in the wrist's rest frame, wrist at the origin."""
     to_rest = palm_alignment(points, rest, side)
@@ -217,7 +229,7 @@ def finger_angles(
     for finger in FINGERS:
         lm = _CHAINS[finger]
         rest_dirs = _rest_directions(rest, side, finger)
-        axis = _unit(np.cross(rest_dirs[0], normal))  # flexion axis, in every joint's rest frame
+        axis = flexion_axis(rest, side, finger)
         parent = quat_identity((f,))
         for k in range(3):
             d = _unit(quat_apply(quat_conj(parent), q[:, lm[k + 1]] - q[:, lm[k]]))
@@ -252,7 +264,7 @@ def rotations_from_angles(angles: np.ndarray, thumb: np.ndarray, rest: np.ndarra
         if finger == "thumb":
             out[:, 3 * fi : 3 * fi + 3] = thumb
             continue
-        axis = _unit(np.cross(_rest_directions(rest, side, finger)[0], normal))
+        axis = flexion_axis(rest, side, finger)
         flex, abduct, middle, end = np.moveaxis(angles[:, LONG_FINGERS.index(finger)], -1, 0)
         out[:, 3 * fi] = quat_mul(_rot(axis, flex), _rot(normal, abduct))
         out[:, 3 * fi + 1] = _rot(axis, middle)
