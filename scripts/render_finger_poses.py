@@ -1,8 +1,8 @@
 """Render random finger poses on the shipped body and record what our hand stage reads from them.
 
-usage: python scripts/render_finger_poses.py OUT.npz [--poses 300] [--seed 0] [--work DIR]
+usage: python scripts/render_finger_poses.py OUT.npz [--poses 300] [--seed 0] [--work DIR] [--sizes LO,HI] [--reuse]
 
-The data ``scripts/fit_finger_flexion.py`` fits MediaPipe's reading of curled fingers with. Each pose (both
+The data ``scripts/fit_finger_reading.py`` fits MediaPipe's reading of a hand's fingers with. Each pose (both
 hands posed independently: a shared curl with per-finger departures, some fingers straightened as in pointing,
 a thumb from open to tucked) is held for two frames and seen with the forearms twisted a random 80-190 degrees
 (palm-on to thumb-side on) and the hands 110-220 px tall (``tests/hand_render.py``: bpy + the anny body); the
@@ -10,8 +10,8 @@ second frame of each is read by the hand stage as ``mocap run`` reads it (``capt
 ``capture.hands.detect_hands`` on every frame, ``hand_ik.lift_track``, ``hand_ik.finger_angles``). Saved per
 hand and pose: the angles set (``truth``), the angles read (``read``), the thumb's read rotations, the palm's
 facing (``hand_ik.palm_facing``), the view, the size set and the size the hand stage measured (``size_px``), and
-whether MediaPipe saw the hand. ``--sizes`` changes the
-hand heights; ``--reuse`` reads a clip rendered before (same seed and size range) again.
+whether MediaPipe saw the hand. ``--sizes`` changes the hand heights; ``--reuse`` reads a clip rendered before
+(same seed and size range) again.
 """
 
 from __future__ import annotations
