@@ -1,7 +1,7 @@
 """``--people all|N``: every person in the clip through the pipeline, in one shared world.
 
 ``--people largest`` (the default) never comes here: it is ``pipeline.run_clip``, unchanged. Here the clip is
-decoded once for multi-person detection and tracking (``capture.people``, ``capture.tracking``); each kept
+decoded once for multi-person detection and tracking (``capture.people_search``, ``capture.tracking``); each kept
 person then goes through the chosen model and smoothing exactly like a single-person clip, and
 ``solve.shared_world`` puts everyone in one camera and on one floor. A .glb or .fbx holds everyone, one armature
 per person (``export.multi``); .bvh and .npz are written once per person, named ``out.person_1.bvh``,
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap_cli.capture.people import find_people
+from mocap_cli.capture.people_search import find_people
 from mocap_cli.capture.tracking import Tracker, keep_people, to_track2d
 from mocap_cli.capture.video import count_frames, iter_frames, probe
 from mocap_cli.core.motion import Motion

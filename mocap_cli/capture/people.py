@@ -11,33 +11,19 @@ plus our own anchor decoding and ROI warping.) Measured with benchmarks/people.p
 2-core CPU box: detection + tracking 9.1 frames/s on two_people_interaction_lab (1920x1080, 2 people) and
 4.6 frames/s on the 1080x1920 courtyard duet, against 26-31 frames/s for the single-person legacy graph.
 
-The detector sees the whole frame letterboxed to 224 px, so people who fill less than about half the frame
-are often missed. We therefore look in three ways, then merge duplicates:
-- around every tracked person (a square crop around the predicted box), every frame: the crop makes the
-  person large for both networks, so a person once found is kept through motion and partial occlusion;
-- a *scan* of the whole frame and of two overlapping halves (left/right, or top/bottom for portrait
-  clips), on the first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering.
-Identities are given by ``capture.tracking``.
+Where on each frame these networks are run is ``capture.people_search``'s job; identities are
+``capture.tracking``'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mocap_cli.capture.video import Frame, close_frames
 from mocap_cli.errors import MocapError
 
-if TYPE_CHECKING:
-    from mocap_cli.capture.tracking import Tracker
-
-SCAN_INTERVAL_S = 0.25
-# A crop around a tracked person is this many times the larger side of its landmark box.
-CROP_SCALE = 1.5
 # Crops are shrunk to at most this side before the networks (they resize to 224/256 px anyway).
 MAX_CROP_SIDE = 512
 # Two observations whose body landmarks seen by both are on average closer than this share of the box height
@@ -49,8 +35,6 @@ SAME_PERSON = 0.2
 # Fewer landmarks than this seen by both: compare all body landmarks instead.
 _MIN_SHARED = 4
 MAX_POSES_PER_CALL = 4
-# At most this many person crops per frame (the scan still runs on top).
-MAX_CROPS = 12
 MIN_VISIBILITY = 0.5
 _BODY = slice(11, 33)
 _TORSO = [11, 12, 23, 24]  # shoulders, hips
@@ -162,13 +146,24 @@ class PoseFinder:
             lm = np.array([(p.x * cw - 0.5 + x0, p.y * ch - 0.5 + y0, p.z * cw) for p in pts], dtype=np.float32)
             vis = np.array([p.visibility if p.visibility is not None else 0.0 for p in pts], dtype=np.float32)
             world = np.array([(p.x, p.y, p.z) for p in wpts], dtype=np.float32)
-            box = np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()], dtype=np.float32)
-            box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
-            # Poses the landmark network itself doubts (mean body visibility under MIN_VISIBILITY) are
-            # mostly hallucinated in clutter.
-            if box[2] - box[0] > 1 and box[3] - box[1] > 1 and float(np.mean(vis[_BODY])) >= MIN_VISIBILITY:
-                found.append(Observation(lm, np.clip(vis, 0.0, 1.0), world, box, torso_colour(image, lm, vis)))
+            obs = observation_from_landmarks(image, lm, vis, world)
+            found.extend([obs] if obs is not None else [])
         return found
+
+
+def observation_from_landmarks(
+    image: np.ndarray, landmarks: np.ndarray, visibility: np.ndarray, world: np.ndarray
+) -> Observation | None:
+    """The ``Observation`` of a pose the landmark network found on ``image``, or None for a pose it doubts
+    (mean body visibility under ``MIN_VISIBILITY``: mostly hallucinated in clutter) or one with no extent."""
+    h, w = image.shape[:2]
+    box = np.array(
+        [landmarks[:, 0].min(), landmarks[:, 1].min(), landmarks[:, 0].max(), landmarks[:, 1].max()], dtype=np.float32
+    )
+    box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
+    if box[2] - box[0] <= 1 or box[3] - box[1] <= 1 or float(np.mean(visibility[_BODY])) < MIN_VISIBILITY:
+        return None
+    return Observation(landmarks, np.clip(visibility, 0.0, 1.0), world, box, torso_colour(image, landmarks, visibility))
 
 
 def torso_colour(image: np.ndarray, landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray | None:
@@ -186,48 +181,6 @@ def torso_colour(image: np.ndarray, landmarks: np.ndarray, visibility: np.ndarra
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return image[y0:y1, x0:x1].reshape(-1, image.shape[2])[:, :3].mean(0).astype(np.float32) / 255.0
-
-
-def scan_regions(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """The whole frame plus two overlapping 60 % halves along its longer side."""
-    full = (0, 0, width, height)
-    if width >= height:
-        part = round(0.6 * width)
-        return [full, (0, 0, part, height), (width - part, 0, width, height)]
-    part = round(0.6 * height)
-    return [full, (0, 0, width, part), (0, height - part, width, height)]
-
-
-def crop_around(box: np.ndarray) -> tuple[int, int, int, int]:
-    """A square region ``CROP_SCALE`` times the larger side of ``box``, centred on it."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = CROP_SCALE * max(box[2] - box[0], box[3] - box[1], 16.0) / 2
-    return int(cx - half), int(cy - half), int(cx + half), int(cy + half)
-
-
-def _most_central(found: list[Observation], region: tuple[int, int, int, int]) -> Observation | None:
-    centre = np.array([(region[0] + region[2]) / 2, (region[1] + region[3]) / 2])
-    dist = [float(np.linalg.norm((o.box[:2] + o.box[2:]) / 2 - centre)) for o in found]
-    return found[int(np.argmin(dist))] if found else None
-
-
-def distinct_crops(boxes: list[np.ndarray]) -> list[tuple[int, int, int, int]]:
-    """Crops around ``boxes`` (in priority order, see ``Tracker.predicted_boxes``), skipping any that mostly
-    repeats a kept one, at most ``MAX_CROPS``: without this, two tracks briefly on one person would double the
-    work on every frame."""
-    kept: list[tuple[int, int, int, int]] = []
-    for box in boxes:
-        region = crop_around(box)
-        if len(kept) < MAX_CROPS and all(_iou(region, k) < 0.6 for k in kept):
-            kept.append(region)
-    return kept
-
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def pose_distance(a: np.ndarray, b: np.ndarray, height: float) -> float:
@@ -261,43 +214,3 @@ class FrameObservations:
     index: int
     time: float
     people: list[Observation]
-
-
-def find_people(
-    frames: Iterable[Frame],
-    tracker: Tracker,
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[list[FrameObservations], tuple[int, int]]:
-    """Observe every frame (crops around ``tracker``'s people, periodic scans) and feed ``tracker``.
-
-    Returns the per-frame observations and the image size (W, H). Closes the frame iterator."""
-    finder = PoseFinder()
-    seen: list[FrameObservations] = []
-    size: tuple[int, int] | None = None
-    last_scan = -np.inf
-    try:
-        for frame in frames:
-            h, w = frame.image.shape[:2]
-            size = size or (w, h)
-            found: list[Observation] = []
-            for region in distinct_crops(tracker.predicted_boxes(frame.time)):
-                # A crop looks for its own person only: new people come from the scan, so a false pose in
-                # the background of a crop cannot start a track that then gets a crop of its own.
-                centred = _most_central(finder.find(frame.image, region), region)
-                found.extend([centred] if centred is not None else [])
-            if frame.time - last_scan >= SCAN_INTERVAL_S - 1e-6:
-                last_scan = frame.time
-                for region in scan_regions(w, h):
-                    found.extend(finder.find(frame.image, region))
-            people = merge_duplicates(found)
-            tracker.update(len(seen), frame.time, people)
-            seen.append(FrameObservations(frame.index, frame.time, people))
-            if progress is not None:
-                progress(len(seen))
-    finally:
-        finder.close()
-        close_frames(frames)
-    if size is None:
-        raise MocapError("The clip yielded no frames to analyse; check --start/--end.")
-    return seen, size

@@ -64,6 +64,15 @@ class _Live:
         return out
 
 
+@dataclass(frozen=True)
+class RecentPerson:
+    """A person seen lately: where they should be now (box (4,) x0, y0, x1, y1 pixels), as last seen, and when."""
+
+    box: np.ndarray
+    last: Observation
+    seen_at: float
+
+
 @dataclass
 class PersonTrack:
     """One identity: the frame positions it was seen on and its observation on each."""
@@ -88,16 +97,17 @@ class Tracker:
         self._done: list[_Live] = []
         self._next_id = 1
 
-    def predicted_boxes(self, time: float) -> list[np.ndarray]:
-        """Boxes (4,) where recently seen people should be at ``time``, tallest first: in a crowd the scan
-        starts many tracks on small background figures, and the crops (at most ``MAX_CROPS``) must go to
-        the people in front, who are the ones kept."""
+    def recent(self, time: float) -> list[RecentPerson]:
+        """The people seen within ``MAX_CROP_AGE_S`` of ``time``, tallest first: in a crowd the scan starts many
+        tracks on small background figures, and the searches (at most ``MAX_CROPS``) must go to the people in
+        front, who are the ones kept."""
         recent = sorted((t for t in self._live if time - t.last_time <= MAX_CROP_AGE_S), key=lambda t: -t.height)
-        boxes = []
+        people = []
         for t in recent:
             p = t.predict(time)
-            boxes.append(np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]))
-        return boxes
+            box = np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
+            people.append(RecentPerson(box, t.observations[-1], t.last_time))
+        return people
 
     def update(self, position: int, time: float, people: list[Observation]) -> None:
         ended = [t for t in self._live if time - t.last_time > MAX_OCCLUSION_S]

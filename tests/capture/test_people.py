@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap_cli.capture.people import Observation, find_people, merge_duplicates
+from mocap_cli.capture.people import Observation, merge_duplicates
+from mocap_cli.capture.people_search import find_people
 from mocap_cli.capture.tracking import MAX_OCCLUSION_S, Tracker, keep_people
 from mocap_cli.capture.video import iter_frames, probe
 from mocap_cli.errors import MocapError

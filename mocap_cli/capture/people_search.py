@@ -1,0 +1,109 @@
+"""Where on each frame to look for people: around the ones seen, and in periodic scans for new ones.
+
+MediaPipe's person detector sees a whole frame letterboxed to 224 px, so people who fill less than about half
+the frame are often missed. We therefore look in two ways, then merge duplicates:
+- around every tracked person (a square crop around the predicted box), every frame: the crop makes the
+  person large for both networks, so a person once found is kept through motion and partial occlusion;
+- a *scan* of the whole frame and of two overlapping halves (left/right, or top/bottom for portrait
+  clips), on the first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering.
+Identities are given by ``capture.tracking``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from mocap_cli.capture.people import FrameObservations, Observation, PoseFinder, merge_duplicates
+from mocap_cli.capture.tracking import Tracker
+from mocap_cli.capture.video import Frame, close_frames
+from mocap_cli.errors import MocapError
+
+SCAN_INTERVAL_S = 0.25
+# A crop around a tracked person is this many times the larger side of its landmark box.
+CROP_SCALE = 1.5
+# At most this many person crops per frame (the scan still runs on top).
+MAX_CROPS = 12
+
+
+def scan_regions(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The whole frame plus two overlapping 60 % halves along its longer side."""
+    full = (0, 0, width, height)
+    if width >= height:
+        part = round(0.6 * width)
+        return [full, (0, 0, part, height), (width - part, 0, width, height)]
+    part = round(0.6 * height)
+    return [full, (0, 0, width, part), (0, height - part, width, height)]
+
+
+def crop_around(box: np.ndarray) -> tuple[int, int, int, int]:
+    """A square region ``CROP_SCALE`` times the larger side of ``box``, centred on it."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = CROP_SCALE * max(box[2] - box[0], box[3] - box[1], 16.0) / 2
+    return int(cx - half), int(cy - half), int(cx + half), int(cy + half)
+
+
+def _most_central(found: list[Observation], region: tuple[int, int, int, int]) -> Observation | None:
+    centre = np.array([(region[0] + region[2]) / 2, (region[1] + region[3]) / 2])
+    dist = [float(np.linalg.norm((o.box[:2] + o.box[2:]) / 2 - centre)) for o in found]
+    return found[int(np.argmin(dist))] if found else None
+
+
+def distinct_crops(boxes: list[np.ndarray]) -> list[tuple[int, int, int, int]]:
+    """Crops around ``boxes`` (in priority order, see ``Tracker.recent``), skipping any that mostly repeats a
+    kept one, at most ``MAX_CROPS``: without this, two tracks briefly on one person would double the work on
+    every frame."""
+    kept: list[tuple[int, int, int, int]] = []
+    for box in boxes:
+        region = crop_around(box)
+        if len(kept) < MAX_CROPS and all(_iou(region, k) < 0.6 for k in kept):
+            kept.append(region)
+    return kept
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def find_people(
+    frames: Iterable[Frame],
+    tracker: Tracker,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[FrameObservations], tuple[int, int]]:
+    """Observe every frame (crops around ``tracker``'s people, periodic scans) and feed ``tracker``.
+
+    Returns the per-frame observations and the image size (W, H). Closes the frame iterator."""
+    finder = PoseFinder()
+    seen: list[FrameObservations] = []
+    size: tuple[int, int] | None = None
+    last_scan = -np.inf
+    try:
+        for frame in frames:
+            h, w = frame.image.shape[:2]
+            size = size or (w, h)
+            found: list[Observation] = []
+            for region in distinct_crops([p.box for p in tracker.recent(frame.time)]):
+                # A crop looks for its own person only: new people come from the scan, so a false pose in
+                # the background of a crop cannot start a track that then gets a crop of its own.
+                centred = _most_central(finder.find(frame.image, region), region)
+                found.extend([centred] if centred is not None else [])
+            if frame.time - last_scan >= SCAN_INTERVAL_S - 1e-6:
+                last_scan = frame.time
+                for region in scan_regions(w, h):
+                    found.extend(finder.find(frame.image, region))
+            people = merge_duplicates(found)
+            tracker.update(len(seen), frame.time, people)
+            seen.append(FrameObservations(frame.index, frame.time, people))
+            if progress is not None:
+                progress(len(seen))
+    finally:
+        finder.close()
+        close_frames(frames)
+    if size is None:
+        raise MocapError("The clip yielded no frames to analyse; check --start/--end.")
+    return seen, size
