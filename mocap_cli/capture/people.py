@@ -8,8 +8,8 @@ wheel's files with the wheel's own metadata writer (``mediapipe.tasks...metadata
 runtime (such as ``ai-edge-litert``) and no download is needed, and the landmarks are the same network's as
 the single-person path. (``ai-edge-litert`` 2.3.0 would install too, but would mean a second TFLite runtime
 plus our own anchor decoding and ROI warping.) Measured with benchmarks/people.py on the project's shared
-2-core CPU box: detection + tracking 9.1 frames/s on two_people_interaction_lab (1920x1080, 2 people) and
-4.6 frames/s on the 1080x1920 courtyard duet, against 26-31 frames/s for the single-person legacy graph.
+2-core CPU box: detection + tracking 10.1 frames/s on two_people_interaction_lab (1920x1080, 2 people) and
+6.2 frames/s on the 1080x1920 courtyard duet, against 24 and 21 frames/s for the single-person legacy graph.
 
 Where on each frame these networks are run is ``capture.people_search``'s job; identities are
 ``capture.tracking``'s.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap_cli.capture.keypoints import MEDIAPIPE_NAMES, MP
 from mocap_cli.errors import MocapError
 
 # Crops are shrunk to at most this side before the networks (they resize to 224/256 px anyway).
@@ -32,12 +33,20 @@ MAX_CROP_SIDE = 512
 # while the duplicate poses of a child half out of frame (two_kids_jumping_bed) differ by up to ~0.2 because
 # the network invents the unseen limbs differently each time.
 SAME_PERSON = 0.2
+# A pose whose box lies mostly (this share) in another's is that person again or a part of them (a body read
+# on someone's legs), unless it comes from a search of its own person's region.
+COVERED = 0.5
 # Fewer landmarks than this seen by both: compare all body landmarks instead.
 _MIN_SHARED = 4
 MAX_POSES_PER_CALL = 4
 MIN_VISIBILITY = 0.5
 _BODY = slice(11, 33)
 _TORSO = [11, 12, 23, 24]  # shoulders, hips
+# Landmark order with left and right exchanged.
+_LEFT_RIGHT = [
+    MP["_".join({"left": "right", "right": "left"}.get(part, part) for part in name.split("_"))]
+    for name in MEDIAPIPE_NAMES
+]
 # Input normalisation the two networks were trained with (the legacy graphs' ImageToTensor settings).
 _DETECTOR_NORM = (127.5, 127.5)  # [-1, 1]
 _LANDMARK_NORM = (0.0, 255.0)  # [0, 1]
@@ -185,19 +194,39 @@ def torso_colour(image: np.ndarray, landmarks: np.ndarray, visibility: np.ndarra
 
 def pose_distance(a: np.ndarray, b: np.ndarray, height: float) -> float:
     """Mean distance between the body landmarks (22 of 33) of two (33, ≥2) landmark sets, in units of
-    ``height`` pixels."""
-    return float(np.mean(np.linalg.norm(a[_BODY, :2] - b[_BODY, :2], axis=1)) / max(height, 1.0))
+    ``height`` pixels, the smaller of as read and with one set's left and right exchanged: the network
+    sometimes reads a body facing the other way, and it is still the same body in the same place (on
+    street_dance_crowd two readings of one woman are 0.25 apart as read and 0.03 exchanged)."""
+    return min(
+        float(np.mean(np.linalg.norm(a[_BODY, :2] - other[_BODY, :2], axis=1)) / max(height, 1.0))
+        for other in (b, b[_LEFT_RIGHT])
+    )
 
 
 def seen_pose_distance(a: Observation, b: Observation) -> float:
     """Like ``pose_distance``, over the body landmarks both observations see (visibility ≥ MIN_VISIBILITY),
     in units of the taller box: limbs the network only guesses (out of frame, hidden) do not count."""
-    both = (a.visibility[_BODY] >= MIN_VISIBILITY) & (b.visibility[_BODY] >= MIN_VISIBILITY)
     height = max(a.height, b.height)
-    if int(both.sum()) < _MIN_SHARED:
-        return pose_distance(a.landmarks, b.landmarks, height)
-    gaps = np.linalg.norm(a.landmarks[_BODY, :2][both] - b.landmarks[_BODY, :2][both], axis=1)
-    return float(np.mean(gaps) / max(height, 1.0))
+    distances = []
+    for order in (slice(None), _LEFT_RIGHT):
+        landmarks, visibility = b.landmarks[order], b.visibility[order]
+        both = (a.visibility[_BODY] >= MIN_VISIBILITY) & (visibility[_BODY] >= MIN_VISIBILITY)
+        if int(both.sum()) < _MIN_SHARED:
+            return pose_distance(a.landmarks, b.landmarks, height)
+        gaps = np.linalg.norm(a.landmarks[_BODY, :2][both] - landmarks[_BODY, :2][both], axis=1)
+        distances.append(float(np.mean(gaps) / max(height, 1.0)))
+    return min(distances)
+
+
+def covered(obs: Observation, others: list[Observation]) -> bool:
+    """Whether more than ``COVERED`` of ``obs``'s box lies in the box of one of ``others``."""
+    area = float((obs.box[2] - obs.box[0]) * (obs.box[3] - obs.box[1]))
+    for other in others:
+        ix = max(0.0, min(obs.box[2], other.box[2]) - max(obs.box[0], other.box[0]))
+        iy = max(0.0, min(obs.box[3], other.box[3]) - max(obs.box[1], other.box[1]))
+        if ix * iy > COVERED * area:
+            return True
+    return False
 
 
 def merge_duplicates(observations: list[Observation]) -> list[Observation]:

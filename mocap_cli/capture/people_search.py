@@ -1,11 +1,15 @@
-"""Where on each frame to look for people: around the ones seen, and in periodic scans for new ones.
+"""Where on each frame to look for people: follow the ones seen, crop around the ones lost, scan for new ones.
 
 MediaPipe's person detector sees a whole frame letterboxed to 224 px, so people who fill less than about half
-the frame are often missed. We therefore look in two ways, then merge duplicates:
-- around every tracked person (a square crop around the predicted box), every frame: the crop makes the
-  person large for both networks, so a person once found is kept through motion and partial occlusion;
-- a *scan* of the whole frame and of two overlapping halves (left/right, or top/bottom for portrait
-  clips), on the first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering.
+the frame are often missed, and it finds bodies through their faces. We therefore look in three ways, then
+merge duplicates:
+- *follow*: every person seen on the previous frame is looked for in the region its landmarks put them in now,
+  by the landmark network alone (``capture.roi_landmarks``, as MediaPipe's single-person graph follows its
+  person), so a person once found is kept while their face is hidden;
+- *crop*: a person not followed (seen before the previous frame, or whom the follow lost) is looked for with
+  both networks in a square crop around their predicted box, which makes them large for both;
+- *scan*: the whole frame and two overlapping halves (left/right, or top/bottom for portrait clips), on the
+  first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering.
 Identities are given by ``capture.tracking``.
 """
 
@@ -15,15 +19,16 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from mocap_cli.capture.people import FrameObservations, Observation, PoseFinder, merge_duplicates
-from mocap_cli.capture.tracking import Tracker
+from mocap_cli.capture.people import FrameObservations, Observation, PoseFinder, covered, merge_duplicates
+from mocap_cli.capture.roi_landmarks import RoiLandmarker, roi_around
+from mocap_cli.capture.tracking import RecentPerson, Tracker
 from mocap_cli.capture.video import Frame, close_frames
 from mocap_cli.errors import MocapError
 
 SCAN_INTERVAL_S = 0.25
 # A crop around a tracked person is this many times the larger side of its landmark box.
 CROP_SCALE = 1.5
-# At most this many person crops per frame (the scan still runs on top).
+# At most this many people followed, and this many crops, per frame (the scan still runs on top).
 MAX_CROPS = 12
 
 
@@ -69,25 +74,48 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return ix * iy / union if union > 0 else 0.0
 
 
+def _follow(
+    follower: RoiLandmarker, image: np.ndarray, recent: list[RecentPerson], previous: float
+) -> tuple[list[Observation], list[RecentPerson]]:
+    """The people seen at time ``previous`` looked for where their landmarks put them: what was found, and the
+    recent people left to crop for (not seen at ``previous``, or lost by the follow)."""
+    found: list[Observation] = []
+    left: list[RecentPerson] = []
+    for person in recent:
+        if person.seen_at < previous - 1e-9 or len(found) >= MAX_CROPS:
+            left.append(person)
+            continue
+        obs = follower.find(image, roi_around(person.last.landmarks))
+        # A region that now holds someone already found, or a part of them (a child's pose read on an adult's
+        # legs), has lost its person: the crop looks for them again, as for anyone else.
+        if obs is None or covered(obs, found):
+            left.append(person)
+        else:
+            found.append(obs)
+    return found, left
+
+
 def find_people(
     frames: Iterable[Frame],
     tracker: Tracker,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[FrameObservations], tuple[int, int]]:
-    """Observe every frame (crops around ``tracker``'s people, periodic scans) and feed ``tracker``.
+    """Observe every frame (follow, crop, scan: see the module docstring) and feed ``tracker``.
 
     Returns the per-frame observations and the image size (W, H). Closes the frame iterator."""
     finder = PoseFinder()
+    follower = RoiLandmarker()
     seen: list[FrameObservations] = []
     size: tuple[int, int] | None = None
     last_scan = -np.inf
+    previous = -np.inf
     try:
         for frame in frames:
             h, w = frame.image.shape[:2]
             size = size or (w, h)
-            found: list[Observation] = []
-            for region in distinct_crops([p.box for p in tracker.recent(frame.time)]):
+            found, lost = _follow(follower, frame.image, tracker.recent(frame.time), previous)
+            for region in distinct_crops([p.box for p in lost]):
                 # A crop looks for its own person only: new people come from the scan, so a false pose in
                 # the background of a crop cannot start a track that then gets a crop of its own.
                 centred = _most_central(finder.find(frame.image, region), region)
@@ -96,13 +124,18 @@ def find_people(
                 last_scan = frame.time
                 for region in scan_regions(w, h):
                     found.extend(finder.find(frame.image, region))
+                known = list(found)
+                for region in distinct_crops([p.box for p in tracker.recent(frame.time)]):
+                    found.extend(o for o in finder.find(frame.image, region) if not covered(o, known))
             people = merge_duplicates(found)
             tracker.update(len(seen), frame.time, people)
             seen.append(FrameObservations(frame.index, frame.time, people))
+            previous = frame.time
             if progress is not None:
                 progress(len(seen))
     finally:
         finder.close()
+        follower.close()
         close_frames(frames)
     if size is None:
         raise MocapError("The clip yielded no frames to analyse; check --start/--end.")

@@ -6,7 +6,10 @@ distance of the body landmarks (in body heights) plus a penalty for a change of 
 the time since the track was last seen (a person moves at most about a body height per second in the
 image), so a person hidden for up to ``MAX_OCCLUSION_S`` keeps their identity; after that the track ends
 and a reappearing person starts a new one. Using the whole pose rather than the box is what keeps two
-people apart while they hug or cross: their boxes overlap, their joints do not.
+people apart while they hug or cross: their boxes overlap, their joints do not. A pose left unassigned starts a
+new identity only where it is not mostly inside the box of someone already on the frame: the landmark network
+reads bodies into parts of people (a child's pose on an adult's legs), and followed from frame to frame such a
+pose would otherwise live on as a person of its own (it did on 3dpw_courtyard_two_people_portrait).
 
 After the clip, tracks are filtered: shorter than ``MIN_TRACK_S`` (or than half a clip shorter than that)
 or with a mean box height under ``MIN_HEIGHT_SHARE`` of the frame height are background, and dropped
@@ -27,7 +30,7 @@ from mocap_cli.capture.detect import (
     Track2D,
     _fill_short_gaps,
 )
-from mocap_cli.capture.people import FrameObservations, Observation, pose_distance
+from mocap_cli.capture.people import FrameObservations, Observation, covered, pose_distance
 
 MAX_OCCLUSION_S = 1.0
 MIN_TRACK_S = 1.0
@@ -132,13 +135,19 @@ class Tracker:
                 if np.isfinite(cost[i, j]):
                     self._extend(self._live[i], position, time, people[j])
                     matched.add(int(j))
-        for j, obs in enumerate(people):
-            if j not in matched:
+        # A new identity starts from each person left, tallest first, unless most of their box lies in the box
+        # of someone already placed on this frame: that is a part of them read as a body (a child's pose on an
+        # adult's legs), or them again.
+        placed = [people[j] for j in matched]
+        for j in sorted(set(range(len(people))) - matched, key=lambda j: -people[j].height):
+            obs = people[j]
+            if not covered(obs, placed):
                 track = _Live(self._next_id, time, obs.landmarks, obs.height, obs.colour)
                 self._next_id += 1
                 track.positions.append(position)
                 track.observations.append(obs)
                 self._live.append(track)
+                placed.append(obs)
 
     @staticmethod
     def _extend(track: _Live, position: int, time: float, obs: Observation) -> None:
