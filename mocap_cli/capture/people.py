@@ -36,6 +36,10 @@ SAME_PERSON = 0.2
 # A pose whose box lies mostly (this share) in another's is that person again or a part of them (a body read
 # on someone's legs), unless it comes from a search of its own person's region.
 COVERED = 0.5
+# A pose with this many body landmarks within this share of a body height of another's holds part of that body
+# (two_people_interaction_lab: a pose read across the two hugging men shares 6-7 with one of them).
+SHARED_LANDMARKS = 5
+SHARED_DISTANCE = 0.05
 # Fewer landmarks than this seen by both: compare all body landmarks instead.
 _MIN_SHARED = 4
 MAX_POSES_PER_CALL = 4
@@ -227,6 +231,17 @@ def covered(obs: Observation, others: list[Observation]) -> bool:
         if ix * iy > COVERED * area:
             return True
     return False
+
+
+def shares_limbs(a: Observation, b: Observation) -> bool:
+    """Whether at least ``SHARED_LANDMARKS`` of the body landmarks ``a`` sees lie on landmarks ``b`` sees (within
+    ``SHARED_DISTANCE`` of the taller box): ``a`` then holds part of ``b``'s body."""
+    seen_a = a.landmarks[_BODY, :2][a.visibility[_BODY] >= MIN_VISIBILITY]
+    seen_b = b.landmarks[_BODY, :2][b.visibility[_BODY] >= MIN_VISIBILITY]
+    if not len(seen_a) or not len(seen_b):
+        return False
+    gaps = np.linalg.norm(seen_a[:, None] - seen_b[None], axis=-1).min(axis=1)
+    return int(np.sum(gaps < SHARED_DISTANCE * max(a.height, b.height))) >= SHARED_LANDMARKS
 
 
 def merge_duplicates(observations: list[Observation]) -> list[Observation]:

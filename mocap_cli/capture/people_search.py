@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from mocap_cli.capture.people import FrameObservations, Observation, PoseFinder, covered, merge_duplicates
+from mocap_cli.capture.people import (
+    FrameObservations,
+    Observation,
+    PoseFinder,
+    covered,
+    merge_duplicates,
+    shares_limbs,
+)
 from mocap_cli.capture.roi_landmarks import RoiLandmarker, roi_around
 from mocap_cli.capture.tracking import RecentPerson, Tracker
 from mocap_cli.capture.video import Frame, close_frames
@@ -79,16 +86,23 @@ def _follow(
 ) -> tuple[list[Observation], list[RecentPerson]]:
     """The people seen at time ``previous`` looked for where their landmarks put them: what was found, and the
     recent people left to crop for (not seen at ``previous``, or lost by the follow)."""
-    found: list[Observation] = []
+    followed: list[tuple[RecentPerson, Observation]] = []
     left: list[RecentPerson] = []
     for person in recent:
-        if person.seen_at < previous - 1e-9 or len(found) >= MAX_CROPS:
+        obs = None
+        if person.seen_at >= previous - 1e-9 and len(followed) < MAX_CROPS:
+            obs = follower.find(image, roi_around(person.last.landmarks))
+        if obs is None:
             left.append(person)
-            continue
-        obs = follower.find(image, roi_around(person.last.landmarks))
-        # A region that now holds someone already found, or a part of them (a child's pose read on an adult's
-        # legs), has lost its person: the crop looks for them again, as for anyone else.
-        if obs is None or covered(obs, found):
+        else:
+            followed.append((person, obs))
+    found: list[Observation] = []
+    for person, obs in followed:
+        others = [o for _, o in followed if o is not obs]
+        # A region that now holds two people read as one body (hugging: the pose takes limbs from both, and
+        # holds the other's whole box) or only a part of someone already found (a child's pose read on an
+        # adult's legs) has lost its person: the crop looks for them again, as for anyone else.
+        if any(covered(o, [obs]) and shares_limbs(obs, o) for o in others) or covered(obs, found):
             left.append(person)
         else:
             found.append(obs)
