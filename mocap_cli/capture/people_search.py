@@ -9,7 +9,9 @@ merge duplicates:
 - *crop*: a person not followed (seen before the previous frame, or whom the follow lost) is looked for with
   both networks in a square crop around their predicted box, which makes them large for both;
 - *scan*: the whole frame and two overlapping halves (left/right, or top/bottom for portrait clips), on the
-  first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering.
+  first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering; at the same times a crop around
+  each recent person keeps every pose it finds that is not mostly inside one already found, to find the people
+  beside them (on street_dance_crowd the man filming in the middle was otherwise found only from frame 65).
 Identities are given by ``capture.tracking``.
 """
 
