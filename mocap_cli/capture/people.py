@@ -8,8 +8,8 @@ wheel's files with the wheel's own metadata writer (``mediapipe.tasks...metadata
 runtime (such as ``ai-edge-litert``) and no download is needed, and the landmarks are the same network's as
 the single-person path. (``ai-edge-litert`` 2.3.0 would install too, but would mean a second TFLite runtime
 plus our own anchor decoding and ROI warping.) Measured with benchmarks/people.py on the project's shared
-2-core CPU box: detection + tracking 10.1 frames/s on two_people_interaction_lab (1920x1080, 2 people) and
-6.2 frames/s on the 1080x1920 courtyard duet, against 24 and 21 frames/s for the single-person legacy graph.
+2-core CPU box: detection + tracking 11.1 frames/s on two_people_interaction_lab (1920x1080, 2 people) and
+6.9 frames/s on the 1080x1920 courtyard duet, against 19-26 frames/s for the single-person legacy graph.
 
 Where on each frame these networks are run is ``capture.people_search``'s job; identities are
 ``capture.tracking``'s.
