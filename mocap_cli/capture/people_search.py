@@ -130,7 +130,8 @@ def find_people(
         for frame in frames:
             h, w = frame.image.shape[:2]
             size = size or (w, h)
-            found, lost = _follow(follower, frame.image, tracker.recent(frame.time), previous)
+            recent = tracker.recent(frame.time)
+            found, lost = _follow(follower, frame.image, recent, previous)
             for region in distinct_crops([p.box for p in lost]):
                 # A crop looks for its own person only: new people come from the scan, so a false pose in
                 # the background of a crop cannot start a track that then gets a crop of its own.
@@ -141,7 +142,7 @@ def find_people(
                 for region in scan_regions(w, h):
                     found.extend(finder.find(frame.image, region))
                 known = list(found)
-                for region in distinct_crops([p.box for p in tracker.recent(frame.time)]):
+                for region in distinct_crops([p.box for p in recent]):
                     found.extend(o for o in finder.find(frame.image, region) if not covered(o, known))
             people = merge_duplicates(found)
             tracker.update(len(seen), frame.time, people)
