@@ -6,7 +6,9 @@ distance of the body landmarks (in body heights) plus a penalty for a change of 
 the time since the track was last seen (a person moves at most about a body height per second in the
 image), so a person hidden for up to ``MAX_OCCLUSION_S`` keeps their identity; after that the track ends
 and a reappearing person starts a new one. Using the whole pose rather than the box is what keeps two
-people apart while they hug or cross: their boxes overlap, their joints do not. A pose left unassigned starts a
+people apart while they hug or cross: their boxes overlap, their joints do not. A pose is matched against the
+person's last few observations, the latest first, so one pose the network reads wrong does not end the identity;
+matched past it, that reading is dropped from the track. A pose left unassigned starts a
 new identity only where it is not mostly inside the box of someone already on the frame: the landmark network
 reads bodies into parts of people (a child's pose on an adult's legs), and followed from frame to frame such a
 pose would otherwise live on as a person of its own (it did on 3dpw_courtyard_two_people_portrait).
@@ -40,6 +42,7 @@ MAX_CROP_AGE_S = 0.5
 _BASE_GATE = 0.35  # body heights of mean landmark distance allowed between consecutive frames
 _GATE_PER_S = 1.0
 _VELOCITY_SMOOTHING = 0.5
+_REFERENCES = 3
 # After a gap longer than this, a track takes back only a person in clothes of its colour (mean torso RGB within
 # ``_SAME_CLOTHES``): on street_dance_crowd, passers-by otherwise inherit the identity of someone hidden for
 # 0.5-0.7 s. Measured frame-to-frame changes of one person's torso colour: p95 0.02-0.07 on the shared clips.
@@ -51,20 +54,45 @@ _COLOUR_SMOOTHING = 0.7
 @dataclass
 class _Live:
     id: int
-    last_time: float
-    landmarks: np.ndarray  # (33, 3) last observed
-    height: float
     colour: np.ndarray | None  # (3,) running mean torso RGB, see ``Observation.colour``
+    positions: list[int]  # frame positions (0-based, in decode order)
+    observations: list[Observation]
+    times: list[float]  # time of each observation
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # px/s of the box centre
-    positions: list[int] = field(default_factory=list)  # frame positions (0-based, in decode order)
-    observations: list[Observation] = field(default_factory=list)
 
-    def predict(self, time: float) -> np.ndarray:
-        """(33, 3) landmarks expected at ``time`` (velocity applied for at most MAX_CROP_AGE_S)."""
-        dt = min(time - self.last_time, MAX_CROP_AGE_S)
-        out = self.landmarks.copy()
-        out[:, :2] += self.velocity * dt
+    @property
+    def last_time(self) -> float:
+        return self.times[-1]
+
+    @property
+    def height(self) -> float:
+        return self.observations[-1].height
+
+    def predict(self, time: float, back: int = 0) -> np.ndarray:
+        """(33, 3) landmarks expected at ``time`` from the observation ``back`` places before the last (velocity
+        applied for at most MAX_CROP_AGE_S)."""
+        out = self.observations[-1 - back].landmarks.copy()
+        out[:, :2] += self.velocity * min(time - self.times[-1 - back], MAX_CROP_AGE_S)
         return out
+
+    def cost(self, time: float, obs: Observation) -> tuple[float, int]:
+        """How far ``obs`` is from this person (pose distance plus size change) and from which of their last
+        ``_REFERENCES`` observations (0 = the last): the latest one whose gate, widening with its age, it
+        passes; (inf, 0) if none. Earlier ones count because one pose the network reads wrong
+        (two_kids_jumping_bed: the boy's head leaves the frame and he is read as a pair of legs) must not cut a
+        person off from their next good pose."""
+        for back in range(min(_REFERENCES, len(self.observations))):
+            ref = self.observations[-1 - back]
+            c = pose_distance(self.predict(time, back), obs.landmarks, ref.height)
+            c += 0.5 * abs(np.log(max(obs.height, 1.0) / max(ref.height, 1.0)))
+            if c <= _BASE_GATE + _GATE_PER_S * (time - self.times[-1 - back]):
+                return c, back
+        return np.inf, 0
+
+    def forget(self, count: int) -> None:
+        """Drop the last ``count`` observations: readings the next one showed to be wrong."""
+        if count:
+            del self.positions[-count:], self.observations[-count:], self.times[-count:]
 
 
 @dataclass(frozen=True)
@@ -117,22 +145,19 @@ class Tracker:
         self._done.extend(ended)
         self._live = [t for t in self._live if t not in ended]
         cost = np.full((len(self._live), len(people)), np.inf)
+        back = np.zeros(cost.shape, dtype=int)
         for i, track in enumerate(self._live):
-            predicted = track.predict(time)
             unseen = time - track.last_time
-            gate = _BASE_GATE + _GATE_PER_S * unseen
             for j, obs in enumerate(people):
                 if unseen > _COLOUR_AFTER_S and not _same_clothes(track.colour, obs.colour):
                     continue
-                c = pose_distance(predicted, obs.landmarks, track.height)
-                c += 0.5 * abs(np.log(max(obs.height, 1.0) / max(track.height, 1.0)))
-                if c <= gate:
-                    cost[i, j] = c
+                cost[i, j], back[i, j] = track.cost(time, obs)
         matched: set[int] = set()
         if cost.size and np.isfinite(cost).any():
             rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e6))
             for i, j in zip(rows, cols):
                 if np.isfinite(cost[i, j]):
+                    self._live[i].forget(int(back[i, j]))
                     self._extend(self._live[i], position, time, people[j])
                     matched.add(int(j))
         # A new identity starts from each person left, tallest first, unless most of their box lies in the box
@@ -142,26 +167,21 @@ class Tracker:
         for j in sorted(set(range(len(people))) - matched, key=lambda j: -people[j].height):
             obs = people[j]
             if not covered(obs, placed):
-                track = _Live(self._next_id, time, obs.landmarks, obs.height, obs.colour)
+                self._live.append(_Live(self._next_id, obs.colour, [position], [obs], [time]))
                 self._next_id += 1
-                track.positions.append(position)
-                track.observations.append(obs)
-                self._live.append(track)
                 placed.append(obs)
 
     @staticmethod
     def _extend(track: _Live, position: int, time: float, obs: Observation) -> None:
         dt = time - track.last_time
         if dt > 0:
-            old = 0.5 * (track.landmarks[:, :2].min(0) + track.landmarks[:, :2].max(0))
+            last = track.observations[-1].landmarks
+            old = 0.5 * (last[:, :2].min(0) + last[:, :2].max(0))
             new = 0.5 * (obs.landmarks[:, :2].min(0) + obs.landmarks[:, :2].max(0))
             velocity = _VELOCITY_SMOOTHING * track.velocity + (1 - _VELOCITY_SMOOTHING) * (new - old) / dt
             # A pose that jumps (a limb guessed differently) is not motion: no faster than the gate allows.
             limit = _GATE_PER_S * max(obs.height, 1.0)
             track.velocity = velocity * min(1.0, limit / max(float(np.linalg.norm(velocity)), 1e-9))
-        track.last_time = time
-        track.landmarks = obs.landmarks
-        track.height = obs.height
         if obs.colour is not None:
             track.colour = (
                 obs.colour
@@ -170,6 +190,7 @@ class Tracker:
             )
         track.positions.append(position)
         track.observations.append(obs)
+        track.times.append(time)
 
     def tracks(self) -> list[PersonTrack]:
         every = sorted(self._done + self._live, key=lambda t: t.id)
