@@ -209,14 +209,16 @@ def pose_distance(a: np.ndarray, b: np.ndarray, height: float) -> float:
 
 def seen_pose_distance(a: Observation, b: Observation) -> float:
     """Like ``pose_distance``, over the body landmarks both observations see (visibility ≥ MIN_VISIBILITY),
-    in units of the taller box: limbs the network only guesses (out of frame, hidden) do not count."""
+    in units of the taller box: limbs the network only guesses (out of frame, hidden) do not count. A way
+    round (as read, or left and right exchanged) with fewer than ``_MIN_SHARED`` landmarks seen by both
+    compares all body landmarks, that way round only."""
     height = max(a.height, b.height)
     distances = []
     for order in (slice(None), _LEFT_RIGHT):
         landmarks, visibility = b.landmarks[order], b.visibility[order]
         both = (a.visibility[_BODY] >= MIN_VISIBILITY) & (visibility[_BODY] >= MIN_VISIBILITY)
         if int(both.sum()) < _MIN_SHARED:
-            return pose_distance(a.landmarks, b.landmarks, height)
+            both = np.ones_like(both)
         gaps = np.linalg.norm(a.landmarks[_BODY, :2][both] - landmarks[_BODY, :2][both], axis=1)
         distances.append(float(np.mean(gaps) / max(height, 1.0)))
     return min(distances)

@@ -161,6 +161,21 @@ def _facing_camera(cx: float, height: float = 300.0) -> Observation:
     return Observation(lm, np.ones(33, np.float32), np.zeros((33, 3), np.float32), box, None)
 
 
+def test_a_body_seen_from_one_side_is_merged_by_what_both_readings_see():
+    """Two readings of a body seen in profile: its left side seen alike by both, its hidden right limbs guessed
+    half a body height apart. They are one person by the side both see, although with left and right exchanged
+    they see no landmark in common (that way round falls back to all landmarks, guessed ones too, for itself
+    only; it used to make the whole comparison fall back and call them two people)."""
+    a = _facing_camera(300.0)
+    right = [i for i, n in enumerate(MEDIAPIPE_NAMES) if "right" in n]
+    seen = np.array([0.0 if "right" in n else 1.0 for n in MEDIAPIPE_NAMES], np.float32)
+    guessed = a.landmarks.copy()
+    guessed[right, 0] -= 0.5 * a.height
+    one = Observation(a.landmarks, seen, a.world, a.box, None)
+    other = Observation(guessed, seen, a.world, a.box, None)
+    assert len(merge_duplicates([one, other])) == 1
+
+
 def test_a_body_read_across_two_people_shares_their_limbs():
     """Two people side by side (hands 0.1 body heights apart) share no limbs; a pose read across both (one's left
     side, the other's right side) holds the second one's limbs."""
