@@ -12,7 +12,9 @@ camera's);
 - PA-MPJPE: per-frame similarity Procrustes;
 - accel error: |second difference (ours) - second difference (GT)|, mm/frame², pelvis-centred;
 - root path error: pelvis trajectory after one rigid transform for the clip, mm;
-- foot height: ground truth and ours, median lowest-ankle height over the clip (cm), a check of the floor.
+- foot height: ground truth and ours, median lowest-ankle height over the clip (cm), a check of the floor;
+- floor tilt: the angle between our floor's normal and the true one, both seen from the camera (our recorded
+  camera pose, gt.npz ``R``) at the first frame, degrees: a tilted floor makes a travelling body climb or sink.
 
 Ground contact (issue 11's definitions, so numbers compare across branches). A foot joint (left/right ankle,
 left/right foot = ball) is *planted* in frame f when its GT speed between f-1 and f is below 1 cm/frame and its
@@ -48,6 +50,7 @@ from mocap_cli.core.alignment import procrustes_errors, similarity_align
 from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
+from mocap_cli.solve.camera_pose import solved_camera
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 LIMBS = [
@@ -96,6 +99,17 @@ def evaluate(ours: np.ndarray, gt: np.ndarray) -> dict[str, float]:
         "ankle_height_cm_ours": 100 * float(np.median(ours[:, ankles, 1].min(axis=1))),
         "ankle_height_cm_gt": 100 * float(np.median(gt[:, ankles, 1].min(axis=1))),
     }
+
+
+def floor_tilt(motion, gt) -> float:
+    """Degrees between our world's up and the true one, both in the camera's axes at the first frame."""
+    w, h = (int(v) for v in gt["image_size"])
+    camera = solved_camera(motion.provenance, w, h)
+    if camera is None:
+        return float("nan")
+    ours = camera.at(0).pose.rotation.T @ np.array([0.0, 1.0, 0.0])
+    truth = np.asarray(gt["R"])[0] @ np.array([0.0, 1.0, 0.0])
+    return float(np.degrees(np.arccos(np.clip(ours @ truth, -1.0, 1.0))))
 
 
 def planted_mask(gt: np.ndarray) -> np.ndarray:
@@ -207,11 +221,12 @@ def main() -> None:
             "detection_rate": res.detection_rate,
             "fps_end_to_end": res.frames / seconds,
             **evaluate(ours, truth),
+            "floor_tilt_deg": floor_tilt(res.motion, gt),
             **ground_contact(ours, truth, motion_contacts(res.motion)),
         }
         rows.append(row)
         print(json.dumps(row))
-    keys = ["mpjpe_mm", "pa_mpjpe_mm", "accel_mm", "root_path_mm", "penetration"]
+    keys = ["mpjpe_mm", "pa_mpjpe_mm", "accel_mm", "root_path_mm", "penetration", "floor_tilt_deg"]
     total = sum(r["frames"] for r in rows)
     mean = {k: sum(r[k] * r["frames"] for r in rows) / total for k in keys}
     # Skate and float are per planted frame: weight clips by their planted frames.
@@ -222,22 +237,23 @@ def main() -> None:
         mean[k] = sum(r[k] * r["planted_frames"] for r in rows) / max(planted, 1)
     print(
         "\n| clip | frames | det. rate | MPJPE mm | PA-MPJPE mm | accel mm/f² | root path mm | skate mm/f | "
-        "penetration | float cm | contact P/R | ankle h. ours/GT cm |"
+        "penetration | float cm | contact P/R | ankle h. ours/GT cm | floor tilt ° |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['clip']} | {r['frames']} | {r['detection_rate']:.3f} | {r['mpjpe_mm']:.1f} | "
             f"{r['pa_mpjpe_mm']:.1f} | "
             f"{r['accel_mm']:.2f} | {r['root_path_mm']:.0f} | {r['skate_mm']:.1f} | {100 * r['penetration']:.1f} % | "
             f"{r['float_cm']:.1f} | {r['contact_precision']:.2f}/{r['contact_recall']:.2f} | "
-            f"{r['ankle_height_cm_ours']:.1f}/{r['ankle_height_cm_gt']:.1f} |"
+            f"{r['ankle_height_cm_ours']:.1f}/{r['ankle_height_cm_gt']:.1f} | {r['floor_tilt_deg']:.1f} |"
         )
     print(
         f"| **frame-weighted** | {total} | | {mean['mpjpe_mm']:.1f} | {mean['pa_mpjpe_mm']:.1f} | "
         f"{mean['accel_mm']:.2f} | {mean['root_path_mm']:.0f} | {mean['skate_mm']:.1f} | "
         f"{100 * mean['penetration']:.1f} % | "
-        f"{mean['float_cm']:.1f} | {mean['contact_precision']:.2f}/{mean['contact_recall']:.2f} | |"
+        f"{mean['float_cm']:.1f} | {mean['contact_precision']:.2f}/{mean['contact_recall']:.2f} | | "
+        f"{mean['floor_tilt_deg']:.1f} |"
     )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))

@@ -13,7 +13,7 @@ from mocap_cli.core.motion import Motion
 from mocap_cli.core.rotations import quat_mul
 from mocap_cli.core.skeleton import ANKLE_HEIGHT, JOINT_INDEX, Skeleton, canonical_skeleton
 from mocap_cli.solve.body_size import at_body_size, limb_size_for_height
-from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_height, gravity_alignment, rotate_points
+from mocap_cli.solve.camera import CAMERA_TO_WORLD, floor_alignment, floor_height, gravity_alignment, rotate_points
 from mocap_cli.solve.camera_motion import CameraMotion
 from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
 from mocap_cli.solve.ik import solve_ik
@@ -32,6 +32,21 @@ def body_up(joints: np.ndarray) -> np.ndarray:
     return joints[:, JOINT_INDEX["neck"]] - ankles
 
 
+def lowest_soles(joints: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """(F, 3) each frame's lowest sole point: of the ankles and balls of ``joints`` (F, 24, 3), world frame, Y up,
+    the one whose sole (``ANKLE_HEIGHT`` / ``TOE_HEIGHT`` times ``scale`` below it) is lowest, at its sole."""
+    feet = joints[:, [JOINT_INDEX[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]].copy()
+    feet[..., 1] -= scale * np.array([ANKLE_HEIGHT, ANKLE_HEIGHT, TOE_HEIGHT, TOE_HEIGHT])
+    return feet[np.arange(len(feet)), np.argmin(feet[..., 1], axis=1)]
+
+
+def world_tilt(joints: np.ndarray, fps: float) -> np.ndarray:
+    """The quaternion that turns camera-derived world joints (F, 24, 3) upright: the body's median up onto +Y
+    (``gravity_alignment``), then the floor under its soles level (``floor_alignment``)."""
+    tilt = gravity_alignment(body_up(joints))
+    return quat_mul(floor_alignment(lowest_soles(rotate_points(tilt, joints)), fps), tilt)
+
+
 def ground_motion(motion: Motion) -> Motion:
     """Shift the root path so the floor (lowest sole contacts over the clip) is at height 0 and the clip
     starts above the world origin."""
@@ -39,15 +54,7 @@ def ground_motion(motion: Motion) -> Motion:
     scale = (
         sk.bone_lengths()[JOINT_INDEX["left_ankle"]] / canonical_skeleton().bone_lengths()[JOINT_INDEX["left_ankle"]]
     )
-    y = motion.joints[..., 1]
-    soles = np.minimum.reduce(
-        [
-            y[:, JOINT_INDEX["left_ankle"]] - ANKLE_HEIGHT * scale,
-            y[:, JOINT_INDEX["right_ankle"]] - ANKLE_HEIGHT * scale,
-            y[:, JOINT_INDEX["left_foot"]] - TOE_HEIGHT * scale,
-            y[:, JOINT_INDEX["right_foot"]] - TOE_HEIGHT * scale,
-        ]
-    )
+    soles = lowest_soles(motion.joints, scale)[:, 1]
     shift = np.array([motion.root_translation[0, 0], floor_height(soles), motion.root_translation[0, 2]])
     return motion.with_rotations(motion.rotations, motion.root_translation - shift)
 
@@ -112,7 +119,7 @@ def motion_from_camera_joints(
         joints_cam, hints_cam = undo_camera_rotation(joints_cam, hints_cam or {}, camera)
     world = camera_to_world(joints_cam)
     hints = {k: camera_to_world(v) for k, v in (hints_cam or {}).items()}
-    tilt = gravity_alignment(body_up(world))
+    tilt = world_tilt(world, fps)
     world = rotate_points(tilt, world)
     hints = {k: rotate_points(tilt, v) for k, v in hints.items()}
     skeleton = skeleton or canonical_skeleton().fitted_to(world, confidence)

@@ -54,10 +54,16 @@ from mocap_cli.models.mesh.crops import (
     warp_crops,
 )
 from mocap_cli.models.mesh.inference import SCHEDULES, ClipSchedule, MeshSequence, run_clip_model
-from mocap_cli.solve.camera import CAMERA_TO_WORLD, Pinhole, gravity_alignment, rotate_points
+from mocap_cli.solve.camera import CAMERA_TO_WORLD, Pinhole, rotate_points
 from mocap_cli.solve.camera_motion import CameraMotion
 from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose
-from mocap_cli.solve.posing import body_up, camera_origins, ground_motion, root_path_in_first_camera, tilt_rotations
+from mocap_cli.solve.posing import (
+    camera_origins,
+    ground_motion,
+    root_path_in_first_camera,
+    tilt_rotations,
+    world_tilt,
+)
 
 DECODE_BATCH = 8  # frames warped together (bounded: 8 full-HD frames ≈ 50 MB)
 # Smallest weak-perspective scale believed: trained networks give s ≈ 0.5–1.5 for a person filling the crop;
@@ -262,7 +268,7 @@ def motion_from_mesh_sequence(
     skeleton = skeleton or canonical_skeleton()
     conf = np.ones((num_frames, skeleton.num_joints)) if confidence is None else confidence
     motion = Motion.from_rotations(fps, skeleton, rotations, root, conf, provenance, betas)
-    tilt = gravity_alignment(body_up(motion.joints))
+    tilt = world_tilt(motion.joints, fps)
     tilted = quat_continuous(tilt_rotations(rotations, tilt), axis=0)
     motion = motion.with_rotations(tilted, rotate_points(tilt, root))
     grounded = ground_motion(motion)
