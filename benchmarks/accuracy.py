@@ -50,7 +50,7 @@ from mocap_cli.core.alignment import procrustes_errors, similarity_align
 from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
-from mocap_cli.solve.camera_pose import solved_camera
+from mocap_cli.solve.camera_pose import recorded_pose
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 LIMBS = [
@@ -103,11 +103,10 @@ def evaluate(ours: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 def floor_tilt(motion, gt) -> float:
     """Degrees between our world's up and the true one, both in the camera's axes at the first frame."""
-    w, h = (int(v) for v in gt["image_size"])
-    camera = solved_camera(motion.provenance, w, h)
-    if camera is None:
+    pose = recorded_pose(motion.provenance)
+    if pose is None:
         return float("nan")
-    ours = camera.at(0).pose.rotation.T @ np.array([0.0, 1.0, 0.0])
+    ours = pose.at(0).rotation.T @ np.array([0.0, 1.0, 0.0])
     truth = np.asarray(gt["R"])[0] @ np.array([0.0, 1.0, 0.0])
     return float(np.degrees(np.arccos(np.clip(ours @ truth, -1.0, 1.0))))
 

@@ -128,17 +128,23 @@ class SolvedCamera:
         return np.stack([u, v], axis=-1), z
 
 
+def recorded_pose(provenance: dict[str, str]) -> CameraPose | None:
+    """The camera pose a Motion's model recorded in its provenance; None when it recorded none (motions from
+    older versions). Raises ValueError, KeyError or TypeError when the record is damaged."""
+    text = provenance.get(PROVENANCE_KEY)
+    return CameraPose.from_json(text) if text else None
+
+
 def solved_camera(provenance: dict[str, str], width: int, height: int) -> SolvedCamera | None:
     """The camera a Motion was solved with, for frames of ``width`` × ``height``; None when the model did not
     record one (motions from older versions)."""
-    text = provenance.get(PROVENANCE_KEY)
-    if not text:
-        return None
-    fov = float(provenance.get("fov_degrees", DEFAULT_FOV_DEGREES))
     try:
-        pose = CameraPose.from_json(text)
+        pose = recorded_pose(provenance)
     except (ValueError, KeyError, TypeError) as exc:
         raise MocapError(
             "The motion's recorded camera pose is damaged, so no preview can be drawn; run the clip again."
         ) from exc
+    if pose is None:
+        return None
+    fov = float(provenance.get("fov_degrees", DEFAULT_FOV_DEGREES))
     return SolvedCamera(Pinhole.from_fov(width, height, fov), pose)

@@ -27,13 +27,7 @@ from mocap_cli.solve.camera import (
     interpolate_nans,
     solve_translation,
 )
-from mocap_cli.solve.camera_pose import (
-    PROVENANCE_KEY,
-    CameraPose,
-    grounding_shift,
-    record_camera_pose,
-    solved_camera,
-)
+from mocap_cli.solve.camera_pose import CameraPose, grounding_shift, record_camera_pose, recorded_pose
 from mocap_cli.solve.posing import ground_motion, tilt_rotations
 
 _UP = np.array([0.0, 1.0, 0.0])
@@ -41,33 +35,23 @@ _UP = np.array([0.0, 1.0, 0.0])
 _BODY = list(range(11, 33))
 
 
-def on_one_floor(motions: list[Motion], image_size: tuple[int, int], weights: list[float]) -> list[Motion]:
+def on_one_floor(motions: list[Motion], weights: list[float]) -> list[Motion]:
     """The motions turned about the camera to one up (the mean of their own, weighted by ``weights``: the
     frames each person was seen) and grounded again; unchanged where a motion recorded no camera pose."""
-    cameras = [solved_camera(m.provenance, *image_size) for m in motions]
-    if len(motions) < 2 or any(c is None for c in cameras):
+    poses = [recorded_pose(m.provenance) for m in motions]
+    if len(motions) < 2 or any(p is None for p in poses):
         return motions
-    poses = [c.pose.at(0) for c in cameras]  # type: ignore[union-attr]
+    firsts = [p.at(0) for p in poses]  # type: ignore[union-attr]
     seen = np.maximum(np.asarray(weights, dtype=np.float64), 1e-9)
-    up = sum(w * p.rotation.T @ _UP for w, p in zip(seen, poses))  # camera axes
+    up = sum(w * p.rotation.T @ _UP for w, p in zip(seen, firsts))  # camera axes
     up = up / np.linalg.norm(up)
-    return [
-        _turned(m, quat_between(p.rotation @ up, _UP), c.pose, p.translation)  # type: ignore[union-attr]
-        for m, c, p in zip(motions, cameras, poses)
-    ]
-
-
-def _turned(motion: Motion, q: np.ndarray, pose: CameraPose, centre: np.ndarray) -> Motion:
-    """``motion`` turned by ``q`` (quaternion xyzw) about ``centre`` (the camera), grounded again, with its
-    camera pose turned and shifted alike."""
-    r = quat_to_matrix(q)
-    root = (motion.root_translation - centre) @ r.T + centre
-    grounded = ground_motion(motion.with_rotations(tilt_rotations(motion.rotations, q), root))
-    grounded = replace(grounded, provenance=dict(motion.provenance))
-    shift = grounding_shift(root, grounded.root_translation)
-    rotation = np.einsum("ij,...jk->...ik", r, pose.rotation)
-    record_camera_pose(grounded.provenance, CameraPose(rotation, (pose.translation - centre) @ r.T + centre - shift))
-    return grounded
+    out = []
+    for motion, first in zip(motions, firsts):
+        q = quat_between(first.rotation @ up, _UP)
+        turned = _carried(motion, first.translation - quat_to_matrix(q) @ first.translation, q)  # about the camera
+        grounded = ground_motion(turned)  # its floor at height 0 again
+        out.append(_carried(turned, -grounding_shift(turned.root_translation, grounded.root_translation)))
+    return out
 
 
 def hip_path(track: Track2D, camera: Pinhole, rotation: np.ndarray = CAMERA_TO_WORLD) -> np.ndarray:
@@ -90,9 +74,9 @@ def place_people(motions: list[Motion], tracks: list[Track2D], fov_degrees: floa
     """The motions (one per track, most prominent first) moved into one shared world."""
     width, height = tracks[0].image_size
     camera = Pinhole.from_fov(width, height, fov_degrees)
-    motions = on_one_floor(motions, (width, height), [float(t.detected.sum()) for t in tracks])
-    shared = solved_camera(motions[0].provenance, width, height)
-    rotation = shared.pose.rotation if shared is not None else CAMERA_TO_WORLD
+    motions = on_one_floor(motions, [float(t.detected.sum()) for t in tracks])
+    shared = recorded_pose(motions[0].provenance)
+    rotation = shared.rotation if shared is not None else CAMERA_TO_WORLD
     placed: list[Motion] = []
     for motion, track in zip(motions, tracks):
         seen = hip_path(track, camera, rotation)
@@ -104,22 +88,25 @@ def place_people(motions: list[Motion], tracks: list[Track2D], fov_degrees: floa
         both = ok[:n]
         shift = np.zeros(3)
         shift[[0, 2]] = np.median(seen[:n][both][:, [0, 2]] - motion.root_translation[:n][both][:, [0, 2]], axis=0)
-        placed.append(_moved(motion, shift))
+        placed.append(_carried(motion, shift))
     origin = placed[0].root_translation[0] * np.array([1.0, 0.0, 1.0])
     out = []
     for i, m in enumerate(placed):
-        m = _moved(m, -origin)
+        m = _carried(m, -origin)
         out.append(replace(m, provenance={**m.provenance, "person": f"person_{i + 1}"}))
     return out
 
 
-def _moved(motion: Motion, offset: np.ndarray) -> Motion:
-    """``motion`` moved by ``offset`` (3,), its recorded camera pose with it."""
-    moved = replace(
-        motion.with_rotations(motion.rotations, motion.root_translation + offset), provenance=dict(motion.provenance)
+def _carried(motion: Motion, offset: np.ndarray, q: np.ndarray | None = None) -> Motion:
+    """``motion`` carried with the whole world by ``p -> R(q) p + offset`` (``q`` a quaternion xyzw, none: no
+    turn), its recorded camera pose with it."""
+    r = np.eye(3) if q is None else quat_to_matrix(q)
+    rotations = motion.rotations if q is None else tilt_rotations(motion.rotations, q)
+    carried = replace(
+        motion.with_rotations(rotations, motion.root_translation @ r.T + offset), provenance=dict(motion.provenance)
     )
-    text = motion.provenance.get(PROVENANCE_KEY)
-    if text:
-        pose = CameraPose.from_json(text)
-        record_camera_pose(moved.provenance, CameraPose(pose.rotation, pose.translation + offset))
-    return moved
+    pose = recorded_pose(motion.provenance)
+    if pose is not None:
+        rotation = np.einsum("ij,...jk->...ik", r, pose.rotation)
+        record_camera_pose(carried.provenance, CameraPose(rotation, pose.translation @ r.T + offset))
+    return carried

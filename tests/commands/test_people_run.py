@@ -10,7 +10,7 @@ import pytest
 from mocap_cli.core.motion import Motion
 from mocap_cli.people_pipeline import run_people
 from mocap_cli.pipeline import RunOptions
-from mocap_cli.solve.camera_pose import PROVENANCE_KEY, CameraPose
+from mocap_cli.solve.camera_pose import recorded_pose
 from tests.conftest import video
 
 
@@ -30,7 +30,7 @@ def test_people_all_on_the_courtyard_duet(tmp_path):
     # with the same up as seen from the camera (each model's own up put their floors 10° apart).
     for m in (a, b):
         assert -0.02 <= m.joints[..., 1].min() < 0.1
-    up_a, up_b = (CameraPose.from_json(m.provenance[PROVENANCE_KEY]).at(0).rotation[1] for m in (a, b))
+    up_a, up_b = (recorded_pose(m.provenance).at(0).rotation[1] for m in (a, b))
     np.testing.assert_allclose(up_a, up_b, atol=1e-7)
     # Side by side, not stacked at the origin: pelvises between 0.3 and 3 m apart on the ground plane.
     gap = np.linalg.norm(a.root_translation[:, [0, 2]] - b.root_translation[:, [0, 2]], axis=1)

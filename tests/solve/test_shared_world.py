@@ -31,7 +31,7 @@ def test_two_people_share_one_up_and_are_seen_where_they_were():
     a, b = _person("run_49_04"), _person("squat_14_06")
     (pa, up_a), (pb, up_b) = _seen(a), _seen(b)
     assert np.degrees(np.arccos(up_a @ up_b)) > 5.0  # each model's own up: apart
-    a2, b2 = on_one_floor([a, b], SIZE, [60.0, 30.0])
+    a2, b2 = on_one_floor([a, b], [60.0, 30.0])
     (pa2, up_a2), (pb2, up_b2) = _seen(a2), _seen(b2)
     np.testing.assert_allclose(up_a2, up_b2, atol=1e-7)  # the recorded poses keep 9 decimals
     # The common up is the seen-frames-weighted mean: nearer the runner's (seen twice as long).
