@@ -2,7 +2,7 @@
 
 usage: python benchmarks/accuracy.py [--model mediapipe] [--weights FILE] [--smooth light] [--foot-lock auto|off]
                                     [--clips walk_16_32,...] [--cache DIR] [--json out.json] [--hands auto|off]
-                                    [--height model|truth]
+                                    [--height model|truth] [--fov default|truth]
 
 For each clip in ../shared/data/synthetic it runs the whole pipeline (decode → MediaPipe → model → smoothing)
 and compares the Motion's joints with the ground-truth skeleton (gt.npz), on the 12 limb joints that
@@ -27,6 +27,8 @@ GT height is within 6 cm of that joint's lowest GT height in the clip:
 
 ``--height truth`` gives each clip's performer's stature (gt.npz ``body_height``) as `mocap run --height` would
 (a user who measured them); the default ``model`` leaves the size to the model, as a plain `mocap run` does.
+``--fov truth`` gives each clip's true field of view (from gt.npz ``K``) as `mocap run --fov` would (a user who
+knows the lens); the default assumes ``DEFAULT_FOV_DEGREES``, as a plain `mocap run` does.
 
 ``--cache DIR`` keeps each clip's MediaPipe track (the slow part) in DIR, keyed by the video's size and mtime,
 so re-runs only time and measure the stages after detection ("fps_end_to_end" then excludes detection).
@@ -50,6 +52,7 @@ from mocap_cli.core.alignment import procrustes_errors, similarity_align
 from mocap_cli.core.skeleton import JOINT_NAMES
 from mocap_cli.models.base import ModelSettings
 from mocap_cli.pipeline import RunOptions, run_clip
+from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 from mocap_cli.solve.camera_pose import recorded_pose
 
 SHARED = Path(os.environ.get("MOCAP_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
@@ -109,6 +112,11 @@ def floor_tilt(motion, gt) -> float:
     ours = pose.at(0).rotation.T @ np.array([0.0, 1.0, 0.0])
     truth = np.asarray(gt["R"])[0] @ np.array([0.0, 1.0, 0.0])
     return float(np.degrees(np.arccos(np.clip(ours @ truth, -1.0, 1.0))))
+
+
+def true_fov(gt) -> float:
+    """The rendering camera's field of view across the longer image side, degrees (what `--fov` takes)."""
+    return float(2.0 * np.degrees(np.arctan(0.5 * max(gt["image_size"]) / float(gt["K"][0, 0]))))
 
 
 def planted_mask(gt: np.ndarray) -> np.ndarray:
@@ -184,6 +192,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--hands", default="auto", choices=["auto", "off"])
     ap.add_argument("--height", default="model", choices=["model", "truth"], help="the body's size: see above")
+    ap.add_argument("--fov", default="default", choices=["default", "truth"], help="the field of view: see above")
     args = ap.parse_args()
     if args.cache:
         cache_detection(args.cache)
@@ -205,7 +214,9 @@ def main() -> None:
                 smooth=args.smooth,
                 overwrite=True,
                 settings=ModelSettings(
-                    weights=args.weights, height=float(gt["body_height"]) if args.height == "truth" else None
+                    weights=args.weights,
+                    height=float(gt["body_height"]) if args.height == "truth" else None,
+                    fov_degrees=true_fov(gt) if args.fov == "truth" else DEFAULT_FOV_DEGREES,
                 ),
                 hands=args.hands,
                 **extra,

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import require_shared
+from helpers import accuracy_benchmark
 from mocap_cli.core.skeleton import JOINT_INDEX, canonical_skeleton
-from mocap_cli.solve.camera import steady_depth
+from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES, Pinhole, solve_translation, steady_depth
 
 
 def camera_path(name: str) -> np.ndarray:
@@ -31,6 +32,28 @@ def test_a_true_path_passes_unchanged():
     truth = camera_path("walk_16_32")  # walks 4.4 → 8.2 m from the camera
     error = np.linalg.norm(steady_depth(truth, 30.0) - truth, axis=1)
     assert error.mean() < 0.015 and error.max() < 0.05  # ≤ 5 cm at the clip's ends, 8 m away
+
+
+def test_the_field_of_view_sets_the_travel_in_depth():
+    """The rendered walk's exact joints and pixels placed through a pinhole camera: with the render's own field
+    of view (``accuracy.py --fov truth``) the root path is the true one; with the assumed 60° every depth, and so
+    the walk's 3.8 m towards the far end, comes out short by the ratio of the focal lengths (the walk's whole root
+    path error on the benchmark: 141 mm, 48 with its true field of view)."""
+    gt = np.load(require_shared("data", "synthetic", "walk_16_32", "gt.npz"))
+    width, height = (int(v) for v in gt["image_size"])
+    cam = gt["joints3d_cam"].astype(np.float64)
+    uv = cam @ gt["K"].T
+    pixels = uv[..., :2] / uv[..., 2:] - 0.5  # pixel centres at integers, as Pinhole's
+    body = cam - cam[:, :1]
+    weights = np.ones(cam.shape[:2])
+    fov = accuracy_benchmark().true_fov(gt)
+    assert abs(Pinhole.from_fov(width, height, fov).focal - gt["K"][0, 0]) < 1e-6
+    root = solve_translation(body, pixels, weights, Pinhole.from_fov(width, height, fov))
+    assert np.abs(root - cam[:, 0]).max() < 0.01
+    assumed = solve_translation(body, pixels, weights, Pinhole.from_fov(width, height, DEFAULT_FOV_DEGREES))
+    ratio = Pinhole.from_fov(width, height, DEFAULT_FOV_DEGREES).focal / gt["K"][0, 0]
+    assert 0.85 < ratio < 0.9 and fov < 55
+    np.testing.assert_allclose(np.ptp(assumed[:, 2], axis=0), ratio * np.ptp(cam[:, 0, 2]), rtol=0.01)
 
 
 def test_unseen_side_takes_the_seen_sides_length():
