@@ -1,13 +1,15 @@
 """Where on each frame to look for people: follow the ones seen, crop around the ones lost, scan for new ones.
 
 MediaPipe's person detector sees a whole frame letterboxed to 224 px, so people who fill less than about half
-the frame are often missed, and it finds bodies through their faces. We therefore look in three ways, then
+the frame are often missed, and it finds bodies through their faces. We therefore look in four ways, then
 merge duplicates:
 - *follow*: every person seen on the previous frame is looked for in the region its landmarks put them in now,
   by the landmark network alone (``capture.roi_landmarks``, as MediaPipe's single-person graph follows its
   person), so a person once found is kept while their face is hidden;
 - *crop*: a person not followed (seen before the previous frame, or whom the follow lost) is looked for with
   both networks in a square crop around their predicted box, which makes them large for both;
+- *look again*: on the scan's frames, a person lost for longer than the crops look (``MAX_CROP_AGE_S``) but
+  whose identity is still kept is looked for by the landmark network alone where they were last seen;
 - *scan*: the whole frame and two overlapping halves (left/right, or top/bottom for portrait clips), on the
   first frame and every ``SCAN_INTERVAL_S`` seconds, to find people entering; at the same times a crop around
   each recent person keeps every pose it finds that is not mostly inside one already found, to find the people
@@ -30,7 +32,7 @@ from mocap_cli.capture.people import (
     shares_limbs,
 )
 from mocap_cli.capture.roi_landmarks import RoiLandmarker, roi_around
-from mocap_cli.capture.tracking import RecentPerson, Tracker
+from mocap_cli.capture.tracking import MAX_CROP_AGE_S, MAX_OCCLUSION_S, MIN_HEIGHT_SHARE, RecentPerson, Tracker
 from mocap_cli.capture.video import Frame, close_frames
 from mocap_cli.errors import MocapError
 
@@ -111,6 +113,29 @@ def _follow(
     return found, left
 
 
+def _look_again(
+    follower: RoiLandmarker, image: np.ndarray, hidden: list[RecentPerson], found: list[Observation]
+) -> list[Observation]:
+    """People the crops no longer look for (unseen for over ``MAX_CROP_AGE_S``) but whose identity is kept
+    (``MAX_OCCLUSION_S``), looked for by the landmark network alone where they were last seen. The detector
+    finds bodies by their faces: a masked or blurred face that went behind someone was otherwise never found
+    again (street_dance_crowd's woman in teal). Where they were last seen, not where their velocity puts them:
+    hers, as she went behind the woman in blue, put the region on the woman in blue. A pose on someone already
+    found, or on part of them, is not taken; whose pose it is, is for the tracker to say (after a gap only the
+    same clothes take an identity back). People too small to be kept (``MIN_HEIGHT_SHARE``) are not looked for:
+    poses found on background figures started tracks whose follows took the man in grey's place on 10 frames."""
+    out: list[Observation] = []
+    for person in hidden[:MAX_CROPS]:
+        obs = follower.find(image, roi_around(person.last.landmarks))
+        if obs is None or not 0.6 < obs.height / max(person.last.height, 1e-6) < 1.6:
+            continue
+        others = found + out
+        if covered(obs, others) or any(covered(o, [obs]) or shares_limbs(obs, o) for o in others):
+            continue
+        out.append(obs)
+    return out
+
+
 def find_people(
     frames: Iterable[Frame],
     tracker: Tracker,
@@ -141,6 +166,12 @@ def find_people(
                 last_scan = frame.time
                 for region in scan_regions(w, h):
                     found.extend(finder.find(frame.image, region))
+                hidden = [
+                    p
+                    for p in tracker.recent(frame.time, MAX_OCCLUSION_S)
+                    if frame.time - p.seen_at > MAX_CROP_AGE_S and p.last.height >= MIN_HEIGHT_SHARE * h
+                ]
+                found.extend(_look_again(follower, frame.image, hidden, merge_duplicates(found)))
                 known = list(found)
                 for region in distinct_crops([p.box for p in recent]):
                     found.extend(o for o in finder.find(frame.image, region) if not covered(o, known))

@@ -128,11 +128,11 @@ class Tracker:
         self._done: list[_Live] = []
         self._next_id = 1
 
-    def recent(self, time: float) -> list[RecentPerson]:
-        """The people seen within ``MAX_CROP_AGE_S`` of ``time``, tallest first: in a crowd the scan starts many
+    def recent(self, time: float, max_age: float = MAX_CROP_AGE_S) -> list[RecentPerson]:
+        """The people seen within ``max_age`` of ``time``, tallest first: in a crowd the scan starts many
         tracks on small background figures, and the searches (at most ``MAX_CROPS``) must go to the people in
         front, who are the ones kept."""
-        recent = sorted((t for t in self._live if time - t.last_time <= MAX_CROP_AGE_S), key=lambda t: -t.height)
+        recent = sorted((t for t in self._live if time - t.last_time <= max_age), key=lambda t: -t.height)
         people = []
         for t in recent:
             p = t.predict(time)
