@@ -48,7 +48,10 @@ Device = Annotated[DeviceName, typer.Option(case_sensitive=False, help="auto, cp
 Fov = Annotated[
     float,
     typer.Option(
-        min=FOV_MIN_DEGREES, max=FOV_MAX_DEGREES, help="Assumed camera field of view (degrees, across the longer side)."
+        min=FOV_MIN_DEGREES,
+        max=FOV_MAX_DEGREES,
+        help="Camera field of view (degrees, across the longer side); it sets every depth. A lens of F mm "
+        "(35 mm equivalent) sees about 2*atan(18/F): 69 for 26 mm, 40 for 50 mm.",
     ),
 ]
 Height = Annotated[

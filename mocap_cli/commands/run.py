@@ -89,6 +89,7 @@ def _run_people(video: Path, options: RunOptions, choice: PeopleChoice, quiet: b
 
 def _summary(video: Path, result: RunResult) -> None:
     from mocap_cli.post.contacts import planted_share
+    from mocap_cli.solve.camera import DEFAULT_FOV_DEGREES
 
     table = Table(title=f"mocap: {video.name}", show_header=False, title_justify="left")
     frames = f"{result.frames} decoded"
@@ -101,6 +102,10 @@ def _summary(video: Path, result: RunResult) -> None:
     table.add_row("model", result.motion.provenance.get("model", "?"))
     if "weights" in result.motion.provenance:
         table.add_row("weights", result.motion.provenance["weights"])
+    if "fov_degrees" in result.motion.provenance:
+        fov = float(result.motion.provenance["fov_degrees"])
+        note = "assumed: --fov gives your lens's" if fov == DEFAULT_FOV_DEGREES else "--fov"
+        table.add_row("field of view", f"{fov:g}° across the longer side ({note})")
     if "height_m" in result.motion.provenance:
         table.add_row("performer height", f"{result.motion.provenance['height_m']} m (--height)")
     if (planted := planted_share(result.motion)) is not None:
