@@ -104,8 +104,8 @@ def _summary(video: Path, result: RunResult) -> None:
         table.add_row("weights", result.motion.provenance["weights"])
     if "fov_degrees" in result.motion.provenance:
         fov = float(result.motion.provenance["fov_degrees"])
-        note = "assumed: --fov gives your lens's" if fov == DEFAULT_FOV_DEGREES else "--fov"
-        table.add_row("field of view", f"{fov:g}° across the longer side ({note})")
+        note = "assumed; --fov sets it" if fov == DEFAULT_FOV_DEGREES else "--fov"
+        table.add_row("field of view", f"{fov:g}° ({note})")
     if "height_m" in result.motion.provenance:
         table.add_row("performer height", f"{result.motion.provenance['height_m']} m (--height)")
     if (planted := planted_share(result.motion)) is not None:

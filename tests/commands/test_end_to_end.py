@@ -86,7 +86,7 @@ def test_bundled_example_through_the_cli(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert "detection rate" in res.stderr and "100.0%" in res.stderr
-    assert "60° across the longer side (assumed" in res.stderr  # the field of view sets every depth: say so
+    assert "60° (assumed" in res.stderr  # the field of view sets every depth: say so
     text = (tmp_path / "jj.bvh").read_text()
     assert "Frame Time: 0.0416666667" in text
     frames = int(text.split("Frames:")[1].split()[0])
